@@ -1,0 +1,122 @@
+"""Dataset specs: a data set's features and target, declared as data."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+FeatureValue = float | int | str | bool | None
+
+
+class _Feature(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    nullable: bool = False
+
+
+class NumericFeature(_Feature):
+    type: Literal["numeric"] = "numeric"
+    min: float | None = None
+    max: float | None = None
+
+
+class IntegerFeature(_Feature):
+    type: Literal["integer"] = "integer"
+    min: int | None = None
+    max: int | None = None
+
+
+class CategoricalFeature(_Feature):
+    type: Literal["categorical"] = "categorical"
+    categories: tuple[str, ...] = Field(min_length=1)
+    # Extra spellings that normalise to a category, e.g. {"y": "yes"}; case and whitespace
+    # are normalised before aliases are looked up.
+    aliases: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _aliases_point_at_categories(self) -> CategoricalFeature:
+        unknown = sorted(set(self.aliases.values()) - set(self.categories))
+        if unknown:
+            raise ValueError(f"aliases of {self.name!r} point at unknown categories {unknown}")
+        return self
+
+
+class BooleanFeature(_Feature):
+    type: Literal["boolean"] = "boolean"
+
+
+Feature = Annotated[
+    NumericFeature | IntegerFeature | CategoricalFeature | BooleanFeature,
+    Field(discriminator="type"),
+]
+
+
+class Target(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1)
+    min: float | None = None
+    max: float | None = None
+
+
+class DatasetSpec(BaseModel):
+    """What a valid record of one data set looks like."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    record_id_field: str = "record_id"
+    target: Target
+    features: tuple[Feature, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> DatasetSpec:
+        names = [f.name for f in self.features] + [self.target.name, self.record_id_field]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"field names used twice in spec {self.name!r}: {duplicated}")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def feature(self, name: str) -> Feature:
+        for feature in self.features:
+            if feature.name == name:
+                return feature
+        raise KeyError(name)
+
+
+_YES_NO = ("yes", "no")
+_YES_NO_ALIASES = {"y": "yes", "true": "yes", "1": "yes", "n": "no", "false": "no", "0": "no"}
+
+
+def _yes_no(name: str) -> CategoricalFeature:
+    return CategoricalFeature(name=name, categories=_YES_NO, aliases=_YES_NO_ALIASES)
+
+
+HOUSE_PRICES = DatasetSpec(
+    name="house-prices",
+    target=Target(name="price", min=0),
+    features=(
+        NumericFeature(name="area", min=100, max=100_000),
+        IntegerFeature(name="bedrooms", min=0, max=20),
+        IntegerFeature(name="bathrooms", min=0, max=20),
+        IntegerFeature(name="stories", min=0, max=10),
+        IntegerFeature(name="parking", min=0, max=10),
+        _yes_no("mainroad"),
+        _yes_no("guestroom"),
+        _yes_no("basement"),
+        _yes_no("hotwaterheating"),
+        _yes_no("airconditioning"),
+        _yes_no("prefarea"),
+        CategoricalFeature(
+            name="furnishingstatus",
+            categories=("furnished", "semi-furnished", "unfurnished"),
+            aliases={"semifurnished": "semi-furnished", "semi furnished": "semi-furnished"},
+        ),
+    ),
+)

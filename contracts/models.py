@@ -1,0 +1,82 @@
+"""Model metadata shared by trainer, registry, predictor and monitor."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ModelMetrics(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    rmse: float
+    mae: float
+    r2: float
+    holdout_size: int
+    parity_max_abs_error: float = Field(description="largest |onnx - sklearn| on the holdout")
+
+
+class NumericReference(BaseModel):
+    """Quantile bins of a numeric column: `fractions[i]` lies between edges i and i+1."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["numeric"] = "numeric"
+    bin_edges: tuple[float, ...] = Field(min_length=2)
+    fractions: tuple[float, ...] = Field(min_length=1)
+
+
+class CategoricalReference(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: Literal["categorical"] = "categorical"
+    frequencies: dict[str, float]
+
+
+ColumnReference = Annotated[NumericReference | CategoricalReference, Field(discriminator="type")]
+
+
+class ReferenceStatistics(BaseModel):
+    """The monitor's baseline: each feature and the predictions on the training data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    features: dict[str, ColumnReference]
+    prediction: NumericReference
+
+
+class OnnxInput(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    type: Literal["float", "string"]
+
+
+class ModelCard(BaseModel):
+    """What the trainer uploads beside the ONNX bytes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    dataset: str
+    estimator: str
+    metrics: ModelMetrics
+    inputs: tuple[OnnxInput, ...] = Field(description="ONNX inputs: one [N,1] tensor per feature")
+    snapshot_fingerprint: str
+    snapshot_size: int
+    reference: ReferenceStatistics
+
+
+class ModelVersion(BaseModel):
+    """A stored version as the registry serves it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_name: str
+    version: int
+    sha256: str
+    size_bytes: int
+    created_at: str
+    aliases: tuple[str, ...] = ()
+    card: ModelCard

@@ -1,0 +1,1 @@
+"""Plumbing every service shares: Kafka settings, the broker, the HTTP ops routes, serving."""

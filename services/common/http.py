@@ -1,0 +1,77 @@
+"""The FastAPI app every service serves: its broker's lifespan plus /healthz, /readyz, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Response
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], bool]
+Hook = Callable[[], Awaitable[None]]
+
+
+def service_app(
+    name: str,
+    broker: KafkaBroker,
+    registry: CollectorRegistry,
+    *,
+    ready: ReadinessCheck = lambda: True,
+    on_startup: Hook | None = None,
+    on_shutdown: Hook | None = None,
+    start_retry_seconds: float = 1.0,
+) -> FastAPI:
+    """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks."""
+    state: dict[str, Any] = {"broker_started": False}
+
+    async def start_broker() -> None:
+        while True:
+            try:
+                await broker.start()
+            except Exception as exc:  # broker not up yet: keep serving /healthz and retry
+                log.warning("%s: broker not reachable yet (%s); retrying", name, exc)
+                await asyncio.sleep(start_retry_seconds)
+                continue
+            state["broker_started"] = True
+            if on_startup is not None:
+                await on_startup()
+            log.info("%s: started", name)
+            return
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        starter = asyncio.create_task(start_broker())
+        try:
+            yield
+        finally:
+            starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starter
+            if on_shutdown is not None:
+                await on_shutdown()
+            await broker.stop()
+
+    app = FastAPI(title=f"mlbus {name}", lifespan=lifespan)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(response: Response) -> dict[str, Any]:
+        is_ready = bool(state["broker_started"]) and ready()
+        response.status_code = 200 if is_ready else 503
+        return {"ready": is_ready, "service": name, "broker": state["broker_started"]}
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

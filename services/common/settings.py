@@ -1,0 +1,58 @@
+"""Settings every service shares; each service adds its own under its own env prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from contracts import HOUSE_PRICES, DatasetSpec, Topics
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach the broker; services never assume which broker it is."""
+
+    model_config = SettingsConfigDict(env_prefix="MLBUS_KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "localhost:9092"
+    topic_prefix: str = Field(default="", description="prepended to every topic name")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+
+    @property
+    def topics(self) -> Topics:
+        return Topics.with_prefix(self.topic_prefix)
+
+
+class HttpSettings(BaseSettings):
+    """Where a service serves its HTTP routes (/healthz, /readyz, /metrics and its API)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+def load_spec_setting(value: object) -> DatasetSpec:
+    """A spec setting: a path to a YAML/JSON spec file, or empty for the house-price default."""
+    from services.common.specfile import load_spec  # local import: keeps settings import light
+
+    if value in (None, ""):
+        return HOUSE_PRICES
+    if isinstance(value, DatasetSpec):
+        return value
+    return load_spec(Path(str(value)))
+
+
+class SpecSettingMixin(BaseSettings):
+    """A `spec` field read from a file path; a bad spec stops the service at start."""
+
+    spec: Annotated[DatasetSpec, NoDecode] = HOUSE_PRICES
+
+    @field_validator("spec", mode="before")
+    @classmethod
+    def _load_spec(cls, value: object) -> DatasetSpec:
+        return load_spec_setting(value)
