@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.datasets import FeatureValue
-from contracts.models import ModelMetrics, ReferenceStatistics
+from contracts.models import ModelMetrics
 
 Features = dict[str, FeatureValue]
 

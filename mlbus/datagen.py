@@ -143,7 +143,7 @@ def _house_price(f: Mapping[str, Any], noise: float) -> float:
                 "hotwaterheating": 300_000, "airconditioning": 400_000, "prefarea": 350_000}
     price += sum(amount for name, amount in premiums.items() if f[name] == "yes")
     price += {"furnished": 300_000, "semi-furnished": 150_000}.get(f["furnishingstatus"], 0)
-    return max(price * math.exp(0.08 * noise), 100_000.0)
+    return max(float(price) * math.exp(0.08 * noise), 100_000.0)
 
 
 def _as_number(feature: Feature, value: Any) -> float:

@@ -6,7 +6,7 @@ import ssl
 from typing import Any
 
 from faststream.kafka import KafkaBroker
-from faststream.security import SASLPlaintext, SASLScram256, SASLScram512, BaseSecurity
+from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from services.common.settings import KafkaSettings
 
@@ -36,7 +36,6 @@ def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
         settings.bootstrap_servers,
         client_id=client_id,
         security=security_from(settings),
-        # The broker may come up after the service (compose, restarts): keep retrying.
-        reconnect_backoff_ms=500,
+        retry_backoff_ms=200,
         request_timeout_ms=30_000,
     )

@@ -1,0 +1,48 @@
+# mlbus: `make demo` runs the whole loop on an embedded broker; `make test` runs every test.
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+
+.PHONY: setup demo up test check lint typecheck test-fast test-kafka bench format
+
+setup: $(VENV)/.synced
+
+# uv comes from PyPI when missing; the lockfile pins everything else.
+$(VENV)/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen --extra local
+	@touch $@
+
+demo: setup
+	$(BIN)/mlbus demo
+
+up: setup
+	$(BIN)/mlbus up
+
+test: check test-fast test-kafka
+
+check: lint typecheck
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+# Unit, service and end-to-end tests; the end-to-end ones on the embedded tansu broker.
+test-fast: setup
+	$(PYTEST) tests
+
+# The end-to-end suite again, on Apache Kafka (jars from Maven Central, the machine's Java).
+test-kafka: setup
+	$(PYTEST) tests/e2e --broker kafka
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: setup
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -1,0 +1,3 @@
+from mlbus.cli import main
+
+raise SystemExit(main())

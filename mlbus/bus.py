@@ -1,0 +1,84 @@
+"""Small aiokafka helpers for the CLI, the demo and the tests: publish and read topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import BaseModel
+
+
+@asynccontextmanager
+async def producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
+    client = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=5, acks="all")
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+def encode(payload: Any) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, BaseModel):
+        return payload.model_dump_json().encode()
+    return json.dumps(payload, allow_nan=True).encode()
+
+
+async def publish_all(
+    bootstrap_servers: str,
+    topic: str,
+    payloads: Iterable[Any],
+    *,
+    key: Callable[[Any], str | None] = lambda _: None,
+    on_sent: Callable[[int], None] | None = None,
+) -> int:
+    """Publish every payload (bytes, pydantic model or JSON-able value); wait for all acks."""
+    sent = 0
+    async with producer(bootstrap_servers) as client:
+        pending: list[asyncio.Future[Any]] = []
+        for payload in payloads:
+            record_key = key(payload)
+            pending.append(await client.send(
+                topic, encode(payload), key=record_key.encode() if record_key else None))
+            sent += 1
+            if len(pending) >= 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+                if on_sent:
+                    on_sent(sent)
+        await asyncio.gather(*pending)
+        if on_sent:
+            on_sent(sent)
+    return sent
+
+
+async def read_topic(
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    until: Callable[[list[dict[str, Any]]], bool],
+    timeout: float,
+) -> list[dict[str, Any]]:
+    """Read `topic` from the beginning (no group) until `until(messages)` or the timeout."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest",
+        enable_auto_commit=False, group_id=None,
+    )
+    await consumer.start()
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(messages) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                messages.extend(json.loads(m.value) for m in batch if m.value is not None)
+    finally:
+        await consumer.stop()
+    return messages

@@ -1,0 +1,168 @@
+"""`mlbus`: run the stack, the demo, publish data, ask for training, list models."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from contracts import HOUSE_PRICES, Topics, TrainModel
+from mlbus.brokers import start_broker
+from mlbus.bus import publish_all
+from mlbus.demo import DEMO_ENV, DemoPlan, run_demo, summary
+from mlbus.runner import Stack, StackConfig
+from services.common.specfile import SpecError, load_spec
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (SpecError, TimeoutError, RuntimeError, httpx.HTTPError) as exc:
+        print(f"mlbus: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mlbus", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="run a broker (unless --bootstrap) and the five services")
+    _stack_options(up)
+    up.set_defaults(handler=cmd_up)
+
+    demo = sub.add_parser("demo", help="run the whole loop once and print a summary")
+    _stack_options(demo)
+    demo.add_argument("--timeout", type=float, default=120.0, help="seconds per step")
+    demo.set_defaults(handler=cmd_demo)
+
+    publish = sub.add_parser("publish", help="publish a CSV file's rows as data events")
+    publish.add_argument("file", type=Path)
+    _bus_options(publish)
+    publish.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON) of the CSV")
+    publish.set_defaults(handler=cmd_publish)
+
+    train = sub.add_parser("train", help="ask the trainer to train now (TrainModel)")
+    _bus_options(train)
+    train.add_argument("--model", help="model name (default: the trainer's)")
+    train.set_defaults(handler=cmd_train)
+
+    models = sub.add_parser("models", help="list the registry's models and aliases")
+    models.add_argument("--registry", default="http://127.0.0.1:8003")
+    models.set_defaults(handler=cmd_models)
+    return parser
+
+
+def _bus_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
+    parser.add_argument("--topic-prefix", default="", help="prefix of every topic name")
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", help="use this Kafka instead of an embedded broker")
+    parser.add_argument("--broker", choices=("tansu", "kafka"), default="tansu",
+                        help="embedded broker to start when --bootstrap is not given")
+    parser.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON)")
+    parser.add_argument("--workdir", type=Path, help="where data and logs go (default: temp)")
+    parser.add_argument("--topic-prefix", default="")
+
+
+@contextlib.contextmanager
+def _running_stack(args: argparse.Namespace, extra_env: dict[str, str]) -> Iterator[StackConfig]:
+    spec_path = args.spec.resolve() if args.spec else None
+    if spec_path:
+        load_spec(spec_path)  # a bad spec stops here, with the file and the problem named
+    with contextlib.ExitStack() as stack:
+        workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(
+            prefix="mlbus-")))
+        workdir.mkdir(parents=True, exist_ok=True)
+        bootstrap = args.bootstrap
+        if not bootstrap:
+            print(f"starting embedded broker ({args.broker}) ...")
+            broker = stack.enter_context(start_broker(args.broker, workdir / "broker"))
+            bootstrap = broker.bootstrap_servers
+        config = StackConfig(bootstrap, workdir, topic_prefix=args.topic_prefix,
+                             spec_path=spec_path, extra_env=extra_env)
+        print(f"starting services on {bootstrap} (logs: {workdir / 'logs'}) ...")
+        services = stack.enter_context(Stack(config))
+        services.wait_ready(timeout=90)
+        yield config
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    with _running_stack(args, {}) as config:
+        for name, port in sorted(config.ports.items()):
+            print(f"  {name:<10} http://127.0.0.1:{port}  (/healthz /readyz /metrics)")
+        print(f"  kafka      {config.bootstrap_servers}\nrunning; Ctrl-C stops everything")
+        signal.signal(signal.SIGTERM, _interrupt)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(1)
+    return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec) if args.spec else HOUSE_PRICES
+    with _running_stack(args, DEMO_ENV) as config:
+        result = asyncio.run(run_demo(config, DemoPlan(timeout=args.timeout), spec))
+        print(summary(result, config))
+    return 0 if result.complete else 1
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec) if args.spec else HOUSE_PRICES
+    topic = Topics.with_prefix(args.topic_prefix).raw
+    rows = list(_csv_rows(args.file))
+    started = time.monotonic()
+    sent = asyncio.run(publish_all(
+        args.bootstrap, topic, rows, key=lambda r: r.get(spec.record_id_field),
+        on_sent=lambda n: print(f"\r  published {n}/{len(rows)}", end="", flush=True)))
+    print(f"\n{sent} records from {args.file} to {topic} in {time.monotonic() - started:.1f}s")
+    return 0
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """CSV rows as raw records: empty cells become null; ingest does all the validation."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            yield {name: (value if value != "" else None) for name, value in row.items()}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    topic = Topics.with_prefix(args.topic_prefix).trainer_commands
+    command = TrainModel(model_name=args.model, reason="requested from the CLI")
+    asyncio.run(publish_all(args.bootstrap, topic, [command]))
+    print(f"TrainModel {command.event_id} published to {topic}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    response = httpx.get(f"{args.registry}/models", timeout=10)
+    response.raise_for_status()
+    models = response.json()
+    if not models:
+        print("no models registered yet")
+    for model in models:
+        aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(model["aliases"].items())) or "-"
+        print(f"{model['model_name']:<24} latest v{model['latest_version']:<4} {aliases}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""predictor: Kafka requests in, onnxruntime batch scoring, predictions out; hot-swaps the champion."""

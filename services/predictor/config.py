@@ -1,0 +1,29 @@
+"""Predictor settings, read from MLBUS_PREDICTOR_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import KafkaSettings
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLBUS_PREDICTOR_", extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    host: str = "127.0.0.1"
+    port: int = 8004
+    registry_url: str = "http://127.0.0.1:8003"
+    registry_timeout_seconds: float = Field(default=30.0, gt=0)
+    model_name: str = "house-prices"
+    batch_max_records: int = Field(default=500, ge=1)
+    # Small, so a lone request under light load is not held back waiting for company.
+    batch_timeout_ms: int = Field(default=10, ge=0)
+    # Retry period while no model serves (registry down, or no champion yet).
+    poll_seconds: float = Field(default=3.0, gt=0)
+    # Period of the safety-net champion check once a model serves (events drive reloads).
+    recheck_seconds: float = Field(default=60.0, gt=0)
+    # How long one batch waits for a first model before it is handed back to Kafka (never
+    # dropped): shorter than Kafka's max.poll.interval so the consumer stays in its group.
+    model_wait_seconds: float = Field(default=30.0, gt=0)

@@ -1,0 +1,120 @@
+"""An ONNX model loaded into onnxruntime, verified and warmed, that scores whole batches."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+FLOAT_TENSOR = "tensor(float)"
+STRING_TENSOR = "tensor(string)"
+SUPPORTED_TYPES = (FLOAT_TENSOR, STRING_TENSOR)
+
+Row = Mapping[str, Any]
+
+
+class ModelLoadError(Exception):
+    """A model that must not serve: wrong hash, not ONNX, unsupported inputs, or failed warm-up."""
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    name: str
+    type: str  # the onnxruntime type string, one of SUPPORTED_TYPES
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class LoadedModel:
+    """One model version, ready to serve: build it with `load_model`."""
+
+    def __init__(
+        self, name: str, version: int, sha256: str, session: ort.InferenceSession
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.sha256 = sha256
+        self.session = session
+        self.inputs = tuple(ModelInput(i.name, i.type) for i in session.get_inputs())
+        self.output_name: str = session.get_outputs()[0].name
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.name!r}, version={self.version}, sha256={self.sha256[:12]})"
+
+    def row_problem(self, row: Row) -> str | None:
+        """Why `row` cannot be scored by this model, or None when it can."""
+        for model_input in self.inputs:
+            if model_input.name not in row:
+                return f"missing feature {model_input.name!r}"
+            value = row[model_input.name]
+            if value is None:
+                continue  # missing values: NaN for numbers, "" for strings (see _column)
+            if model_input.type == STRING_TENSOR and not isinstance(value, str):
+                return f"feature {model_input.name!r} must be a string, got {value!r}"
+            if model_input.type == FLOAT_TENSOR and not isinstance(value, int | float):
+                return f"feature {model_input.name!r} must be a number, got {value!r}"
+        return None
+
+    def predict(self, features: Sequence[Row]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Predictions for `features` (rows that passed `row_problem`), in one session.run."""
+        if not features:
+            return np.empty(0, dtype=np.float64)
+        feeds = {i.name: _column(i, features) for i in self.inputs}
+        output = self.session.run([self.output_name], feeds)[0]
+        return np.asarray(output, dtype=np.float64).reshape(len(features))
+
+
+def _column(model_input: ModelInput, rows: Sequence[Row]) -> np.ndarray[Any, Any]:
+    """The [N, 1] tensor of one input; None becomes NaN (float) or "" (string)."""
+    name = model_input.name
+    if model_input.type == FLOAT_TENSOR:
+        # numpy turns None into NaN and booleans into 0/1 when the dtype is float.
+        return np.array([row[name] for row in rows], dtype=np.float32).reshape(-1, 1)
+    values = ["" if row[name] is None else row[name] for row in rows]
+    return np.array(values, dtype=object).reshape(-1, 1)
+
+
+def load_model(name: str, version: int, data: bytes, expected_sha256: str) -> LoadedModel:
+    """Verify, load and warm a model; raise ModelLoadError if it must not serve."""
+    actual = sha256_hex(data)
+    if actual != expected_sha256.lower():
+        raise ModelLoadError(
+            f"{name} v{version}: sha256 {actual} does not match the expected {expected_sha256}"
+        )
+    options = ort.SessionOptions()
+    # One thread per session: the predictor scales by processes and batches, not by threads.
+    options.intra_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several types for bad bytes
+        raise ModelLoadError(f"{name} v{version}: onnxruntime cannot load it: {exc}") from exc
+    model = LoadedModel(name, version, actual, session)
+    _check_inputs(model)
+    _warm(model)
+    return model
+
+
+def _check_inputs(model: LoadedModel) -> None:
+    if not model.inputs:
+        raise ModelLoadError(f"{model.name} v{model.version}: the graph has no inputs")
+    unsupported = [f"{i.name}: {i.type}" for i in model.inputs if i.type not in SUPPORTED_TYPES]
+    if unsupported:
+        raise ModelLoadError(
+            f"{model.name} v{model.version}: unsupported input types {unsupported}; "
+            f"every input must be one of {SUPPORTED_TYPES}"
+        )
+
+
+def _warm(model: LoadedModel) -> None:
+    """Score one dummy row so the first real batch does not pay for lazy initialisation."""
+    dummy = {i.name: (0.0 if i.type == FLOAT_TENSOR else "") for i in model.inputs}
+    try:
+        model.predict([dummy])  # also checks that the first output has one value per row
+    except Exception as exc:
+        raise ModelLoadError(f"{model.name} v{model.version}: warm-up failed: {exc}") from exc

@@ -1,0 +1,1 @@
+"""The model registry: ONNX versions by sha256, aliases, promotion policy, HTTP API."""

@@ -1,0 +1,47 @@
+"""Registry settings, read from MLBUS_REGISTRY_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import KafkaSettings
+
+_PLACEHOLDER_TOKENS = frozenset({"", "changeme"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLBUS_REGISTRY_", extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    host: str = "127.0.0.1"
+    port: int = 8003
+    data_dir: Path = Path("var/registry")
+    token: SecretStr = Field(description="bearer token required to upload versions")
+    promotion_margin: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="relative RMSE gain a challenger needs"
+    )
+    max_artifact_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    publish_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="how long an upload waits for its events to be published"
+    )
+    outbox_retry_seconds: float = Field(
+        default=2.0, gt=0, description="pause between attempts to publish pending events"
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _token_is_not_a_placeholder(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value().strip().lower() in _PLACEHOLDER_TOKENS:
+            raise ValueError("MLBUS_REGISTRY_TOKEN must be set to a real secret, not a placeholder")
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "registry.sqlite3"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.data_dir / "artifacts"

@@ -1,0 +1,41 @@
+"""Session-wide fixtures: one real broker per test session, fresh topics per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlbus.brokers import Broker, start_broker
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--broker", choices=("tansu", "kafka"), default="tansu",
+        help="real broker for tests that cross a process: embedded tansu or Apache Kafka",
+    )
+
+
+@pytest.fixture(scope="session")
+def broker_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.config.getoption("--broker"))
+
+
+@pytest.fixture(scope="session")
+def broker(broker_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """The session's one broker; started only if a test asks for it."""
+    with start_broker(broker_kind, tmp_path_factory.mktemp(f"broker-{broker_kind}")) as running:
+        yield running
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A prefix that gives each test its own topics (and consumer groups)."""
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path

@@ -1,0 +1,72 @@
+"""The whole loop on a real broker with the five services as real processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mlbus.brokers import Broker
+from mlbus.demo import BAD_MESSAGES, DEMO_ENV, DemoPlan, DemoResult, run_demo
+from mlbus.runner import Stack, StackConfig
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack for the module, on topics of its own; the loop below runs once."""
+    config = StackConfig.with_free_ports(
+        broker.bootstrap_servers, tmp_path_factory.mktemp("loop"),
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.", extra_env=DEMO_ENV)
+    with Stack(config) as running:
+        running.wait_ready(timeout=90)
+        yield running
+        running.check_alive()  # no service may have died during the tests
+
+
+@pytest.fixture(scope="module")
+async def loop_result(stack: Stack) -> DemoResult:
+    plan = DemoPlan(labelled=800, unlabelled=300, drifted=300, timeout=120)
+    return await run_demo(stack.config, plan, say=lambda _: None)
+
+
+async def test_every_unlabelled_record_gets_exactly_one_prediction(
+    loop_result: DemoResult,
+) -> None:
+    counts = Counter(p["record_id"] for p in loop_result.predictions)
+    expected = {f"live-{i:08d}" for i in range(300)} | {f"drift-{i:08d}" for i in range(300)}
+    assert set(counts) == expected
+    assert max(counts.values()) == 1
+    champion = loop_result.model
+    assert all(p["model_name"] == champion["model_name"] for p in loop_result.predictions)
+    assert all(p["model_version"] >= 1 for p in loop_result.predictions)
+
+
+async def test_bad_messages_are_dead_lettered_with_reasons(loop_result: DemoResult) -> None:
+    originals = {r["original"] for r in loop_result.rejected}
+    assert {m.decode() for m in BAD_MESSAGES} <= originals
+    for rejected in loop_result.rejected:
+        assert rejected["reasons"], rejected
+        assert all(reason["rule"] and reason["message"] for reason in rejected["reasons"])
+    by_id = {r["record_id"]: r for r in loop_result.rejected if r["record_id"]}
+    range_rules = {(x["field"], x["rule"]) for x in by_id["bad-range"]["reasons"]}
+    assert {("area", "min"), ("bedrooms", "max")} <= range_rules
+
+
+async def test_monitor_exports_drift_and_closes_the_loop(
+    loop_result: DemoResult, stack: Stack,
+) -> None:
+    assert set(loop_result.psi) == {
+        "area", "bedrooms", "bathrooms", "stories", "parking", "mainroad", "guestroom",
+        "basement", "hotwaterheating", "airconditioning", "prefarea", "furnishingstatus"}
+    # The drifted records shift area and bedrooms: the monitor must see it.
+    assert loop_result.psi["area"] > 0.2
+    assert loop_result.drift_events, "drift held for two windows but no DriftDetected"
+    metrics = httpx.get(stack.config.url("monitor") + "/metrics").text
+    assert "mlbus_monitor_prediction_psi{" in metrics
+    ingest = httpx.get(stack.config.url("ingest") + "/metrics").text
+    assert 'mlbus_ingest_records_total{outcome="rejected"}' in ingest

@@ -1,0 +1,79 @@
+"""Contracts: frozen, tagged, round-trip through JSON, and validated specs."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from pydantic import ValidationError
+
+from contracts import (
+    HOUSE_PRICES,
+    MODEL_EVENT,
+    CategoricalFeature,
+    DatasetSpec,
+    ModelMetrics,
+    ModelPromoted,
+    ModelRegistered,
+    PredictionMade,
+    RecordRejected,
+    RejectionReason,
+    Topics,
+)
+
+METRICS = ModelMetrics(rmse=1.0, mae=0.5, r2=0.9, holdout_size=10, parity_max_abs_error=0.0)
+
+
+def test_events_are_frozen_and_tagged() -> None:
+    event = ModelRegistered(model_name="m", version=1, sha256="ab", metrics=METRICS)
+    assert event.kind == "model.registered.v1"
+    with pytest.raises(ValidationError):
+        event.version = 2  # type: ignore[misc]
+
+
+def test_model_events_round_trip_through_the_discriminated_union() -> None:
+    promoted = ModelPromoted(model_name="m", version=2, sha256="cd", previous_version=1,
+                             reason="better")
+    parsed = MODEL_EVENT.validate_json(promoted.model_dump_json())
+    assert parsed == promoted
+    assert isinstance(parsed, ModelPromoted)
+
+
+def test_unknown_fields_are_refused() -> None:
+    payload = PredictionMade(record_id="r", request_event_id=uuid.uuid4(), model_name="m",
+                             model_version=1, prediction=1.0, features={}).model_dump()
+    payload["surprise"] = 1
+    with pytest.raises(ValidationError, match="surprise"):
+        PredictionMade.model_validate(payload)
+
+
+def test_a_rejection_needs_at_least_one_reason() -> None:
+    with pytest.raises(ValidationError):
+        RecordRejected(source="t", original="x", reasons=())
+    reason = RejectionReason(field="area", rule="min", message="below 100")
+    assert RecordRejected(source="t", original="x", reasons=(reason,)).reasons[0].rule == "min"
+
+
+def test_topic_prefix_applies_to_every_topic() -> None:
+    topics = Topics.with_prefix("t1.")
+    assert topics.raw == "t1.ingest.raw.v1"
+    assert all(name.startswith("t1.") for name in topics.all())
+    assert Topics.with_prefix("") == Topics()
+
+
+def test_house_price_spec_matches_the_design() -> None:
+    assert HOUSE_PRICES.target.name == "price"
+    assert HOUSE_PRICES.feature_names[:5] == ["area", "bedrooms", "bathrooms", "stories", "parking"]
+    furnishing = HOUSE_PRICES.feature("furnishingstatus")
+    assert isinstance(furnishing, CategoricalFeature)
+    assert furnishing.categories == ("furnished", "semi-furnished", "unfurnished")
+
+
+def test_specs_refuse_duplicate_names_and_dangling_aliases() -> None:
+    with pytest.raises(ValidationError, match="used twice"):
+        DatasetSpec.model_validate({
+            "name": "d", "target": {"name": "y"},
+            "features": [{"type": "numeric", "name": "y"}],
+        })
+    with pytest.raises(ValidationError, match="unknown categories"):
+        CategoricalFeature(name="c", categories=("a",), aliases={"x": "b"})
