@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
 
@@ -82,3 +83,16 @@ async def read_topic(
     finally:
         await consumer.stop()
     return messages
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = 4) -> None:
+    """Create the topics that do not exist yet, so no consumer waits for auto-creation."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(name, partitions, 1) for name in topics if name not in existing]
+        if missing:
+            await admin.create_topics(missing)
+    finally:
+        await admin.close()

@@ -20,7 +20,7 @@ from contracts import HOUSE_PRICES, Topics, TrainModel
 from mlbus.brokers import start_broker
 from mlbus.bus import publish_all
 from mlbus.demo import DEMO_ENV, DemoPlan, run_demo, summary
-from mlbus.runner import Stack, StackConfig
+from mlbus.runner import Stack, StackConfig, free_port
 from services.common.specfile import SpecError, load_spec
 
 
@@ -80,7 +80,9 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def _running_stack(args: argparse.Namespace, extra_env: dict[str, str]) -> Iterator[StackConfig]:
+def _running_stack(
+    args: argparse.Namespace, extra_env: dict[str, str], *, free_ports: bool = False,
+) -> Iterator[StackConfig]:
     spec_path = args.spec.resolve() if args.spec else None
     if spec_path:
         load_spec(spec_path)  # a bad spec stops here, with the file and the problem named
@@ -95,6 +97,8 @@ def _running_stack(args: argparse.Namespace, extra_env: dict[str, str]) -> Itera
             bootstrap = broker.bootstrap_servers
         config = StackConfig(bootstrap, workdir, topic_prefix=args.topic_prefix,
                              spec_path=spec_path, extra_env=extra_env)
+        if free_ports:  # the demo must not collide with a stack the user already runs
+            config.ports = {name: free_port() for name in config.ports}
         print(f"starting services on {bootstrap} (logs: {workdir / 'logs'}) ...")
         services = stack.enter_context(Stack(config))
         services.wait_ready(timeout=90)
@@ -119,7 +123,7 @@ def _interrupt(*_: object) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else HOUSE_PRICES
-    with _running_stack(args, DEMO_ENV) as config:
+    with _running_stack(args, DEMO_ENV, free_ports=True) as config:
         result = asyncio.run(run_demo(config, DemoPlan(timeout=args.timeout), spec))
         print(summary(result, config))
     return 0 if result.complete else 1

@@ -19,7 +19,7 @@ from mlbus.runner import StackConfig
 # Settings that make the loop visible within a minute: one training run once the labelled
 # records are in, and drift windows small enough to fill with the demo's traffic.
 DEMO_ENV = {
-    "MLBUS_TRAINER_RETRAIN_EVERY": "1000",
+    "MLBUS_TRAINER_RETRAIN_EVERY": "800",
     "MLBUS_TRAINER_MIN_RECORDS": "200",
     "MLBUS_MONITOR_WINDOW_SIZE": "250",
     "MLBUS_MONITOR_MIN_WINDOW": "100",
@@ -35,12 +35,14 @@ BAD_MESSAGES: tuple[bytes, ...] = (
     b'{"record_id": "bad-category", "furnishingstatus": "palatial", "mystery": 1}',
     b'"just a string"',
 )
+_COUNT_LINE = re.compile(r'^mlbus_monitor_predictions_total\{[^}]*\} (?P<value>\S+)$', re.M)
 _PSI_LINE = re.compile(r'^mlbus_monitor_feature_psi\{(?P<labels>[^}]*)\} (?P<value>\S+)$', re.M)
 
 
 @dataclass
 class DemoPlan:
-    labelled: int = 1000
+    labelled: int = 800
+    # With the demo's windows of 250: two calm windows, then two drifting ones -> DriftDetected.
     unlabelled: int = 500
     drifted: int = 500
     drift: dict[str, float] = field(default_factory=lambda: {"area": 0.5, "bedrooms": 0.4})
@@ -100,7 +102,7 @@ async def run_demo(
                    until=lambda m: len(m) >= len(BAD_MESSAGES)),
     )
     say(f"predictions: {len(predictions)}; dead-lettered: {len(rejected)}")
-    psi = await wait_for_psi(config.url("monitor"), timeout=plan.timeout)
+    psi = await wait_for_psi(config.url("monitor"), len(requests), timeout=plan.timeout)
     drift_events = await read_topic(bootstrap, topics.drift, timeout=10, until=bool)
     return DemoResult(model, predictions, rejected, psi, drift_events,
                       time.monotonic() - started)
@@ -117,16 +119,22 @@ async def wait_for_champion(registry_url: str, name: str, timeout: float) -> dic
     raise TimeoutError(f"no champion for {name!r} after {timeout:.0f}s")
 
 
-async def wait_for_psi(monitor_url: str, timeout: float) -> dict[str, float]:
-    """The monitor's latest PSI per feature, once it has exported any."""
+async def wait_for_psi(monitor_url: str, predictions: int, timeout: float) -> dict[str, float]:
+    """The monitor's PSI per feature once it has seen `predictions` predictions."""
     deadline = time.monotonic() + timeout
+    psi: dict[str, float] = {}
     async with httpx.AsyncClient(base_url=monitor_url, timeout=5) as client:
         while time.monotonic() < deadline:
-            psi = parse_feature_psi((await client.get("/metrics")).text)
-            if psi:
-                return psi
+            text = (await client.get("/metrics")).text
+            psi = parse_feature_psi(text)
+            if psi and _counted_predictions(text) >= predictions:
+                break
             await asyncio.sleep(0.5)
-    return {}
+    return psi
+
+
+def _counted_predictions(metrics_text: str) -> float:
+    return sum(float(m["value"]) for m in _COUNT_LINE.finditer(metrics_text))
 
 
 def parse_feature_psi(metrics_text: str) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import socket
@@ -14,6 +15,9 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+
+from contracts import Topics
+from mlbus.bus import ensure_topics
 
 SERVICES = ("registry", "ingest", "trainer", "predictor", "monitor")
 DEFAULT_PORTS = {
@@ -85,6 +89,8 @@ class Stack:
 
     def start(self) -> Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        topics = Topics.with_prefix(self.config.topic_prefix).all()
+        asyncio.run(ensure_topics(self.config.bootstrap_servers, topics))
         env = {**os.environ, **self.config.env()}
         for name in SERVICES:
             self.start_service(name, env)

@@ -37,6 +37,8 @@ def service_app(
                 await broker.start()
             except Exception as exc:  # broker not up yet: keep serving /healthz and retry
                 log.warning("%s: broker not reachable yet (%s); retrying", name, exc)
+                with contextlib.suppress(Exception):
+                    await broker.stop()  # close the half-started clients before the next try
                 await asyncio.sleep(start_retry_seconds)
                 continue
             state["broker_started"] = True

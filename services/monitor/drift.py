@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from contracts import (
     CategoricalReference,
@@ -23,12 +24,12 @@ EPSILON = 1e-4
 _UNSEEN = object()
 
 
-def psi(expected: Sequence[float], actual: Sequence[float], epsilon: float = EPSILON) -> float:
+def psi(expected: npt.ArrayLike, actual: npt.ArrayLike, epsilon: float = EPSILON) -> float:
     """PSI = sum((a - e) * ln(a / e)) over matching bins, with empty bins raised to `epsilon`."""
-    if len(expected) != len(actual):
-        raise ValueError(f"{len(expected)} expected bins but {len(actual)} actual bins")
     e = np.maximum(np.asarray(expected, dtype=float), epsilon)
     a = np.maximum(np.asarray(actual, dtype=float), epsilon)
+    if e.shape != a.shape:
+        raise ValueError(f"{e.size} expected bins but {a.size} actual bins")
     return float(np.sum((a - e) * np.log(a / e)))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from contracts import (
     DriftDetected,
@@ -79,8 +79,15 @@ class DriftWindows:
             state.pending.popleft()
             state.dropped += 1
 
-    def keys(self) -> list[ModelKey]:
+    def is_full(self, key: ModelKey) -> bool:
+        state = self._states.get(key)
+        return state is not None and len(state.pending) >= self.policy.window_size
+
+    def model_keys(self) -> list[ModelKey]:
         return list(self._states)
+
+    def states(self) -> list[tuple[ModelKey, WindowState]]:
+        return list(self._states.items())
 
     def state(self, key: ModelKey) -> WindowState | None:
         return self._states.get(key)
@@ -151,4 +158,4 @@ def _with_drift(report: WindowReport, policy: WindowPolicy) -> WindowReport:
         threshold=policy.psi_threshold,
         features=tuple(FeatureDrift(feature=name, psi=value) for name, value in ranked),
     )
-    return WindowReport(**{**report.__dict__, "drift": event})
+    return replace(report, drift=event)

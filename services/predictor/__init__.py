@@ -1,1 +1,1 @@
-"""predictor: Kafka requests in, onnxruntime batch scoring, predictions out; hot-swaps the champion."""
+"""predictor: scores request batches with onnxruntime and hot-swaps the registry's champion."""

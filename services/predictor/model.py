@@ -34,9 +34,7 @@ def sha256_hex(data: bytes) -> str:
 class LoadedModel:
     """One model version, ready to serve: build it with `load_model`."""
 
-    def __init__(
-        self, name: str, version: int, sha256: str, session: ort.InferenceSession
-    ) -> None:
+    def __init__(self, name: str, version: int, sha256: str, session: ort.InferenceSession) -> None:
         self.name = name
         self.version = version
         self.sha256 = sha256

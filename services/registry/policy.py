@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture(scope="module")
 async def loop_result(stack: Stack) -> DemoResult:
-    plan = DemoPlan(labelled=800, unlabelled=300, drifted=300, timeout=120)
+    # Windows of 250: one calm window, then two drifting ones -> one DriftDetected.
+    plan = DemoPlan(labelled=800, unlabelled=250, drifted=500, timeout=120)
     return await run_demo(stack.config, plan, say=lambda _: None)
 
 
@@ -38,7 +39,7 @@ async def test_every_unlabelled_record_gets_exactly_one_prediction(
     loop_result: DemoResult,
 ) -> None:
     counts = Counter(p["record_id"] for p in loop_result.predictions)
-    expected = {f"live-{i:08d}" for i in range(300)} | {f"drift-{i:08d}" for i in range(300)}
+    expected = {f"live-{i:08d}" for i in range(250)} | {f"drift-{i:08d}" for i in range(500)}
     assert set(counts) == expected
     assert max(counts.values()) == 1
     champion = loop_result.model

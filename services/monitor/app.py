@@ -1,0 +1,105 @@
+"""Wiring of the monitor service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry
+
+from contracts import DriftDetected
+from services.common.broker import make_broker
+from services.common.http import service_app
+from services.monitor.config import Settings
+from services.monitor.handlers import build_router
+from services.monitor.metrics import MonitorMetrics
+from services.monitor.processor import PredictionProcessor, PublishDrift
+from services.monitor.reference_client import ReferenceSource, RegistryReferenceClient
+from services.monitor.windows import DriftWindows
+
+log = logging.getLogger(__name__)
+
+
+def create_app(
+    settings: Settings | None = None, *, references: ReferenceSource | None = None
+) -> FastAPI:
+    """The monitor app; `references` replaces the registry client (tests)."""
+    settings = settings or Settings()
+    broker = make_broker(settings.kafka, client_id="mlbus-monitor")
+    registry = CollectorRegistry()
+    metrics = MonitorMetrics(registry)
+    client = None
+    if references is None:
+        references = client = RegistryReferenceClient(
+            settings.registry_url,
+            retry_seconds=settings.reference_retry_seconds,
+            timeout_seconds=settings.registry_timeout_seconds,
+        )
+    processor = PredictionProcessor(
+        DriftWindows(settings.window_policy),
+        references,
+        metrics,
+        publish=_drift_publisher(broker, settings.kafka.topics.drift),
+        dedupe_capacity=settings.dedupe_capacity,
+    )
+    broker.include_router(build_router(settings, processor, metrics))
+    sweeper: dict[str, asyncio.Task[None]] = {}
+
+    async def on_startup() -> None:
+        sweeper["task"] = asyncio.create_task(
+            _sweep_forever(processor, settings.reference_retry_seconds)
+        )
+
+    async def on_shutdown() -> None:
+        if task := sweeper.pop("task", None):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if client is not None:
+            await client.aclose()
+
+    app = service_app("monitor", broker, registry, on_startup=on_startup, on_shutdown=on_shutdown)
+    app.state.broker = broker
+    app.state.processor = processor
+
+    @app.get("/windows", tags=["monitor"])
+    async def windows() -> list[dict[str, Any]]:
+        """The state of every (model, version) window."""
+        return _window_status(processor)
+
+    return app
+
+
+def _drift_publisher(broker: KafkaBroker, topic: str) -> PublishDrift:
+    async def publish(event: DriftDetected) -> None:
+        await broker.publish(event, topic, key=event.model_name.encode())
+
+    return publish
+
+
+async def _sweep_forever(processor: PredictionProcessor, interval: float) -> None:
+    """Evaluates predictions that waited for a reference even when no new ones arrive."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await processor.sweep()
+        except Exception:  # keep sweeping: the next round may succeed
+            log.exception("monitor sweep failed")
+
+
+def _window_status(processor: PredictionProcessor) -> list[dict[str, Any]]:
+    return [
+        {
+            "model_name": name,
+            "model_version": version,
+            "pending": len(state.pending),
+            "complete_windows": state.complete_windows,
+            "drifting_windows": state.drifting_windows,
+            "dropped": state.dropped,
+        }
+        for (name, version), state in processor.windows.states()
+    ]

@@ -1,0 +1,51 @@
+"""Monitor settings, from MLBUS_MONITOR_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import KafkaSettings
+from services.monitor.windows import WindowPolicy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MLBUS_MONITOR_", extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    host: str = "127.0.0.1"
+    port: int = 8005
+    registry_url: str = "http://127.0.0.1:8003"
+    registry_timeout_seconds: float = Field(default=2.0, gt=0)
+    reference_retry_seconds: float = Field(
+        default=5.0, gt=0, description="wait before asking the registry again after a failure"
+    )
+    window_size: int = Field(default=500, ge=1, description="predictions per tumbling window")
+    min_window: int = Field(
+        default=100, ge=1, description="partial first window shown on the gauges from this size"
+    )
+    psi_threshold: float = Field(default=0.2, gt=0)
+    drift_windows: int = Field(default=2, ge=1, description="consecutive drifting windows")
+    max_pending_windows: int = Field(
+        default=4, ge=1, description="windows of predictions kept while a reference is missing"
+    )
+    batch_max_records: int = Field(default=500, ge=1)
+    dedupe_capacity: int = Field(default=10_000, ge=0, description="recent event ids remembered")
+
+    @model_validator(mode="after")
+    def _min_window_fits(self) -> Settings:
+        if self.min_window > self.window_size:
+            raise ValueError(
+                f"min_window ({self.min_window}) must not exceed window_size ({self.window_size})"
+            )
+        return self
+
+    @property
+    def window_policy(self) -> WindowPolicy:
+        return WindowPolicy(
+            window_size=self.window_size,
+            min_window=self.min_window,
+            psi_threshold=self.psi_threshold,
+            drift_windows=self.drift_windows,
+            max_pending_windows=self.max_pending_windows,
+        )

@@ -1,0 +1,86 @@
+"""The reference statistics of a model version, fetched from the registry once and cached."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError
+
+from contracts import ModelVersion, ReferenceStatistics
+
+log = logging.getLogger(__name__)
+
+
+class ReferenceSource(Protocol):
+    async def get(self, model_name: str, version: int) -> ReferenceStatistics | None:
+        """The version's reference, or None while it cannot be had (ask again later)."""
+        ...
+
+
+class RegistryReferenceClient:
+    """GET /models/{name}/versions/{version} -> card.reference; failures wait `retry_seconds`.
+
+    A failed fetch is never raised: the caller keeps its predictions and asks again later,
+    and until `retry_seconds` have passed it gets None at once instead of another slow try.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        retry_seconds: float = 5.0,
+        timeout_seconds: float = 2.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url, timeout=timeout_seconds, transport=transport
+        )
+        self._retry_seconds = retry_seconds
+        self._clock = clock
+        self._cache: dict[tuple[str, int], ReferenceStatistics] = {}
+        self._next_attempt: dict[tuple[str, int], float] = {}
+        self._lock = asyncio.Lock()  # one fetch at a time: handler and sweeper may both ask
+
+    async def get(self, model_name: str, version: int) -> ReferenceStatistics | None:
+        key = (model_name, version)
+        if key in self._cache:
+            return self._cache[key]
+        async with self._lock:
+            if key in self._cache:
+                return self._cache[key]
+            if self._clock() < self._next_attempt.get(key, float("-inf")):
+                return None
+            reference = await self._fetch(model_name, version)
+            if reference is None:
+                self._next_attempt[key] = self._clock() + self._retry_seconds
+                return None
+            self._cache[key] = reference
+            self._next_attempt.pop(key, None)
+            return reference
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _fetch(self, model_name: str, version: int) -> ReferenceStatistics | None:
+        path = f"/models/{quote(model_name, safe='')}/versions/{version}"
+        try:
+            response = await self._http.get(path)
+            response.raise_for_status()
+            model_version = ModelVersion.model_validate_json(response.content)
+        except (httpx.HTTPError, ValidationError) as exc:
+            log.warning(
+                "reference of %s v%d not available yet (%s); retrying in %.0f s",
+                model_name,
+                version,
+                exc,
+                self._retry_seconds,
+            )
+            return None
+        return model_version.card.reference

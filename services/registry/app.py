@@ -1,0 +1,53 @@
+"""Wiring of the registry: store, outbox, HTTP API and the broker it publishes on."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from contracts import ModelEvent
+from services.common.broker import make_broker
+from services.common.http import service_app
+from services.registry.api import build_api_router
+from services.registry.artifacts import ArtifactStore
+from services.registry.config import Settings
+from services.registry.metrics import RegistryMetrics
+from services.registry.outbox import Outbox
+from services.registry.store import RegistryStore
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    # The registry only publishes (topics.models): its broker has no subscribers.
+    broker = make_broker(settings.kafka, client_id="mlbus-registry")
+    registry = CollectorRegistry()
+    store = RegistryStore(settings.database_path, ArtifactStore(settings.artifact_dir))
+    topic = settings.kafka.topics.models
+
+    async def send(event: ModelEvent) -> None:
+        await broker.publish(event, topic, key=event.model_name.encode())
+
+    outbox = Outbox(store, send)
+    drainer: list[asyncio.Task[None]] = []
+
+    async def start_draining() -> None:
+        # Events queued while the broker was unreachable go out as soon as it answers.
+        drainer.append(asyncio.create_task(outbox.run(settings.outbox_retry_seconds)))
+
+    async def stop_draining() -> None:
+        for task in drainer:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        drainer.clear()
+
+    app = service_app(
+        "registry", broker, registry, on_startup=start_draining, on_shutdown=stop_draining
+    )
+    app.include_router(build_api_router(settings, store, outbox, RegistryMetrics(registry)))
+    app.state.broker = broker  # tests drive it with TestKafkaBroker
+    app.state.store = store
+    return app

@@ -1,0 +1,80 @@
+"""Checks an upload must pass before anything is written: model name, card, ONNX artifact."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+import onnxruntime
+from pydantic import TypeAdapter, ValidationError
+
+from contracts import ModelCard
+
+# The same rule as ModelCard.model_name: names become URL paths and keys, never file paths.
+_MODEL_NAME: TypeAdapter[str] = TypeAdapter(Annotated[str, ModelCard.model_fields["model_name"]])
+
+_ONNX_TYPES = {"tensor(float)": "float", "tensor(string)": "string"}
+
+
+class InvalidUpload(ValueError):
+    """An upload the registry refuses; the message says why, for the HTTP 422 detail."""
+
+
+def validate_model_name(name: str) -> str:
+    try:
+        return _MODEL_NAME.validate_python(name)
+    except ValidationError as exc:
+        raise InvalidUpload(
+            f"invalid model name {name!r}: lower-case letters, digits, '-' and '_' only"
+        ) from exc
+
+
+def parse_card(card_json: str | bytes, url_name: str) -> ModelCard:
+    """The card as a ModelCard whose name is the URL's and whose RMSE can be compared."""
+    try:
+        card = ModelCard.model_validate_json(card_json)
+    except ValidationError as exc:
+        raise InvalidUpload(f"invalid model card: {_summary(exc)}") from exc
+    if card.model_name != url_name:
+        raise InvalidUpload(
+            f"model name in the URL ({url_name!r}) differs from the card's ({card.model_name!r})"
+        )
+    rmse = card.metrics.rmse
+    if not math.isfinite(rmse) or rmse < 0:
+        raise InvalidUpload(f"card metrics.rmse must be a finite number >= 0, got {rmse}")
+    return card
+
+
+def check_onnx(artifact: bytes, card: ModelCard) -> None:
+    """Load the artifact with onnxruntime; its inputs must be exactly the card's inputs."""
+    session = _load_session(artifact)
+    actual = {i.name: _ONNX_TYPES.get(i.type, i.type) for i in session.get_inputs()}
+    expected = {i.name: i.type for i in card.inputs}
+    if len(expected) != len(card.inputs):
+        raise InvalidUpload("the card lists an input name more than once")
+    if set(actual) != set(expected):
+        raise InvalidUpload(
+            f"ONNX inputs {sorted(actual)} differ from the card's inputs {sorted(expected)}"
+        )
+    mismatched = sorted(n for n in expected if actual[n] != expected[n])
+    if mismatched:
+        details = ", ".join(f"{n}: onnx {actual[n]} / card {expected[n]}" for n in mismatched)
+        raise InvalidUpload(f"ONNX input types differ from the card's: {details}")
+    if not session.get_outputs():
+        raise InvalidUpload("the ONNX model has no output")
+
+
+def _summary(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'card'}: {e['msg']}"
+        for e in error.errors(include_url=False)
+    )
+
+
+def _load_session(artifact: bytes) -> Any:
+    if not artifact:
+        raise InvalidUpload("the artifact is empty: expected an ONNX model")
+    try:
+        return onnxruntime.InferenceSession(artifact, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several pybind error types for bad models
+        raise InvalidUpload(f"the artifact is not a loadable ONNX model: {exc}") from exc

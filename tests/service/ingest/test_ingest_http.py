@@ -1,0 +1,123 @@
+"""POST /records validates and routes exactly like a Kafka message, with source 'http'."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker, TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from contracts import RecordRejected
+from mlbus.datagen import RecordGenerator
+from services.common.settings import KafkaSettings
+from services.ingest.app import create_app
+from services.ingest.config import Settings
+
+SETTINGS = Settings(kafka=KafkaSettings(topic_prefix="svc-http."))
+TOPICS = SETTINGS.kafka.topics
+
+
+@dataclass
+class Published:
+    by_topic: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        return self.by_topic.get(topic, [])
+
+
+@dataclass
+class Service:
+    client: httpx.AsyncClient
+    published: Published
+
+
+def http_client(app: FastAPI) -> httpx.AsyncClient:
+    # ASGITransport runs no lifespan: the broker is driven by TestKafkaBroker instead.
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingest")
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[Service]:
+    app = create_app(SETTINGS)
+    broker: KafkaBroker = app.state.broker
+    published = Published()
+
+    @broker.subscriber(TOPICS.records, TOPICS.predict_requests, TOPICS.rejected)
+    async def collect(body: dict[str, Any], message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)
+        published.by_topic.setdefault(record.topic, []).append(body)
+
+    async with TestKafkaBroker(broker), http_client(app) as client:
+        yield Service(client, published)
+
+
+def records(count: int, *, labelled: bool = True) -> list[dict[str, Any]]:
+    return list(RecordGenerator(seed=5).records(count, labelled=labelled))
+
+
+async def test_one_object(service: Service) -> None:
+    [record] = records(1)
+    response = await service.client.post("/records", json=record)
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1, "rejected": []}
+    [event] = service.published.on(TOPICS.records)
+    assert event["record_id"] == record["record_id"]
+
+
+async def test_a_list_is_routed_like_a_kafka_array(service: Service) -> None:
+    good = records(2) + records(1, labelled=False)
+    bad = {**good[0], "record_id": "bad-1", "area": "huge", "pool": True}
+    response = await service.client.post("/records", json=[good[0], bad, good[1], good[2], None])
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["accepted"] == 3
+    assert [(r["index"], r["record_id"]) for r in answer["rejected"]] == [(1, "bad-1"), (4, None)]
+    assert [(r["field"], r["rule"]) for r in answer["rejected"][0]["reasons"]] == [
+        ("area", "type"),
+        ("pool", "unknown_field"),
+    ]
+    assert len(service.published.on(TOPICS.records)) == 2
+    assert len(service.published.on(TOPICS.predict_requests)) == 1
+    dead = [RecordRejected.model_validate(e) for e in service.published.on(TOPICS.rejected)]
+    assert [(e.source, e.partition, e.offset, e.record_id) for e in dead] == [
+        ("http", None, None, "bad-1"),
+        ("http", None, None, None),
+    ]
+
+
+async def test_malformed_json_is_answered_and_dead_lettered(service: Service) -> None:
+    body = b'{"record_id": "m-1", '
+    response = await service.client.post(
+        "/records", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["accepted"] == 0
+    [rejected] = answer["rejected"]
+    assert (rejected["index"], rejected["record_id"]) == (0, None)
+    assert [r["rule"] for r in rejected["reasons"]] == ["json"]
+    [event] = service.published.on(TOPICS.rejected)
+    assert event["original"] == body.decode()
+
+
+async def test_metrics_count_http_records(service: Service) -> None:
+    await service.client.post("/records", json=[*records(2), *records(1, labelled=False), {}])
+    text = (await service.client.get("/metrics")).text
+    assert 'mlbus_ingest_records_total{outcome="accepted"} 3.0' in text
+    assert 'mlbus_ingest_records_total{outcome="rejected"} 1.0' in text
+    assert 'mlbus_ingest_routed_total{destination="training"} 2.0' in text
+    assert 'mlbus_ingest_routed_total{destination="prediction"} 1.0' in text
+
+
+async def test_without_a_broker_the_client_is_told_to_retry() -> None:
+    app = create_app(Settings(kafka=KafkaSettings(topic_prefix="svc-http-down.")))
+    async with http_client(app) as client:
+        response = await client.post("/records", json=records(1))
+    assert response.status_code == 503
+    assert "retry" in response.json()["detail"]

@@ -1,0 +1,82 @@
+"""RegistryClient against a mock transport speaking the registry's HTTP API."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from contracts import ModelVersion
+from services.predictor.registry_client import (
+    ArtifactIntegrityError,
+    RegistryClient,
+    RegistryError,
+)
+from tests.unit.predictor.predictor_fixtures import model_version, sha256
+
+ARTIFACT = b"onnx-bytes-of-version-4"
+
+
+def _client(handler: httpx.MockTransport) -> RegistryClient:
+    return RegistryClient("http://registry.test", transport=handler)
+
+
+def _registry(version: ModelVersion | None, header: str | None) -> httpx.MockTransport:
+    def handle(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/models/house-prices/aliases/champion":
+            if version is None:
+                return httpx.Response(404, json={"detail": "alias not set"})
+            return httpx.Response(200, content=version.model_dump_json())
+        if path == "/models/house-prices/versions/4/artifact":
+            headers = {} if header is None else {"X-Content-SHA256": header}
+            return httpx.Response(200, content=ARTIFACT, headers=headers)
+        return httpx.Response(404)
+
+    return httpx.MockTransport(handle)
+
+
+async def test_champion_is_fetched_and_downloaded_with_both_hashes_checked() -> None:
+    version = model_version(4, ARTIFACT)
+    client = _client(_registry(version, sha256(ARTIFACT)))
+    champion = await client.champion("house-prices")
+    assert champion == version
+    assert await client.download(version) == ARTIFACT
+    await client.aclose()
+
+
+async def test_no_champion_is_none() -> None:
+    client = _client(_registry(None, None))
+    assert await client.champion("house-prices") is None
+
+
+@pytest.mark.parametrize("header", [None, "ab" * 32])
+async def test_download_refuses_bytes_that_do_not_match_the_header(header: str | None) -> None:
+    version = model_version(4, ARTIFACT)
+    client = _client(_registry(version, header))
+    with pytest.raises(ArtifactIntegrityError, match="X-Content-SHA256"):
+        await client.download(version)
+
+
+async def test_download_refuses_bytes_that_do_not_match_the_registered_sha256() -> None:
+    version = model_version(4, ARTIFACT, sha="cd" * 32)
+    client = _client(_registry(version, sha256(ARTIFACT)))
+    with pytest.raises(ArtifactIntegrityError, match="registered sha256"):
+        await client.download(version)
+
+
+async def test_server_errors_and_unreachable_registry_are_registry_errors() -> None:
+    failing = _client(httpx.MockTransport(lambda _: httpx.Response(503, text="starting")))
+    with pytest.raises(RegistryError, match="503"):
+        await failing.champion("house-prices")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with pytest.raises(RegistryError, match="unreachable"):
+        await _client(httpx.MockTransport(refuse)).champion("house-prices")
+
+
+async def test_an_invalid_answer_is_a_registry_error() -> None:
+    client = _client(httpx.MockTransport(lambda _: httpx.Response(200, json={"version": 1})))
+    with pytest.raises(RegistryError, match="invalid model version"):
+        await client.champion("house-prices")

@@ -1,0 +1,116 @@
+"""Batch scoring: one prediction per good request, one rejection per bad one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from contracts import PredictionRequested
+from services.predictor.model import LoadedModel, Row
+from services.predictor.scoring import (
+    PREDICT_ERROR,
+    ParsedRequest,
+    RawRequest,
+    parse_requests,
+    score_requests,
+)
+from tests.unit.predictor.predictor_fixtures import CATEGORICAL, NUMERIC
+
+TOPIC = "t.predict.requests.v1"
+
+
+def _raw(record_id: str, features: dict[str, Any], offset: int = 0) -> RawRequest:
+    event = PredictionRequested(record_id=record_id, dataset="house-prices", features=features)
+    return RawRequest(event.model_dump_json().encode(), TOPIC, partition=2, offset=offset)
+
+
+def _good(record_id: str, area: float = 5000.0) -> RawRequest:
+    return _raw(record_id, {NUMERIC: area, CATEGORICAL: "semi-furnished", "bedrooms": 3})
+
+
+def _parsed(raws: Sequence[RawRequest]) -> list[ParsedRequest]:
+    parsed, rejected = parse_requests(raws)
+    assert rejected == []
+    return parsed
+
+
+def test_unparsable_requests_are_rejected_with_their_bytes_and_position() -> None:
+    raws = [
+        _good("r1"),
+        RawRequest(b"{not json", TOPIC, partition=1, offset=41),
+        RawRequest(b'{"record_id": "r3"}', TOPIC, partition=1, offset=42),
+    ]
+    parsed, rejected = parse_requests(raws)
+    assert [p.event.record_id for p in parsed] == ["r1"]
+    assert [(r.offset, r.original) for r in rejected] == [
+        (41, "{not json"),
+        (42, '{"record_id": "r3"}'),
+    ]
+    assert all(r.reasons[0].rule == PREDICT_ERROR and r.source == TOPIC for r in rejected)
+    assert "features: Field required" in rejected[1].reasons[0].message
+
+
+def test_scores_a_batch_naming_model_version_and_request(model_v1: LoadedModel) -> None:
+    parsed = _parsed([_good("r1", 3000.0), _good("r2", 9000.0)])
+    batch = score_requests(model_v1, parsed)
+    assert batch.rejections == []
+    expected = model_v1.predict([p.event.features for p in parsed])
+    made = batch.predictions
+    assert [(p.record_id, p.model_name, p.model_version) for p in made] == [
+        ("r1", "house-prices", 1),
+        ("r2", "house-prices", 1),
+    ]
+    assert [p.prediction for p in made] == pytest.approx(expected.tolist())
+    assert made[0].request_event_id == parsed[0].event.event_id
+    assert made[1].features == parsed[1].event.features
+    assert batch.inference_seconds > 0
+
+
+def test_unscorable_requests_are_rejected_alone(model_v1: LoadedModel) -> None:
+    parsed = _parsed(
+        [
+            _good("ok-1"),
+            _raw("no-area", {CATEGORICAL: "furnished"}, offset=5),
+            _raw("nan", {NUMERIC: None, CATEGORICAL: "furnished"}, offset=6),
+            _good("ok-2"),
+        ]
+    )
+    batch = score_requests(model_v1, parsed)
+    assert [p.record_id for p in batch.predictions] == ["ok-1", "ok-2"]
+    rejected = {r.record_id: r for r in batch.rejections}
+    assert set(rejected) == {"no-area", "nan"}
+    assert "missing feature 'area'" in rejected["no-area"].reasons[0].message
+    assert rejected["no-area"].offset == 5 and rejected["no-area"].partition == 2
+    assert "model predicted nan" in rejected["nan"].reasons[0].message
+
+
+class FailsOnPoison(LoadedModel):
+    """A model whose runtime fails on any batch holding a poison row."""
+
+    def __init__(self, real: LoadedModel) -> None:
+        super().__init__(real.name, real.version, real.sha256, real.session)
+        self.calls = 0
+
+    def predict(self, features: Sequence[Row]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        self.calls += 1
+        if any(row[NUMERIC] == -1 for row in features):
+            raise RuntimeError("runtime exploded")
+        return super().predict(features)
+
+
+def test_a_failing_batch_is_retried_row_by_row(model_v1: LoadedModel) -> None:
+    model = FailsOnPoison(model_v1)
+    parsed = _parsed([_good("a"), _good("poison", area=-1), _good("b")])
+    batch = score_requests(model, parsed)
+    assert [p.record_id for p in batch.predictions] == ["a", "b"]
+    assert [r.record_id for r in batch.rejections] == ["poison"]
+    assert "runtime exploded" in batch.rejections[0].reasons[0].message
+    assert model.calls == 4  # the batch once, then each row
+
+
+def test_an_empty_batch_scores_nothing(model_v1: LoadedModel) -> None:
+    batch = score_requests(model_v1, [])
+    assert (batch.predictions, batch.rejections) == ([], [])
