@@ -1,0 +1,1 @@
+"""Trainer service: labelled records -> sklearn pipeline -> ONNX (parity-checked) -> registry."""

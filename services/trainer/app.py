@@ -1,0 +1,43 @@
+"""Wiring of the trainer: broker, record buffer and run coordinator, registry client, HTTP app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from services.common.broker import make_broker
+from services.common.http import service_app
+from services.trainer.config import Settings
+from services.trainer.coordinator import TrainingCoordinator, Uploader
+from services.trainer.handlers import build_router
+from services.trainer.metrics import TrainerMetrics
+from services.trainer.registry_client import RegistryClient
+
+
+def create_app(settings: Settings | None = None, *, uploader: Uploader | None = None) -> FastAPI:
+    """The trainer app; `uploader` replaces the HTTP registry client (tests)."""
+    settings = settings or Settings()
+    broker = make_broker(settings.kafka, client_id="mlbus-trainer")
+    registry = CollectorRegistry()
+    metrics = TrainerMetrics(registry)
+    if uploader is None:
+        uploader = RegistryClient(
+            settings.registry_url,
+            settings.registry_token,
+            timeout_seconds=settings.registry_timeout_seconds,
+        )
+    coordinator = TrainingCoordinator(settings, uploader, metrics)
+    broker.include_router(build_router(settings, coordinator))
+
+    app = service_app("trainer", broker, registry, on_shutdown=coordinator.runs.close)
+    app.state.broker = broker  # tests drive it with TestKafkaBroker
+    app.state.coordinator = coordinator
+
+    @app.get("/status", tags=["trainer"])
+    async def status() -> dict[str, Any]:
+        """Buffered records, the run in progress or pending, and how the last request ended."""
+        return coordinator.status()
+
+    return app

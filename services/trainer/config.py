@@ -1,0 +1,69 @@
+"""Trainer settings, read from MLBUS_TRAINER_* environment variables."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import KafkaSettings, SpecSettingMixin
+from services.trainer.training import EstimatorName, TrainingOptions
+
+PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "token", "placeholder"})
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as contracts.ModelCard.model_name
+
+
+class Settings(SpecSettingMixin):
+    model_config = SettingsConfigDict(env_prefix="MLBUS_TRAINER_", extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    host: str = "127.0.0.1"
+    port: int = 8002
+    registry_url: str = "http://127.0.0.1:8003"
+    registry_token: SecretStr
+    registry_timeout_seconds: float = Field(default=60.0, gt=0)
+    model_name: str = Field(default="", description="empty: the dataset spec's name")
+    estimator: EstimatorName = "random_forest"
+    seed: int = 0
+    training_threads: int = Field(default=1, ge=1, description="threads of one fit")
+    retrain_every: int = Field(default=500, ge=1, description="new labelled records per run")
+    min_records: int = Field(default=200, ge=10, description="no run with fewer records")
+    max_records: int = Field(default=100_000, ge=1, description="records the buffer keeps")
+    drift_records: int = Field(default=5_000, ge=1, description="recent records a drift run uses")
+    parity_tolerance: float = Field(default=1e-3, description="max relative |onnx - sklearn|")
+    batch_max_records: int = Field(default=500, ge=1, description="records consumed per batch")
+
+    @field_validator("registry_token")
+    @classmethod
+    def _real_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value().strip()
+        if not token or token.lower() in PLACEHOLDERS:
+            raise ValueError("MLBUS_TRAINER_REGISTRY_TOKEN must be set to the registry's token")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_model_name(self) -> Settings:
+        if not self.model_name:
+            self.model_name = self.spec.name
+        if not MODEL_NAME.match(self.model_name):
+            raise ValueError(f"model_name {self.model_name!r} must match {MODEL_NAME.pattern}")
+        return self
+
+    @model_validator(mode="after")
+    def _drift_runs_can_run(self) -> Settings:
+        if self.drift_records < self.min_records:
+            raise ValueError(
+                f"drift_records ({self.drift_records}) must be at least "
+                f"min_records ({self.min_records})"
+            )
+        return self
+
+    @property
+    def training_options(self) -> TrainingOptions:
+        return TrainingOptions(
+            estimator=self.estimator,
+            seed=self.seed,
+            parity_tolerance=self.parity_tolerance,
+            threads=self.training_threads,
+        )

@@ -1,0 +1,129 @@
+"""sklearn pipeline -> ONNX with one [None, 1] input per feature, and the parity check."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from skl2onnx.operator_converters.random_forest import (
+    convert_sklearn_random_forest_regressor_converter,
+)
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.pipeline import Pipeline
+
+from contracts import CategoricalFeature, DatasetSpec, OnnxInput
+
+log = logging.getLogger(__name__)
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+class ParityError(RuntimeError):
+    """onnxruntime and sklearn disagree on the holdout by more than the tolerance."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    max_abs_error: float
+    max_rel_error: float
+
+
+def onnx_inputs(spec: DatasetSpec) -> tuple[OnnxInput, ...]:
+    """The graph's inputs: categories as strings, every other feature as float."""
+    return tuple(
+        OnnxInput(name=f.name, type="string" if isinstance(f, CategoricalFeature) else "float")
+        for f in spec.features
+    )
+
+
+def to_onnx(pipeline: Pipeline, spec: DatasetSpec) -> bytes:
+    """Serialised ONNX model of a fitted pipeline, with the input layout of `onnx_inputs`."""
+    initial_types = [
+        (i.name, StringTensorType([None, 1]) if i.type == "string" else FloatTensorType([None, 1]))
+        for i in onnx_inputs(spec)
+    ]
+    model = convert_sklearn(
+        pipeline,
+        name=spec.name,
+        initial_types=initial_types,
+        custom_conversion_functions={HistGradientBoostingRegressor: _hist_gradient_boosting},
+    )
+    return bytes(model.SerializeToString())
+
+
+def onnx_feeds(frame: pd.DataFrame, spec: DatasetSpec) -> dict[str, np.ndarray[Any, Any]]:
+    """onnxruntime feeds for a model frame (see snapshot.model_frame): one [N, 1] per input."""
+    feeds: dict[str, np.ndarray[Any, Any]] = {}
+    for model_input in onnx_inputs(spec):
+        column = frame[model_input.name].to_numpy()
+        dtype = object if model_input.type == "string" else np.float32
+        feeds[model_input.name] = column.astype(dtype).reshape(-1, 1)
+    return feeds
+
+
+def onnx_predict(model: bytes, frame: pd.DataFrame, spec: DatasetSpec) -> FloatArray:
+    """Predictions of the ONNX model for a model frame, in one session.run."""
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    output = session.run([session.get_outputs()[0].name], onnx_feeds(frame, spec))[0]
+    return np.asarray(output, dtype=np.float64).reshape(len(frame))
+
+
+def check_parity(expected: FloatArray, actual: FloatArray, tolerance: float) -> Parity:
+    """Largest absolute and relative disagreement; ParityError above `tolerance` (relative).
+
+    The relative error divides by max(|expected|, 1), so predictions near zero are judged
+    by their absolute error instead of blowing the ratio up.
+    """
+    if expected.shape != actual.shape:
+        raise ParityError(f"onnx gave {actual.shape} predictions for {expected.shape} rows")
+    if not np.all(np.isfinite(actual)):
+        raise ParityError("onnx predictions contain NaN or infinity")
+    errors = np.abs(actual - expected)
+    relative = errors / np.maximum(np.abs(expected), 1.0)
+    parity = Parity(
+        max_abs_error=float(errors.max(initial=0.0)),
+        max_rel_error=float(relative.max(initial=0.0)),
+    )
+    if not parity.max_rel_error <= tolerance:
+        raise ParityError(
+            f"onnx and sklearn disagree on the holdout: max relative error "
+            f"{parity.max_rel_error:.3g} > tolerance {tolerance:.3g} "
+            f"(max absolute error {parity.max_abs_error:.6g})"
+        )
+    return parity
+
+
+class _IntFlagsContainer:
+    """Passes every call through, but hands boolean list attributes to ONNX as 0/1 ints.
+
+    skl2onnx 1.20 writes HistGradientBoosting's `nodes_missing_value_tracks_true` partly as
+    Python booleans, which protobuf >= 7 refuses for an INTS attribute.
+    """
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._container, name)
+
+    def add_node(self, *args: Any, **attrs: Any) -> Any:
+        fixed = {name: _ints_for_bools(value) for name, value in attrs.items()}
+        return self._container.add_node(*args, **fixed)
+
+
+def _ints_for_bools(value: Any) -> Any:
+    if isinstance(value, list):
+        return [int(v) if isinstance(v, bool | np.bool_) else v for v in value]
+    return value
+
+
+def _hist_gradient_boosting(scope: Any, operator: Any, container: Any) -> None:
+    convert_sklearn_random_forest_regressor_converter(
+        scope, operator, _IntFlagsContainer(container)
+    )

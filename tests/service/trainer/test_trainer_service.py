@@ -1,0 +1,124 @@
+"""The trainer end to end on the in-memory broker: records and commands in, uploads out."""
+
+from __future__ import annotations
+
+import httpx
+import onnxruntime as ort
+import pytest
+from faststream.kafka import TestKafkaBroker
+
+from contracts import DriftDetected, FeatureDrift, TrainModel
+from services.trainer.app import create_app
+from services.trainer.registry_client import RegistryClient
+from tests.service.trainer.conftest import FakeRegistry, Trainer, make_settings
+from tests.unit.trainer.trainer_samples import labelled_records
+
+
+async def test_records_and_a_train_command_lead_to_an_upload(trainer: Trainer) -> None:
+    records = labelled_records(300)
+    await trainer.publish(list(records), trainer.topics.records)
+    await trainer.idle()
+    assert trainer.registry.versions == []  # retrain_every is far away
+    await trainer.publish([TrainModel(reason="service test")], trainer.topics.trainer_commands)
+    await trainer.idle()
+
+    [(onnx, version)] = trainer.registry.versions
+    card = version.card
+    assert card.model_name == "house-prices" and card.snapshot_size == 300
+    assert card.estimator == "random_forest" and card.metrics.holdout_size == 60
+    assert [i.name for i in card.inputs] == list(records[0].features)
+    session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [None, 1]
+    assert await trainer.metric('mlbus_trainer_runs_total{outcome="uploaded"}') == 1
+    assert await trainer.metric("mlbus_trainer_records_buffered") == 300
+    assert await trainer.metric("mlbus_trainer_last_rmse") == pytest.approx(card.metrics.rmse)
+    assert await trainer.metric("mlbus_trainer_training_seconds_count") == 1
+    status = (await trainer.http.get("/status")).json()
+    assert status["last_result"]["outcome"] == "uploaded"
+    assert status["last_result"]["reason"] == "command: service test"
+
+
+@pytest.mark.parametrize("settings", [{"retrain_every": 120}], indirect=True)
+async def test_retrain_every_new_records_uploads_without_a_command(trainer: Trainer) -> None:
+    await trainer.publish(list(labelled_records(130)), trainer.topics.records)
+    await trainer.idle()
+    [size] = [v.card.snapshot_size for _, v in trainer.registry.versions]
+    # The run snapshots the buffer when it begins: records that came after the 120th may
+    # already be in it; the rest count towards the next run.
+    assert 120 <= size <= 130
+    assert trainer.coordinator.new_since_run == 130 - size
+
+
+async def test_bad_messages_are_skipped_and_unlabelled_records_not_buffered(
+    trainer: Trainer,
+) -> None:
+    labelled = labelled_records(120)
+    unlabelled = [r.model_copy(update={"target": None}) for r in labelled_records(5, prefix="u")]
+    await trainer.broker.publish(b"not json", trainer.topics.records)
+    await trainer.broker.publish({"kind": "record.ingested.v1"}, trainer.topics.records)
+    await trainer.publish([*labelled, *unlabelled], trainer.topics.records)
+    await trainer.broker.publish(b"{broken", trainer.topics.trainer_commands)
+    assert len(trainer.coordinator.buffer) == 120
+    await trainer.publish([TrainModel()], trainer.topics.trainer_commands)
+    await trainer.idle()
+    assert len(trainer.registry.versions) == 1
+
+
+async def test_a_command_with_too_few_records_is_skipped(trainer: Trainer) -> None:
+    await trainer.publish(list(labelled_records(20)), trainer.topics.records)
+    await trainer.publish([TrainModel(reason="too early")], trainer.topics.trainer_commands)
+    await trainer.idle()
+    assert trainer.registry.versions == []
+    assert await trainer.metric('mlbus_trainer_skipped_total{reason="too_few_records"}') == 1
+    status = (await trainer.http.get("/status")).json()
+    assert status["last_result"]["outcome"] == "skipped"
+
+
+async def test_drift_retrains_on_the_most_recent_records(trainer: Trainer) -> None:
+    await trainer.publish(list(labelled_records(400)), trainer.topics.records)
+    drift = DriftDetected(
+        model_name="house-prices",
+        model_version=1,
+        window_size=500,
+        threshold=0.2,
+        features=(FeatureDrift(feature="area", psi=0.4),),
+    )
+    await trainer.publish([drift], trainer.topics.drift)
+    await trainer.idle()
+    [(_, version)] = trainer.registry.versions
+    assert version.card.snapshot_size == 150  # drift_records
+
+
+async def test_a_wrong_token_counts_a_failed_run_and_the_trainer_goes_on(
+    topic_prefix: str,
+) -> None:
+    settings = make_settings(topic_prefix)
+    registry = FakeRegistry(token="the-real-token")
+    uploader = RegistryClient(
+        "http://registry", settings.registry_token, transport=registry.transport()
+    )
+    app = create_app(settings, uploader=uploader)
+    topics = settings.kafka.topics
+    async with (
+        TestKafkaBroker(app.state.broker) as broker,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        for record in labelled_records(150):
+            await broker.publish(record, topics.records, key=record.record_id.encode())
+        await broker.publish(TrainModel(), topics.trainer_commands)
+        await app.state.coordinator.runs.wait_idle()
+        metrics = (await http.get("/metrics")).text
+        assert 'mlbus_trainer_runs_total{outcome="failed"} 1.0' in metrics
+        status = (await http.get("/status")).json()
+        assert "registry answered 401" in status["last_result"]["detail"]
+        # Still consuming: the next command is handled (and fails the same way).
+        await broker.publish(TrainModel(), topics.trainer_commands)
+        await app.state.coordinator.runs.wait_idle()
+        metrics = (await http.get("/metrics")).text
+        assert 'mlbus_trainer_runs_total{outcome="failed"} 2.0' in metrics
+    assert registry.versions == []
+
+
+async def test_ops_routes(trainer: Trainer) -> None:
+    assert (await trainer.http.get("/healthz")).json()["service"] == "trainer"
+    assert "mlbus_trainer_records_buffered" in (await trainer.http.get("/metrics")).text

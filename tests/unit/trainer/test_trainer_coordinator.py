@@ -1,0 +1,201 @@
+"""When runs happen, and how a run ends: uploaded, failed or skipped."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from contracts import DriftDetected, FeatureDrift, ModelCard, ModelVersion, TrainModel
+from services.trainer.coordinator import TrainingCoordinator
+from services.trainer.metrics import TrainerMetrics
+from services.trainer.registry_client import RegistryError
+from services.trainer.snapshot import fingerprint
+from tests.unit.trainer.trainer_samples import labelled_records, trainer_settings
+
+
+class FakeUploader:
+    """Stands in for the registry: keeps the uploads, numbers the versions."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.uploads: list[tuple[bytes, ModelCard]] = []
+        self.error = error
+
+    async def upload(self, onnx: bytes, card: ModelCard) -> ModelVersion:
+        if self.error is not None:
+            raise self.error
+        self.uploads.append((onnx, card))
+        return ModelVersion(
+            model_name=card.model_name,
+            version=len(self.uploads),
+            sha256="0" * 64,
+            size_bytes=len(onnx),
+            created_at="2025-01-01T00:00:00Z",
+            card=card,
+        )
+
+
+class GatedUploader(FakeUploader):
+    """Holds every upload until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    async def upload(self, onnx: bytes, card: ModelCard) -> ModelVersion:
+        self.started.set()
+        await self.gate.wait()
+        return await super().upload(onnx, card)
+
+
+class Harness:
+    def __init__(self, uploader: FakeUploader | None = None, **settings: Any) -> None:
+        values: dict[str, Any] = {
+            "estimator": "linear",
+            "min_records": 50,
+            "retrain_every": 100,
+        } | settings
+        values.setdefault("drift_records", max(values["min_records"], 60))
+        self.settings = trainer_settings(**values)
+        self.registry = CollectorRegistry()
+        self.uploader = uploader or FakeUploader()
+        self.coordinator = TrainingCoordinator(
+            self.settings, self.uploader, TrainerMetrics(self.registry)
+        )
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        return self.registry.get_sample_value(name, labels)
+
+    async def idle(self) -> None:
+        await self.coordinator.runs.wait_idle()
+
+
+def drift(model_name: str = "house-prices") -> DriftDetected:
+    return DriftDetected(
+        model_name=model_name,
+        model_version=1,
+        window_size=500,
+        threshold=0.2,
+        features=(FeatureDrift(feature="area", psi=0.5),),
+    )
+
+
+async def test_a_run_starts_once_retrain_every_new_records_arrived() -> None:
+    harness = Harness()
+    records = labelled_records(250)
+    harness.coordinator.add_records(records[:99])
+    await harness.idle()
+    assert harness.uploader.uploads == []
+    harness.coordinator.add_records(records[:99])  # redelivered: not new
+    assert harness.coordinator.new_since_run == 99
+    harness.coordinator.add_records(records[99:100])
+    await harness.idle()
+    assert len(harness.uploader.uploads) == 1
+    _, card = harness.uploader.uploads[0]
+    assert card.snapshot_size == 100 and card.estimator == "linear"
+    assert harness.coordinator.new_since_run == 0
+    assert harness.metric("mlbus_trainer_runs_total", outcome="uploaded") == 1
+    assert harness.metric("mlbus_trainer_last_rmse") == pytest.approx(card.metrics.rmse)
+    assert harness.metric("mlbus_trainer_records_buffered") == 100
+    assert harness.metric("mlbus_trainer_training_seconds_count") == 1
+    status = harness.coordinator.status()
+    assert status["last_result"]["outcome"] == "uploaded"
+    assert status["last_result"]["version"] == 1
+
+
+async def test_no_run_before_min_records_even_after_retrain_every() -> None:
+    harness = Harness(min_records=150, retrain_every=100)
+    records = labelled_records(150)
+    harness.coordinator.add_records(records[:120])
+    await harness.idle()
+    assert harness.uploader.uploads == []
+    harness.coordinator.add_records(records[120:])
+    await harness.idle()
+    assert [c.snapshot_size for _, c in harness.uploader.uploads] == [150]
+
+
+async def test_records_arriving_during_a_run_lead_to_exactly_one_more_run() -> None:
+    uploader = GatedUploader()
+    harness = Harness(uploader=uploader, retrain_every=50)
+    records = labelled_records(200)
+    harness.coordinator.add_records(records[:50])
+    await uploader.started.wait()  # the first run trained and is uploading
+    for start in range(50, 200, 50):  # three more triggers while it is in progress
+        harness.coordinator.add_records(records[start : start + 50])
+    assert harness.coordinator.status()["pending"] == "new records"
+    uploader.gate.set()
+    await harness.idle()
+    assert [c.snapshot_size for _, c in uploader.uploads] == [50, 200]
+
+
+async def test_triggers_before_a_run_took_its_snapshot_do_not_train_twice() -> None:
+    harness = Harness(retrain_every=50)
+    records = labelled_records(300)
+    for start in range(0, 300, 50):  # no await between them: the run has not begun yet
+        harness.coordinator.add_records(records[start : start + 50])
+    await harness.idle()
+    assert [c.snapshot_size for _, c in harness.uploader.uploads] == [300]
+
+
+async def test_train_command_runs_now_with_a_model_name_override() -> None:
+    harness = Harness(retrain_every=10_000)
+    harness.coordinator.add_records(labelled_records(80))
+    assert harness.coordinator.on_command(TrainModel(model_name="house-prices-b")) is True
+    await harness.idle()
+    assert [c.model_name for _, c in harness.uploader.uploads] == ["house-prices-b"]
+
+
+async def test_train_command_with_too_few_records_is_skipped_and_recorded() -> None:
+    harness = Harness()
+    harness.coordinator.add_records(labelled_records(10))
+    assert harness.coordinator.on_command(TrainModel(reason="operator")) is False
+    await harness.idle()
+    assert harness.uploader.uploads == []
+    assert harness.metric("mlbus_trainer_skipped_total", reason="too_few_records") == 1
+    result = harness.coordinator.status()["last_result"]
+    assert result["outcome"] == "skipped" and result["reason"] == "command: operator"
+    assert "10 records buffered, 50 needed" in result["detail"]
+
+
+async def test_drift_retrains_on_the_most_recent_records() -> None:
+    harness = Harness(retrain_every=10_000, drift_records=60)
+    records = labelled_records(200)
+    harness.coordinator.add_records(records)
+    assert harness.coordinator.on_drift(drift()) is True
+    await harness.idle()
+    onnx, card = harness.uploader.uploads[0]
+    assert card.snapshot_size == 60
+    assert card.snapshot_fingerprint == fingerprint(records[-60:])
+    assert onnx
+
+
+async def test_drift_of_another_model_is_ignored() -> None:
+    harness = Harness(retrain_every=10_000)
+    harness.coordinator.add_records(labelled_records(100))
+    assert harness.coordinator.on_drift(drift("someone-else")) is False
+    await harness.idle()
+    assert harness.uploader.uploads == []
+
+
+async def test_a_refused_model_counts_as_failed_and_the_service_goes_on() -> None:
+    harness = Harness(retrain_every=10_000, parity_tolerance=-1.0)
+    harness.coordinator.add_records(labelled_records(100))
+    harness.coordinator.on_command(TrainModel())
+    await harness.idle()
+    assert harness.uploader.uploads == []
+    assert harness.metric("mlbus_trainer_runs_total", outcome="failed") == 1
+    assert harness.metric("mlbus_trainer_runs_total", outcome="uploaded") == 0
+    result = harness.coordinator.status()["last_result"]
+    assert result["outcome"] == "failed" and "model refused" in result["detail"]
+
+
+async def test_a_registry_error_counts_as_failed() -> None:
+    harness = Harness(uploader=FakeUploader(RegistryError("registry answered 401")))
+    harness.coordinator.add_records(labelled_records(100))
+    await harness.idle()
+    assert harness.metric("mlbus_trainer_runs_total", outcome="failed") == 1
+    assert "401" in harness.coordinator.status()["last_result"]["detail"]
+    assert harness.metric("mlbus_trainer_training_seconds_count") == 1  # trained, not stored
