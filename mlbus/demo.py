@@ -162,7 +162,8 @@ def summary(result: DemoResult, config: StackConfig) -> str:
         f"  drift events {len(result.drift_events)} DriftDetected published",
         "  feature PSI  " + ", ".join(f"{f}={v:.3f}" for f, v in sorted(
             result.psi.items(), key=lambda kv: -kv[1])[:6]),
-        "  metrics      " + "  ".join(f"{config.url(s)}/metrics" for s in sorted(config.ports)),
+        *(f"  {'metrics' if i == 0 else '':<12} {name:<10} {config.url(name)}/metrics"
+          for i, name in enumerate(sorted(config.ports))),
         f"  loop took    {result.seconds:.1f}s",
         "  result       " + ("COMPLETE" if result.complete else "INCOMPLETE"),
     ]

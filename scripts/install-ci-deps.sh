@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# What CI needs beyond Python packages, installed only when missing (safe to run again):
+#   promtool (Debian package `prometheus`) for the deploy tests, Java 17+ and Maven for the
+#   Apache Kafka broker, then the Kafka jars themselves, resolved once into ~/.cache/mlbus.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-ci-deps: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+java -version 2>&1 | head -n 1
+promtool --version 2>&1 | head -n 1
+
+# The broker module needs only the standard library: the venv's Python if it exists already,
+# the system's (3.11+) otherwise.
+python=python3
+if [ -x .venv/bin/python ]; then
+  python=.venv/bin/python
+fi
+echo "install-ci-deps: Kafka jars in $(PYTHONPATH=. "$python" -m mlbus.brokers fetch-kafka)"

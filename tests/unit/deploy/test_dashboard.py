@@ -1,0 +1,157 @@
+"""The Grafana dashboard: valid JSON, PromQL that promtool parses, only the metrics of the brief."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "mlbus.json"
+PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
+
+# The metric contract every service exports (names and labels exactly as agreed for Grafana).
+COUNTERS: dict[str, set[str]] = {
+    "mlbus_ingest_records_total": {"outcome"},
+    "mlbus_ingest_routed_total": {"destination"},
+    "mlbus_trainer_runs_total": {"outcome"},
+    "mlbus_registry_versions_total": set(),
+    "mlbus_registry_promotions_total": set(),
+    "mlbus_predictor_predictions_total": {"model", "version"},
+    "mlbus_predictor_model_loads_total": {"outcome"},
+    "mlbus_monitor_predictions_total": {"model", "version"},
+    "mlbus_monitor_drift_events_total": {"model"},
+}
+GAUGES: dict[str, set[str]] = {
+    "mlbus_trainer_records_buffered": set(),
+    "mlbus_trainer_last_rmse": set(),
+    "mlbus_predictor_model_version": {"model"},
+    "mlbus_monitor_feature_psi": {"model", "version", "feature"},
+    "mlbus_monitor_prediction_psi": {"model", "version"},
+}
+HISTOGRAMS: dict[str, set[str]] = {
+    "mlbus_trainer_training_seconds": set(),
+    "mlbus_predictor_batch_size": set(),
+    "mlbus_predictor_inference_seconds": set(),
+}
+# What the dashboard must show (the first dashboard's brief), by the series it needs.
+REQUIRED_SERIES = {
+    "mlbus_ingest_records_total",
+    "mlbus_predictor_predictions_total",
+    "mlbus_predictor_inference_seconds_bucket",
+    "mlbus_monitor_feature_psi",
+    "mlbus_monitor_prediction_psi",
+    "mlbus_monitor_drift_events_total",
+    "mlbus_trainer_runs_total",
+    "mlbus_trainer_last_rmse",
+    "mlbus_predictor_model_version",
+}
+GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+
+
+def exposed_series() -> dict[str, set[str]]:
+    """Every series name Prometheus scrapes from the contract, with the labels it carries."""
+    series = {**COUNTERS, **GAUGES}
+    for name, labels in HISTOGRAMS.items():
+        series |= {f"{name}_sum": labels, f"{name}_count": labels}
+        series[f"{name}_bucket"] = labels | {"le"}
+    return series
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return loaded
+
+
+def data_panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            yield panel
+        yield from panel.get("panels", [])
+
+
+def targets(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [target for panel in data_panels(dashboard) for target in panel["targets"]]
+
+
+def metric_names(expr: str) -> set[str]:
+    return set(re.findall(r"\bmlbus_\w+", expr))
+
+
+def test_dashboard_has_identity_and_unique_panel_ids(dashboard: dict[str, Any]) -> None:
+    assert dashboard["uid"] == "mlbus-overview" and dashboard["title"]
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    assert all(panel["targets"] for panel in data_panels(dashboard))
+
+
+def test_panels_query_the_provisioned_datasource(dashboard: dict[str, Any]) -> None:
+    provisioned = yaml.safe_load((PROVISIONING / "datasources" / "prometheus.yaml").read_text())
+    [datasource] = provisioned["datasources"]
+    expected = {"type": "prometheus", "uid": datasource["uid"]}
+    for panel in data_panels(dashboard):
+        assert panel["datasource"] == expected, panel["title"]
+        assert all(target["datasource"] == expected for target in panel["targets"])
+
+
+def test_dashboard_provider_loads_the_folder_compose_mounts() -> None:
+    provider = yaml.safe_load((PROVISIONING / "dashboards" / "mlbus.yaml").read_text())
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    mounts = compose["services"]["grafana"]["volumes"]
+    [path] = [p["options"]["path"] for p in provider["providers"]]
+    assert f"./deploy/grafana/dashboards:{path}:ro" in mounts
+
+
+def test_only_metrics_of_the_contract_are_queried(dashboard: dict[str, Any]) -> None:
+    known = exposed_series()
+    used = set().union(*(metric_names(target["expr"]) for target in targets(dashboard)))
+    assert used <= known.keys(), f"unknown metrics: {sorted(used - known.keys())}"
+    assert used >= REQUIRED_SERIES, f"missing views: {sorted(REQUIRED_SERIES - used)}"
+
+
+def test_grouping_and_legend_labels_exist_on_the_queried_metrics(
+    dashboard: dict[str, Any],
+) -> None:
+    known = exposed_series()
+    for target in targets(dashboard):
+        labels = set().union(*(known[name] for name in metric_names(target["expr"])))
+        grouped = re.findall(r"\bby \(([^)]*)\)", target["expr"])
+        referenced = {label.strip() for group in grouped for label in group.split(",")}
+        referenced |= set(re.findall(r"\{\{(\w+)\}\}", target.get("legendFormat", "")))
+        assert referenced <= labels, f"{target['expr']}: no labels {referenced - labels}"
+
+
+def test_every_query_is_valid_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:
+    """promtool parses each expression as a recording rule (Grafana's $__ ranges filled in)."""
+    rules = []
+    for index, target in enumerate(targets(dashboard)):
+        expr = target["expr"]
+        for variable, value in GRAFANA_RANGES.items():
+            expr = expr.replace(variable, value)
+        rules.append({"record": f"mlbus:dashboard_query_{index}", "expr": expr})
+    rules_file = tmp_path / "dashboard-rules.yml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    beside_python = Path(sys.executable).parent / "promtool"
+    promtool = str(beside_python) if beside_python.is_file() else shutil.which("promtool")
+    if promtool is None:
+        pytest.fail(
+            "`promtool` is missing: apt-get install prometheus (scripts/install-ci-deps.sh)"
+        )
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(rules)} rules found" in result.stdout
