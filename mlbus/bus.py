@@ -46,8 +46,11 @@ async def publish_all(
         pending: list[asyncio.Future[Any]] = []
         for payload in payloads:
             record_key = key(payload)
-            pending.append(await client.send(
-                topic, encode(payload), key=record_key.encode() if record_key else None))
+            pending.append(
+                await client.send(
+                    topic, encode(payload), key=record_key.encode() if record_key else None
+                )
+            )
             sent += 1
             if len(pending) >= 1000:
                 await asyncio.gather(*pending)
@@ -69,8 +72,11 @@ async def read_topic(
 ) -> list[dict[str, Any]]:
     """Read `topic` from the beginning (no group) until `until(messages)` or the timeout."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap_servers, auto_offset_reset="earliest",
-        enable_auto_commit=False, group_id=None,
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
     )
     await consumer.start()
     messages: list[dict[str, Any]] = []

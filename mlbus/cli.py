@@ -72,8 +72,12 @@ def _bus_options(parser: argparse.ArgumentParser) -> None:
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", help="use this Kafka instead of an embedded broker")
-    parser.add_argument("--broker", choices=("tansu", "kafka"), default="tansu",
-                        help="embedded broker to start when --bootstrap is not given")
+    parser.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="embedded broker to start when --bootstrap is not given",
+    )
     parser.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON)")
     parser.add_argument("--workdir", type=Path, help="where data and logs go (default: temp)")
     parser.add_argument("--topic-prefix", default="")
@@ -81,22 +85,31 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.contextmanager
 def _running_stack(
-    args: argparse.Namespace, extra_env: dict[str, str], *, free_ports: bool = False,
+    args: argparse.Namespace,
+    extra_env: dict[str, str],
+    *,
+    free_ports: bool = False,
 ) -> Iterator[StackConfig]:
     spec_path = args.spec.resolve() if args.spec else None
     if spec_path:
         load_spec(spec_path)  # a bad spec stops here, with the file and the problem named
     with contextlib.ExitStack() as stack:
-        workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(
-            prefix="mlbus-")))
+        workdir = args.workdir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="mlbus-"))
+        )
         workdir.mkdir(parents=True, exist_ok=True)
         bootstrap = args.bootstrap
         if not bootstrap:
             print(f"starting embedded broker ({args.broker}) ...")
             broker = stack.enter_context(start_broker(args.broker, workdir / "broker"))
             bootstrap = broker.bootstrap_servers
-        config = StackConfig(bootstrap, workdir, topic_prefix=args.topic_prefix,
-                             spec_path=spec_path, extra_env=extra_env)
+        config = StackConfig(
+            bootstrap,
+            workdir,
+            topic_prefix=args.topic_prefix,
+            spec_path=spec_path,
+            extra_env=extra_env,
+        )
         if free_ports:  # the demo must not collide with a stack the user already runs
             config.ports = {name: free_port() for name in config.ports}
         print(f"starting services on {bootstrap} (logs: {workdir / 'logs'}) ...")
@@ -134,9 +147,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
     topic = Topics.with_prefix(args.topic_prefix).raw
     rows = list(_csv_rows(args.file))
     started = time.monotonic()
-    sent = asyncio.run(publish_all(
-        args.bootstrap, topic, rows, key=lambda r: r.get(spec.record_id_field),
-        on_sent=lambda n: print(f"\r  published {n}/{len(rows)}", end="", flush=True)))
+    sent = asyncio.run(
+        publish_all(
+            args.bootstrap,
+            topic,
+            rows,
+            key=lambda r: r.get(spec.record_id_field),
+            on_sent=lambda n: print(f"\r  published {n}/{len(rows)}", end="", flush=True),
+        )
+    )
     print(f"\n{sent} records from {args.file} to {topic} in {time.monotonic() - started:.1f}s")
     return 0
 

@@ -33,8 +33,12 @@ _HOUSE_RANGES: dict[str, tuple[float, float]] = {
     "parking": (0, 3),
 }
 _HOUSE_YES_RATE = {
-    "mainroad": 0.86, "guestroom": 0.18, "basement": 0.35,
-    "hotwaterheating": 0.05, "airconditioning": 0.32, "prefarea": 0.23,
+    "mainroad": 0.86,
+    "guestroom": 0.18,
+    "basement": 0.35,
+    "hotwaterheating": 0.05,
+    "airconditioning": 0.32,
+    "prefarea": 0.23,
 }
 _FURNISHING = {"furnished": 0.26, "semi-furnished": 0.42, "unfurnished": 0.32}
 
@@ -130,8 +134,9 @@ class RecordGenerator:
         noise = self._rng.gauss(0, 1)
         if self._is_house:
             return _house_price(features, noise)
-        score = sum(self._coefficients[n] * _as_number(self.spec.feature(n), v)
-                    for n, v in features.items())
+        score = sum(
+            self._coefficients[n] * _as_number(self.spec.feature(n), v) for n, v in features.items()
+        )
         return 100.0 + 10.0 * score + noise
 
 
@@ -139,8 +144,14 @@ def _house_price(f: Mapping[str, Any], noise: float) -> float:
     """A price in the style of the classic data set: area dominates, amenities add premiums."""
     price = 500_000 + 250 * f["area"] + 120_000 * f["bathrooms"] + 90_000 * f["stories"]
     price += 60_000 * f["bedrooms"] + 70_000 * f["parking"]
-    premiums = {"mainroad": 250_000, "guestroom": 150_000, "basement": 180_000,
-                "hotwaterheating": 300_000, "airconditioning": 400_000, "prefarea": 350_000}
+    premiums = {
+        "mainroad": 250_000,
+        "guestroom": 150_000,
+        "basement": 180_000,
+        "hotwaterheating": 300_000,
+        "airconditioning": 400_000,
+        "prefarea": 350_000,
+    }
     price += sum(amount for name, amount in premiums.items() if f[name] == "yes")
     price += {"furnished": 300_000, "semi-furnished": 150_000}.get(f["furnishingstatus"], 0)
     return max(float(price) * math.exp(0.08 * noise), 100_000.0)

@@ -35,8 +35,8 @@ BAD_MESSAGES: tuple[bytes, ...] = (
     b'{"record_id": "bad-category", "furnishingstatus": "palatial", "mystery": 1}',
     b'"just a string"',
 )
-_COUNT_LINE = re.compile(r'^mlbus_monitor_predictions_total\{[^}]*\} (?P<value>\S+)$', re.M)
-_PSI_LINE = re.compile(r'^mlbus_monitor_feature_psi\{(?P<labels>[^}]*)\} (?P<value>\S+)$', re.M)
+_COUNT_LINE = re.compile(r"^mlbus_monitor_predictions_total\{[^}]*\} (?P<value>\S+)$", re.M)
+_PSI_LINE = re.compile(r"^mlbus_monitor_feature_psi\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
 
 
 @dataclass
@@ -61,13 +61,19 @@ class DemoResult:
     @property
     def complete(self) -> bool:
         expected = {p["record_id"] for p in self.predictions}
-        return bool(self.model) and bool(self.psi) and len(self.rejected) >= len(BAD_MESSAGES) \
-            and len(expected) == len(self.predictions) and all(
-                p["model_version"] >= 1 for p in self.predictions)
+        return (
+            bool(self.model)
+            and bool(self.psi)
+            and len(self.rejected) >= len(BAD_MESSAGES)
+            and len(expected) == len(self.predictions)
+            and all(p["model_version"] >= 1 for p in self.predictions)
+        )
 
 
 async def run_demo(
-    config: StackConfig, plan: DemoPlan, spec: DatasetSpec = HOUSE_PRICES,
+    config: StackConfig,
+    plan: DemoPlan,
+    spec: DatasetSpec = HOUSE_PRICES,
     say: Callable[[str], None] = print,
 ) -> DemoResult:
     """Drive a running stack through the loop; `config` must be the stack's own."""
@@ -83,29 +89,42 @@ async def run_demo(
     say("waiting for the trainer to train, the registry to promote a champion ...")
     model = await wait_for_champion(config.url("registry"), spec.name, plan.timeout)
     metrics = model["card"]["metrics"]
-    say(f"champion: {model['model_name']} v{model['version']}  rmse={metrics['rmse']:.0f} "
-        f"mae={metrics['mae']:.0f} r2={metrics['r2']:.3f}")
+    say(
+        f"champion: {model['model_name']} v{model['version']}  rmse={metrics['rmse']:.0f} "
+        f"mae={metrics['mae']:.0f} r2={metrics['r2']:.3f}"
+    )
 
     normal = RecordGenerator(spec, seed=11, id_prefix="live")
     drifted = RecordGenerator(spec, seed=13, id_prefix="drift", drift=plan.drift)
-    requests = [*normal.records(plan.unlabelled, labelled=False),
-                *drifted.records(plan.drifted, labelled=False)]
-    say(f"publishing {len(requests)} unlabelled records ({plan.drifted} drifted) "
-        f"and {len(BAD_MESSAGES)} bad messages")
+    requests = [
+        *normal.records(plan.unlabelled, labelled=False),
+        *drifted.records(plan.drifted, labelled=False),
+    ]
+    say(
+        f"publishing {len(requests)} unlabelled records ({plan.drifted} drifted) "
+        f"and {len(BAD_MESSAGES)} bad messages"
+    )
     await publish_all(bootstrap, topics.raw, requests, key=key)
     await publish_all(bootstrap, topics.raw, BAD_MESSAGES)
 
     predictions, rejected = await asyncio.gather(
-        read_topic(bootstrap, topics.predict_results, timeout=plan.timeout,
-                   until=lambda m: len({p["record_id"] for p in m}) >= len(requests)),
-        read_topic(bootstrap, topics.rejected, timeout=plan.timeout,
-                   until=lambda m: len(m) >= len(BAD_MESSAGES)),
+        read_topic(
+            bootstrap,
+            topics.predict_results,
+            timeout=plan.timeout,
+            until=lambda m: len({p["record_id"] for p in m}) >= len(requests),
+        ),
+        read_topic(
+            bootstrap,
+            topics.rejected,
+            timeout=plan.timeout,
+            until=lambda m: len(m) >= len(BAD_MESSAGES),
+        ),
     )
     say(f"predictions: {len(predictions)}; dead-lettered: {len(rejected)}")
     psi = await wait_for_psi(config.url("monitor"), len(requests), timeout=plan.timeout)
     drift_events = await read_topic(bootstrap, topics.drift, timeout=10, until=bool)
-    return DemoResult(model, predictions, rejected, psi, drift_events,
-                      time.monotonic() - started)
+    return DemoResult(model, predictions, rejected, psi, drift_events, time.monotonic() - started)
 
 
 async def wait_for_champion(registry_url: str, name: str, timeout: float) -> dict[str, Any]:
@@ -160,10 +179,14 @@ def summary(result: DemoResult, config: StackConfig) -> str:
         f"  predictions  {len(result.predictions)} by model version(s) {versions}",
         f"  rejected     {len(result.rejected)} messages dead-lettered with reasons",
         f"  drift events {len(result.drift_events)} DriftDetected published",
-        "  feature PSI  " + ", ".join(f"{f}={v:.3f}" for f, v in sorted(
-            result.psi.items(), key=lambda kv: -kv[1])[:6]),
-        *(f"  {'metrics' if i == 0 else '':<12} {name:<10} {config.url(name)}/metrics"
-          for i, name in enumerate(sorted(config.ports))),
+        "  feature PSI  "
+        + ", ".join(
+            f"{f}={v:.3f}" for f, v in sorted(result.psi.items(), key=lambda kv: -kv[1])[:6]
+        ),
+        *(
+            f"  {'metrics' if i == 0 else '':<12} {name:<10} {config.url(name)}/metrics"
+            for i, name in enumerate(sorted(config.ports))
+        ),
         f"  loop took    {result.seconds:.1f}s",
         "  result       " + ("COMPLETE" if result.complete else "INCOMPLETE"),
     ]

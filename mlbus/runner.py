@@ -21,7 +21,11 @@ from mlbus.bus import ensure_topics
 
 SERVICES = ("registry", "ingest", "trainer", "predictor", "monitor")
 DEFAULT_PORTS = {
-    "ingest": 8001, "trainer": 8002, "registry": 8003, "predictor": 8004, "monitor": 8005,
+    "ingest": 8001,
+    "trainer": 8002,
+    "registry": 8003,
+    "predictor": 8004,
+    "monitor": 8005,
 }
 # The predictor is ready only once it serves a model; the stack is up before that.
 _READY_WITHOUT_MODEL = ("registry", "ingest", "trainer", "monitor")
@@ -48,12 +52,21 @@ class StackConfig:
 
     @classmethod
     def with_free_ports(
-        cls, bootstrap_servers: str, workdir: Path, *, topic_prefix: str = "",
+        cls,
+        bootstrap_servers: str,
+        workdir: Path,
+        *,
+        topic_prefix: str = "",
         extra_env: Mapping[str, str] | None = None,
     ) -> StackConfig:
         ports = {name: free_port() for name in SERVICES}
-        return cls(bootstrap_servers, workdir, topic_prefix=topic_prefix, ports=ports,
-                   extra_env=dict(extra_env or {}))
+        return cls(
+            bootstrap_servers,
+            workdir,
+            topic_prefix=topic_prefix,
+            ports=ports,
+            extra_env=dict(extra_env or {}),
+        )
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -101,7 +114,10 @@ class Stack:
         log = (self.log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
-            env=dict(env), stdout=log, stderr=subprocess.STDOUT, cwd=self.config.workdir,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.config.workdir,
         )
         log.close()
 
@@ -135,8 +151,10 @@ class Stack:
                     except httpx.HTTPError:
                         pass
                 if pending and time.monotonic() > deadline:
-                    raise TimeoutError(f"services not ready after {timeout:.0f}s: {sorted(pending)}"
-                                       f"; logs in {self.log_dir}")
+                    raise TimeoutError(
+                        f"services not ready after {timeout:.0f}s: {sorted(pending)}"
+                        f"; logs in {self.log_dir}"
+                    )
                 time.sleep(0.2)
 
     def check_alive(self) -> None:
@@ -155,7 +173,9 @@ class Stack:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

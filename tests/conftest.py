@@ -13,7 +13,9 @@ from mlbus.brokers import Broker, start_broker
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--broker", choices=("tansu", "kafka"), default="tansu",
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
         help="real broker for tests that cross a process: embedded tansu or Apache Kafka",
     )
 

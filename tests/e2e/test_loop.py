@@ -20,8 +20,11 @@ pytestmark = pytest.mark.e2e
 def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One stack for the module, on topics of its own; the loop below runs once."""
     config = StackConfig.with_free_ports(
-        broker.bootstrap_servers, tmp_path_factory.mktemp("loop"),
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.", extra_env=DEMO_ENV)
+        broker.bootstrap_servers,
+        tmp_path_factory.mktemp("loop"),
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        extra_env=DEMO_ENV,
+    )
     with Stack(config) as running:
         running.wait_ready(timeout=90)
         yield running
@@ -59,11 +62,23 @@ async def test_bad_messages_are_dead_lettered_with_reasons(loop_result: DemoResu
 
 
 async def test_monitor_exports_drift_and_closes_the_loop(
-    loop_result: DemoResult, stack: Stack,
+    loop_result: DemoResult,
+    stack: Stack,
 ) -> None:
     assert set(loop_result.psi) == {
-        "area", "bedrooms", "bathrooms", "stories", "parking", "mainroad", "guestroom",
-        "basement", "hotwaterheating", "airconditioning", "prefarea", "furnishingstatus"}
+        "area",
+        "bedrooms",
+        "bathrooms",
+        "stories",
+        "parking",
+        "mainroad",
+        "guestroom",
+        "basement",
+        "hotwaterheating",
+        "airconditioning",
+        "prefarea",
+        "furnishingstatus",
+    }
     # The drifted records shift area and bedrooms: the monitor must see it.
     assert loop_result.psi["area"] > 0.2
     assert loop_result.drift_events, "drift held for two windows but no DriftDetected"

@@ -32,16 +32,23 @@ def test_events_are_frozen_and_tagged() -> None:
 
 
 def test_model_events_round_trip_through_the_discriminated_union() -> None:
-    promoted = ModelPromoted(model_name="m", version=2, sha256="cd", previous_version=1,
-                             reason="better")
+    promoted = ModelPromoted(
+        model_name="m", version=2, sha256="cd", previous_version=1, reason="better"
+    )
     parsed = MODEL_EVENT.validate_json(promoted.model_dump_json())
     assert parsed == promoted
     assert isinstance(parsed, ModelPromoted)
 
 
 def test_unknown_fields_are_refused() -> None:
-    payload = PredictionMade(record_id="r", request_event_id=uuid.uuid4(), model_name="m",
-                             model_version=1, prediction=1.0, features={}).model_dump()
+    payload = PredictionMade(
+        record_id="r",
+        request_event_id=uuid.uuid4(),
+        model_name="m",
+        model_version=1,
+        prediction=1.0,
+        features={},
+    ).model_dump()
     payload["surprise"] = 1
     with pytest.raises(ValidationError, match="surprise"):
         PredictionMade.model_validate(payload)
@@ -71,9 +78,12 @@ def test_house_price_spec_matches_the_design() -> None:
 
 def test_specs_refuse_duplicate_names_and_dangling_aliases() -> None:
     with pytest.raises(ValidationError, match="used twice"):
-        DatasetSpec.model_validate({
-            "name": "d", "target": {"name": "y"},
-            "features": [{"type": "numeric", "name": "y"}],
-        })
+        DatasetSpec.model_validate(
+            {
+                "name": "d",
+                "target": {"name": "y"},
+                "features": [{"type": "numeric", "name": "y"}],
+            }
+        )
     with pytest.raises(ValidationError, match="unknown categories"):
         CategoricalFeature(name="c", categories=("a",), aliases={"x": "b"})

@@ -32,7 +32,8 @@ def test_drift_shifts_the_named_feature_only() -> None:
     base = list(RecordGenerator(seed=5).records(2000, labelled=False))
     drifted = list(RecordGenerator(seed=5, drift={"area": 0.5}).records(2000, labelled=False))
     assert statistics.mean(r["area"] for r in drifted) > 1.5 * statistics.mean(
-        r["area"] for r in base)
+        r["area"] for r in base
+    )
     assert [r["bedrooms"] for r in drifted] == [r["bedrooms"] for r in base]
 
 
@@ -44,12 +45,17 @@ def test_price_grows_with_area() -> None:
 
 
 def test_any_spec_works() -> None:
-    spec = DatasetSpec.model_validate({
-        "name": "toy", "target": {"name": "y"},
-        "features": [{"type": "numeric", "name": "x", "min": 0, "max": 1},
-                     {"type": "boolean", "name": "flag"},
-                     {"type": "categorical", "name": "c", "categories": ["a", "b"]}],
-    })
+    spec = DatasetSpec.model_validate(
+        {
+            "name": "toy",
+            "target": {"name": "y"},
+            "features": [
+                {"type": "numeric", "name": "x", "min": 0, "max": 1},
+                {"type": "boolean", "name": "flag"},
+                {"type": "categorical", "name": "c", "categories": ["a", "b"]},
+            ],
+        }
+    )
     record = RecordGenerator(spec, seed=0).record()
     assert 0 <= record["x"] <= 1 and isinstance(record["flag"], bool) and record["c"] in "ab"
     assert isinstance(record["y"], float)
