@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Response
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], bool]
 Hook = Callable[[], Awaitable[None]]
+BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
 
 def service_app(
@@ -26,10 +27,16 @@ def service_app(
     ready: ReadinessCheck = lambda: True,
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
+    background: Sequence[BackgroundJob] = (),
     start_retry_seconds: float = 1.0,
 ) -> FastAPI:
-    """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks."""
+    """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks.
+
+    Each `background` job runs as a task once the broker has started and is cancelled at
+    shutdown, before `on_shutdown`.
+    """
     state: dict[str, Any] = {"broker_started": False}
+    tasks: list[asyncio.Task[None]] = []
 
     async def start_broker() -> None:
         while True:
@@ -44,6 +51,9 @@ def service_app(
             state["broker_started"] = True
             if on_startup is not None:
                 await on_startup()
+            tasks.extend(
+                asyncio.create_task(job(), name=f"{name}-{job.__name__}") for job in background
+            )
             log.info("%s: started", name)
             return
 
@@ -53,14 +63,16 @@ def service_app(
         try:
             yield
         finally:
-            starter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await starter
+            for task in (starter, *tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if on_shutdown is not None:
                 await on_shutdown()
             await broker.stop()
 
     app = FastAPI(title=f"mlbus {name}", lifespan=lifespan)
+    app.state.broker = broker  # tests drive it with TestKafkaBroker
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

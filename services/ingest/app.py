@@ -24,5 +24,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker.include_router(build_router(settings, ingestor))
     app = service_app("ingest", broker, registry)
     app.include_router(records_api(ingestor))
-    app.state.broker = broker  # tests drive it with TestKafkaBroker
     return app

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -47,23 +46,15 @@ def create_app(
         dedupe_capacity=settings.dedupe_capacity,
     )
     broker.include_router(build_router(settings, processor, metrics))
-    sweeper: dict[str, asyncio.Task[None]] = {}
 
-    async def on_startup() -> None:
-        sweeper["task"] = asyncio.create_task(
-            _sweep_forever(processor, settings.reference_retry_seconds)
-        )
+    async def sweep() -> None:
+        await _sweep_forever(processor, settings.reference_retry_seconds)
 
     async def on_shutdown() -> None:
-        if task := sweeper.pop("task", None):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         if client is not None:
             await client.aclose()
 
-    app = service_app("monitor", broker, registry, on_startup=on_startup, on_shutdown=on_shutdown)
-    app.state.broker = broker
+    app = service_app("monitor", broker, registry, on_shutdown=on_shutdown, background=[sweep])
     app.state.processor = processor
 
     @app.get("/windows", tags=["monitor"])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -33,19 +30,13 @@ def create_app(
     holder = ModelHolder()
     reloader = ChampionReloader(holder, source, settings.model_name, metrics)
     broker.include_router(build_router(settings, holder, reloader, metrics))
-    tasks: set[asyncio.Task[None]] = set()
 
-    async def on_startup() -> None:
-        loader = keep_champion_loaded(
+    async def load_champion() -> None:
+        await keep_champion_loaded(
             reloader, poll_seconds=settings.poll_seconds, recheck_seconds=settings.recheck_seconds
         )
-        tasks.add(asyncio.create_task(loader, name="predictor-champion-loader"))
 
     async def on_shutdown() -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         if owned_client is not None:
             await owned_client.aclose()
 
@@ -54,10 +45,9 @@ def create_app(
         broker,
         registry,
         ready=lambda: holder.current is not None,
-        on_startup=on_startup,
         on_shutdown=on_shutdown,
+        background=[load_champion],
     )
-    app.state.broker = broker  # tests drive it with TestKafkaBroker
     app.state.model_holder = holder
 
     @app.get("/model", tags=["predictor"])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -31,23 +28,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await broker.publish(event, topic, key=event.model_name.encode())
 
     outbox = Outbox(store, send)
-    drainer: list[asyncio.Task[None]] = []
 
-    async def start_draining() -> None:
+    async def drain_outbox() -> None:
         # Events queued while the broker was unreachable go out as soon as it answers.
-        drainer.append(asyncio.create_task(outbox.run(settings.outbox_retry_seconds)))
+        await outbox.run(settings.outbox_retry_seconds)
 
-    async def stop_draining() -> None:
-        for task in drainer:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        drainer.clear()
-
-    app = service_app(
-        "registry", broker, registry, on_startup=start_draining, on_shutdown=stop_draining
-    )
+    app = service_app("registry", broker, registry, background=[drain_outbox])
     app.include_router(build_api_router(settings, store, outbox, RegistryMetrics(registry)))
-    app.state.broker = broker  # tests drive it with TestKafkaBroker
     app.state.store = store
     return app

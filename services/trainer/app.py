@@ -32,7 +32,6 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
     broker.include_router(build_router(settings, coordinator))
 
     app = service_app("trainer", broker, registry, on_shutdown=coordinator.runs.close)
-    app.state.broker = broker  # tests drive it with TestKafkaBroker
     app.state.coordinator = coordinator
 
     @app.get("/status", tags=["trainer"])
