@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -86,3 +88,15 @@ async def test_monitor_exports_drift_and_closes_the_loop(
     assert "mlbus_monitor_prediction_psi{" in metrics
     ingest = httpx.get(stack.config.url("ingest") + "/metrics").text
     assert 'mlbus_ingest_records_total{outcome="rejected"}' in ingest
+
+
+async def test_cli_lists_the_champion(loop_result: DemoResult, stack: Stack) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mlbus", "models", "--registry", stack.config.url("registry")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    version = loop_result.model["version"]
+    assert "house-prices" in result.stdout and f"champion=v{version}" in result.stdout
