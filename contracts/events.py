@@ -100,8 +100,19 @@ class ModelRolledBack(_ModelEvent):
     reason: str
 
 
+class ModelRefused(Envelope):
+    """A model that a service would not accept or load; the old one keeps serving."""
+
+    kind: Literal["model.refused.v1"] = "model.refused.v1"
+    model_name: str
+    version: int | None = None
+    sha256: str | None = None
+    refused_by: str = Field(description="the service that refused it, e.g. 'predictor'")
+    reason: str
+
+
 ModelEvent = Annotated[
-    ModelRegistered | ModelPromoted | ModelRolledBack, Field(discriminator="kind")
+    ModelRegistered | ModelPromoted | ModelRolledBack | ModelRefused, Field(discriminator="kind")
 ]
 MODEL_EVENT: TypeAdapter[ModelEvent] = TypeAdapter(ModelEvent)
 

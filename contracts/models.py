@@ -15,6 +15,10 @@ class ModelMetrics(BaseModel):
     r2: float
     holdout_size: int
     parity_max_abs_error: float = Field(description="largest |onnx - sklearn| on the holdout")
+    # The champion at training time, scored on this version's holdout: the promotion policy
+    # compares both models on the same records.
+    champion_version: int | None = None
+    champion_rmse: float | None = None
 
 
 class NumericReference(BaseModel):

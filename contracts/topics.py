@@ -10,6 +10,7 @@ PREDICT_REQUESTS = "predict.requests.v1"
 REJECTED = "ingest.rejected.v1"
 MODELS = "registry.models.v1"
 PREDICT_RESULTS = "predict.results.v1"
+PREDICT_SHADOW = "predict.shadow.v1"
 DRIFT = "monitor.drift.v1"
 TRAINER_COMMANDS = "trainer.commands.v1"
 
@@ -25,6 +26,7 @@ class Topics(BaseModel):
     rejected: str = REJECTED
     models: str = MODELS
     predict_results: str = PREDICT_RESULTS
+    predict_shadow: str = PREDICT_SHADOW
     drift: str = DRIFT
     trainer_commands: str = TRAINER_COMMANDS
 

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import csv
 import signal
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from contracts import HOUSE_PRICES, Topics, TrainModel
+from mlbus import cli_data, cli_models
 from mlbus.brokers import start_broker
 from mlbus.bus import publish_all
 from mlbus.demo import DEMO_ENV, DemoPlan, run_demo, summary
@@ -48,24 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--timeout", type=float, default=120.0, help="seconds per step")
     demo.set_defaults(handler=cmd_demo)
 
-    publish = sub.add_parser("publish", help="publish a CSV file's rows as data events")
-    publish.add_argument("file", type=Path)
-    _bus_options(publish)
-    publish.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON) of the CSV")
-    publish.set_defaults(handler=cmd_publish)
+    cli_data.register(sub)
 
     train = sub.add_parser("train", help="ask the trainer to train now (TrainModel)")
-    _bus_options(train)
+    bus_options(train)
     train.add_argument("--model", help="model name (default: the trainer's)")
     train.set_defaults(handler=cmd_train)
 
-    models = sub.add_parser("models", help="list the registry's models and aliases")
-    models.add_argument("--registry", default="http://127.0.0.1:8003")
-    models.set_defaults(handler=cmd_models)
+    cli_models.register(sub)
     return parser
 
 
-def _bus_options(parser: argparse.ArgumentParser) -> None:
+def bus_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
     parser.add_argument("--topic-prefix", default="", help="prefix of every topic name")
 
@@ -142,48 +135,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result.complete else 1
 
 
-def cmd_publish(args: argparse.Namespace) -> int:
-    spec = load_spec(args.spec) if args.spec else HOUSE_PRICES
-    topic = Topics.with_prefix(args.topic_prefix).raw
-    rows = list(_csv_rows(args.file))
-    started = time.monotonic()
-    sent = asyncio.run(
-        publish_all(
-            args.bootstrap,
-            topic,
-            rows,
-            key=lambda r: r.get(spec.record_id_field),
-            on_sent=lambda n: print(f"\r  published {n}/{len(rows)}", end="", flush=True),
-        )
-    )
-    print(f"\n{sent} records from {args.file} to {topic} in {time.monotonic() - started:.1f}s")
-    return 0
-
-
-def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
-    """CSV rows as raw records: empty cells become null; ingest does all the validation."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            yield {name: (value if value != "" else None) for name, value in row.items()}
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     topic = Topics.with_prefix(args.topic_prefix).trainer_commands
     command = TrainModel(model_name=args.model, reason="requested from the CLI")
     asyncio.run(publish_all(args.bootstrap, topic, [command]))
     print(f"TrainModel {command.event_id} published to {topic}")
-    return 0
-
-
-def cmd_models(args: argparse.Namespace) -> int:
-    response = httpx.get(f"{args.registry}/models", timeout=10)
-    response.raise_for_status()
-    models = response.json()
-    if not models:
-        print("no models registered yet")
-    for model in models:
-        aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(model["aliases"].items())) or "-"
-        print(f"{model['model_name']:<24} latest v{model['latest_version']:<4} {aliases}")
     return 0
 
 
