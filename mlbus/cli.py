@@ -40,11 +40,17 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="run a broker (unless --bootstrap) and the five services")
     _stack_options(up)
+    up.add_argument(
+        "--broker-port", type=int, default=9092, help="port of the embedded broker (default 9092)"
+    )
     up.set_defaults(handler=cmd_up)
 
     demo = sub.add_parser("demo", help="run the whole loop once and print a summary")
     _stack_options(demo)
     demo.add_argument("--timeout", type=float, default=120.0, help="seconds per step")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="keep the stack up after the summary"
+    )
     demo.set_defaults(handler=cmd_demo)
 
     cli_data.register(sub)
@@ -94,7 +100,8 @@ def _running_stack(
         bootstrap = args.bootstrap
         if not bootstrap:
             print(f"starting embedded broker ({args.broker}) ...")
-            broker = stack.enter_context(start_broker(args.broker, workdir / "broker"))
+            port = getattr(args, "broker_port", None)
+            broker = stack.enter_context(start_broker(args.broker, workdir / "broker", port))
             bootstrap = broker.bootstrap_servers
         config = StackConfig(
             bootstrap,
@@ -115,12 +122,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     with _running_stack(args, {}) as config:
         for name, port in sorted(config.ports.items()):
             print(f"  {name:<10} http://127.0.0.1:{port}  (/healthz /readyz /metrics)")
-        print(f"  kafka      {config.bootstrap_servers}\nrunning; Ctrl-C stops everything")
-        signal.signal(signal.SIGTERM, _interrupt)
-        with contextlib.suppress(KeyboardInterrupt):
-            while True:
-                time.sleep(1)
+        print(f"  kafka      {config.bootstrap_servers}")
+        _wait_for_interrupt()
     return 0
+
+
+def _wait_for_interrupt() -> None:
+    print("running; Ctrl-C stops everything")
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):
+        while True:
+            time.sleep(1)
 
 
 def _interrupt(*_: object) -> None:
@@ -132,6 +144,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _running_stack(args, DEMO_ENV, free_ports=True) as config:
         result = asyncio.run(run_demo(config, DemoPlan(timeout=args.timeout), spec))
         print(summary(result, config))
+        if args.keep_running:
+            _wait_for_interrupt()
     return 0 if result.complete else 1
 
 
