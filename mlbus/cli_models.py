@@ -1,25 +1,157 @@
-"""`mlbus models`: what the registry holds."""
+"""`mlbus models`, `mlbus promote`, `mlbus rollback`: read the registry, move its aliases.
+
+Reads need nothing; promote and rollback need the registry token (--token or
+MLBUS_REGISTRY_TOKEN). The registry URL comes from --registry or MLBUS_REGISTRY_URL.
+"""
 
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+from typing import Any
 
 import httpx
+
+DEFAULT_REGISTRY = "http://127.0.0.1:8003"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     models = sub.add_parser("models", help="list the registry's models and aliases")
-    models.add_argument("--registry", default="http://127.0.0.1:8003")
+    _registry_option(models, None)
     models.set_defaults(handler=cmd_models)
+    models_sub = models.add_subparsers(metavar="SUBCOMMAND")
+    show = models_sub.add_parser("show", help="one version: metrics, lineage, signature")
+    show.add_argument("name")
+    show.add_argument("version", type=int)
+    _registry_option(show, argparse.SUPPRESS)
+    show.set_defaults(handler=cmd_show)
+    history = models_sub.add_parser("history", help="who moved which alias, when and why")
+    history.add_argument("name")
+    _registry_option(history, argparse.SUPPRESS)
+    history.set_defaults(handler=cmd_history)
+
+    promote = sub.add_parser("promote", help="make a version the champion (needs the token)")
+    promote.add_argument("name")
+    promote.add_argument("version", type=int)
+    _write_options(promote, "manual promotion from the CLI")
+    promote.set_defaults(handler=cmd_promote)
+
+    rollback = sub.add_parser("rollback", help="give champion back to the previous champion")
+    rollback.add_argument("name")
+    _write_options(rollback, "rollback from the CLI")
+    rollback.set_defaults(handler=cmd_rollback)
+
+
+def _registry_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+    # SUPPRESS on subcommands: `mlbus models --registry X show ...` keeps X.
+    parser.add_argument(
+        "--registry",
+        default=default if default is not None else _env_registry(),
+        help=f"registry URL (MLBUS_REGISTRY_URL, default {DEFAULT_REGISTRY})",
+    )
+
+
+def _env_registry() -> str:
+    return os.environ.get("MLBUS_REGISTRY_URL") or DEFAULT_REGISTRY
+
+
+def _write_options(parser: argparse.ArgumentParser, reason: str) -> None:
+    _registry_option(parser, None)
+    parser.add_argument("--token", help="registry token (default: MLBUS_REGISTRY_TOKEN)")
+    parser.add_argument("--reason", default=reason, help="why: kept in the alias history")
+    parser.add_argument("--actor", default=None, help="who (default: your user name)")
+
+
+def _get(args: argparse.Namespace, path: str) -> Any:
+    response = httpx.get(f"{args.registry}{path}", timeout=10)
+    _check(response)
+    return response.json()
+
+
+def _check(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    raise RuntimeError(f"registry answered {response.status_code}: {detail}")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    response = httpx.get(f"{args.registry}/models", timeout=10)
-    response.raise_for_status()
-    models = response.json()
+    models = _get(args, "/models")
     if not models:
         print("no models registered yet")
     for model in models:
         aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(model["aliases"].items())) or "-"
         print(f"{model['model_name']:<24} latest v{model['latest_version']:<4} {aliases}")
     return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    details = _get(args, f"/models/{args.name}/versions/{args.version}/details")
+    version, card = details["version"], details["version"]["card"]
+    metrics = card["metrics"]
+    parent = details["parent_champion"]
+    lines = [
+        f"{version['model_name']} v{version['version']}",
+        f"  aliases        {', '.join(version['aliases']) or '-'}",
+        f"  created        {version['created_at']}",
+        f"  sha256         {version['sha256']} ({version['size_bytes']} bytes)",
+        f"  estimator      {card['estimator']} on dataset {card['dataset']}",
+        "  metrics        "
+        + " ".join(f"{k}={metrics[k]:.6g}" for k in ("rmse", "mae", "r2") if k in metrics)
+        + f" holdout={metrics['holdout_size']}",
+        f"  snapshot       {card['snapshot_fingerprint']} ({card['snapshot_size']} records)",
+        f"  parent         {f'v{parent}' if parent is not None else '-'} (champion at upload)",
+        f"  registered as  {details['registered_as']}: {details['decision_reason']}",
+        "  inputs         " + ", ".join(f"{i['name']}:{i['type']}" for i in card["inputs"]),
+    ]
+    if details["signature"]:
+        outputs = details["signature"]["outputs"]
+        lines.append("  outputs        " + ", ".join(f"{o['name']}:{o['type']}" for o in outputs))
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    for move in _get(args, f"/models/{args.name}/alias-history"):
+        source = f"v{move['from_version']}" if move["from_version"] is not None else "-"
+        target = f"v{move['to_version']}" if move["to_version"] is not None else "-"
+        print(
+            f"{move['at']}  {move['alias']:<10} {source:>4} -> {target:<4}"
+            f" {move['kind']:<8} by {move['actor']}: {move['reason']}"
+        )
+    return 0
+
+
+def _write(args: argparse.Namespace, path: str) -> int:
+    token = args.token or os.environ.get("MLBUS_REGISTRY_TOKEN")
+    if not token:
+        raise RuntimeError("a registry token is needed: --token or MLBUS_REGISTRY_TOKEN")
+    response = httpx.post(
+        f"{args.registry}{path}",
+        json={"reason": args.reason, "actor": args.actor or _user()},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    _check(response)
+    result = response.json()
+    print(f"{result['model_name']}: champion is now v{result['champion']}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    return _write(args, f"/models/{args.name}/versions/{args.version}/promote")
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    return _write(args, f"/models/{args.name}/rollback")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in some containers
+        return "cli"

@@ -86,8 +86,10 @@ class StackConfig:
         for name in SERVICES:
             env[f"MLBUS_{name.upper()}_PORT"] = str(self.ports[name])
         if self.spec_path is not None:
-            for name in ("ingest", "trainer"):
+            for name in ("ingest", "trainer", "registry"):
                 env[f"MLBUS_{name.upper()}_SPEC"] = str(self.spec_path)
+        # The registry refuses models whose inputs are not the spec's features, as in compose.
+        env["MLBUS_REGISTRY_SPEC_CHECK"] = "true"
         env.update(self.extra_env)
         return env
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What CI needs beyond Python packages, installed only when missing (safe to run again):
-#   promtool (Debian package `prometheus`) for the deploy tests, Java 17+ and Maven for the
+#   promtool and prometheus (Debian package `prometheus`) for the deploy and dashboard tests,
+#   PostgreSQL and Chromium, Java 17+ and Maven for the
 #   Apache Kafka broker, then the Kafka jars themselves, resolved once into ~/.cache/mlbus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,9 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
+# A real PostgreSQL for the registry's SQL tests, headless Chromium for the drift report page.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-ci-deps: apt-get install ${missing[*]}"
@@ -24,6 +28,9 @@ fi
 
 java -version 2>&1 | head -n 1
 promtool --version 2>&1 | head -n 1
+# The registry tests start their own throwaway PostgreSQL cluster from these binaries (as the
+# `postgres` user when run as root): nothing to start here, only check that they run.
+"$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/postgres" --version
 
 # The broker module needs only the standard library: the venv's Python if it exists already,
 # the system's (3.11+) otherwise.

@@ -13,6 +13,7 @@ from services.registry.artifacts import ArtifactStore
 from services.registry.config import Settings
 from services.registry.metrics import RegistryMetrics
 from services.registry.outbox import Outbox
+from services.registry.sql import open_database
 from services.registry.store import RegistryStore
 
 
@@ -21,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The registry only publishes (topics.models): its broker has no subscribers.
     broker = make_broker(settings.kafka, client_id="mlbus-registry")
     registry = CollectorRegistry()
-    store = RegistryStore(settings.database_path, ArtifactStore(settings.artifact_dir))
+    store = RegistryStore(open_database(settings.database), ArtifactStore(settings.artifact_dir))
     topic = settings.kafka.topics.models
 
     async def send(event: ModelEvent) -> None:
@@ -34,6 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await outbox.run(settings.outbox_retry_seconds)
 
     app = service_app("registry", broker, registry, background=[drain_outbox])
-    app.include_router(build_api_router(settings, store, outbox, RegistryMetrics(registry)))
+    metrics = RegistryMetrics(registry)
+    # Refusals store nothing, so they have no outbox row: `send` publishes them directly.
+    app.include_router(build_api_router(settings, store, outbox, metrics, publish_refusal=send))
     app.state.store = store
     return app

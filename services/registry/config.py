@@ -7,18 +7,30 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import KafkaSettings
+from services.common.settings import KafkaSettings, SpecSettingMixin
 
 _PLACEHOLDER_TOKENS = frozenset({"", "changeme"})
 
 
-class Settings(BaseSettings):
+class Settings(SpecSettingMixin, BaseSettings):
+    """Metadata in SQLite under `data_dir` unless `database_url` names PostgreSQL."""
+
     model_config = SettingsConfigDict(env_prefix="MLBUS_REGISTRY_", extra="ignore")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     host: str = "127.0.0.1"
     port: int = 8003
     data_dir: Path = Path("var/registry")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/db or sqlite:///path;"
+        " default: SQLite in data_dir",
+    )
+    spec_check: bool = Field(
+        default=False,
+        description="refuse models whose inputs are not one per feature of `spec`"
+        " (MLBUS_REGISTRY_SPEC, a spec file; house prices by default)",
+    )
     token: SecretStr = Field(description="bearer token required to upload versions")
     promotion_margin: float = Field(
         default=0.0, ge=0.0, lt=1.0, description="relative RMSE gain a challenger needs"
@@ -41,6 +53,13 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "registry.sqlite3"
+
+    @property
+    def database(self) -> str:
+        """The database URL to open."""
+        if self.database_url is not None and self.database_url.get_secret_value().strip():
+            return self.database_url.get_secret_value().strip()
+        return f"sqlite:///{self.database_path}"
 
     @property
     def artifact_dir(self) -> Path:

@@ -1,8 +1,8 @@
-"""The events a registration produces, built once and kept in the outbox until published."""
+"""The events a registration or an alias change produces, kept in the outbox until published."""
 
 from __future__ import annotations
 
-from contracts import ModelCard, ModelEvent, ModelPromoted, ModelRegistered
+from contracts import ModelCard, ModelEvent, ModelPromoted, ModelRegistered, ModelRolledBack
 from services.registry.policy import CHAMPION, Decision
 
 
@@ -21,13 +21,32 @@ def registration_events(
     ]
     if decision.promoted:
         events.append(
-            ModelPromoted(
-                model_name=card.model_name,
-                version=version,
-                sha256=sha256,
-                alias=CHAMPION,
-                previous_version=previous_champion,
-                reason=decision.reason,
-            )
+            promotion_event(card.model_name, version, sha256, previous_champion, decision.reason)
         )
     return events
+
+
+def promotion_event(
+    name: str, version: int, sha256: str, previous: int | None, reason: str
+) -> ModelPromoted:
+    return ModelPromoted(
+        model_name=name,
+        version=version,
+        sha256=sha256,
+        alias=CHAMPION,
+        previous_version=previous,
+        reason=reason,
+    )
+
+
+def rollback_event(
+    name: str, version: int, sha256: str, previous: int, reason: str
+) -> ModelRolledBack:
+    return ModelRolledBack(
+        model_name=name,
+        version=version,
+        sha256=sha256,
+        alias=CHAMPION,
+        previous_version=previous,
+        reason=reason,
+    )

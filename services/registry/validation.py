@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import onnxruntime
 from pydantic import TypeAdapter, ValidationError
 
-from contracts import ModelCard
+from contracts import CategoricalFeature, DatasetSpec, ModelCard
+from services.registry.signature import OnnxSignature, signature_of
 
 # The same rule as ModelCard.model_name: names become URL paths and keys, never file paths.
 _MODEL_NAME: TypeAdapter[str] = TypeAdapter(Annotated[str, ModelCard.model_fields["model_name"]])
@@ -45,7 +46,36 @@ def parse_card(card_json: str | bytes, url_name: str) -> ModelCard:
     return card
 
 
-def check_onnx(artifact: bytes, card: ModelCard) -> None:
+def check_sha256(actual: str, declared: str | None) -> None:
+    """The uploader's declared sha256 (if any) must be the one of the bytes received."""
+    if declared is not None and declared.strip().lower() != actual:
+        raise InvalidUpload(
+            f"sha256 mismatch: the artifact received hashes to {actual},"
+            f" the uploader declared {declared.strip()!r} (corrupted or truncated upload?)"
+        )
+
+
+def check_spec(card: ModelCard, spec: DatasetSpec | None) -> None:
+    """With a spec configured, the card must be for its data set with one input per feature."""
+    if spec is None:
+        return
+    if card.dataset != spec.name:
+        raise InvalidUpload(f"dataset {card.dataset!r} is not the registry's spec {spec.name!r}")
+    expected = {
+        f.name: "string" if isinstance(f, CategoricalFeature) else "float" for f in spec.features
+    }
+    actual = {i.name: i.type for i in card.inputs}
+    if actual != expected:
+        missing = sorted(set(expected) - set(actual))
+        unknown = sorted(set(actual) - set(expected))
+        typed = sorted(n for n in set(actual) & set(expected) if actual[n] != expected[n])
+        raise InvalidUpload(
+            f"model inputs do not match spec {spec.name!r}: missing {missing},"
+            f" not in the spec {unknown}, wrong type {typed}"
+        )
+
+
+def check_onnx(artifact: bytes, card: ModelCard) -> OnnxSignature:
     """Load the artifact with onnxruntime; its inputs must be exactly the card's inputs."""
     session = _load_session(artifact)
     actual = {i.name: _ONNX_TYPES.get(i.type, i.type) for i in session.get_inputs()}
@@ -62,6 +92,7 @@ def check_onnx(artifact: bytes, card: ModelCard) -> None:
         raise InvalidUpload(f"ONNX input types differ from the card's: {details}")
     if not session.get_outputs():
         raise InvalidUpload("the ONNX model has no output")
+    return signature_of(session)
 
 
 def _summary(error: ValidationError) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import httpx
 from fastapi import FastAPI
+from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from contracts import MODEL_EVENT, ModelCard, ModelEvent
+from contracts import MODEL_EVENT, ModelCard, ModelEvent, ModelRefused
+from services.registry.app import create_app
 from services.registry.config import Settings
 
 TOKEN = "test-registry-token"
@@ -50,14 +54,17 @@ class Registry:
             headers={"Authorization": f"Bearer {token}"},
         )
 
+    def refusals(self) -> list[ModelRefused]:
+        return [e for e in self.captured.events if isinstance(e, ModelRefused)]
+
     def nothing_written(self) -> bool:
-        """No version, no artifact file, no event: the registry is as it was created."""
+        """No version, no artifact file, no event but refusals: the registry is as it was."""
         artifact_dir = self.settings.artifact_dir
         return (
             self.app.state.store.list_models() == []
             and not any(artifact_dir.iterdir())
             and self.app.state.store.pending_events() == []
-            and self.captured.events == []
+            and all(isinstance(e, ModelRefused) for e in self.captured.events)
         )
 
     async def metric(self, name: str) -> float:
@@ -66,3 +73,17 @@ class Registry:
             if line.startswith(f"{name} "):
                 return float(line.split()[1])
         raise AssertionError(f"metric {name} not exported")
+
+
+@contextlib.asynccontextmanager
+async def open_registry(settings: Settings) -> AsyncIterator[Registry]:
+    """A registry app with `settings`, its broker in memory, an HTTP client on it."""
+    app = create_app(settings)
+    captured = capture_models_topic(app, settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        TestKafkaBroker(app.state.broker),
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://registry") as client,
+    ):
+        yield Registry(app, client, captured, settings)

@@ -1,7 +1,17 @@
+import hashlib
+from collections.abc import AsyncIterator
+
 import pytest
 
-from tests.service.registry.registry_harness import TOKEN, Registry
-from tests.unit.registry.registry_samples import make_card, make_onnx
+from services.registry.config import Settings
+from tests.service.registry.registry_harness import TOKEN, Registry, open_registry
+from tests.unit.registry.registry_samples import make_card, make_onnx, make_spec_model
+
+
+@pytest.fixture
+async def checked_registry(settings: Settings) -> AsyncIterator[Registry]:
+    async with open_registry(settings.model_copy(update={"spec_check": True})) as registry:
+        yield registry
 
 
 async def test_non_onnx_bytes_are_refused(registry: Registry) -> None:
@@ -111,3 +121,49 @@ async def test_path_traversal_never_reaches_the_store(registry: Registry, name: 
     response = await registry.upload(make_card(), make_onnx(), name=name)
     assert response.status_code in (404, 422)
     assert registry.nothing_written()
+
+
+async def test_a_refused_upload_is_announced(registry: Registry) -> None:
+    card = make_card(inputs=[("area", "float"), ("stories", "float")])
+    await registry.upload(card, make_onnx())
+    [refused] = registry.refusals()
+    assert (refused.model_name, refused.refused_by, refused.version) == (
+        "house-prices",
+        "registry",
+        None,
+    )
+    assert "differ from the card's inputs" in refused.reason
+
+
+async def test_a_hash_mismatch_is_refused(registry: Registry) -> None:
+    artifact = make_onnx()
+    response = await registry.client.post(
+        "/models/house-prices/versions",
+        files={"artifact": ("model.onnx", artifact)},
+        data={"card": make_card().model_dump_json()},
+        headers={"Authorization": f"Bearer {TOKEN}", "X-Content-SHA256": "0" * 64},
+    )
+    assert response.status_code == 422
+    assert "sha256 mismatch" in response.json()["detail"]
+    assert registry.nothing_written()
+    matching = await registry.client.post(
+        "/models/house-prices/versions",
+        files={"artifact": ("model.onnx", artifact)},
+        data={"card": make_card().model_dump_json()},
+        headers={
+            "Authorization": f"Bearer {TOKEN}",
+            "X-Content-SHA256": hashlib.sha256(artifact).hexdigest().upper(),
+        },
+    )
+    assert matching.status_code == 201
+
+
+async def test_inputs_not_matching_the_spec_are_refused(checked_registry: Registry) -> None:
+    # Card and ONNX agree, but two inputs are not features of the house-prices spec.
+    response = await checked_registry.upload(make_card(), make_onnx())
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert "do not match spec 'house-prices'" in detail and "'bathrooms'" in detail
+    assert checked_registry.nothing_written()
+    card, artifact = make_spec_model()
+    assert (await checked_registry.upload(card, artifact)).status_code == 201

@@ -4,11 +4,12 @@ import pytest
 from pydantic import ValidationError
 
 from services.registry.config import Settings
+from services.registry.sql import open_database
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ["TOKEN", "PORT", "DATA_DIR", "PROMOTION_MARGIN"]:
+    for name in ["TOKEN", "PORT", "DATA_DIR", "PROMOTION_MARGIN", "DATABASE_URL", "SPEC_CHECK"]:
         monkeypatch.delenv(f"MLBUS_REGISTRY_{name}", raising=False)
 
 
@@ -47,3 +48,23 @@ def test_placeholder_tokens_are_refused(placeholder: str) -> None:
 def test_margin_must_be_a_fraction(margin: float) -> None:
     with pytest.raises(ValidationError, match="promotion_margin"):
         Settings(token="s3cret-token", promotion_margin=margin)
+
+
+def test_sqlite_in_the_data_dir_unless_a_database_url_is_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", "s3cret-token")
+    monkeypatch.setenv("MLBUS_REGISTRY_DATA_DIR", "/srv/registry")
+    assert Settings().database == "sqlite:////srv/registry/registry.sqlite3"
+    assert Settings().spec_check is False
+    url = "postgresql://mlbus:pw-secret@db:5432/registry"
+    monkeypatch.setenv("MLBUS_REGISTRY_DATABASE_URL", url)
+    monkeypatch.setenv("MLBUS_REGISTRY_SPEC_CHECK", "true")
+    settings = Settings()
+    assert settings.database == url and settings.spec_check
+    assert "pw-secret" not in repr(settings)  # the URL carries a password: a secret
+
+
+def test_unknown_database_schemes_are_refused() -> None:
+    with pytest.raises(ValueError, match="unsupported database URL scheme 'mysql'"):
+        open_database("mysql://db/registry")

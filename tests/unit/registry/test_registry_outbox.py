@@ -8,6 +8,7 @@ from contracts import ModelEvent, ModelPromoted, ModelRegistered
 from services.registry.artifacts import ArtifactStore
 from services.registry.outbox import Outbox
 from services.registry.policy import decide_promotion
+from services.registry.sql import open_database
 from services.registry.store import RegistryStore
 from tests.unit.registry.registry_samples import make_card
 
@@ -15,8 +16,8 @@ POLICY = partial(decide_promotion, margin=0.0)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RegistryStore:
-    store = RegistryStore(tmp_path / "registry.sqlite3", ArtifactStore(tmp_path / "artifacts"))
+def store(tmp_path: Path, database_url: str) -> RegistryStore:
+    store = RegistryStore(open_database(database_url), ArtifactStore(tmp_path / "artifacts"))
     store.register(make_card(rmse=10.0), b"model-1", POLICY)  # registered + promoted
     store.register(make_card(rmse=12.0), b"model-2", POLICY)  # registered only
     return store

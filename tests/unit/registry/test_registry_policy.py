@@ -1,36 +1,83 @@
 import pytest
 
+from contracts import ModelMetrics
 from services.registry.policy import Champion, decide_promotion
 
 
+def metrics(
+    rmse: float, champion_version: int | None = None, champion_rmse: float | None = None
+) -> ModelMetrics:
+    return ModelMetrics(
+        rmse=rmse,
+        mae=rmse / 2,
+        r2=0.5,
+        holdout_size=100,
+        parity_max_abs_error=1e-6,
+        champion_version=champion_version,
+        champion_rmse=champion_rmse,
+    )
+
+
 def test_first_version_becomes_champion() -> None:
-    decision = decide_promotion(50.0, None, margin=0.0)
+    decision = decide_promotion(metrics(50.0), None, margin=0.0)
     assert decision.alias == "champion"
     assert decision.promoted
     assert "first version" in decision.reason
 
 
 def test_lower_rmse_takes_champion() -> None:
-    decision = decide_promotion(9.0, Champion(version=3, rmse=10.0), margin=0.0)
+    decision = decide_promotion(metrics(9.0), Champion(version=3, rmse=10.0), margin=0.0)
     assert decision.promoted
     assert "v3" in decision.reason
 
 
 def test_equal_rmse_stays_challenger() -> None:
-    decision = decide_promotion(10.0, Champion(version=1, rmse=10.0), margin=0.0)
+    decision = decide_promotion(metrics(10.0), Champion(version=1, rmse=10.0), margin=0.0)
     assert decision.alias == "challenger"
     assert not decision.promoted
     assert "does not beat champion" in decision.reason
 
 
 def test_worse_rmse_stays_challenger() -> None:
-    assert not decide_promotion(12.0, Champion(version=1, rmse=10.0), margin=0.0).promoted
+    assert not decide_promotion(metrics(12.0), Champion(1, 10.0), margin=0.0).promoted
 
 
 @pytest.mark.parametrize(
     ("candidate", "promoted"), [(8.99, True), (9.0, False), (9.5, False), (1.0, True)]
 )
 def test_margin_is_relative_to_champion_rmse(candidate: float, promoted: bool) -> None:
-    decision = decide_promotion(candidate, Champion(version=2, rmse=10.0), margin=0.1)
+    decision = decide_promotion(metrics(candidate), Champion(version=2, rmse=10.0), margin=0.1)
     assert decision.promoted is promoted
     assert "margin 0.1" in decision.reason
+
+
+def test_same_holdout_score_of_the_champion_wins_over_its_recorded_rmse() -> None:
+    # Recorded at its own training the champion looked better (8.0), but on today's holdout
+    # it scores 12.0: the candidate's 10.0 beats it there.
+    candidate = metrics(10.0, champion_version=4, champion_rmse=12.0)
+    decision = decide_promotion(candidate, Champion(version=4, rmse=8.0), margin=0.0)
+    assert decision.promoted
+    assert "champion v4 rmse 12 on the same holdout" in decision.reason
+
+
+def test_same_holdout_score_can_keep_the_candidate_challenger() -> None:
+    candidate = metrics(10.0, champion_version=4, champion_rmse=9.0)
+    decision = decide_promotion(candidate, Champion(version=4, rmse=20.0), margin=0.0)
+    assert not decision.promoted
+    assert "on the same holdout" in decision.reason
+
+
+def test_without_a_same_holdout_score_the_reason_says_so() -> None:
+    decision = decide_promotion(metrics(9.0), Champion(version=2, rmse=10.0), margin=0.0)
+    assert decision.promoted
+    assert "different holdout" in decision.reason
+    assert "did not score the champion" in decision.reason
+
+
+def test_a_score_of_another_version_is_not_used() -> None:
+    # The trainer scored v2, but v3 became champion meanwhile: compare with v3's own rmse.
+    candidate = metrics(9.0, champion_version=2, champion_rmse=100.0)
+    decision = decide_promotion(candidate, Champion(version=3, rmse=5.0), margin=0.0)
+    assert not decision.promoted
+    assert "champion v3 rmse 5" in decision.reason
+    assert "scored v2, not the current champion" in decision.reason

@@ -4,11 +4,13 @@ import threading
 from functools import partial
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from contracts import ModelPromoted, ModelRegistered
 from services.registry.artifacts import ArtifactCorrupted, ArtifactStore
 from services.registry.policy import decide_promotion
+from services.registry.sql import open_database
 from services.registry.store import RegistryStore
 from services.registry.validation import InvalidUpload
 from tests.unit.registry.registry_samples import make_card
@@ -16,13 +18,13 @@ from tests.unit.registry.registry_samples import make_card
 POLICY = partial(decide_promotion, margin=0.0)
 
 
-def open_store(data_dir: Path) -> RegistryStore:
-    return RegistryStore(data_dir / "registry.sqlite3", ArtifactStore(data_dir / "artifacts"))
+def open_store(data_dir: Path, database_url: str) -> RegistryStore:
+    return RegistryStore(open_database(database_url), ArtifactStore(data_dir / "artifacts"))
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> RegistryStore:
-    return open_store(tmp_path)
+def store(tmp_path: Path, database_url: str) -> RegistryStore:
+    return open_store(tmp_path, database_url)
 
 
 def test_first_version_is_champion_and_queues_both_events(store: RegistryStore) -> None:
@@ -77,8 +79,11 @@ def test_alias_history_records_every_move_in_order(store: RegistryStore) -> None
 )
 def test_alias_history_is_append_only(store: RegistryStore, statement: str) -> None:
     store.register(make_card(), b"model", POLICY)
-    with sqlite3.connect(store.database_path) as db, pytest.raises(sqlite3.DatabaseError):
-        db.execute(statement)
+    with (
+        pytest.raises((sqlite3.DatabaseError, psycopg.Error), match="append-only"),
+        store.database.transaction() as db,
+    ):
+        db.run(statement)
     assert len(store.alias_history("house-prices")) == 1
 
 
@@ -93,9 +98,9 @@ def test_path_traversal_name_is_refused_before_anything_is_written(
     assert list(store.artifacts.directory.iterdir()) == []
 
 
-def test_versions_survive_reopening(tmp_path: Path) -> None:
-    open_store(tmp_path).register(make_card(), b"model", POLICY)
-    reopened = open_store(tmp_path)
+def test_versions_survive_reopening(tmp_path: Path, database_url: str) -> None:
+    open_store(tmp_path, database_url).register(make_card(), b"model", POLICY)
+    reopened = open_store(tmp_path, database_url)
     assert [v.version for v in reopened.versions("house-prices")] == [1]
     second = reopened.register(make_card(rmse=1.0), b"model-2", POLICY)
     assert second.version.version == 2 and second.previous_champion == 1
@@ -146,3 +151,26 @@ def test_published_events_leave_the_pending_list(store: RegistryStore) -> None:
     first, second = store.pending_events()
     store.mark_published(first.seq)
     assert [p.seq for p in store.pending_events()] == [second.seq]
+
+
+def test_a_phase_one_sqlite_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(
+            "CREATE TABLE versions (name TEXT NOT NULL, version INTEGER NOT NULL,"
+            " sha256 TEXT NOT NULL, size INTEGER NOT NULL, created_at TEXT NOT NULL,"
+            " card TEXT NOT NULL, PRIMARY KEY (name, version));"
+            "CREATE TABLE alias_history (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " name TEXT NOT NULL, alias TEXT NOT NULL, from_version INTEGER,"
+            " to_version INTEGER, reason TEXT NOT NULL, at TEXT NOT NULL);"
+        )
+        old.execute(
+            "INSERT INTO versions VALUES ('house-prices', 1, ?, 5, 'then', ?)",
+            (hashlib.sha256(b"old").hexdigest(), make_card().model_dump_json()),
+        )
+    store = open_store(tmp_path, f"sqlite:///{path}")
+    details = store.details("house-prices", 1)
+    assert details is not None and details.registered_as == "unknown"
+    second = store.register(make_card(rmse=1.0), b"new", POLICY)
+    assert second.version.version == 2
+    assert store.alias_history("house-prices")[-1].actor == "registry"
