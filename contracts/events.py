@@ -162,6 +162,15 @@ class TrainModel(Envelope):
     kind: Literal["train_model.v1"] = "train_model.v1"
     model_name: str | None = Field(default=None, description="defaults to the trainer's setting")
     reason: str = "requested"
+    # Optional overrides of the trainer's settings for this run (None: the setting).
+    estimator: Literal["linear", "random_forest", "hist_gradient_boosting"] | None = None
+    hyperparameters: dict[str, float | int | str | bool | None] | None = Field(
+        default=None, description="over the estimator's defaults; None: the trainer's setting"
+    )
+    seed: int | None = None
+    snapshot_mode: Literal["all", "recent", "window"] | None = None
+    snapshot_records: int | None = Field(default=None, ge=1, description="for 'recent'")
+    snapshot_window_seconds: float | None = Field(default=None, gt=0, description="for 'window'")
 
 
 TrainerCommand = Annotated[TrainModel, Field(discriminator="kind")]

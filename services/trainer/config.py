@@ -8,7 +8,13 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import KafkaSettings, SpecSettingMixin
-from services.trainer.training import EstimatorName, TrainingOptions
+from services.trainer.selection import SnapshotMode, SnapshotSelection
+from services.trainer.training import (
+    EstimatorName,
+    HyperValue,
+    TrainingOptions,
+    validate_hyperparameters,
+)
 
 PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "token", "placeholder"})
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as contracts.ModelCard.model_name
@@ -24,8 +30,15 @@ class Settings(SpecSettingMixin):
     registry_token: SecretStr
     registry_timeout_seconds: float = Field(default=60.0, gt=0)
     model_name: str = Field(default="", description="empty: the dataset spec's name")
-    estimator: EstimatorName = "random_forest"
+    estimator: EstimatorName = "hist_gradient_boosting"
+    hyperparameters: dict[str, HyperValue] = Field(
+        default_factory=dict,
+        description='JSON over the estimator\'s defaults, e.g. {"max_iter": 100}',
+    )
     seed: int = 0
+    snapshot_mode: SnapshotMode = Field(default="all", description="all | recent | window")
+    snapshot_records: int | None = Field(default=None, ge=1, description="for 'recent'")
+    snapshot_window_seconds: float | None = Field(default=None, gt=0, description="for 'window'")
     training_threads: int = Field(default=1, ge=1, description="threads of one fit")
     retrain_every: int = Field(default=500, ge=1, description="new labelled records per run")
     min_records: int = Field(default=200, ge=10, description="no run with fewer records")
@@ -59,6 +72,18 @@ class Settings(SpecSettingMixin):
             )
         return self
 
+    @model_validator(mode="after")
+    def _valid_training_choices(self) -> Settings:
+        _ = self.snapshot_selection  # raises ValueError on an incomplete selection
+        validate_hyperparameters(self.estimator, self.hyperparameters)
+        return self
+
+    @property
+    def snapshot_selection(self) -> SnapshotSelection:
+        return SnapshotSelection(
+            self.snapshot_mode, self.snapshot_records, self.snapshot_window_seconds
+        )
+
     @property
     def training_options(self) -> TrainingOptions:
         return TrainingOptions(
@@ -66,4 +91,5 @@ class Settings(SpecSettingMixin):
             seed=self.seed,
             parity_tolerance=self.parity_tolerance,
             threads=self.training_threads,
+            hyperparameters=dict(self.hyperparameters),
         )

@@ -4,33 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from contracts import (
     DatasetSpec,
     DriftDetected,
     ModelCard,
+    ModelRefused,
     ModelVersion,
     RecordIngested,
     TrainModel,
 )
-from services.trainer.config import Settings
+from services.trainer.config import MODEL_NAME, Settings
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.scheduler import RunCoalescer, TrainRequest
+from services.trainer.selection import SnapshotSelection, select
 from services.trainer.snapshot import RecordBuffer, Snapshot, take_snapshot
-from services.trainer.training import TrainedModel, TrainingOptions, train_model
+from services.trainer.training import (
+    Champion,
+    ModelRefusedError,
+    TrainedModel,
+    TrainingOptions,
+    train_model,
+    validate_hyperparameters,
+)
 
 log = logging.getLogger(__name__)
 
 TOO_FEW_RECORDS = "too_few_records"
-Trainer = Callable[[Snapshot, DatasetSpec, str, TrainingOptions], TrainedModel]
+INVALID_COMMAND = "invalid_command"
+Trainer = Callable[[Snapshot, DatasetSpec, str, TrainingOptions, Champion | None], TrainedModel]
+PublishRefusal = Callable[[ModelRefused], Awaitable[None]]
 
 
 class Uploader(Protocol):
     async def upload(self, onnx: bytes, card: ModelCard) -> ModelVersion: ...
+
+
+@runtime_checkable
+class ChampionSource(Protocol):
+    async def champion(self, model_name: str) -> Champion | None: ...
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,8 @@ class TrainingCoordinator:
         metrics: TrainerMetrics,
         *,
         train: Trainer = train_model,
+        champions: ChampionSource | None = None,
+        publish_refusal: PublishRefusal | None = None,
     ) -> None:
         self.settings = settings
         self.buffer = RecordBuffer(settings.spec.name, settings.max_records)
@@ -64,6 +82,8 @@ class TrainingCoordinator:
         self._uploader = uploader
         self._metrics = metrics
         self._train = train
+        self._champions = champions
+        self._publish_refusal = publish_refusal
         self._new_since_run = 0
 
     @property
@@ -78,7 +98,10 @@ class TrainingCoordinator:
         enough = len(self.buffer) >= self.settings.min_records
         if new and enough and self._new_since_run >= self.settings.retrain_every:
             request = TrainRequest(
-                "new records", self.settings.model_name, min_new_records=self.settings.retrain_every
+                "new records",
+                self.settings.model_name,
+                self.settings.snapshot_selection,
+                min_new_records=self.settings.retrain_every,
             )
             self.runs.request(request)
         return new
@@ -86,11 +109,39 @@ class TrainingCoordinator:
     def on_command(self, command: TrainModel) -> bool:
         """Run now (or right after the current run); False if too few records are buffered."""
         reason = f"command: {command.reason}"
+        try:
+            request = self._command_request(reason, command)
+        except ValueError as exc:
+            self._skip(reason, f"invalid command: {exc}", len(self.buffer), INVALID_COMMAND)
+            return False
         if not self._has_min_records(reason):
             return False
-        model_name = command.model_name or self.settings.model_name
-        self.runs.request(TrainRequest(reason, model_name))
+        self.runs.request(request)
         return True
+
+    def _command_request(self, reason: str, command: TrainModel) -> TrainRequest:
+        """The run a command asks for: its overrides over the settings; ValueError if invalid."""
+        settings = self.settings
+        estimator = command.estimator or settings.estimator
+        hyperparameters = command.hyperparameters
+        if hyperparameters is None:  # the settings' ones belong to the settings' estimator
+            hyperparameters = settings.hyperparameters if estimator == settings.estimator else {}
+        validate_hyperparameters(estimator, hyperparameters)
+        options = replace(
+            settings.training_options,
+            estimator=estimator,
+            hyperparameters=dict(hyperparameters),
+            seed=settings.seed if command.seed is None else command.seed,
+        )
+        selection = settings.snapshot_selection
+        if command.snapshot_mode is not None:
+            selection = SnapshotSelection(
+                command.snapshot_mode, command.snapshot_records, command.snapshot_window_seconds
+            )
+        model_name = command.model_name or settings.model_name
+        if not MODEL_NAME.match(model_name):
+            raise ValueError(f"model_name {model_name!r} must match {MODEL_NAME.pattern}")
+        return TrainRequest(reason, model_name, selection, options=options)
 
     def on_drift(self, event: DriftDetected) -> bool:
         """Retrain our model on the most recent records; False if not ours or too few."""
@@ -104,8 +155,8 @@ class TrainingCoordinator:
         reason = f"drift of {event.model_name} v{event.model_version}"
         if not self._has_min_records(reason):
             return False
-        recent = self.settings.drift_records
-        self.runs.request(TrainRequest(reason, self.settings.model_name, recent=recent))
+        recent = SnapshotSelection("recent", records=self.settings.drift_records)
+        self.runs.request(TrainRequest(reason, self.settings.model_name, recent))
         return True
 
     def status(self) -> dict[str, Any]:
@@ -125,9 +176,9 @@ class TrainingCoordinator:
         self._skip(reason, detail, len(self.buffer))
         return False
 
-    def _skip(self, reason: str, detail: str, size: int) -> None:
+    def _skip(self, reason: str, detail: str, size: int, why: str = TOO_FEW_RECORDS) -> None:
         log.warning("trainer: not training (%s): %s", reason, detail)
-        self._metrics.skipped.labels(reason=TOO_FEW_RECORDS).inc()
+        self._metrics.skipped.labels(reason=why).inc()
         self.last_result = RunResult(reason, "skipped", detail, snapshot_size=size)
 
     async def _run(self, request: TrainRequest) -> None:
@@ -136,11 +187,11 @@ class TrainingCoordinator:
         if wanted is not None and self._new_since_run < wanted:
             log.debug("trainer: the previous run already trained on the new records")
             return
-        records = self.buffer.recent(request.recent)
+        records, parameters = select(self.buffer.recent(), request.selection, _now())
         self._new_since_run = 0
         if len(records) < self.settings.min_records:
-            needed = f"{len(records)} records, {self.settings.min_records} needed"
-            self._skip(request.reason, needed, len(records))
+            needed = f"{len(records)} records ({request.selection.describe()}), "
+            self._skip(request.reason, f"{needed}{self.settings.min_records} needed", len(records))
             return
         log.info(
             "trainer: training %s on %d records (%s)",
@@ -148,15 +199,29 @@ class TrainingCoordinator:
             len(records),
             request.reason,
         )
+        options = request.options or self.settings.training_options
         try:
-            model = await asyncio.to_thread(self._train_records, records, request.model_name)
+            champion = await self._champion(request.model_name)
+            snapshot = await asyncio.to_thread(
+                take_snapshot, records, self.settings.spec, parameters
+            )
+            model = await asyncio.to_thread(
+                self._train, snapshot, self.settings.spec, request.model_name, options, champion
+            )
             self._metrics.training_seconds.observe(model.seconds)
             version = await self._uploader.upload(model.onnx, model.card)
         except Exception as exc:  # training or upload: the service keeps consuming
             log.error("trainer: run failed (%s): %s", request.reason, exc)
             self._metrics.runs.labels(outcome="failed").inc()
             self.last_result = RunResult(request.reason, "failed", str(exc), len(records))
+            if isinstance(exc, ModelRefusedError):
+                await self._refused(request.model_name, str(exc))
             return
+        self._uploaded(request, model, version, len(records))
+
+    def _uploaded(
+        self, request: TrainRequest, model: TrainedModel, version: ModelVersion, size: int
+    ) -> None:
         rmse = model.card.metrics.rmse
         self._metrics.runs.labels(outcome="uploaded").inc()
         self._metrics.last_rmse.set(rmse)
@@ -165,19 +230,38 @@ class TrainingCoordinator:
             version.model_name,
             version.version,
             rmse,
-            len(records),
+            size,
             model.seconds,
         )
         self.last_result = RunResult(
             request.reason,
             "uploaded",
             f"{version.model_name} v{version.version}",
-            snapshot_size=len(records),
+            snapshot_size=size,
             version=version.version,
             rmse=rmse,
         )
 
-    def _train_records(self, records: list[RecordIngested], model_name: str) -> TrainedModel:
-        snapshot = take_snapshot(records, self.settings.spec)
-        options = self.settings.training_options
-        return self._train(snapshot, self.settings.spec, model_name, options)
+    async def _champion(self, model_name: str) -> Champion | None:
+        """The registry's champion, to be scored on our holdout; None if none or unreachable
+        (the registry then compares by each version's own holdout)."""
+        if self._champions is None:
+            return None
+        try:
+            return await self._champions.champion(model_name)
+        except Exception as exc:
+            log.warning("trainer: cannot fetch the champion of %s: %s", model_name, exc)
+            return None
+
+    async def _refused(self, model_name: str, reason: str) -> None:
+        if self._publish_refusal is None:
+            return
+        event = ModelRefused(model_name=model_name, refused_by="trainer", reason=reason)
+        try:
+            await self._publish_refusal(event)
+        except Exception as exc:  # the refusal is logged and counted already
+            log.error("trainer: cannot publish ModelRefused: %s", exc)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

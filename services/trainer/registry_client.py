@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 from pydantic import SecretStr, ValidationError
 
 from contracts import ModelCard, ModelVersion
+from services.trainer.training import Champion
 
 
 class RegistryError(RuntimeError):
@@ -13,7 +16,7 @@ class RegistryError(RuntimeError):
 
 
 class RegistryClient:
-    """POST /models/{name}/versions with the ONNX bytes and the card, as a bearer-token client."""
+    """Uploads versions (bearer token) and downloads the champion of a model."""
 
     def __init__(
         self,
@@ -48,3 +51,32 @@ class RegistryClient:
             return ModelVersion.model_validate_json(response.content)
         except ValidationError as exc:
             raise RegistryError(f"registry answered {url} with no ModelVersion: {exc}") from exc
+
+    async def champion(self, model_name: str) -> Champion | None:
+        """The `champion` alias's version and ONNX bytes (hash checked); None if unset."""
+        base = f"{self.base_url}/models/{model_name}"
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as http:
+                alias = await http.get(f"{base}/aliases/champion")
+                if alias.status_code == 404:
+                    return None
+                version = _version(alias, f"{base}/aliases/champion")
+                url = f"{base}/versions/{version.version}/artifact"
+                artifact = await http.get(url)
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"cannot read the champion of {model_name}: {exc!r}") from exc
+        if not artifact.is_success:
+            raise RegistryError(f"registry answered {artifact.status_code} to GET {url}")
+        digest = hashlib.sha256(artifact.content).hexdigest()
+        if digest != version.sha256:
+            raise RegistryError(f"{url}: sha256 {digest} differs from the version's")
+        return Champion(version=version.version, onnx=artifact.content)
+
+
+def _version(response: httpx.Response, url: str) -> ModelVersion:
+    if not response.is_success:
+        raise RegistryError(f"registry answered {response.status_code} to GET {url}")
+    try:
+        return ModelVersion.model_validate_json(response.content)
+    except ValidationError as exc:
+        raise RegistryError(f"registry answered {url} with no ModelVersion: {exc}") from exc

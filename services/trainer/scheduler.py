@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from services.trainer.selection import SnapshotSelection
+from services.trainer.training import TrainingOptions
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """Why to train and on what: all buffered records, or only the `recent` most recent.
+    """Why to train and on what: the records `selection` picks, with `options` (None: the
+    settings').
 
     `min_new_records` makes the run conditional: it is dropped if fewer new records arrived
     since the previous run took its snapshot (that snapshot already held them).
@@ -20,12 +24,13 @@ class TrainRequest:
 
     reason: str
     model_name: str
-    recent: int | None = None
+    selection: SnapshotSelection = field(default_factory=SnapshotSelection)
     min_new_records: int | None = None
+    options: TrainingOptions | None = None
 
     def merged_with(self, newer: TrainRequest) -> TrainRequest:
-        """One request standing for both: the narrower `recent` window (drift) wins, and it
-        is conditional only if both were."""
+        """One request standing for both: the narrower selection (drift) wins, the newer
+        explicit options win, and it is conditional only if both were."""
         reasons = self.reason.split("; ")
         if newer.reason not in reasons:
             reasons.append(newer.reason)
@@ -34,8 +39,9 @@ class TrainRequest:
         return TrainRequest(
             "; ".join(reasons),
             model_name=newer.model_name,
-            recent=_smallest(self.recent, newer.recent),
+            selection=self.selection.narrowest(newer.selection),
             min_new_records=min_new if conditional else None,
+            options=newer.options if newer.options is not None else self.options,
         )
 
 

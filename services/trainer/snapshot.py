@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from contracts import CategoricalFeature, DatasetSpec, RecordIngested
+from services.trainer.selection import SnapshotParameters
 
 
 class RecordBuffer:
@@ -54,15 +55,22 @@ class Snapshot:
     frame: pd.DataFrame
     size: int
     fingerprint: str
+    parameters: SnapshotParameters | None = None  # how the records were selected
 
 
-def take_snapshot(records: Sequence[RecordIngested], spec: DatasetSpec) -> Snapshot:
+def take_snapshot(
+    records: Sequence[RecordIngested],
+    spec: DatasetSpec,
+    parameters: SnapshotParameters | None = None,
+) -> Snapshot:
     """Frame (rows sorted by record id), size and fingerprint of `records`."""
     ordered = sorted(records, key=lambda r: r.record_id)
     rows = [r.features for r in ordered]
     frame = model_frame(rows, spec)
     frame[spec.target.name] = np.array([r.target for r in ordered], dtype=np.float64)
-    return Snapshot(frame=frame, size=len(ordered), fingerprint=fingerprint(ordered))
+    return Snapshot(
+        frame=frame, size=len(ordered), fingerprint=fingerprint(ordered), parameters=parameters
+    )
 
 
 def model_frame(rows: Sequence[Mapping[str, object]], spec: DatasetSpec) -> pd.DataFrame:

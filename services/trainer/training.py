@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
@@ -23,6 +27,7 @@ from services.trainer.onnx_export import (
     FloatArray,
     ParityError,
     check_parity,
+    onnx_feeds,
     onnx_inputs,
     onnx_predict,
     to_onnx,
@@ -35,17 +40,37 @@ ESTIMATORS: tuple[EstimatorName, ...] = ("linear", "random_forest", "hist_gradie
 MIN_SNAPSHOT = 10  # below this a 20 % holdout says nothing
 
 
+# Set by the trainer itself: the seed makes runs reproducible, the thread count is a setting.
+RESERVED_HYPERPARAMETERS = frozenset({"random_state", "n_jobs"})
+HyperValue = float | int | str | bool | None
+
+log = logging.getLogger(__name__)
+
+
 class TrainingError(RuntimeError):
     """A run that cannot produce a model (too little data, or a refused model)."""
 
 
+class ModelRefusedError(TrainingError):
+    """The trained model failed the ONNX parity check: it must not be uploaded."""
+
+
 @dataclass(frozen=True)
 class TrainingOptions:
-    estimator: EstimatorName = "random_forest"
+    estimator: EstimatorName = "hist_gradient_boosting"
     seed: int = 0
     holdout_fraction: float = 0.2
     parity_tolerance: float = 1e-3
     threads: int = 1  # OpenMP/joblib threads of one fit; more only help on an idle machine
+    hyperparameters: Mapping[str, HyperValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The registry's champion at training time, to be scored on this run's holdout."""
+
+    version: int
+    onnx: bytes
 
 
 @dataclass(frozen=True)
@@ -57,8 +82,43 @@ class TrainedModel:
     seconds: float
 
 
-def make_estimator(name: EstimatorName, seed: int, threads: int = 1) -> Any:
-    """The regressor for `name`; sizes keep 10k records to about a second of training."""
+def make_estimator(
+    name: EstimatorName,
+    seed: int,
+    threads: int = 1,
+    hyperparameters: Mapping[str, HyperValue] | None = None,
+) -> Any:
+    """The regressor for `name` with `hyperparameters` over our defaults; ValueError for a
+    parameter the estimator does not have or that the trainer sets itself."""
+    estimator = _default_estimator(name, seed, threads)
+    if hyperparameters:
+        reserved = RESERVED_HYPERPARAMETERS & set(hyperparameters)
+        unknown = set(hyperparameters) - set(estimator.get_params(deep=False))
+        if reserved:
+            raise ValueError(f"hyperparameters {sorted(reserved)} are set by the trainer")
+        if unknown:
+            raise ValueError(f"{name} has no hyperparameters {sorted(unknown)}")
+        estimator.set_params(**hyperparameters)
+    return estimator
+
+
+def validate_hyperparameters(
+    name: EstimatorName, hyperparameters: Mapping[str, HyperValue]
+) -> None:
+    """ValueError if `hyperparameters` are not valid for `name` (checked before a run)."""
+    estimator = make_estimator(name, 0, 1, hyperparameters)
+    # sklearn checks types and ranges at fit time; do it now, so a bad command fails fast.
+    estimator._validate_params()
+
+
+def effective_hyperparameters(estimator: Any) -> dict[str, HyperValue]:
+    """The estimator's own parameters that are plain JSON values, for the model card."""
+    params = estimator.get_params(deep=False).items()
+    return {k: v for k, v in sorted(params) if v is None or isinstance(v, bool | int | float | str)}
+
+
+def _default_estimator(name: EstimatorName, seed: int, threads: int) -> Any:
+    """Our defaults; sizes keep 10k records to about a second of training."""
     match name:
         case "linear":
             return Ridge(alpha=1.0)
@@ -73,7 +133,11 @@ def make_estimator(name: EstimatorName, seed: int, threads: int = 1) -> Any:
 
 
 def build_pipeline(
-    spec: DatasetSpec, estimator: EstimatorName, seed: int = 0, threads: int = 1
+    spec: DatasetSpec,
+    estimator: EstimatorName,
+    seed: int = 0,
+    threads: int = 1,
+    hyperparameters: Mapping[str, HyperValue] | None = None,
 ) -> Pipeline:
     """ColumnTransformer (numbers imputed, scaled for the linear model; categories one-hot)."""
     categorical = [f.name for f in spec.features if isinstance(f, CategoricalFeature)]
@@ -95,7 +159,7 @@ def build_pipeline(
     return Pipeline(
         [
             ("features", ColumnTransformer(transformers)),
-            ("regressor", make_estimator(estimator, seed, threads)),
+            ("regressor", make_estimator(estimator, seed, threads, hyperparameters)),
         ]
     )
 
@@ -117,24 +181,35 @@ def regression_metrics(truth: FloatArray, predicted: FloatArray) -> dict[str, fl
 
 
 def train_model(
-    snapshot: Snapshot, spec: DatasetSpec, model_name: str, options: TrainingOptions
+    snapshot: Snapshot,
+    spec: DatasetSpec,
+    model_name: str,
+    options: TrainingOptions,
+    champion: Champion | None = None,
 ) -> TrainedModel:
-    """Fit, score on the holdout, convert to ONNX, check parity; raise TrainingError if refused."""
+    """Fit, score on the holdout (and the champion on the same holdout), convert to ONNX, check
+    parity; TrainingError if it cannot, ModelRefusedError if parity fails."""
     if snapshot.size < MIN_SNAPSHOT:
         raise TrainingError(f"{snapshot.size} records are too few to train (need {MIN_SNAPSHOT})")
     # OpenMP threads that spin-wait for each other slow HistGradientBoosting tenfold on a
     # busy machine (measured: 0.5 s with one thread, 6 s with two on two loaded cores).
     with threadpool_limits(limits=options.threads):
-        return _train(snapshot, spec, model_name, options)
+        return _train(snapshot, spec, model_name, options, champion)
 
 
 def _train(
-    snapshot: Snapshot, spec: DatasetSpec, model_name: str, options: TrainingOptions
+    snapshot: Snapshot,
+    spec: DatasetSpec,
+    model_name: str,
+    options: TrainingOptions,
+    champion: Champion | None,
 ) -> TrainedModel:
     started = time.perf_counter()
     train, holdout = split_holdout(snapshot.frame, options.holdout_fraction, options.seed)
     features, target = spec.feature_names, spec.target.name
-    pipeline = build_pipeline(spec, options.estimator, options.seed, options.threads)
+    pipeline = build_pipeline(
+        spec, options.estimator, options.seed, options.threads, options.hyperparameters
+    )
     pipeline.fit(train[features], train[target].to_numpy())
     expected = np.asarray(pipeline.predict(holdout[features]), dtype=np.float64)
     model = to_onnx(pipeline, spec)
@@ -143,15 +218,23 @@ def _train(
             expected, onnx_predict(model, holdout, spec), options.parity_tolerance
         )
     except ParityError as exc:
-        raise TrainingError(f"model refused: {exc}") from exc
+        raise ModelRefusedError(f"{options.estimator} model refused: {exc}") from exc
     seconds = time.perf_counter() - started
+    champion_rmse = score_champion(champion, holdout, spec) if champion else None
+    snapshot_json = snapshot.parameters.as_json() if snapshot.parameters else None
     metrics = ModelMetrics(
         **regression_metrics(holdout[target].to_numpy(), expected),
         holdout_size=len(holdout),
         parity_max_abs_error=parity.max_abs_error,
         parity_max_rel_error=parity.max_rel_error,
+        parity_tolerance=options.parity_tolerance,
         train_size=len(train),
         training_seconds=seconds,
+        champion_version=champion.version if champion_rmse is not None and champion else None,
+        champion_rmse=champion_rmse,
+        seed=options.seed,
+        hyperparameters=effective_hyperparameters(pipeline.named_steps["regressor"]),
+        snapshot=snapshot_json,
     )
     reference = reference_statistics(train, spec, pipeline.predict(train[features]))
     card = ModelCard(
@@ -165,3 +248,28 @@ def _train(
         reference=reference,
     )
     return TrainedModel(onnx=model, card=card, seconds=seconds)
+
+
+def score_champion(champion: Champion, holdout: pd.DataFrame, spec: DatasetSpec) -> float | None:
+    """RMSE of the champion's ONNX model on this run's holdout; None (logged) if its inputs do
+    not fit this data set's layout or it cannot be run."""
+    try:
+        session = ort.InferenceSession(champion.onnx, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a corrupt or foreign artifact: nothing to compare with
+        log.warning("trainer: champion v%d does not load: %s", champion.version, exc)
+        return None
+    ours = {i.name: f"tensor({i.type})" for i in onnx_inputs(spec)}
+    wanted = {i.name: i.type for i in session.get_inputs()}
+    misfits = sorted(n for n, t in wanted.items() if ours.get(n) != t)
+    if misfits:
+        log.info("trainer: champion v%d inputs %s do not fit", champion.version, misfits)
+        return None
+    feeds = {n: v for n, v in onnx_feeds(holdout, spec).items() if n in wanted}
+    try:
+        output = session.run([session.get_outputs()[0].name], feeds)[0]
+        predicted = np.asarray(output, dtype=np.float64).reshape(len(holdout))
+    except Exception as exc:  # wrong output shape, runtime error
+        log.warning("trainer: champion v%d cannot be scored: %s", champion.version, exc)
+        return None
+    rmse = regression_metrics(holdout[spec.target.name].to_numpy(), predicted)["rmse"]
+    return rmse if math.isfinite(rmse) else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from typing import Annotated, Any
 import httpx
 import onnxruntime as ort
 import pytest
-from fastapi import FastAPI, File, Form, Header, HTTPException, UploadFile
+from fastapi import FastAPI, File, Form, Header, HTTPException, Response, UploadFile
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from pydantic import BaseModel
 
@@ -47,13 +48,26 @@ class FakeRegistry:
             version = ModelVersion(
                 model_name=name,
                 version=len(self.versions) + 1,
-                sha256="0" * 64,
+                sha256=hashlib.sha256(data).hexdigest(),
                 size_bytes=len(data),
                 created_at="2025-01-01T00:00:00Z",
                 card=model_card,
             )
             self.versions.append((data, version))
             return version.model_dump(mode="json")
+
+        @self.app.get("/models/{name}/aliases/champion")
+        async def champion(name: str) -> dict[str, Any]:
+            """The first version stays champion (enough for the trainer's comparison)."""
+            if not self.versions or self.versions[0][1].model_name != name:
+                raise HTTPException(404, "no champion")
+            return self.versions[0][1].model_dump(mode="json")
+
+        @self.app.get("/models/{name}/versions/{version}/artifact")
+        async def artifact(name: str, version: int) -> Response:
+            if not 1 <= version <= len(self.versions):
+                raise HTTPException(404, "no such version")
+            return Response(self.versions[version - 1][0], media_type="application/octet-stream")
 
     def transport(self) -> httpx.AsyncBaseTransport:
         return httpx.ASGITransport(app=self.app)

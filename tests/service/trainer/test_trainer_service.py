@@ -7,7 +7,7 @@ import onnxruntime as ort
 import pytest
 from faststream.kafka import TestKafkaBroker
 
-from contracts import DriftDetected, FeatureDrift, TrainModel
+from contracts import DriftDetected, FeatureDrift, ModelRefused, TrainModel
 from services.trainer.app import create_app
 from services.trainer.registry_client import RegistryClient
 from tests.service.trainer.conftest import FakeRegistry, Trainer, make_settings
@@ -25,7 +25,7 @@ async def test_records_and_a_train_command_lead_to_an_upload(trainer: Trainer) -
     [(onnx, version)] = trainer.registry.versions
     card = version.card
     assert card.model_name == "house-prices" and card.snapshot_size == 300
-    assert card.estimator == "random_forest" and card.metrics.holdout_size == 60
+    assert card.estimator == "hist_gradient_boosting" and card.metrics.holdout_size == 60
     assert [i.name for i in card.inputs] == list(records[0].features)
     session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == [None, 1]
@@ -122,3 +122,41 @@ async def test_a_wrong_token_counts_a_failed_run_and_the_trainer_goes_on(
 async def test_ops_routes(trainer: Trainer) -> None:
     assert (await trainer.http.get("/healthz")).json()["service"] == "trainer"
     assert "mlbus_trainer_records_buffered" in (await trainer.http.get("/metrics")).text
+
+
+async def test_a_second_run_scores_the_champion_on_its_own_holdout(trainer: Trainer) -> None:
+    await trainer.publish(list(labelled_records(200)), trainer.topics.records)
+    await trainer.publish([TrainModel(estimator="linear")], trainer.topics.trainer_commands)
+    await trainer.idle()
+    await trainer.publish([TrainModel()], trainer.topics.trainer_commands)
+    await trainer.idle()
+    [(_, first), (_, second)] = trainer.registry.versions
+    assert first.card.metrics.champion_version is None  # no champion yet
+    assert second.card.metrics.champion_version == 1
+    # Same records, same seed: the same holdout, so the champion scores its own RMSE.
+    assert second.card.metrics.champion_rmse == pytest.approx(first.card.metrics.rmse, rel=1e-5)
+
+
+async def test_a_model_failing_parity_is_refused_on_the_models_topic(topic_prefix: str) -> None:
+    settings = make_settings(topic_prefix, parity_tolerance=-1.0)
+    registry = FakeRegistry()
+    uploader = RegistryClient(
+        "http://registry", settings.registry_token, transport=registry.transport()
+    )
+    app = create_app(settings, uploader=uploader)
+    topics = settings.kafka.topics
+    refusals: list[ModelRefused] = []
+
+    @app.state.broker.subscriber(topics.models, group_id=f"{topic_prefix}watcher")
+    async def watch(event: ModelRefused) -> None:
+        refusals.append(event)
+
+    async with TestKafkaBroker(app.state.broker) as broker:
+        for record in labelled_records(150):
+            await broker.publish(record, topics.records, key=record.record_id.encode())
+        await broker.publish(TrainModel(), topics.trainer_commands)
+        await app.state.coordinator.runs.wait_idle()
+    assert registry.versions == []
+    [refusal] = refusals
+    assert refusal.refused_by == "trainer" and refusal.model_name == "house-prices"
+    assert "max relative error" in refusal.reason

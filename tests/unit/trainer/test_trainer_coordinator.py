@@ -8,11 +8,19 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from contracts import DriftDetected, FeatureDrift, ModelCard, ModelVersion, TrainModel
+from contracts import (
+    DriftDetected,
+    FeatureDrift,
+    ModelCard,
+    ModelRefused,
+    ModelVersion,
+    TrainModel,
+)
 from services.trainer.coordinator import TrainingCoordinator
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.registry_client import RegistryError
 from services.trainer.snapshot import fingerprint
+from services.trainer.training import Champion
 from tests.unit.trainer.trainer_samples import labelled_records, trainer_settings
 
 
@@ -51,8 +59,28 @@ class GatedUploader(FakeUploader):
         return await super().upload(onnx, card)
 
 
+class FakeChampions:
+    """The registry's champion: a fixed one, none, or an error."""
+
+    def __init__(self, champion: Champion | None = None, error: Exception | None = None) -> None:
+        self.champion_of = champion
+        self.error = error
+        self.asked: list[str] = []
+
+    async def champion(self, model_name: str) -> Champion | None:
+        self.asked.append(model_name)
+        if self.error is not None:
+            raise self.error
+        return self.champion_of
+
+
 class Harness:
-    def __init__(self, uploader: FakeUploader | None = None, **settings: Any) -> None:
+    def __init__(
+        self,
+        uploader: FakeUploader | None = None,
+        champions: FakeChampions | None = None,
+        **settings: Any,
+    ) -> None:
         values: dict[str, Any] = {
             "estimator": "linear",
             "min_records": 50,
@@ -62,9 +90,17 @@ class Harness:
         self.settings = trainer_settings(**values)
         self.registry = CollectorRegistry()
         self.uploader = uploader or FakeUploader()
+        self.refusals: list[ModelRefused] = []
         self.coordinator = TrainingCoordinator(
-            self.settings, self.uploader, TrainerMetrics(self.registry)
+            self.settings,
+            self.uploader,
+            TrainerMetrics(self.registry),
+            champions=champions,
+            publish_refusal=self._refused,
         )
+
+    async def _refused(self, event: ModelRefused) -> None:
+        self.refusals.append(event)
 
     def metric(self, name: str, **labels: str) -> float | None:
         return self.registry.get_sample_value(name, labels)
@@ -190,6 +226,9 @@ async def test_a_refused_model_counts_as_failed_and_the_service_goes_on() -> Non
     assert harness.metric("mlbus_trainer_runs_total", outcome="uploaded") == 0
     result = harness.coordinator.status()["last_result"]
     assert result["outcome"] == "failed" and "model refused" in result["detail"]
+    [refusal] = harness.refusals
+    assert (refusal.model_name, refusal.refused_by) == ("house-prices", "trainer")
+    assert "max relative error" in refusal.reason and "tolerance" in refusal.reason
 
 
 async def test_a_registry_error_counts_as_failed() -> None:
@@ -199,3 +238,100 @@ async def test_a_registry_error_counts_as_failed() -> None:
     assert harness.metric("mlbus_trainer_runs_total", outcome="failed") == 1
     assert "401" in harness.coordinator.status()["last_result"]["detail"]
     assert harness.metric("mlbus_trainer_training_seconds_count") == 1  # trained, not stored
+
+
+async def test_a_command_overrides_estimator_hyperparameters_seed_and_snapshot() -> None:
+    harness = Harness(retrain_every=10_000)
+    records = labelled_records(120)
+    harness.coordinator.add_records(records)
+    command = TrainModel(
+        estimator="hist_gradient_boosting",
+        hyperparameters={"max_iter": 5},
+        seed=7,
+        snapshot_mode="recent",
+        snapshot_records=60,
+    )
+    assert harness.coordinator.on_command(command) is True
+    await harness.idle()
+    [(_, card)] = harness.uploader.uploads
+    assert card.estimator == "hist_gradient_boosting"
+    extra = card.metrics.model_dump()
+    assert extra["hyperparameters"]["max_iter"] == 5 and extra["seed"] == 7
+    assert card.snapshot_size == 60 and card.snapshot_fingerprint == fingerprint(records[-60:])
+    assert extra["snapshot"]["mode"] == "recent" and extra["snapshot"]["records"] == 60
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (TrainModel(estimator="random_forest", hyperparameters={"max_iter": 5}), "has no hyper"),
+        (TrainModel(model_name="../x"), "must match"),
+        (TrainModel(snapshot_mode="recent"), "needs records"),
+    ],
+)
+async def test_an_invalid_command_is_skipped_with_its_reason(
+    command: TrainModel, message: str
+) -> None:
+    harness = Harness(retrain_every=10_000)
+    harness.coordinator.add_records(labelled_records(80))
+    assert harness.coordinator.on_command(command) is False
+    await harness.idle()
+    assert harness.uploader.uploads == []
+    assert harness.metric("mlbus_trainer_skipped_total", reason="invalid_command") == 1
+    assert message in harness.coordinator.status()["last_result"]["detail"]
+
+
+async def test_a_window_with_too_few_records_is_skipped() -> None:
+    harness = Harness(retrain_every=10_000)
+    harness.coordinator.add_records(labelled_records(80))
+    await asyncio.sleep(0.05)
+    command = TrainModel(snapshot_mode="window", snapshot_window_seconds=0.01)
+    assert harness.coordinator.on_command(command) is True
+    await harness.idle()
+    assert harness.uploader.uploads == []
+    assert "records of the last 0.01 s" in harness.coordinator.status()["last_result"]["detail"]
+
+
+async def test_the_champion_is_fetched_and_scored_before_the_upload() -> None:
+    first = Harness(retrain_every=10_000)
+    records = labelled_records(120)
+    first.coordinator.add_records(records)
+    first.coordinator.on_command(TrainModel())
+    await first.idle()
+    [(champion_onnx, champion_card)] = first.uploader.uploads
+    champions = FakeChampions(Champion(version=3, onnx=champion_onnx))
+    second = Harness(champions=champions, retrain_every=10_000)
+    second.coordinator.add_records(records)
+    second.coordinator.on_command(TrainModel(estimator="hist_gradient_boosting"))
+    await second.idle()
+    [(_, card)] = second.uploader.uploads
+    assert champions.asked == ["house-prices"]
+    assert card.metrics.champion_version == 3
+    assert card.metrics.champion_rmse == pytest.approx(champion_card.metrics.rmse, rel=1e-5)
+
+
+async def test_an_unreachable_registry_champion_does_not_stop_the_upload() -> None:
+    champions = FakeChampions(error=RegistryError("connection refused"))
+    harness = Harness(champions=champions, retrain_every=10_000)
+    harness.coordinator.add_records(labelled_records(80))
+    harness.coordinator.on_command(TrainModel())
+    await harness.idle()
+    [(_, card)] = harness.uploader.uploads
+    assert card.metrics.champion_version is None and card.metrics.champion_rmse is None
+
+
+async def test_a_command_and_drift_during_a_run_coalesce_into_one_more_run() -> None:
+    uploader = GatedUploader()
+    harness = Harness(uploader=uploader, retrain_every=10_000, drift_records=60)
+    records = labelled_records(200)
+    harness.coordinator.add_records(records)
+    harness.coordinator.on_command(TrainModel(reason="first"))
+    await uploader.started.wait()
+    harness.coordinator.on_command(TrainModel(reason="operator", estimator="linear"))
+    harness.coordinator.on_drift(drift())
+    harness.coordinator.on_command(TrainModel(reason="operator"))
+    uploader.gate.set()
+    await harness.idle()
+    assert [c.snapshot_size for _, c in uploader.uploads] == [200, 60]
+    reason = harness.coordinator.status()["last_result"]["reason"]
+    assert reason == "command: operator; drift of house-prices v1"

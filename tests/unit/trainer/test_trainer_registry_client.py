@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import httpx
@@ -83,3 +84,45 @@ async def test_an_answer_that_is_no_model_version_raises(model: TrainedModel) ->
 
     with pytest.raises(RegistryError, match="no ModelVersion"):
         await client(httpx.MockTransport(registry)).upload(model.onnx, model.card)
+
+
+def champion_registry(
+    model: TrainedModel, *, alias_status: int = 200, artifact: bytes | None = None
+) -> httpx.MockTransport:
+    """A registry whose champion of house-prices is v7 = `model` (or `alias_status`)."""
+    version = version_of(model.card, len(model.onnx)).model_copy(
+        update={"sha256": hashlib.sha256(model.onnx).hexdigest()}
+    )
+
+    def registry(request: httpx.Request) -> httpx.Response:
+        match request.url.path:
+            case "/models/house-prices/aliases/champion":
+                if alias_status != 200:
+                    return httpx.Response(alias_status, json={"detail": "no champion"})
+                return httpx.Response(200, json=version.model_dump(mode="json"))
+            case "/models/house-prices/versions/7/artifact":
+                return httpx.Response(200, content=model.onnx if artifact is None else artifact)
+        return httpx.Response(404)
+
+    return httpx.MockTransport(registry)
+
+
+async def test_champion_downloads_the_alias_version_and_its_artifact(model: TrainedModel) -> None:
+    champion = await client(champion_registry(model)).champion("house-prices")
+    assert champion is not None
+    assert (champion.version, champion.onnx) == (7, model.onnx)
+
+
+async def test_no_champion_yet_is_none(model: TrainedModel) -> None:
+    assert await client(champion_registry(model, alias_status=404)).champion("house-prices") is None
+
+
+async def test_a_champion_artifact_with_another_hash_is_refused(model: TrainedModel) -> None:
+    transport = champion_registry(model, artifact=model.onnx[:-1])
+    with pytest.raises(RegistryError, match="sha256"):
+        await client(transport).champion("house-prices")
+
+
+async def test_a_failing_alias_lookup_raises_a_registry_error(model: TrainedModel) -> None:
+    with pytest.raises(RegistryError, match="answered 500"):
+        await client(champion_registry(model, alias_status=500)).champion("house-prices")

@@ -7,6 +7,8 @@ import asyncio
 import pytest
 
 from services.trainer.scheduler import RunCoalescer, TrainRequest
+from services.trainer.selection import SnapshotSelection
+from services.trainer.training import TrainingOptions
 
 
 class GatedRuns:
@@ -83,5 +85,22 @@ async def test_close_drops_the_pending_request_and_waits_for_the_current_run() -
 def test_merging_keeps_the_narrowest_recent_window(
     older: int | None, newer: int | None, recent: int | None
 ) -> None:
-    merged = TrainRequest("a", "old", older).merged_with(TrainRequest("b", "new", newer))
-    assert merged == TrainRequest("a; b", "new", recent)
+    merged = TrainRequest("a", "old", _recent(older)).merged_with(
+        TrainRequest("b", "new", _recent(newer))
+    )
+    assert merged == TrainRequest("a; b", "new", _recent(recent))
+
+
+def _recent(records: int | None) -> SnapshotSelection:
+    return SnapshotSelection() if records is None else SnapshotSelection("recent", records)
+
+
+def test_merging_prefers_a_time_window_over_all_and_the_newer_options() -> None:
+    window = SnapshotSelection("window", window_seconds=60.0)
+    linear = TrainingOptions(estimator="linear")
+    older = TrainRequest("a", "m", window, options=linear)
+    merged = older.merged_with(TrainRequest("b", "m"))
+    assert merged.selection == window and merged.options == linear
+    boosted = TrainingOptions(estimator="hist_gradient_boosting")
+    newest = merged.merged_with(TrainRequest("c", "m", options=boosted))
+    assert newest.options == boosted and newest.reason == "a; b; c"

@@ -1,0 +1,105 @@
+"""The trainer against the real registry: commands with overrides, the champion scored on the
+challenger's holdout, lineage recorded in the card (real broker, five processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts import HOUSE_PRICES, ModelVersion, Topics, TrainModel
+from mlbus.brokers import Broker
+from mlbus.bus import publish_all, read_topic
+from mlbus.datagen import RecordGenerator
+from mlbus.runner import Stack, StackConfig
+
+pytestmark = pytest.mark.e2e
+
+RECORDS = 600
+ENV = {"MLBUS_TRAINER_RETRAIN_EVERY": "1000000", "MLBUS_TRAINER_MIN_RECORDS": "200"}
+
+
+@pytest.fixture(scope="module")
+def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig.with_free_ports(
+        broker.bootstrap_servers,
+        tmp_path_factory.mktemp("trainer"),
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        extra_env=ENV,
+    )
+    with Stack(config) as running:
+        running.wait_ready(timeout=90)
+        yield running
+        running.check_alive()
+
+
+def events_of(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [m for m in messages if m.get("kind") == kind]
+
+
+async def train_and_wait(stack: Stack, command: TrainModel, versions: int) -> list[dict[str, Any]]:
+    """Send `command`; the models topic once it holds `versions` ModelRegistered events."""
+    config = stack.config
+    topics = Topics.with_prefix(config.topic_prefix)
+    await publish_all(config.bootstrap_servers, topics.trainer_commands, [command])
+    messages = await read_topic(
+        config.bootstrap_servers,
+        topics.models,
+        until=lambda m: len(events_of(m, "model.registered.v1")) >= versions,
+        timeout=60,
+    )
+    stack.check_alive()
+    return messages
+
+
+async def champion_runs(stack: Stack) -> tuple[ModelVersion, ModelVersion]:
+    config = stack.config
+    topics = Topics.with_prefix(config.topic_prefix)
+    generator = RecordGenerator(HOUSE_PRICES, seed=5, id_prefix="e2e")
+    await publish_all(
+        config.bootstrap_servers,
+        topics.raw,
+        generator.records(RECORDS),
+        key=lambda r: r[HOUSE_PRICES.record_id_field],
+    )
+    async with httpx.AsyncClient(base_url=config.url("trainer"), timeout=5) as trainer:
+        for _ in range(150):
+            if (await trainer.get("/status")).json()["records_buffered"] >= RECORDS:
+                break
+            await asyncio.sleep(0.2)
+    await train_and_wait(stack, TrainModel(estimator="linear", reason="e2e first"), 1)
+    command = TrainModel(
+        estimator="hist_gradient_boosting",
+        hyperparameters={"max_iter": 50},
+        snapshot_mode="recent",
+        snapshot_records=RECORDS,
+        reason="e2e second",
+    )
+    await train_and_wait(stack, command, 2)
+    async with httpx.AsyncClient(base_url=config.url("registry"), timeout=5) as registry:
+        first, second = [
+            ModelVersion.model_validate_json(
+                (await registry.get(f"/models/house-prices/versions/{v}")).content
+            )
+            for v in (1, 2)
+        ]
+    return first, second
+
+
+async def test_the_second_run_carries_the_champion_scored_on_its_holdout(stack: Stack) -> None:
+    first, second = await champion_runs(stack)
+    assert first.card.estimator == "linear" and first.card.metrics.champion_version is None
+    assert second.card.estimator == "hist_gradient_boosting"
+    metrics = second.card.metrics
+    # The same records and seed give the same holdout: v1 scores its own holdout RMSE.
+    assert metrics.champion_version == 1
+    assert metrics.champion_rmse == pytest.approx(first.card.metrics.rmse, rel=1e-5)
+    extra = metrics.model_dump()
+    assert extra["hyperparameters"]["max_iter"] == 50
+    assert extra["snapshot"]["mode"] == "recent" and extra["snapshot"]["records"] == RECORDS
+    assert second.card.snapshot_fingerprint == first.card.snapshot_fingerprint
+    assert extra["parity_max_rel_error"] <= extra["parity_tolerance"]
