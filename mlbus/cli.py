@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -27,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.handler(args))
-    except (SpecError, TimeoutError, RuntimeError, httpx.HTTPError) as exc:
+    except (SpecError, TimeoutError, RuntimeError, ValueError, httpx.HTTPError) as exc:
         print(f"mlbus: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -58,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="ask the trainer to train now (TrainModel)")
     bus_options(train)
     train.add_argument("--model", help="model name (default: the trainer's)")
+    train.add_argument("--estimator", choices=("linear", "random_forest", "hist_gradient_boosting"))
+    train.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="hyperparameter for this run (JSON value), repeatable",
+    )
+    train.add_argument("--seed", type=int)
+    window = train.add_mutually_exclusive_group()
+    window.add_argument("--recent", type=int, metavar="N", help="train on the N newest records")
+    window.add_argument("--window", type=float, metavar="S", help="records of the last S seconds")
     train.set_defaults(handler=cmd_train)
 
     cli_models.register(sub)
@@ -151,10 +165,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     topic = Topics.with_prefix(args.topic_prefix).trainer_commands
-    command = TrainModel(model_name=args.model, reason="requested from the CLI")
+    command = TrainModel(
+        model_name=args.model,
+        reason="requested from the CLI",
+        estimator=args.estimator,
+        hyperparameters=dict(_parse_param(p) for p in args.param) or None,
+        seed=args.seed,
+        snapshot_mode="recent" if args.recent else "window" if args.window else None,
+        snapshot_records=args.recent,
+        snapshot_window_seconds=args.window,
+    )
     asyncio.run(publish_all(args.bootstrap, topic, [command]))
     print(f"TrainModel {command.event_id} published to {topic}")
     return 0
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """`max_iter=200` -> ("max_iter", 200); values are JSON, bare words stay strings."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ValueError(f"--param wants NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -67,12 +66,21 @@ def test_train_publishes_a_train_model_command(broker: Broker, topic_prefix: str
         topic_prefix,
         "--model",
         "house-prices",
+        "--estimator",
+        "linear",
+        "--param",
+        "alpha=0.5",
+        "--recent",
+        "300",
     )
     assert result.returncode == 0, result.stderr
     topic = Topics.with_prefix(topic_prefix).trainer_commands
     commands = asyncio.run(read_topic(broker.bootstrap_servers, topic, until=bool, timeout=30))
     assert [(c["kind"], c["model_name"]) for c in commands] == [("train_model.v1", "house-prices")]
-    assert json.loads(json.dumps(commands[0]))["reason"]
+    command = commands[0]
+    assert command["reason"]
+    assert (command["estimator"], command["hyperparameters"]) == ("linear", {"alpha": 0.5})
+    assert (command["snapshot_mode"], command["snapshot_records"]) == ("recent", 300)
 
 
 def test_a_bad_spec_stops_with_a_clear_message(tmp_path: Path) -> None:
