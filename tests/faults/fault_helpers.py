@@ -1,0 +1,107 @@
+"""Helpers of the fault suite: a trained stack, a steady stream of records, kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from contracts import HOUSE_PRICES, Topics
+from mlbus.bus import publish_all
+from mlbus.datagen import RecordGenerator
+from mlbus.demo import DEMO_ENV, wait_for_champion
+from mlbus.runner import Stack, StackConfig
+
+RECORD_KEY: Callable[[Any], str | None] = lambda r: r.get(HOUSE_PRICES.record_id_field)  # noqa: E731
+# The predictor polls the registry quickly while it has no model, so a fault heals fast.
+FAULT_ENV = {**DEMO_ENV, "MLBUS_PREDICTOR_POLL_SECONDS": "0.5"}
+
+
+def start_trained_stack(bootstrap_servers: str, config_dir: Any) -> Stack:
+    """A stack on fresh topics whose champion is trained and served; caller stops it."""
+    config = StackConfig.with_free_ports(
+        bootstrap_servers,
+        config_dir,
+        topic_prefix=f"f{uuid.uuid4().hex[:10]}.",
+        extra_env=FAULT_ENV,
+    )
+    stack = Stack(config).start()
+    try:
+        stack.wait_ready(timeout=90)
+        labelled = RecordGenerator(HOUSE_PRICES, seed=7, id_prefix="train")
+        asyncio.run(_publish(config, labelled.records(800)))
+        asyncio.run(wait_for_champion(config.url("registry"), HOUSE_PRICES.name, 120))
+        wait_for_predictor(stack, timeout=60)
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+async def _publish(config: StackConfig, records: Any) -> None:
+    raw = Topics.with_prefix(config.topic_prefix).raw
+    await publish_all(config.bootstrap_servers, raw, records, key=RECORD_KEY)
+
+
+def wait_for_predictor(stack: Stack, timeout: float) -> float:
+    """Seconds until the predictor answers /readyz (it serves a model)."""
+    started = time.monotonic()
+    url = stack.config.url("predictor") + "/readyz"
+    while time.monotonic() - started < timeout:
+        stack.check_alive()
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"predictor not ready after {timeout}s:\n{stack.log_tail('predictor')}")
+
+
+def kill_hard(stack: Stack, name: str) -> None:
+    """kill -9 one service: no shutdown hook, no final commit."""
+    process = stack.processes.pop(name)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+
+
+@asynccontextmanager
+async def steady_stream(
+    config: StackConfig, id_prefix: str, *, per_second: int = 100, seed: int = 21
+) -> AsyncIterator[Callable[[], int]]:
+    """Publish unlabelled records at a steady rate in the background; yields a sent() counter.
+
+    Each record is acknowledged by the broker before it counts as sent; a send that fails
+    (the broker is restarting) is retried with the same record, so nothing is skipped.
+    """
+    generator = RecordGenerator(HOUSE_PRICES, seed=seed, id_prefix=id_prefix)
+    sent = 0
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        nonlocal sent
+        batch = max(1, per_second // 10)
+        pending = list(generator.records(batch, labelled=False))
+        while not stop.is_set():
+            try:
+                await _publish(config, pending)
+            except Exception:
+                await asyncio.sleep(0.5)
+                continue
+            sent += len(pending)
+            pending = list(generator.records(batch, labelled=False))
+            await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(run())
+    try:
+        yield lambda: sent
+    finally:
+        stop.set()
+        await task

@@ -1,0 +1,156 @@
+"""Fault 3: a promoted artifact corrupted on disk, the registry down during a promotion.
+
+The predictor must keep serving the old model and lose no request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import onnx
+import pytest
+from fault_helpers import RECORD_KEY, kill_hard
+
+from contracts import HOUSE_PRICES, ModelPromoted, Topics
+from mlbus.accounting import Accounting, read_all, wait_until_processed
+from mlbus.bus import publish_all
+from mlbus.datagen import RecordGenerator
+from mlbus.runner import Stack
+
+pytestmark = pytest.mark.e2e
+
+MODEL = HOUSE_PRICES.name
+_LOADS = re.compile(r'^mlbus_predictor_model_loads_total\{outcome="(\w+)"\} (\S+)$', re.M)
+
+
+async def test_a_corrupted_champion_leaves_the_old_model_serving(trained_stack: Stack) -> None:
+    config = trained_stack.config
+    registry = httpx.Client(base_url=config.url("registry"), timeout=10)
+    old = registry.get(f"/models/{MODEL}/aliases/champion").json()
+    artifact = _variant(registry.get(f"/models/{MODEL}/versions/{old['version']}/artifact").content)
+    card = {**old["card"], "metrics": {**old["card"]["metrics"], "rmse": 1.0}}  # sure to win
+    predictor = trained_stack.processes["predictor"]
+    os.kill(predictor.pid, signal.SIGSTOP)  # so it cannot fetch the new champion before we break it
+    try:
+        response = registry.post(
+            f"/models/{MODEL}/versions",
+            headers={"Authorization": f"Bearer {config.registry_token}"},
+            files={"artifact": ("model.onnx", artifact, "application/octet-stream")},
+            data={"card": json.dumps(card)},
+        )
+        assert response.status_code == 201, response.text
+        new = response.json()
+        assert "champion" in new["aliases"], new
+        stored = _artifact_path(config.workdir, new["sha256"])
+        stored.write_bytes(b"\x00corrupted" + stored.read_bytes()[10:])
+    finally:
+        os.kill(predictor.pid, signal.SIGCONT)
+    try:
+        result = await _stream_and_account(trained_stack, "corrupt-", 200)
+        assert result.lost == [], result.summary()
+        versions = await _predicted_versions(trained_stack, "corrupt-")
+        assert versions == {old["version"]}, f"expected only v{old['version']}: {versions}"
+        metrics = httpx.get(config.url("predictor") + "/metrics").text
+        print(f"fault 3 (corrupted champion v{new['version']}): loads {_LOADS.findall(metrics)}")
+        assert f'mlbus_predictor_model_version{{model="{MODEL}"}} {old["version"]}.0' in metrics
+        assert "unusable" in trained_stack.log_tail("registry", 200)
+    finally:
+        stored.write_bytes(artifact)  # repaired: later faults may restart the predictor
+    registry.close()
+
+
+async def test_the_registry_down_during_a_promotion_leaves_the_old_model_serving(
+    trained_stack: Stack,
+) -> None:
+    config = trained_stack.config
+    serving = _serving_version(config.url("predictor"))
+    kill_hard(trained_stack, "registry")
+    started = time.monotonic()
+    try:
+        promoted = ModelPromoted(
+            model_name=MODEL, version=serving + 100, sha256="0" * 64, reason="fault test"
+        )
+        topics = Topics.with_prefix(config.topic_prefix)
+        await publish_all(config.bootstrap_servers, topics.models, [promoted])
+        result = await _stream_and_account(trained_stack, "registry-down-", 200)
+        assert result.lost == [], result.summary()
+        assert await _predicted_versions(trained_stack, "registry-down-") == {serving}
+        log = (trained_stack.log_dir / "predictor.log").read_text(errors="replace")
+        assert f"for {MODEL} v{serving + 100}" in log  # it saw the promotion ...
+        assert "registry unreachable" in log  # ... and could not act on it
+    finally:
+        trained_stack.start_service("registry")
+    _wait_ready(config.url("registry"))
+    print(
+        f"fault 3 (registry down during a promotion): 200 requests served by v{serving};"
+        f" registry back after {time.monotonic() - started:.1f}s"
+    )
+    assert _serving_version(config.url("predictor")) == serving
+
+
+async def _stream_and_account(stack: Stack, prefix: str, count: int) -> Accounting:
+    config = stack.config
+    records = RecordGenerator(HOUSE_PRICES, seed=31, id_prefix=prefix.rstrip("-"))
+    raw = Topics.with_prefix(config.topic_prefix).raw
+    await publish_all(
+        config.bootstrap_servers, raw, records.records(count, labelled=False), key=RECORD_KEY
+    )
+    result, waited = await wait_until_processed(
+        config.bootstrap_servers, config.topic_prefix, expected=count, record_prefix=prefix
+    )
+    print(f"fault 3 [{prefix}]: sent {count}, processed in {waited:.1f}s; {result.summary()}")
+    return result
+
+
+async def _predicted_versions(stack: Stack, prefix: str) -> set[int]:
+    topic = Topics.with_prefix(stack.config.topic_prefix).predict_results
+    messages = (await read_all(stack.config.bootstrap_servers, [topic]))[topic]
+    return {
+        event["model_version"]
+        for event in map(_loads, messages)
+        if str(event.get("record_id", "")).startswith(prefix)
+    }
+
+
+def _variant(onnx_bytes: bytes) -> bytes:
+    """The same model with another doc string: different bytes, so a different artifact."""
+    model = onnx.load_from_string(onnx_bytes)
+    model.doc_string = f"{model.doc_string} (fault test variant)"
+    return model.SerializeToString()
+
+
+def _artifact_path(workdir: Path, sha256: str) -> Path:
+    found = [path for path in (workdir / "registry").rglob(f"{sha256}*") if path.is_file()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _serving_version(predictor_url: str) -> int:
+    text = httpx.get(predictor_url + "/metrics", timeout=5).text
+    match = re.search(rf'^mlbus_predictor_model_version\{{model="{MODEL}"\}} (\S+)$', text, re.M)
+    assert match is not None, text[-1000:]
+    return int(float(match[1]))
+
+
+def _wait_ready(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {timeout}s")
+
+
+def _loads(value: bytes) -> dict[str, Any]:
+    loaded = json.loads(value)
+    return loaded if isinstance(loaded, dict) else {}
