@@ -56,3 +56,14 @@ class SpecSettingMixin(BaseSettings):
     @classmethod
     def _load_spec(cls, value: object) -> DatasetSpec:
         return load_spec_setting(value)
+
+
+# Values people leave in example env files; a secret equal to one of them is not a secret.
+SECRET_PLACEHOLDERS = frozenset({"", "changeme", "change-me", "secret", "token", "placeholder"})
+
+
+def require_real_secret(value: SecretStr, env_name: str) -> SecretStr:
+    """Fail fast at start-up when a secret is empty or a placeholder."""
+    if value.get_secret_value().strip().lower() in SECRET_PLACEHOLDERS:
+        raise ValueError(f"{env_name} must be set to a real secret, not a placeholder")
+    return value

@@ -7,9 +7,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import KafkaSettings, SpecSettingMixin
-
-_PLACEHOLDER_TOKENS = frozenset({"", "changeme"})
+from services.common.settings import KafkaSettings, SpecSettingMixin, require_real_secret
 
 
 class Settings(SpecSettingMixin, BaseSettings):
@@ -46,9 +44,7 @@ class Settings(SpecSettingMixin, BaseSettings):
     @field_validator("token")
     @classmethod
     def _token_is_not_a_placeholder(cls, value: SecretStr) -> SecretStr:
-        if value.get_secret_value().strip().lower() in _PLACEHOLDER_TOKENS:
-            raise ValueError("MLBUS_REGISTRY_TOKEN must be set to a real secret, not a placeholder")
-        return value
+        return require_real_secret(value, "MLBUS_REGISTRY_TOKEN")
 
     @property
     def database_path(self) -> Path:

@@ -7,7 +7,7 @@ import re
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, SpecSettingMixin
+from services.common.settings import KafkaSettings, SpecSettingMixin, require_real_secret
 from services.trainer.selection import SnapshotMode, SnapshotSelection
 from services.trainer.training import (
     EstimatorName,
@@ -16,7 +16,6 @@ from services.trainer.training import (
     validate_hyperparameters,
 )
 
-PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "token", "placeholder"})
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as contracts.ModelCard.model_name
 
 
@@ -50,10 +49,7 @@ class Settings(SpecSettingMixin):
     @field_validator("registry_token")
     @classmethod
     def _real_token(cls, value: SecretStr) -> SecretStr:
-        token = value.get_secret_value().strip()
-        if not token or token.lower() in PLACEHOLDERS:
-            raise ValueError("MLBUS_TRAINER_REGISTRY_TOKEN must be set to the registry's token")
-        return value
+        return require_real_secret(value, "MLBUS_TRAINER_REGISTRY_TOKEN")
 
     @model_validator(mode="after")
     def _resolve_model_name(self) -> Settings:
