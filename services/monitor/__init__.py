@@ -1,1 +1,1 @@
-"""The monitor: windows of predictions -> PSI drift against the registry's reference -> metrics."""
+"""The monitor: prediction windows -> drift statistics, live error, metrics, drift events."""

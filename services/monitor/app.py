@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
@@ -15,9 +16,12 @@ from services.common.broker import make_broker
 from services.common.http import service_app
 from services.monitor.config import Settings
 from services.monitor.handlers import build_router
+from services.monitor.live_error import LabelJoiner
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor, PublishDrift
 from services.monitor.reference_client import ReferenceSource, RegistryReferenceClient
+from services.monitor.report import render_report
+from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows
 
 log = logging.getLogger(__name__)
@@ -44,17 +48,27 @@ def create_app(
         metrics,
         publish=_drift_publisher(broker, settings.kafka.topics.drift),
         dedupe_capacity=settings.dedupe_capacity,
+        joiner=LabelJoiner(
+            capacity=settings.join_capacity,
+            horizon_seconds=settings.join_horizon_seconds,
+            window_size=settings.error_window,
+        ),
     )
     broker.include_router(build_router(settings, processor, metrics))
 
     async def sweep() -> None:
         await _sweep_forever(processor, settings.reference_retry_seconds)
 
+    async def warm_statistics() -> None:
+        await asyncio.to_thread(warm_up)
+
     async def on_shutdown() -> None:
         if client is not None:
             await client.aclose()
 
-    app = service_app("monitor", broker, registry, on_shutdown=on_shutdown, background=[sweep])
+    app = service_app(
+        "monitor", broker, registry, on_shutdown=on_shutdown, background=[sweep, warm_statistics]
+    )
     app.state.processor = processor
 
     @app.get("/windows", tags=["monitor"])
@@ -62,7 +76,21 @@ def create_app(
         """The state of every (model, version) window."""
         return _window_status(processor)
 
+    @app.get("/report", tags=["monitor"], response_class=HTMLResponse)
+    async def report() -> HTMLResponse:
+        """Reference vs latest window of every feature, as charts, with the statistics."""
+        return HTMLResponse(_report_page(processor))
+
     return app
+
+
+def _report_page(processor: PredictionProcessor) -> str:
+    windows = [
+        (key, state.last_report, state.baseline)
+        for key, state in processor.windows.states()
+        if state.last_report is not None and state.baseline is not None
+    ]
+    return render_report(windows, processor.joiner.windows.items())
 
 
 def _drift_publisher(broker: KafkaBroker, topic: str) -> PublishDrift:
@@ -91,6 +119,10 @@ def _window_status(processor: PredictionProcessor) -> list[dict[str, Any]]:
             "complete_windows": state.complete_windows,
             "drifting_windows": state.drifting_windows,
             "dropped": state.dropped,
+            "counted": state.counts.size if state.counts is not None else 0,
+            "drift_share": (
+                state.last_report.statistics.drift_share if state.last_report else None
+            ),
         }
         for (name, version), state in processor.windows.states()
     ]

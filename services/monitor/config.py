@@ -21,14 +21,32 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="wait before asking the registry again after a failure"
     )
     window_size: int = Field(default=500, ge=1, description="predictions per tumbling window")
+    window_seconds: float | None = Field(
+        default=None, gt=0, description="close a window this long after it opened (None: off)"
+    )
     min_window: int = Field(
         default=100, ge=1, description="partial first window shown on the gauges from this size"
     )
-    psi_threshold: float = Field(default=0.2, gt=0)
+    psi_threshold: float = Field(default=0.2, gt=0, description="PSI from which a feature drifts")
+    alpha: float = Field(
+        default=0.01, gt=0, lt=1, description="BH-adjusted p-value under which a change counts"
+    )
+    drift_share: float = Field(
+        default=0.05, ge=0, le=1, description="share of features drifting for the data set to"
+    )
     drift_windows: int = Field(default=2, ge=1, description="consecutive drifting windows")
+    cooldown_seconds: float = Field(
+        default=300.0, ge=0, description="after a DriftDetected, none for the same model"
+    )
+    error_window: int = Field(default=200, ge=1, description="joined labels per error window")
+    join_capacity: int = Field(default=50_000, ge=1, description="records waiting for a join")
+    join_horizon_seconds: float = Field(
+        default=3600.0, gt=0, description="how long a prediction waits for its label"
+    )
     max_pending_windows: int = Field(
         default=4, ge=1, description="windows of predictions kept while a reference is missing"
     )
+    max_versions: int = Field(default=4, ge=1, description="versions per model with windows")
     batch_max_records: int = Field(default=500, ge=1)
     dedupe_capacity: int = Field(default=10_000, ge=0, description="recent event ids remembered")
 
@@ -45,7 +63,12 @@ class Settings(BaseSettings):
         return WindowPolicy(
             window_size=self.window_size,
             min_window=self.min_window,
+            window_seconds=self.window_seconds,
             psi_threshold=self.psi_threshold,
+            alpha=self.alpha,
+            drift_share=self.drift_share,
             drift_windows=self.drift_windows,
+            cooldown_seconds=self.cooldown_seconds,
             max_pending_windows=self.max_pending_windows,
+            max_versions=self.max_versions,
         )

@@ -1,4 +1,8 @@
-"""Population stability index (PSI) of a live sample against a model card's reference."""
+"""PSI of a whole window recomputed from its raw rows.
+
+The monitor itself counts bins incrementally (services/monitor/accumulate.py); this is the
+straightforward version it is checked against, and the baseline of bench/monitor.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from contracts import (
     CategoricalReference,
@@ -16,21 +19,12 @@ from contracts import (
     NumericReference,
     ReferenceStatistics,
 )
+from services.monitor.accumulate import category_key
+from services.monitor.stats import psi
 
-# Stands in for an empty bin on either side, so PSI stays finite.
-EPSILON = 1e-4
 # The bucket of categories the reference never saw; it cannot clash with a real category
 # because it is not a string.
 _UNSEEN = object()
-
-
-def psi(expected: npt.ArrayLike, actual: npt.ArrayLike, epsilon: float = EPSILON) -> float:
-    """PSI = sum((a - e) * ln(a / e)) over matching bins, with empty bins raised to `epsilon`."""
-    e = np.maximum(np.asarray(expected, dtype=float), epsilon)
-    a = np.maximum(np.asarray(actual, dtype=float), epsilon)
-    if e.shape != a.shape:
-        raise ValueError(f"{e.size} expected bins but {a.size} actual bins")
-    return float(np.sum((a - e) * np.log(a / e)))
 
 
 def numeric_psi(sample: Iterable[float], reference: NumericReference) -> float | None:
@@ -83,13 +77,6 @@ def window_psi(
         if value is not None:
             result[name] = value
     return result
-
-
-def category_key(value: FeatureValue) -> str:
-    """How a live value is spelled as a reference category (booleans as JSON spells them)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _numbers(values: Iterable[FeatureValue]) -> list[float]:

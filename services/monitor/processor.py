@@ -7,7 +7,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from uuid import UUID
 
-from contracts import DriftDetected, PredictionMade
+from contracts import DriftDetected, PredictionMade, RecordIngested
+from services.monitor.accumulate import PREDICTION
+from services.monitor.live_error import ErrorKey, LabelJoiner, Scored
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.reference_client import ReferenceSource
 from services.monitor.windows import DriftWindows, ModelKey, Observation
@@ -48,30 +50,79 @@ class PredictionProcessor:
         publish: PublishDrift,
         *,
         dedupe_capacity: int = 10_000,
+        joiner: LabelJoiner | None = None,
     ) -> None:
         self.windows = windows
         self._references = references
         self._metrics = metrics
         self._publish = publish
         self._seen = RecentIds(dedupe_capacity)
+        self._seen_shadow = RecentIds(dedupe_capacity)
+        self._seen_labels = RecentIds(dedupe_capacity)
+        self.joiner = joiner or LabelJoiner()
+        self._expired_seen: dict[str, int] = {}
         self.outbox: list[DriftDetected] = []
 
     async def process(self, events: Iterable[PredictionMade]) -> None:
-        touched: dict[ModelKey, None] = {}  # ordered set
-        for event in events:
-            if not self._seen.first_time(event.event_id):
-                continue
+        counted: dict[ModelKey, int] = {}  # ordered: first seen first
+        fresh = [e for e in events if self._seen.first_time(e.event_id)]
+        self._join_predictions(fresh, role="champion")
+        for event in fresh:
             key = (event.model_name, event.model_version)
             self.windows.add(key, Observation.of(event))
-            self._metrics.count_prediction(key)
-            touched[key] = None
+            counted[key] = counted.get(key, 0) + 1
             if self.windows.is_full(key):
                 # Evaluate at each window boundary: a batch larger than the pending bound
                 # must not push out predictions whose reference is known.
                 await self._evaluate(key)
-        for key in touched:
+        for key, count in counted.items():
+            self._metrics.count_predictions(key, count)  # once per batch: labels() is slow
             await self._evaluate(key)
         await self.flush()
+
+    def process_shadow(self, events: Iterable[PredictionMade]) -> None:
+        """A challenger's shadow results: live error only (they never reach users)."""
+        self._join_predictions(
+            [e for e in events if self._seen_shadow.first_time(e.event_id)], role="shadow"
+        )
+
+    def process_labels(self, records: Iterable[RecordIngested]) -> None:
+        labels = [
+            (r.record_id, r.target)
+            for r in records
+            if r.target is not None and self._seen_labels.first_time(r.event_id)
+        ]
+        before = self.joiner.counts.joined
+        self._record_errors(self.joiner.add_labels(labels))
+        self._metrics.labels_joined.labels(outcome="joined").inc(self.joiner.counts.joined - before)
+        self._count_expired()
+
+    def _join_predictions(self, events: list[PredictionMade], role: str) -> None:
+        before = self.joiner.counts.joined
+        scored = [
+            (e.record_id, Scored(e.model_name, e.model_version, role, e.prediction)) for e in events
+        ]
+        self._record_errors(self.joiner.add_predictions(scored))
+        self._metrics.labels_joined.labels(outcome="joined").inc(self.joiner.counts.joined - before)
+        self._count_expired()
+
+    def _record_errors(self, keys: Iterable[ErrorKey]) -> None:
+        for key in keys:
+            summary = self.joiner.windows[key].current()
+            if summary is not None:
+                self._metrics.record_error(key, summary)
+
+    def _count_expired(self) -> None:
+        counts = self.joiner.counts
+        for outcome, total in (
+            ("expired_prediction", counts.expired_predictions),
+            ("expired_label", counts.expired_labels),
+        ):
+            # Counters only go up: add what the joiner dropped since the last look.
+            self._metrics.labels_joined.labels(outcome=outcome).inc(
+                total - self._expired_seen.get(outcome, 0)
+            )
+            self._expired_seen[outcome] = total
 
     async def sweep(self) -> None:
         """Evaluate predictions that waited for a reference, and retry unpublished events."""
@@ -91,13 +142,15 @@ class PredictionProcessor:
 
     async def _evaluate(self, key: ModelKey) -> None:
         state = self.windows.state(key)
-        if state is None or not state.pending:
+        if state is None or (not state.pending and state.opened_at is None):
             return
-        reference = await self._references.get(*key)
-        if reference is None:
+        baseline = await self._references.get(*key)
+        if baseline is None:
             return
-        for report in self.windows.evaluate(key, reference):
+        self._metrics.record_baseline(key, baseline)
+        for report in self.windows.evaluate(key, baseline):
             self._metrics.record(report)
+            self._metrics.record_distribution(key, baseline, report.counts[PREDICTION])
             if report.drift is not None:
                 log.info("drift detected for %s v%d: %s", *key, report.drift.features[:3])
                 self.outbox.append(report.drift)

@@ -1,4 +1,4 @@
-"""The reference statistics of a model version, fetched from the registry once and cached."""
+"""The baseline of a model version (reference statistics, training size), fetched once."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from contracts import ModelVersion, ReferenceStatistics
+from contracts import ModelVersion
+from services.monitor.accumulate import Baseline
 
 log = logging.getLogger(__name__)
 
 
 class ReferenceSource(Protocol):
-    async def get(self, model_name: str, version: int) -> ReferenceStatistics | None:
-        """The version's reference, or None while it cannot be had (ask again later)."""
+    async def get(self, model_name: str, version: int) -> Baseline | None:
+        """The version's baseline, or None while it cannot be had (ask again later)."""
         ...
 
 
@@ -44,11 +45,11 @@ class RegistryReferenceClient:
         )
         self._retry_seconds = retry_seconds
         self._clock = clock
-        self._cache: dict[tuple[str, int], ReferenceStatistics] = {}
+        self._cache: dict[tuple[str, int], Baseline] = {}
         self._next_attempt: dict[tuple[str, int], float] = {}
         self._lock = asyncio.Lock()  # one fetch at a time: handler and sweeper may both ask
 
-    async def get(self, model_name: str, version: int) -> ReferenceStatistics | None:
+    async def get(self, model_name: str, version: int) -> Baseline | None:
         key = (model_name, version)
         if key in self._cache:
             return self._cache[key]
@@ -68,7 +69,7 @@ class RegistryReferenceClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def _fetch(self, model_name: str, version: int) -> ReferenceStatistics | None:
+    async def _fetch(self, model_name: str, version: int) -> Baseline | None:
         path = f"/models/{quote(model_name, safe='')}/versions/{version}"
         try:
             response = await self._http.get(path)
@@ -83,4 +84,12 @@ class RegistryReferenceClient:
                 self._retry_seconds,
             )
             return None
-        return model_version.card.reference
+        card = model_version.card
+        # The reference was computed on the training part of the snapshot; its size is the
+        # closest the card records, and it only sets how cautious the tests are.
+        return Baseline(
+            card.reference,
+            card.snapshot_size,
+            holdout_rmse=card.metrics.rmse,
+            holdout_mae=card.metrics.mae,
+        )

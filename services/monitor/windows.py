@@ -1,18 +1,22 @@
-"""Tumbling windows of predictions per model version, their PSI, and the drift count."""
+"""Tumbling windows of predictions per model version, their statistics, and drift decisions."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
-from contracts import (
-    DriftDetected,
-    FeatureDrift,
-    Features,
-    PredictionMade,
-    ReferenceStatistics,
+from contracts import DriftDetected, FeatureDrift, Features, FeatureValue, PredictionMade
+from services.monitor.accumulate import (
+    PREDICTION,
+    Baseline,
+    IntArray,
+    WindowCounts,
+    WindowStatistics,
+    window_statistics,
 )
-from services.monitor.drift import numeric_psi, window_psi
 
 ModelKey = tuple[str, int]
 
@@ -21,18 +25,31 @@ ModelKey = tuple[str, int]
 class WindowPolicy:
     window_size: int = 500
     min_window: int = 100
+    # A window also closes this long after its first prediction, once it holds min_window
+    # predictions (None: count windows only). Quiet models still get judged.
+    window_seconds: float | None = None
     psi_threshold: float = 0.2
+    # A feature drifts when PSI >= psi_threshold and its BH-adjusted p-value < alpha.
+    alpha: float = 0.01
+    # The data set drifts when at least this share of its features drift (and at least one).
+    drift_share: float = 0.05
     drift_windows: int = 2
+    # After a DriftDetected, the same model name raises no other one for this long.
+    cooldown_seconds: float = 300.0
     # Predictions kept while a version's reference is unknown, in windows; older ones drop.
     max_pending_windows: int = 4
+    # Versions of one model with windows; a newer one pushes out the oldest (memory stays
+    # flat however many retrains happen).
+    max_versions: int = 4
 
     @property
     def max_pending(self) -> int:
         return self.window_size * self.max_pending_windows
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
+    """One prediction as the windows need it (a tuple: made once per event, so cheap)."""
+
     features: Features
     prediction: float
 
@@ -43,45 +60,76 @@ class Observation:
 
 @dataclass(frozen=True)
 class WindowReport:
-    """PSI of one window; `complete` is False for an early look at a partial first window."""
+    """Statistics of one window; `complete` is False for an early look at a partial window."""
 
     model_name: str
     model_version: int
     size: int
     complete: bool
-    feature_psi: dict[str, float]
-    prediction_psi: float | None
+    statistics: WindowStatistics
+    counts: dict[str, IntArray]
     drifting: bool
     drift: DriftDetected | None = None
+    suppressed: bool = False  # drift held, but the model name was in its cooldown
+
+    @property
+    def feature_psi(self) -> dict[str, float]:
+        return {name: s.psi for name, s in self.statistics.features.items()}
+
+    @property
+    def prediction_psi(self) -> float | None:
+        prediction = self.statistics.prediction
+        return None if prediction is None else prediction.psi
 
 
 @dataclass
 class WindowState:
     pending: deque[Observation] = field(default_factory=deque)
+    counts: WindowCounts | None = None
     complete_windows: int = 0
     drifting_windows: int = 0
     dropped: int = 0
     last_partial_size: int = 0
+    last_report: WindowReport | None = None
+    baseline: Baseline | None = None
+    opened_at: float | None = None
+
+    @property
+    def open_size(self) -> int:
+        """Predictions of the window not complete yet, counted or still waiting."""
+        return (self.counts.size if self.counts is not None else 0) + len(self.pending)
 
 
 class DriftWindows:
     """Per (model, version): collects predictions and turns them into window reports."""
 
-    def __init__(self, policy: WindowPolicy) -> None:
+    def __init__(self, policy: WindowPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
+        self._clock = clock
         self._states: dict[ModelKey, WindowState] = {}
+        self._last_drift: dict[str, float] = {}
 
     def add(self, key: ModelKey, observation: Observation) -> None:
-        state = self._states.setdefault(key, WindowState())
+        state = self._states.get(key)
+        if state is None:
+            state = self._states[key] = WindowState()
+            self._evict_old_versions(key[0])
         state.pending.append(observation)
         # Bounded while the reference is missing: the oldest predictions give way.
         while len(state.pending) > self.policy.max_pending:
             state.pending.popleft()
             state.dropped += 1
 
+    def _evict_old_versions(self, model_name: str) -> None:
+        versions = sorted(v for name, v in self._states if name == model_name)
+        for version in versions[: max(0, len(versions) - self.policy.max_versions)]:
+            del self._states[(model_name, version)]
+
     def is_full(self, key: ModelKey) -> bool:
         state = self._states.get(key)
-        return state is not None and len(state.pending) >= self.policy.window_size
+        if state is None:
+            return False
+        return state.open_size >= self.policy.window_size
 
     def model_keys(self) -> list[ModelKey]:
         return list(self._states)
@@ -92,61 +140,102 @@ class DriftWindows:
     def state(self, key: ModelKey) -> WindowState | None:
         return self._states.get(key)
 
-    def evaluate(self, key: ModelKey, reference: ReferenceStatistics) -> list[WindowReport]:
-        """Reports for every full window pending, then maybe one early partial report.
+    def evaluate(self, key: ModelKey, baseline: Baseline) -> list[WindowReport]:
+        """Counts the pending predictions in batches; a report for every window completed,
+        then maybe one early look at the partial first window.
 
-        The partial report is only made before the first full window of a version, once it
-        holds `min_window` predictions, and only when it has grown since the last one.
+        The early look is only made before the first full window of a version, once it holds
+        `min_window` predictions, and only when it has grown since the last one.
         """
         state = self._states.get(key)
         if state is None:
             return []
+        if state.counts is None:
+            state.counts = WindowCounts.for_reference(baseline.reference)
+            state.baseline = baseline
+        counts = state.counts
         reports = []
-        while len(state.pending) >= self.policy.window_size:
-            window = [state.pending.popleft() for _ in range(self.policy.window_size)]
-            reports.append(self._complete_window(key, state, window, reference))
-        partial = len(state.pending)
-        wants_early_look = state.complete_windows == 0 and partial >= self.policy.min_window
-        if wants_early_look and partial != state.last_partial_size:
-            state.last_partial_size = partial
-            reports.append(self._report(key, list(state.pending), reference, complete=False))
+        now = self._clock()
+        while state.pending:
+            take = min(self.policy.window_size - counts.size, len(state.pending))
+            batch = [state.pending.popleft() for _ in range(take)]
+            if counts.size == 0:
+                state.opened_at = now
+            counts.add_batch(columns(batch, counts.bins), take)
+            if counts.size >= self.policy.window_size:
+                reports.append(self._close(key, state, baseline))
+        if self._time_is_up(state, now):
+            reports.append(self._close(key, state, baseline))
+        wants_early_look = state.complete_windows == 0 and counts.size >= self.policy.min_window
+        if wants_early_look and counts.size != state.last_partial_size:
+            state.last_partial_size = counts.size
+            reports.append(self._report(key, counts, baseline, complete=False))
+        if reports:
+            state.last_report = reports[-1]
         return reports
 
+    def _time_is_up(self, state: WindowState, now: float) -> bool:
+        seconds = self.policy.window_seconds
+        return (
+            seconds is not None
+            and state.opened_at is not None
+            and state.counts is not None
+            and state.counts.size >= self.policy.min_window
+            and now - state.opened_at >= seconds
+        )
+
+    def _close(self, key: ModelKey, state: WindowState, baseline: Baseline) -> WindowReport:
+        report = self._complete_window(key, state, baseline)
+        assert state.counts is not None
+        state.counts.reset()
+        state.opened_at = None
+        return report
+
     def _complete_window(
-        self,
-        key: ModelKey,
-        state: WindowState,
-        window: list[Observation],
-        reference: ReferenceStatistics,
+        self, key: ModelKey, state: WindowState, baseline: Baseline
     ) -> WindowReport:
-        report = self._report(key, window, reference, complete=True)
+        assert state.counts is not None
+        report = self._report(key, state.counts, baseline, complete=True)
         state.complete_windows += 1
         state.drifting_windows = state.drifting_windows + 1 if report.drifting else 0
         if state.drifting_windows < self.policy.drift_windows:
             return report
         state.drifting_windows = 0
+        now = self._clock()
+        last = self._last_drift.get(key[0])
+        if last is not None and now - last < self.policy.cooldown_seconds:
+            return replace(report, suppressed=True)
+        self._last_drift[key[0]] = now
         return _with_drift(report, self.policy)
 
     def _report(
-        self,
-        key: ModelKey,
-        window: list[Observation],
-        reference: ReferenceStatistics,
-        *,
-        complete: bool,
+        self, key: ModelKey, counts: WindowCounts, baseline: Baseline, *, complete: bool
     ) -> WindowReport:
-        features = window_psi([o.features for o in window], reference)
-        prediction = numeric_psi((o.prediction for o in window), reference.prediction)
-        drifting = any(v >= self.policy.psi_threshold for v in features.values())
+        statistics = window_statistics(
+            counts, baseline.size, psi_threshold=self.policy.psi_threshold, alpha=self.policy.alpha
+        )
+        drifting_features = sum(s.drifting for s in statistics.features.values())
+        drifting = drifting_features > 0 and statistics.drift_share >= self.policy.drift_share
         return WindowReport(
             model_name=key[0],
             model_version=key[1],
-            size=len(window),
+            size=counts.size,
             complete=complete,
-            feature_psi=features,
-            prediction_psi=prediction,
+            statistics=statistics,
+            counts=counts.snapshot(),
             drifting=drifting,
         )
+
+
+def columns(
+    batch: Sequence[Observation], names: Iterable[str]
+) -> dict[str, list[FeatureValue | float]]:
+    """The batch as one list per column, the shape the vectorised counting wants."""
+    result: dict[str, list[FeatureValue | float]] = {
+        name: [o.features.get(name) for o in batch] for name in names if name != PREDICTION
+    }
+    result[PREDICTION] = [o.prediction for o in batch]
+    return result
 
 
 def _with_drift(report: WindowReport, policy: WindowPolicy) -> WindowReport:
@@ -154,7 +243,7 @@ def _with_drift(report: WindowReport, policy: WindowPolicy) -> WindowReport:
     event = DriftDetected(
         model_name=report.model_name,
         model_version=report.model_version,
-        window_size=policy.window_size,
+        window_size=report.size,
         threshold=policy.psi_threshold,
         features=tuple(FeatureDrift(feature=name, psi=value) for name, value in ranked),
     )

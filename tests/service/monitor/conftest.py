@@ -20,6 +20,7 @@ from contracts import (
     ReferenceStatistics,
 )
 from mlbus.datagen import RecordGenerator
+from services.monitor.accumulate import Baseline
 
 
 def _numeric(values: list[float], bins: int = 10) -> NumericReference:
@@ -47,6 +48,11 @@ def reference() -> ReferenceStatistics:
     return ReferenceStatistics(
         features=features, prediction=_numeric([r["price"] for r in records])
     )
+
+
+@pytest.fixture(scope="session")
+def baseline(reference: ReferenceStatistics) -> Baseline:
+    return Baseline(reference, 5000)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from uuid import uuid4
@@ -12,8 +14,9 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 from prometheus_client.parser import text_string_to_metric_families
 
-from contracts import DriftDetected, PredictionMade, ReferenceStatistics
+from contracts import DriftDetected, PredictionMade, RecordIngested, ReferenceStatistics
 from services.common.settings import KafkaSettings
+from services.monitor.accumulate import Baseline
 from services.monitor.app import create_app
 from services.monitor.config import Settings
 
@@ -24,11 +27,11 @@ WINDOW = 200
 class FixedReferences:
     """Stands in for the registry: every version has the same reference."""
 
-    def __init__(self, reference: ReferenceStatistics) -> None:
-        self.reference = reference
+    def __init__(self, baseline: Baseline) -> None:
+        self.baseline = baseline
 
-    async def get(self, model_name: str, version: int) -> ReferenceStatistics | None:
-        return self.reference
+    async def get(self, model_name: str, version: int) -> Baseline | None:
+        return self.baseline
 
 
 @dataclass
@@ -52,14 +55,14 @@ class Monitor:
 
 
 @pytest.fixture
-async def monitor(reference: ReferenceStatistics) -> AsyncIterator[Monitor]:
+async def monitor(baseline: Baseline) -> AsyncIterator[Monitor]:
     settings = Settings(
         kafka=KafkaSettings(topic_prefix=f"test-{uuid4().hex[:8]}."),
         window_size=WINDOW,
         min_window=50,
         drift_windows=2,
     )
-    app: FastAPI = create_app(settings, references=FixedReferences(reference))
+    app: FastAPI = create_app(settings, references=FixedReferences(baseline))
     broker: KafkaBroker = app.state.broker
     drift_events: list[DriftDetected] = []
 
@@ -136,4 +139,90 @@ async def test_invalid_messages_are_skipped_without_losing_their_batch(
 
     response = await monitor.http.get("/windows")
     [window] = response.json()
-    assert window["pending"] == 10 and window["complete_windows"] == 0
+    assert window["counted"] == 10 and window["pending"] == 0 and window["complete_windows"] == 0
+
+
+async def test_late_labels_give_live_error_for_champion_and_shadow(
+    monitor: Monitor, make_predictions: MakePredictions
+) -> None:
+    served = make_predictions(30, seed=5)
+    shadow = [
+        e.model_copy(update={"model_version": 2, "prediction": e.prediction + 1000.0})
+        for e in served
+    ]
+    topics = monitor.settings.kafka.topics
+    await monitor.publish(list(served))
+    await monitor.broker.publish_batch(*shadow, topic=topics.predict_shadow)
+    labels = [
+        RecordIngested(
+            record_id=e.record_id,
+            dataset="house-prices",
+            features=e.features,
+            target=e.prediction + (100.0 if i % 2 else -100.0),
+        )
+        for i, e in enumerate(served)
+    ]
+    await monitor.broker.publish_batch(*labels, topic=topics.records)
+
+    metrics = await monitor.metrics()
+
+    def error(version: str, role: str, metric: str) -> float:
+        labels = _labels(model="house-prices", model_version=version, role=role, metric=metric)
+        return metrics[("mlbus_prediction_error", labels)]
+
+    assert error("1", "champion", "rmse") == pytest.approx(100.0)
+    assert error("1", "champion", "mae") == pytest.approx(100.0)
+    assert 900.0 <= error("2", "shadow", "mae") <= 1100.0
+    assert metrics[("mlbus_monitor_labels_total", _labels(outcome="joined"))] == 60
+
+
+async def test_issue_metrics_and_the_report_page_after_drift(
+    monitor: Monitor, make_predictions: MakePredictions, baseline: Baseline
+) -> None:
+    for seed in (1, 2):
+        await monitor.publish(list(make_predictions(WINDOW, seed=seed, drift={"area": 0.3})))
+    metrics = await monitor.metrics()
+    version = {"model": "house-prices", "model_version": "1"}
+    for statistic in ("psi", "js_distance", "ks", "p_value", "p_value_adjusted", "drifting"):
+        key = ("mlbus_feature_drift", _labels(**version, feature="area", statistic=statistic))
+        assert key in metrics, statistic
+    assert (
+        metrics[("mlbus_feature_drift", _labels(**version, feature="area", statistic="drifting"))]
+        == 1
+    )
+    chi2 = ("mlbus_feature_drift", _labels(**version, feature="basement", statistic="chi2"))
+    assert chi2 in metrics
+    assert metrics[("mlbus_dataset_drift", _labels(**version))] == 1
+    assert metrics[("mlbus_monitor_windows_total", _labels(**version, outcome="drifting"))] == 2
+    published = _labels(model="house-prices", outcome="published")
+    assert metrics[("mlbus_drift_detected_total", published)] == 1
+    assert ("mlbus_prediction_drift", _labels(**version, statistic="ks")) in metrics
+
+    response = await monitor.http.get("/report")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    page = response.text
+    assert page.count("<svg class='chart'") == len(baseline.reference.features) + 1
+    assert "house-prices v1: drifting" in page
+    assert "<div class='feature drifting' data-feature='area'>" in page
+
+
+async def test_promtool_accepts_the_metrics_page(
+    monitor: Monitor, make_predictions: MakePredictions
+) -> None:
+    await monitor.publish(list(make_predictions(WINDOW, seed=1, drift={"area": 0.3})))
+    labels = [
+        RecordIngested(record_id=e.record_id, dataset="house-prices", features={}, target=1.0)
+        for e in make_predictions(5, seed=1)
+    ]
+    await monitor.broker.publish_batch(*labels, topic=monitor.settings.kafka.topics.records)
+    page = (await monitor.http.get("/metrics")).text
+    assert "mlbus_feature_drift{" in page and "mlbus_prediction_error{" in page
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("`promtool` is missing: apt-get install prometheus")
+    result = subprocess.run(
+        [promtool, "check", "metrics"], input=page, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "" and result.stderr.strip() == ""

@@ -29,6 +29,9 @@ COUNTERS: dict[str, set[str]] = {
     "mlbus_predictor_model_loads_total": {"outcome"},
     "mlbus_monitor_predictions_total": {"model", "version"},
     "mlbus_monitor_drift_events_total": {"model"},
+    "mlbus_monitor_windows_total": {"model", "model_version", "outcome"},
+    "mlbus_drift_detected_total": {"model", "outcome"},
+    "mlbus_monitor_labels_total": {"outcome"},
 }
 GAUGES: dict[str, set[str]] = {
     "mlbus_trainer_records_buffered": set(),
@@ -36,6 +39,13 @@ GAUGES: dict[str, set[str]] = {
     "mlbus_predictor_model_version": {"model"},
     "mlbus_monitor_feature_psi": {"model", "version", "feature"},
     "mlbus_monitor_prediction_psi": {"model", "version"},
+    "mlbus_feature_drift": {"model", "model_version", "feature", "statistic"},
+    "mlbus_prediction_drift": {"model", "model_version", "statistic"},
+    "mlbus_dataset_drift": {"model", "model_version"},
+    "mlbus_dataset_drift_share": {"model", "model_version"},
+    "mlbus_prediction_error": {"model", "model_version", "role", "metric"},
+    "mlbus_model_holdout_error": {"model", "model_version", "metric"},
+    "mlbus_prediction_distribution": {"model", "model_version", "bin", "source"},
 }
 HISTOGRAMS: dict[str, set[str]] = {
     "mlbus_trainer_training_seconds": set(),
@@ -53,6 +63,13 @@ REQUIRED_SERIES = {
     "mlbus_trainer_runs_total",
     "mlbus_trainer_last_rmse",
     "mlbus_predictor_model_version",
+    "mlbus_feature_drift",
+    "mlbus_prediction_drift",
+    "mlbus_dataset_drift",
+    "mlbus_prediction_error",
+    "mlbus_prediction_distribution",
+    "mlbus_monitor_windows_total",
+    "mlbus_drift_detected_total",
 }
 GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 

@@ -20,6 +20,9 @@ from contracts import (
     ReferenceStatistics,
 )
 from mlbus.datagen import RecordGenerator
+from services.monitor.accumulate import Baseline
+
+REFERENCE_SIZE = 5000
 
 Records = list[dict[str, Any]]
 MakeRecords = Callable[..., Records]
@@ -63,7 +66,12 @@ def make_records() -> MakeRecords:
 
 @pytest.fixture(scope="session")
 def reference(make_records: MakeRecords) -> ReferenceStatistics:
-    return build_reference(make_records(5000, seed=0))
+    return build_reference(make_records(REFERENCE_SIZE, seed=0))
+
+
+@pytest.fixture(scope="session")
+def baseline(reference: ReferenceStatistics) -> Baseline:
+    return Baseline(reference, REFERENCE_SIZE)
 
 
 @pytest.fixture(scope="session")

@@ -29,3 +29,20 @@ def test_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_min_window_must_fit_in_a_window() -> None:
     with pytest.raises(ValidationError, match="min_window"):
         Settings(window_size=10, min_window=20)
+
+
+def test_drift_decision_and_live_error_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert (defaults.alpha, defaults.drift_share, defaults.cooldown_seconds) == (0.01, 0.05, 300)
+    assert defaults.window_seconds is None and defaults.error_window == 200
+    monkeypatch.setenv("MLBUS_MONITOR_ALPHA", "0.05")
+    monkeypatch.setenv("MLBUS_MONITOR_DRIFT_SHARE", "0.25")
+    monkeypatch.setenv("MLBUS_MONITOR_COOLDOWN_SECONDS", "60")
+    monkeypatch.setenv("MLBUS_MONITOR_WINDOW_SECONDS", "30")
+    monkeypatch.setenv("MLBUS_MONITOR_JOIN_HORIZON_SECONDS", "120")
+    settings = Settings()
+    policy = settings.window_policy
+    assert (policy.alpha, policy.drift_share, policy.cooldown_seconds) == (0.05, 0.25, 60)
+    assert policy.window_seconds == 30 and settings.join_horizon_seconds == 120
+    with pytest.raises(ValidationError, match="alpha"):
+        Settings(alpha=1.5)

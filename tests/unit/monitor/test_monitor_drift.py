@@ -9,14 +9,8 @@ from typing import Any
 import pytest
 
 from contracts import CategoricalReference, NumericReference, ReferenceStatistics
-from services.monitor.drift import (
-    EPSILON,
-    categorical_psi,
-    column_psi,
-    numeric_psi,
-    psi,
-    window_psi,
-)
+from services.monitor.drift import categorical_psi, column_psi, numeric_psi, window_psi
+from services.monitor.stats import EPSILON, psi
 
 NUMERIC = ["area", "bedrooms", "bathrooms", "stories", "parking"]
 CATEGORICAL = ["mainroad", "guestroom", "basement", "airconditioning", "furnishingstatus"]

@@ -8,7 +8,8 @@ from uuid import uuid4
 import pytest
 from prometheus_client import CollectorRegistry
 
-from contracts import DriftDetected, PredictionMade, ReferenceStatistics
+from contracts import DriftDetected, PredictionMade
+from services.monitor.accumulate import Baseline
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor, RecentIds
 from services.monitor.windows import DriftWindows, WindowPolicy
@@ -18,11 +19,11 @@ LABELS = {"model": "house-prices", "version": "1"}
 
 
 class SwitchableReferences:
-    def __init__(self, reference: ReferenceStatistics | None) -> None:
+    def __init__(self, reference: Baseline | None) -> None:
         self.reference = reference
         self.asked = 0
 
-    async def get(self, model_name: str, version: int) -> ReferenceStatistics | None:
+    async def get(self, model_name: str, version: int) -> Baseline | None:
         self.asked += 1
         return self.reference
 
@@ -57,9 +58,9 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float | No
 
 
 async def test_redelivered_events_are_counted_once(
-    registry: CollectorRegistry, reference: ReferenceStatistics, make_predictions: MakePredictions
+    registry: CollectorRegistry, baseline: Baseline, make_predictions: MakePredictions
 ) -> None:
-    processor = _processor(registry, SwitchableReferences(reference), FlakyPublisher())
+    processor = _processor(registry, SwitchableReferences(baseline), FlakyPublisher())
     events = make_predictions(60, seed=1)
     await processor.process(events)
     await processor.process(events[:30])
@@ -69,27 +70,27 @@ async def test_redelivered_events_are_counted_once(
 
 
 async def test_predictions_are_evaluated_when_the_reference_arrives(
-    registry: CollectorRegistry, reference: ReferenceStatistics, make_predictions: MakePredictions
+    registry: CollectorRegistry, baseline: Baseline, make_predictions: MakePredictions
 ) -> None:
     references = SwitchableReferences(None)
     processor = _processor(registry, references, FlakyPublisher())
     await processor.process(make_predictions(250, seed=1))
     assert _sample(registry, "mlbus_monitor_feature_psi", **LABELS, feature="area") is None
 
-    references.reference = reference
+    references.reference = baseline
     await processor.sweep()
     assert _sample(registry, "mlbus_monitor_feature_psi", **LABELS, feature="area") is not None
     assert _sample(registry, "mlbus_monitor_prediction_psi", **LABELS) is not None
     state = processor.windows.state(("house-prices", 1))
-    assert state is not None and state.complete_windows == 1 and len(state.pending) == 50
+    assert state is not None and state.complete_windows == 1 and state.open_size == 50
 
 
 async def test_an_unpublished_drift_event_is_retried_with_the_same_id(
-    registry: CollectorRegistry, reference: ReferenceStatistics, make_predictions: MakePredictions
+    registry: CollectorRegistry, baseline: Baseline, make_predictions: MakePredictions
 ) -> None:
     publisher = FlakyPublisher()
     publisher.failing = True
-    processor = _processor(registry, SwitchableReferences(reference), publisher)
+    processor = _processor(registry, SwitchableReferences(baseline), publisher)
     await processor.process(make_predictions(400, seed=1, drift={"area": 0.3}))
     assert publisher.published == [] and len(processor.outbox) == 1
     assert _sample(registry, "mlbus_monitor_drift_events_total", model="house-prices") == 1
@@ -109,16 +110,16 @@ def test_recent_ids_forget_the_oldest_beyond_capacity() -> None:
 
 
 async def test_a_batch_larger_than_the_pending_bound_loses_nothing(
-    registry: CollectorRegistry, reference: ReferenceStatistics, make_predictions: MakePredictions
+    registry: CollectorRegistry, baseline: Baseline, make_predictions: MakePredictions
 ) -> None:
     policy = WindowPolicy(window_size=100, min_window=50, max_pending_windows=1)
     processor = PredictionProcessor(
         DriftWindows(policy),
-        SwitchableReferences(reference),
+        SwitchableReferences(baseline),
         MonitorMetrics(registry),
         FlakyPublisher(),
     )
     await processor.process(make_predictions(350, seed=1))
     state = processor.windows.state(("house-prices", 1))
     assert state is not None
-    assert (state.complete_windows, len(state.pending), state.dropped) == (3, 50, 0)
+    assert (state.complete_windows, state.open_size, state.dropped) == (3, 50, 0)

@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from contracts import ModelCard, ModelMetrics, ModelVersion, OnnxInput, ReferenceStatistics
+from services.monitor.accumulate import Baseline
 from services.monitor.reference_client import RegistryReferenceClient
 
 
@@ -71,8 +72,12 @@ async def test_the_reference_is_fetched_once_and_cached(
     registry: FakeRegistry, reference: ReferenceStatistics
 ) -> None:
     client = _client(registry, Clock())
-    assert await client.get("house-prices", 1) == reference
-    assert await client.get("house-prices", 1) == reference
+    assert await client.get("house-prices", 1) == Baseline(
+        reference, 10, holdout_rmse=1.0, holdout_mae=1.0
+    )
+    assert await client.get("house-prices", 1) == Baseline(
+        reference, 10, holdout_rmse=1.0, holdout_mae=1.0
+    )
     assert registry.paths == ["/models/house-prices/versions/1"]
     await client.aclose()
 
@@ -90,7 +95,9 @@ async def test_a_down_registry_is_asked_again_only_after_the_retry_pause(
 
     registry.down = False
     clock.now += 5
-    assert await client.get("house-prices", 1) == reference
+    assert await client.get("house-prices", 1) == Baseline(
+        reference, 10, holdout_rmse=1.0, holdout_mae=1.0
+    )
     assert len(registry.paths) == 2
     await client.aclose()
 

@@ -1,0 +1,128 @@
+"""Drift closes the loop, no manual step: shift -> DriftDetected -> retrain on recent data ->
+new version promoted -> the predictor serves it. All five services as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts import HOUSE_PRICES, Topics
+from mlbus.brokers import Broker
+from mlbus.bus import publish_all, read_topic
+from mlbus.datagen import RecordGenerator
+from mlbus.demo import wait_for_champion
+from mlbus.runner import Stack, StackConfig
+
+pytestmark = pytest.mark.e2e
+
+SHIFT = {"area": 0.5}
+LOOP_ENV = {
+    # One count-based run for the first champion; after that only drift makes runs.
+    "MLBUS_TRAINER_RETRAIN_EVERY": "600",
+    "MLBUS_TRAINER_MIN_RECORDS": "200",
+    "MLBUS_TRAINER_DRIFT_RECORDS": "400",
+    "MLBUS_MONITOR_WINDOW_SIZE": "250",
+    "MLBUS_MONITOR_MIN_WINDOW": "100",
+    "MLBUS_MONITOR_DRIFT_WINDOWS": "2",
+}
+TIMEOUT = 120.0
+
+
+def _key(record: dict[str, Any]) -> str | None:
+    value = record.get(HOUSE_PRICES.record_id_field)
+    return None if value is None else str(value)
+
+
+@pytest.fixture(scope="module")
+def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = StackConfig.with_free_ports(
+        broker.bootstrap_servers,
+        tmp_path_factory.mktemp("monitor-loop"),
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+        extra_env=LOOP_ENV,
+    )
+    with Stack(config) as running:
+        running.wait_ready(timeout=90)
+        yield running
+        running.check_alive()
+
+
+async def _metric(url: str, pattern: str) -> float | None:
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(f"{url}/metrics")).text
+    found = re.search(pattern + r" (\S+)$", text, re.M)
+    return float(found.group(1)) if found else None
+
+
+async def _until(check: Any, what: str, stack: Stack) -> Any:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        stack.check_alive()
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.5)
+    logs = "\n".join(
+        f"--- {n}\n{stack.log_tail(n, 15)}" for n in ("trainer", "registry", "monitor")
+    )
+    raise AssertionError(f"timed out waiting for {what}\n{logs}")
+
+
+async def test_a_shift_retrains_promotes_and_serves_a_new_version(stack: Stack) -> None:
+    config = stack.config
+    topics = Topics.with_prefix(config.topic_prefix)
+    bootstrap = config.bootstrap_servers
+    registry, predictor = config.url("registry"), config.url("predictor")
+
+    calm = RecordGenerator(seed=21, id_prefix="calm").records(600)
+    await publish_all(bootstrap, topics.raw, calm, key=_key)
+    first = await wait_for_champion(registry, "house-prices", TIMEOUT)
+    assert first["version"] == 1
+
+    # The world moves: new labelled records (what a drift run trains on), then live traffic.
+    shifted = RecordGenerator(seed=22, id_prefix="shift-l", drift=SHIFT).records(400)
+    await publish_all(bootstrap, topics.raw, shifted, key=_key)
+
+    async def buffered() -> bool:
+        value = await _metric(config.url("trainer"), r"^mlbus_trainer_records_buffered")
+        return value is not None and value >= 1000
+
+    await _until(buffered, "the trainer to buffer the shifted labels", stack)
+    live = RecordGenerator(seed=23, id_prefix="shift-u", drift=SHIFT)
+    await publish_all(bootstrap, topics.raw, live.records(500, labelled=False), key=_key)
+
+    drift = await read_topic(bootstrap, topics.drift, timeout=TIMEOUT, until=bool)
+    assert drift, "no DriftDetected"
+    assert drift[0]["model_version"] == 1
+    assert drift[0]["features"][0]["feature"] == "area"
+
+    async def promoted() -> dict[str, Any] | None:
+        champion = await wait_for_champion(registry, "house-prices", TIMEOUT)
+        return champion if champion["version"] >= 2 else None
+
+    second = await _until(promoted, "a new champion after the drift", stack)
+    metrics = second["card"]["metrics"]
+    assert metrics["champion_version"] == 1 and metrics["rmse"] < metrics["champion_rmse"]
+
+    async def serving() -> bool:
+        value = await _metric(predictor, r'^mlbus_predictor_model_version\{model="house-prices"\}')
+        return value == second["version"]
+
+    await _until(serving, "the predictor to serve the new version", stack)
+    more = RecordGenerator(seed=24, id_prefix="after", drift=SHIFT).records(20, labelled=False)
+    await publish_all(bootstrap, topics.raw, more, key=_key)
+    predictions = await read_topic(
+        bootstrap,
+        topics.predict_results,
+        timeout=TIMEOUT,
+        until=lambda m: any(p["record_id"].startswith("after") for p in m),
+    )
+    after = [p for p in predictions if p["record_id"].startswith("after")]
+    assert after and all(p["model_version"] == second["version"] for p in after)

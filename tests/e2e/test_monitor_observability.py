@@ -1,0 +1,298 @@
+"""A real monitor process scraped by a real Prometheus; its /report in a real headless chromium.
+
+The monitor reads predictions, shadow predictions and late labels from the session's broker
+and asks a stand-in registry (monitor_support) for its reference. Every PromQL expression of
+the Grafana dashboard and of the alert rules is then run against Prometheus: the monitor's
+must return data; the other services' panels need the whole stack and are only checked to be
+valid queries here (their series come from tests/unit/deploy and the stack's own tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+from monitor_support import model_version, png_pixels, stand_in_registry
+
+from contracts import PredictionMade, RecordIngested, Topics
+from mlbus.brokers import Broker
+from mlbus.bus import ensure_topics, publish_all
+from mlbus.datagen import RecordGenerator
+from mlbus.runner import Stack, StackConfig, free_port
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "mlbus.json"
+RULES = ROOT / "deploy" / "prometheus" / "rules"
+GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+WINDOW = 300
+MONITOR_ENV = {
+    "MLBUS_MONITOR_WINDOW_SIZE": str(WINDOW),
+    "MLBUS_MONITOR_MIN_WINDOW": "100",
+    "MLBUS_MONITOR_DRIFT_WINDOWS": "2",
+    "MLBUS_MONITOR_ERROR_WINDOW": "50",
+    "MLBUS_MONITOR_REFERENCE_RETRY_SECONDS": "1",
+    "MLBUS_MONITOR_BATCH_MAX_RECORDS": "100",
+}
+# Metrics the monitor exports; any other mlbus_ metric belongs to another service.
+MONITOR_METRIC = re.compile(
+    r"^mlbus_(monitor_\w+|feature_drift|prediction_drift|dataset_drift\w*|prediction_error"
+    r"|model_holdout_error|prediction_distribution|drift_detected_total)$"
+)
+
+
+def required(binary: str) -> str:
+    found = shutil.which(binary)
+    if found is None:
+        pytest.fail(f"`{binary}` is missing: apt-get install {binary} (scripts/install-ci-deps.sh)")
+    return found
+
+
+@dataclass
+class Observed:
+    monitor_url: str
+    prometheus_url: str
+    workdir: Path
+
+
+def _predictions(count: int, seed: int, drift: dict[str, float] | None) -> list[PredictionMade]:
+    generator = RecordGenerator(seed=seed, drift=drift, id_prefix=f"obs{seed}")
+    return [
+        PredictionMade(
+            record_id=r["record_id"],
+            request_event_id=uuid4(),
+            model_name="house-prices",
+            model_version=1,
+            prediction=r["price"],
+            features={k: v for k, v in r.items() if k not in ("record_id", "price")},
+        )
+        for r in generator.records(count)
+    ]
+
+
+async def _feed(bootstrap: str, topics: Topics, monitor_url: str) -> None:
+    """A calm window first (counters start at 0), then drift, shadows and late labels."""
+    calm = _predictions(WINDOW, seed=1, drift=None)
+    await publish_all(bootstrap, topics.predict_results, calm, key=lambda e: e.record_id)
+    await _wait_for_metric(
+        monitor_url,
+        'mlbus_monitor_windows_total{model="house-prices",model_version="1",outcome="clean"} 1.0',
+    )
+    await asyncio.sleep(2.5)  # two scrapes of the calm state
+    drifted = _predictions(2 * WINDOW, seed=2, drift={"area": 0.3})
+    await publish_all(bootstrap, topics.predict_results, drifted, key=lambda e: e.record_id)
+    # Labels 5000 above the served prediction; the challenger (v2) is 100 off.
+    labelled = drifted[:100]
+    shadows = [
+        e.model_copy(
+            update={"event_id": uuid4(), "model_version": 2, "prediction": e.prediction + 4900.0}
+        )
+        for e in labelled
+    ]
+    labels = [
+        RecordIngested(
+            record_id=e.record_id,
+            dataset="house-prices",
+            features=e.features,
+            target=e.prediction + 5000.0,
+        )
+        for e in labelled
+    ]
+    await publish_all(bootstrap, topics.predict_shadow, shadows, key=lambda e: e.record_id)
+    await publish_all(bootstrap, topics.records, labels, key=lambda e: e.record_id)
+    await _wait_for_metric(monitor_url, 'role="shadow"}')
+    await _wait_for_metric(
+        monitor_url, 'mlbus_drift_detected_total{model="house-prices",outcome="published"} 1.0'
+    )
+
+
+async def _wait_for_metric(monitor_url: str, fragment: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if fragment in (await client.get(f"{monitor_url}/metrics")).text:
+                return
+            await asyncio.sleep(0.3)
+    raise AssertionError(f"monitor never exported {fragment!r}")
+
+
+def _start_prometheus(workdir: Path, monitor_port: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES / "*.yml")],
+        "scrape_configs": [
+            {"job_name": "monitor", "static_configs": [{"targets": [f"127.0.0.1:{monitor_port}"]}]}
+        ],
+    }
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    log = (workdir / "prometheus.log").open("wb")
+    process = subprocess.Popen(
+        [
+            required("prometheus"),
+            f"--config.file={workdir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError(
+        "prometheus did not become ready: " + (workdir / "prometheus.log").read_text()
+    )
+
+
+@pytest.fixture(scope="module")
+def observed(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
+    workdir = tmp_path_factory.mktemp("monitor-observed")
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    with stand_in_registry({1: model_version(1), 2: model_version(2)}) as registry_url:
+        config = StackConfig.with_free_ports(
+            broker.bootstrap_servers,
+            workdir,
+            topic_prefix=prefix,
+            extra_env={**MONITOR_ENV, "MLBUS_MONITOR_REGISTRY_URL": registry_url},
+        )
+        topics = Topics.with_prefix(prefix)
+        asyncio.run(ensure_topics(broker.bootstrap_servers, topics.all()))
+        stack = Stack(config)
+        stack.log_dir.mkdir(parents=True, exist_ok=True)
+        stack.start_service("monitor")
+        prometheus, prometheus_url = _start_prometheus(workdir, config.ports["monitor"])
+        try:
+            monitor_url = config.url("monitor")
+            _wait_ready(stack, monitor_url)
+            asyncio.run(_feed(broker.bootstrap_servers, topics, monitor_url))
+            time.sleep(2.5)  # Prometheus scrapes the drifted state and evaluates the rules
+            yield Observed(monitor_url, prometheus_url, workdir)
+            stack.check_alive()
+        finally:
+            prometheus.terminate()
+            prometheus.wait(10)
+            stack.stop()
+
+
+def _wait_ready(stack: Stack, url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stack.check_alive()
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("monitor not ready: " + stack.log_tail("monitor"))
+
+
+def _expressions() -> dict[str, str]:
+    """Every PromQL expression of the dashboard (Grafana ranges filled in) and alert rules."""
+    found: dict[str, str] = {}
+    dashboard = json.loads(DASHBOARD.read_text())
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, value in GRAFANA_RANGES.items():
+                expr = expr.replace(variable, value)
+            found[f"panel {panel['title']!r} {target['refId']}"] = expr
+    for path in sorted(RULES.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                found[f"alert {rule['alert']}"] = rule["expr"]
+    return found
+
+
+def _query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
+    body = response.json()
+    assert body["status"] == "success", (expr, body)
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
+
+
+def test_every_monitor_expression_of_the_dashboard_and_alerts_returns_data(
+    observed: Observed,
+) -> None:
+    expressions = _expressions()
+    whole_stack: list[str] = []
+    empty: list[str] = []
+    for name, expr in expressions.items():
+        metrics = set(re.findall(r"\bmlbus_\w+", expr))
+        metrics = {re.sub(r"_(bucket|sum|count)$", "", m) for m in metrics}
+        result = _query(observed.prometheus_url, expr)
+        if all(MONITOR_METRIC.match(m) for m in metrics):
+            if not result:
+                empty.append(f"{name}: {expr}")
+        else:
+            whole_stack.append(name)
+    assert not empty, "monitor expressions without data:\n" + "\n".join(empty)
+    monitor_count = len(expressions) - len(whole_stack)
+    assert monitor_count >= 20 and all(name.startswith("panel") for name in whole_stack)
+
+
+def test_the_alert_rules_load_and_the_drift_and_error_alerts_are_active(
+    observed: Observed,
+) -> None:
+    rules = httpx.get(f"{observed.prometheus_url}/api/v1/rules", timeout=10).json()
+    loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
+    assert loaded and all(r["health"] == "ok" for r in loaded), loaded
+    alerts = httpx.get(f"{observed.prometheus_url}/api/v1/alerts", timeout=10).json()
+    active = {a["labels"]["alertname"] for a in alerts["data"]["alerts"]}
+    expected = {
+        "MlbusDatasetDrift",
+        "MlbusFeatureDrift",
+        "MlbusDriftDetected",
+        "MlbusLiveErrorAboveHoldout",
+        "MlbusChallengerBeatsChampion",
+    }
+    assert expected <= active, active
+
+
+def test_the_report_renders_its_charts_in_headless_chromium(observed: Observed) -> None:
+    chromium = required("chromium")
+    url = f"{observed.monitor_url}/report"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=60
+    ).stdout
+    assert dom.count('<svg class="chart"') == 13, dom[:2000]  # 12 features + predictions
+    assert 'data-feature="area"' in dom and "house-prices v1: drifting" in dom
+    assert 'id="live-error"' in dom
+
+    shot = observed.workdir / "report.png"
+    subprocess.run(
+        [chromium, *flags, "--window-size=1280,900", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    pixels = png_pixels(shot.read_bytes())[..., :3]
+    # The bars were painted: pixels of both series' colours (report.py) on the page.
+    current = np.all(pixels == (0x29, 0x80, 0xB9), axis=-1).sum()
+    reference = np.all(pixels == (0x95, 0xA5, 0xA6), axis=-1).sum()
+    assert current > 500 and reference > 500, (current, reference)

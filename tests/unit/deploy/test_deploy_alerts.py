@@ -1,0 +1,45 @@
+"""Alert rules: valid for promtool, loaded by the Prometheus config, and unit-tested by promtool."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+from test_compose import required_tool
+
+ROOT = Path(__file__).resolve().parents[3]
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+RULES = sorted((PROMETHEUS / "rules").glob("*.yml"))
+HINT = "apt-get install prometheus (scripts/install-ci-deps.sh)"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    binary = required_tool("promtool", HINT)
+    return subprocess.run(
+        [binary, *args], capture_output=True, text=True, timeout=60, check=False, cwd=ROOT
+    )
+
+
+def test_the_prometheus_config_loads_every_rule_file() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    loaded = {p for pattern in config["rule_files"] for p in PROMETHEUS.glob(pattern)}
+    assert RULES and loaded == set(RULES)
+
+
+def test_promtool_accepts_the_alert_rules() -> None:
+    result = promtool("check", "rules", *map(str, RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    alerts = [
+        rule["alert"]
+        for path in RULES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    assert {"MlbusDatasetDrift", "MlbusDriftDetected", "MlbusLiveErrorAboveHoldout"} <= set(alerts)
+
+
+def test_the_alert_rules_fire_as_their_promtool_unit_tests_expect() -> None:
+    result = promtool("test", "rules", str(PROMETHEUS / "tests" / "mlbus-monitor-test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
