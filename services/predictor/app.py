@@ -1,21 +1,23 @@
-"""Wiring of the predictor: broker, registry client, model holder, reload task, HTTP app."""
+"""Wiring of the predictor: broker, registry client, model holders, reload task, HTTP app."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from contracts import ModelRefused
 from services.common.broker import make_broker
 from services.common.http import service_app
 from services.predictor.config import Settings
-from services.predictor.handlers import build_router
+from services.predictor.handlers import Serving, aiokafka_producer, build_router
+from services.predictor.http_api import build_predict_router
 from services.predictor.metrics import PredictorMetrics
-from services.predictor.registry_client import ChampionSource, RegistryClient
-from services.predictor.serving import ChampionReloader, ModelHolder, keep_champion_loaded
+from services.predictor.registry_client import CHALLENGER, ModelSource, RegistryClient
+from services.predictor.serving import AliasReloader, ModelHolder, keep_models_loaded
 
 
 def create_app(
-    settings: Settings | None = None, *, registry_client: ChampionSource | None = None
+    settings: Settings | None = None, *, registry_client: ModelSource | None = None
 ) -> FastAPI:
     """The predictor app; `registry_client` replaces the HTTP registry client (tests)."""
     settings = settings or Settings()
@@ -27,13 +29,33 @@ def create_app(
         source = owned_client = RegistryClient(
             settings.registry_url, timeout_seconds=settings.registry_timeout_seconds
         )
-    holder = ModelHolder()
-    reloader = ChampionReloader(holder, source, settings.model_name, metrics)
-    broker.include_router(build_router(settings, holder, reloader, metrics))
 
-    async def load_champion() -> None:
-        await keep_champion_loaded(
-            reloader, poll_seconds=settings.poll_seconds, recheck_seconds=settings.recheck_seconds
+    async def announce_refusal(event: ModelRefused) -> None:
+        await broker.publish(event, settings.kafka.topics.models, key=event.model_name.encode())
+
+    def reloader(alias: str | None) -> AliasReloader:
+        options = {"alias": alias} if alias else {}
+        return AliasReloader(
+            ModelHolder(),
+            source,
+            settings.model_name,
+            metrics,
+            spec=settings.spec,
+            on_refused=announce_refusal,
+            **options,
+        )
+
+    serving = Serving(champion=reloader(None), challenger=reloader(CHALLENGER))
+    holder = serving.champion.holder
+    broker.include_router(
+        build_router(settings, serving, metrics, producer=lambda: aiokafka_producer(broker))
+    )
+
+    async def load_models() -> None:
+        await keep_models_loaded(
+            [serving.champion, serving.challenger],
+            poll_seconds=settings.poll_seconds,
+            recheck_seconds=settings.recheck_seconds,
         )
 
     async def on_shutdown() -> None:
@@ -46,14 +68,16 @@ def create_app(
         registry,
         ready=lambda: holder.current is not None,
         on_shutdown=on_shutdown,
-        background=[load_champion],
+        background=[load_models],
     )
     app.state.model_holder = holder
+    app.state.challenger_holder = serving.challenger.holder
+    app.include_router(build_predict_router(holder, settings.spec, settings.http_max_records))
 
     @app.get("/model", tags=["predictor"])
     async def serving_model() -> dict[str, object]:
-        """Which model version serves right now."""
-        model = holder.current
+        """Which model versions serve right now (champion, and challenger if shadow-scored)."""
+        model, shadow = holder.current, serving.challenger.holder.current
         if model is None:
             return {"model_name": settings.model_name, "loaded": False}
         return {
@@ -61,6 +85,7 @@ def create_app(
             "loaded": True,
             "version": model.version,
             "sha256": model.sha256,
+            "challenger_version": shadow.version if shadow else None,
         }
 
     return app

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import KafkaSettings
+from services.common.settings import KafkaSettings, SpecSettingMixin
 
 
-class Settings(BaseSettings):
+class Settings(SpecSettingMixin, BaseSettings):
+    """`spec` (MLBUS_PREDICTOR_SPEC, a spec file path) is what model inputs are checked against."""
+
     model_config = SettingsConfigDict(env_prefix="MLBUS_PREDICTOR_", extra="ignore")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
@@ -27,3 +29,8 @@ class Settings(BaseSettings):
     # How long one batch waits for a first model before it is handed back to Kafka (never
     # dropped): shorter than Kafka's max.poll.interval so the consumer stays in its group.
     model_wait_seconds: float = Field(default=30.0, gt=0)
+    # Share of requests also scored by the challenger (when one exists), chosen by a hash of
+    # the record id: the same records on every instance and on every redelivery.
+    shadow_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Largest number of records one POST /predict may carry.
+    http_max_records: int = Field(default=10_000, ge=1)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaRouter
@@ -16,15 +18,35 @@ from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
-from contracts import MODEL_EVENT, ModelPromoted, ModelRolledBack
+from contracts import MODEL_EVENT, ModelPromoted, ModelRegistered, ModelRolledBack
 from services.predictor.config import Settings
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel
 from services.predictor.registry_client import CHAMPION
-from services.predictor.scoring import RawRequest, parse_requests, score_requests
-from services.predictor.serving import ChampionReloader, ModelHolder
+from services.predictor.scoring import (
+    Prediction,
+    RawRequest,
+    encode_json,
+    parse_requests,
+    score_requests,
+)
+from services.predictor.serving import AliasReloader, ModelHolder
+from services.predictor.shadow import shadow_score
 
 log = logging.getLogger(__name__)
+
+# (publisher, its topic, the event or its JSON, the record id for the key)
+Output = tuple[DefaultPublisher, str, BaseModel | bytes, str | None]
+ProducerLookup = Callable[[], AIOKafkaProducer | None]
+_JSON_HEADERS = [("content-type", b"application/json")]
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The champion and the challenger, each in its holder with its reloader."""
+
+    champion: AliasReloader
+    challenger: AliasReloader
 
 
 async def _raw_body(message: StreamMessage[Any]) -> Any:
@@ -34,16 +56,21 @@ async def _raw_body(message: StreamMessage[Any]) -> Any:
 
 def build_router(
     settings: Settings,
-    holder: ModelHolder,
-    reloader: ChampionReloader,
+    serving: Serving,
     metrics: PredictorMetrics,
+    producer: ProducerLookup = lambda: None,
 ) -> KafkaRouter:
+    """The subscribers; `producer` gives the broker's aiokafka producer once connected (None
+    on the in-memory test broker), used directly because faststream's per-message publish
+    costs more than scoring the message."""
     topics = settings.kafka.topics
     router = KafkaRouter()
     results = router.publisher(topics.predict_results)
+    shadow = router.publisher(topics.predict_shadow)
     rejected = router.publisher(topics.rejected)
+    holder, challenger = serving.champion.holder, serving.challenger.holder
 
-    @router.subscriber(
+    requests = router.subscriber(
         topics.predict_requests,
         group_id=f"{settings.kafka.topic_prefix}mlbus-predictor",
         auto_offset_reset="earliest",
@@ -54,36 +81,69 @@ def build_router(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw_body,
     )
+
+    @requests
     async def score_batch(message: KafkaMessage) -> None:
+        started = time.perf_counter()
         model = holder.current or await _wait_for_model(holder, settings.model_wait_seconds)
-        raws = [_raw_request(record) for record in _records(message.raw_message)]
-        metrics.batch_size.observe(len(raws))
-        parsed, rejections = parse_requests(raws)
+        records = _records(message.raw_message)
+        parsed, rejections = parse_requests([_raw_request(record) for record in records])
         scored = score_requests(model, parsed)
-        metrics.inference_seconds.observe(scored.inference_seconds)
         rejections.extend(scored.rejections)
-        await _publish_all(
-            [(results, p, p.record_id) for p in scored.predictions]
-            + [(rejected, r, r.record_id) for r in rejections]
+        outputs: list[Output] = [
+            (results, topics.predict_results, encode_json(p), p.record_id)
+            for p in scored.predictions
+        ]
+        outputs += [(rejected, topics.rejected, r, r.record_id) for r in rejections]
+        shadow_outputs, shadow_made = _shadow(
+            challenger.current, parsed, settings, metrics, (shadow, topics.predict_shadow)
         )
-        _count(metrics, model, len(scored.predictions), len(rejections))
+        raw = producer()
+        champion_sends = await _send(outputs, raw)
+        shadow_sends = await _send(shadow_outputs, raw)
+        await asyncio.gather(*champion_sends)
+        _count_shadow(metrics, shadow_made, await _settle(shadow_sends))
+        done = time.perf_counter()
+        _observe(metrics, model, records, len(scored.predictions), len(rejections), started, done)
+        metrics.inference_seconds.observe(scored.inference_seconds)
+        _record_lag(metrics, getattr(requests, "consumer", None), records)
 
     @router.subscriber(topics.models, auto_offset_reset="latest", decoder=_raw_body)
     async def on_model_event(body: bytes) -> None:
-        """Every instance sees every model event (no group): reload on a champion move."""
+        """Every instance sees every model event (no group): reload the aliases it concerns."""
         try:
             event = MODEL_EVENT.validate_json(body)
         except ValidationError as exc:
             log.warning("predictor: ignoring an unreadable model event: %s", exc)
             return
-        if not isinstance(event, ModelPromoted | ModelRolledBack):
+        if event.model_name != settings.model_name:
             return
-        if event.model_name != settings.model_name or event.alias != CHAMPION:
-            return
-        log.info("predictor: %s for %s v%d", event.kind, event.model_name, event.version)
-        await reloader.reload_champion()
+        if isinstance(event, ModelPromoted | ModelRolledBack):
+            log.info("predictor: %s for %s v%d", event.kind, event.model_name, event.version)
+            if event.alias == CHAMPION:
+                await serving.champion.reload()
+            # A promotion moves the challenger too (to champion, or a new one).
+            await serving.challenger.reload()
+        elif isinstance(event, ModelRegistered):
+            await serving.challenger.reload()
 
     return router
+
+
+def _shadow(
+    model: LoadedModel | None,
+    parsed: Sequence[Any],
+    settings: Settings,
+    metrics: PredictorMetrics,
+    destination: tuple[DefaultPublisher, str],
+) -> tuple[list[Output], list[Prediction]]:
+    if model is None or settings.shadow_fraction <= 0:
+        return [], []
+    made, failed = shadow_score(model, parsed, settings.shadow_fraction)
+    if failed:
+        metrics.shadow_failures.inc(failed)
+    publisher, topic = destination
+    return [(publisher, topic, encode_json(p), p.record_id) for p in made], made
 
 
 async def _wait_for_model(holder: ModelHolder, timeout_seconds: float) -> LoadedModel:
@@ -95,7 +155,7 @@ async def _wait_for_model(holder: ModelHolder, timeout_seconds: float) -> Loaded
         raise NackMessage() from None
 
 
-def _records(raw_message: Any) -> Iterable[ConsumerRecord[Any, Any]]:
+def _records(raw_message: Any) -> Sequence[ConsumerRecord[Any, Any]]:
     """The consumed records of a batch message (a tuple from Kafka, a list from the test broker)."""
     if isinstance(raw_message, list | tuple):
         return raw_message
@@ -107,18 +167,80 @@ def _raw_request(record: ConsumerRecord[Any, Any]) -> RawRequest:
     return RawRequest(value, record.topic, record.partition, record.offset)
 
 
-async def _publish_all(outputs: list[tuple[DefaultPublisher, BaseModel, str | None]]) -> None:
-    """Hand every output to the producer, then await all acknowledgements together."""
+async def _send(
+    outputs: list[Output], producer: AIOKafkaProducer | None
+) -> list[asyncio.Future[Any]]:
+    """Hand every output to the producer without waiting: the futures of their acks."""
     pending = []
-    for publisher, event, record_id in outputs:
+    for publisher, topic, event, record_id in outputs:
         key = record_id.encode() if record_id is not None else None
-        pending.append(await publisher.publish(event, key=key, no_confirm=True))
+        if producer is None:
+            pending.append(await publisher.publish(event, key=key, no_confirm=True))
+            continue
+        value = event if isinstance(event, bytes) else event.model_dump_json().encode()
+        pending.append(await producer.send(topic, value, key=key, headers=_JSON_HEADERS))
     # The in-memory test broker delivers at once and returns None instead of a future.
-    await asyncio.gather(*(future for future in pending if future is not None))
+    return [future for future in pending if future is not None]
 
 
-def _count(metrics: PredictorMetrics, model: LoadedModel, made: int, rejected: int) -> None:
+async def _settle(futures: Iterable[asyncio.Future[Any]]) -> int:
+    """How many shadow sends failed: they never fail the champion's batch."""
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    return sum(isinstance(outcome, BaseException) for outcome in outcomes)
+
+
+def _count_shadow(metrics: PredictorMetrics, made: list[Prediction], failed_sends: int) -> None:
+    if made:
+        first = made[0]
+        labels = {"model": first.model_name, "version": str(first.model_version)}
+        metrics.shadow_predictions.labels(**labels).inc(len(made) - failed_sends)
+    if failed_sends:
+        metrics.shadow_failures.inc(failed_sends)
+
+
+def _observe(
+    metrics: PredictorMetrics,
+    model: LoadedModel,
+    records: Sequence[ConsumerRecord[Any, Any]],
+    made: int,
+    rejected: int,
+    started: float,
+    done: float,
+) -> None:
+    metrics.batch_size.observe(len(records))
+    metrics.batch_seconds.observe(done - started)
     if made:
         metrics.predictions.labels(model=model.name, version=str(model.version)).inc(made)
     if rejected:
         metrics.rejected.inc(rejected)
+    now_ms = time.time() * 1000
+    for record in records:
+        if record.timestamp:
+            metrics.latency_seconds.observe(max(0.0, now_ms - record.timestamp) / 1000)
+
+
+def _record_lag(
+    metrics: PredictorMetrics, consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]
+) -> None:
+    """Lag of each partition in the batch: its high watermark minus the next offset to read."""
+    if not isinstance(consumer, AIOKafkaConsumer):
+        return  # the in-memory test broker has no real consumer
+    last: dict[int, int] = {}
+    for record in records:
+        last[record.partition] = max(record.offset, last.get(record.partition, -1))
+    for partition, offset in last.items():
+        highwater = consumer.highwater(TopicPartition(records[0].topic, partition))
+        if highwater is not None:
+            metrics.consumer_lag.labels(partition=str(partition)).set(
+                max(0, highwater - offset - 1)
+            )
+
+
+def aiokafka_producer(broker: Any) -> AIOKafkaProducer | None:
+    """The connected aiokafka producer under a faststream KafkaBroker, or None (not connected,
+    or the in-memory test broker). Reaches into faststream 0.7's internals, defensively."""
+    try:
+        producer = broker.config.producer._producer.producer
+    except Exception:  # faststream raises IncorrectState before connect; fakes lack the chain
+        return None
+    return producer if isinstance(producer, AIOKafkaProducer) else None

@@ -6,6 +6,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500)
 _INFERENCE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LOAD_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class PredictorMetrics:
@@ -47,5 +49,57 @@ class PredictorMetrics:
             "Requests that could not be parsed or scored, sent to the rejected topic",
             registry=registry,
         )
+        self.latency_seconds = Histogram(
+            "mlbus_predictor_latency_seconds",
+            "From a request's Kafka timestamp to its result being acknowledged by the broker",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "mlbus_predictor_batch_seconds",
+            "Time to decode, score and publish one consumed batch",
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.model_load_seconds = Histogram(
+            "mlbus_predictor_model_load_seconds",
+            "Download, verification, loading and warm-up of a model version, by alias",
+            ["alias"],
+            buckets=_LOAD_BUCKETS,
+            registry=registry,
+        )
+        self.swaps = Counter(
+            "mlbus_predictor_swaps_total",
+            "Models swapped in while serving, by alias (champion or challenger)",
+            ["alias"],
+            registry=registry,
+        )
+        self.challenger_version = Gauge(
+            "mlbus_predictor_challenger_version",
+            "Version of the challenger being shadow-scored (0: none)",
+            ["model"],
+            registry=registry,
+        )
+        self.shadow_predictions = Counter(
+            "mlbus_predictor_shadow_predictions_total",
+            "Shadow predictions of the challenger published, by model version",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.shadow_failures = Counter(
+            "mlbus_predictor_shadow_failures_total",
+            "Records the challenger could not score, or shadow batches that failed",
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "mlbus_predictor_consumer_lag",
+            "Requests not yet consumed, by partition (high watermark - next offset)",
+            ["partition"],
+            registry=registry,
+        )
         for outcome in ("loaded", "refused"):
             self.model_loads.labels(outcome=outcome)  # export zeros before the first load
+
+    def version_gauge(self, alias: str) -> Gauge:
+        """The gauge of the version serving as `alias`."""
+        return self.model_version if alias == "champion" else self.challenger_version

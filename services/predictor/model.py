@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from contracts import CategoricalFeature, DatasetSpec
+
 FLOAT_TENSOR = "tensor(float)"
 STRING_TENSOR = "tensor(string)"
 SUPPORTED_TYPES = (FLOAT_TENSOR, STRING_TENSOR)
@@ -78,8 +80,11 @@ def _column(model_input: ModelInput, rows: Sequence[Row]) -> np.ndarray[Any, Any
     return np.array(values, dtype=object).reshape(-1, 1)
 
 
-def load_model(name: str, version: int, data: bytes, expected_sha256: str) -> LoadedModel:
-    """Verify, load and warm a model; raise ModelLoadError if it must not serve."""
+def load_model(
+    name: str, version: int, data: bytes, expected_sha256: str, spec: DatasetSpec | None = None
+) -> LoadedModel:
+    """Verify, load, check against `spec` and warm a model; raise ModelLoadError if it must not
+    serve."""
     actual = sha256_hex(data)
     if actual != expected_sha256.lower():
         raise ModelLoadError(
@@ -94,6 +99,12 @@ def load_model(name: str, version: int, data: bytes, expected_sha256: str) -> Lo
         raise ModelLoadError(f"{name} v{version}: onnxruntime cannot load it: {exc}") from exc
     model = LoadedModel(name, version, actual, session)
     _check_inputs(model)
+    if spec is not None:
+        problems = signature_problems(model.inputs, spec)
+        if problems:
+            raise ModelLoadError(
+                f"{name} v{version}: inputs do not match spec {spec.name!r}: {'; '.join(problems)}"
+            )
     _warm(model)
     return model
 
@@ -116,3 +127,30 @@ def _warm(model: LoadedModel) -> None:
         model.predict([dummy])  # also checks that the first output has one value per row
     except Exception as exc:
         raise ModelLoadError(f"{model.name} v{model.version}: warm-up failed: {exc}") from exc
+
+
+def expected_input_type(spec: DatasetSpec) -> dict[str, str]:
+    """The ONNX input type of each spec feature (the trainer's layout)."""
+    return {
+        f.name: STRING_TENSOR if isinstance(f, CategoricalFeature) else FLOAT_TENSOR
+        for f in spec.features
+    }
+
+
+def signature_problems(inputs: Sequence[ModelInput], spec: DatasetSpec) -> list[str]:
+    """Why these inputs cannot be fed from records of `spec` (empty when they can).
+
+    A model may use a subset of the features, but every input must be a feature of the spec
+    with the tensor type the spec's feature type maps to.
+    """
+    expected = expected_input_type(spec)
+    problems = []
+    for model_input in inputs:
+        wanted = expected.get(model_input.name)
+        if wanted is None:
+            problems.append(f"input {model_input.name!r} is not a feature of the spec")
+        elif wanted != model_input.type:
+            problems.append(
+                f"input {model_input.name!r} is {model_input.type}, spec needs {wanted}"
+            )
+    return problems

@@ -12,6 +12,7 @@ from contracts import ModelVersion
 from services.predictor.model import sha256_hex
 
 CHAMPION = "champion"
+CHALLENGER = "challenger"
 
 
 class RegistryError(Exception):
@@ -22,16 +23,16 @@ class ArtifactIntegrityError(RegistryError):
     """Downloaded bytes whose sha256 differs from what the registry says they are."""
 
 
-class ChampionSource(Protocol):
+class ModelSource(Protocol):
     """What the predictor needs from a registry; tests pass a fake."""
 
-    async def champion(self, model_name: str) -> ModelVersion | None: ...
+    async def alias(self, model_name: str, alias: str) -> ModelVersion | None: ...
 
     async def download(self, version: ModelVersion) -> bytes: ...
 
 
 class RegistryClient:
-    """ChampionSource over the registry's HTTP API."""
+    """ModelSource over the registry's HTTP API."""
 
     def __init__(
         self,
@@ -49,7 +50,12 @@ class RegistryClient:
 
     async def champion(self, model_name: str) -> ModelVersion | None:
         """The champion's metadata, or None when the model has no champion yet."""
-        response = await self._get(f"/models/{quote(model_name, safe='')}/aliases/{CHAMPION}")
+        return await self.alias(model_name, CHAMPION)
+
+    async def alias(self, model_name: str, alias: str) -> ModelVersion | None:
+        """The version holding `alias`, or None when the alias is unset."""
+        name, alias = quote(model_name, safe=""), quote(alias, safe="")
+        response = await self._get(f"/models/{name}/aliases/{alias}")
         if response.status_code == httpx.codes.NOT_FOUND:
             return None
         _raise_for_status(response)

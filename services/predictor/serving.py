@@ -1,20 +1,26 @@
-"""Which model serves: one swappable reference, and the reload of the registry's champion."""
+"""Which models serve: one swappable reference per alias, and their reload from the registry."""
 
 from __future__ import annotations
 
 import asyncio
 import enum
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
+from contracts import DatasetSpec, ModelRefused, ModelVersion
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel, ModelLoadError, load_model
 from services.predictor.registry_client import (
+    CHAMPION,
     ArtifactIntegrityError,
-    ChampionSource,
+    ModelSource,
     RegistryError,
 )
 
 log = logging.getLogger(__name__)
+
+RefusalSink = Callable[[ModelRefused], Awaitable[None]]
 
 
 class ModelHolder:
@@ -38,83 +44,132 @@ class ModelHolder:
         self._loaded.set()
         return old
 
+    def clear(self) -> LoadedModel | None:
+        """Serve nothing (a challenger alias that was removed); returns the old model."""
+        old, self._current = self._current, None
+        self._loaded.clear()
+        return old
+
     async def wait_ready(self) -> LoadedModel:
         """The current model, waiting for the first one if none is loaded yet."""
-        await self._loaded.wait()
-        assert self._current is not None  # the event is set only by swap
+        while self._current is None:
+            await self._loaded.wait()
         return self._current
 
 
 class ReloadOutcome(enum.Enum):
     LOADED = "loaded"  # a new version now serves
-    UNCHANGED = "unchanged"  # the champion is already serving
-    NO_CHAMPION = "no_champion"  # the registry has no champion for the model yet
+    UNCHANGED = "unchanged"  # the alias's version is already serving
+    NO_CHAMPION = "no_champion"  # the alias is unset for the model
     UNAVAILABLE = "unavailable"  # the registry could not be asked; try again later
-    REFUSED = "refused"  # the champion failed verification or loading; the old model serves
+    REFUSED = "refused"  # the version failed verification or loading; the old model serves
 
 
-class ChampionReloader:
-    """Brings the registry's champion into the holder: load and warm beside the old, then swap."""
+class AliasReloader:
+    """Brings the version holding `alias` into the holder: load and warm beside the old, swap.
+
+    A refused version is remembered (and reported once) so rechecks do not download it again.
+    """
 
     def __init__(
         self,
         holder: ModelHolder,
-        source: ChampionSource,
+        source: ModelSource,
         model_name: str,
         metrics: PredictorMetrics,
+        *,
+        alias: str = CHAMPION,
+        spec: DatasetSpec | None = None,
+        on_refused: RefusalSink | None = None,
     ) -> None:
         self.holder = holder
         self.source = source
         self.model_name = model_name
         self.metrics = metrics
+        self.alias = alias
+        self.spec = spec
+        self.on_refused = on_refused
+        self._refused: set[tuple[int, str]] = set()
         self._lock = asyncio.Lock()  # one reload at a time; the next one sees the newest alias
 
-    async def reload_champion(self) -> ReloadOutcome:
+    async def reload(self) -> ReloadOutcome:
         async with self._lock:
             try:
                 return await self._reload()
             except RegistryError as exc:
-                log.warning("predictor: cannot fetch the champion of %s: %s", self.model_name, exc)
+                log.warning(
+                    "predictor: cannot fetch %s of %s: %s", self.alias, self.model_name, exc
+                )
                 return ReloadOutcome.UNAVAILABLE
 
     async def _reload(self) -> ReloadOutcome:
-        champion = await self.source.champion(self.model_name)
-        if champion is None:
-            log.info("predictor: %s has no champion yet", self.model_name)
-            return ReloadOutcome.NO_CHAMPION
+        wanted = await self.source.alias(self.model_name, self.alias)
+        if wanted is None:
+            return self._alias_unset()
         current = self.holder.current
-        if current is not None and (current.version, current.sha256) == (
-            champion.version,
-            champion.sha256.lower(),
-        ):
+        key = (wanted.version, wanted.sha256.lower())
+        if current is not None and (current.version, current.sha256) == key:
             return ReloadOutcome.UNCHANGED
-        label = f"{champion.model_name} v{champion.version}"
+        if key in self._refused:
+            return ReloadOutcome.REFUSED
+        started = time.perf_counter()
         try:
-            data = await self.source.download(champion)
+            data = await self.source.download(wanted)
             # Loading and warming take a while: keep the event loop (and serving) running.
             model = await asyncio.to_thread(
-                load_model, champion.model_name, champion.version, data, champion.sha256
+                load_model, wanted.model_name, wanted.version, data, wanted.sha256, self.spec
             )
         except (ArtifactIntegrityError, ModelLoadError) as exc:
-            self.metrics.model_loads.labels(outcome="refused").inc()
-            log.error("predictor: refused %s, still serving %r: %s", label, current, exc)
+            await self._refuse(wanted, key, str(exc))
             return ReloadOutcome.REFUSED
+        self.metrics.model_load_seconds.labels(alias=self.alias).observe(
+            time.perf_counter() - started
+        )
         self.holder.swap(model)
         self.metrics.model_loads.labels(outcome="loaded").inc()
-        self.metrics.model_version.labels(model=model.name).set(model.version)
-        log.info("predictor: now serving %r (was %r)", model, current)
+        self.metrics.swaps.labels(alias=self.alias).inc()
+        self.metrics.version_gauge(self.alias).labels(model=model.name).set(model.version)
+        log.info("predictor: %s now %r (was %r)", self.alias, model, current)
         return ReloadOutcome.LOADED
 
+    def _alias_unset(self) -> ReloadOutcome:
+        if self.alias != CHAMPION and self.holder.clear() is not None:
+            # A challenger that was promoted or dropped: stop shadow scoring it.
+            self.metrics.version_gauge(self.alias).labels(model=self.model_name).set(0)
+            log.info("predictor: %s of %s unset; no longer served", self.alias, self.model_name)
+        return ReloadOutcome.NO_CHAMPION
 
-async def keep_champion_loaded(
-    reloader: ChampionReloader, *, poll_seconds: float, recheck_seconds: float
+    async def _refuse(self, version: ModelVersion, key: tuple[int, str], reason: str) -> None:
+        self._refused.add(key)
+        self.metrics.model_loads.labels(outcome="refused").inc()
+        log.error(
+            "predictor: refused %s, still serving %r: %s", self.alias, self.holder.current, reason
+        )
+        if self.on_refused is None:
+            return
+        event = ModelRefused(
+            model_name=version.model_name,
+            version=version.version,
+            sha256=version.sha256,
+            refused_by="predictor",
+            reason=f"{self.alias}: {reason}",
+        )
+        try:
+            await self.on_refused(event)
+        except Exception:  # the refusal stands even if it cannot be announced
+            log.exception("predictor: could not publish %s", event.kind)
+
+
+async def keep_models_loaded(
+    reloaders: list[AliasReloader], *, poll_seconds: float, recheck_seconds: float
 ) -> None:
-    """Until cancelled: load the champion, retrying every `poll_seconds` while none serves.
+    """Until cancelled: reload every alias, retrying every `poll_seconds` while no champion serves.
 
-    Once a model serves, promotion events drive reloads; the slower recheck only covers an
-    event missed while the models subscriber was (re)joining, and is a no-op otherwise.
+    The first reloader is the champion's. Once it serves, model events drive reloads; the slower
+    recheck only covers an event missed while the models subscriber was (re)joining.
     """
     while True:
-        await reloader.reload_champion()
-        serving = reloader.holder.current is not None
+        for reloader in reloaders:
+            await reloader.reload()
+        serving = reloaders[0].holder.current is not None
         await asyncio.sleep(recheck_seconds if serving else poll_seconds)

@@ -108,6 +108,7 @@ class FakeRegistry:
     """A ChampionSource in memory: set `champion`, store artifacts, count calls."""
 
     champion_version: ModelVersion | None = None
+    challenger_version: ModelVersion | None = None
     artifacts: dict[int, bytes] = field(default_factory=dict)
     downloads: int = 0
     # When set, downloads wait for it: lets a test look at serving during a reload.
@@ -117,9 +118,14 @@ class FakeRegistry:
         self.artifacts[version.version] = data
         self.champion_version = version
 
-    async def champion(self, model_name: str) -> ModelVersion | None:
+    def set_challenger(self, version: ModelVersion | None, data: bytes = b"") -> None:
+        if version is not None:
+            self.artifacts[version.version] = data
+        self.challenger_version = version
+
+    async def alias(self, model_name: str, alias: str) -> ModelVersion | None:
         assert model_name == MODEL_NAME
-        return self.champion_version
+        return self.champion_version if alias == "champion" else self.challenger_version
 
     async def download(self, version: ModelVersion) -> bytes:
         self.downloads += 1

@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from contracts import PredictionRequested
+from contracts import PredictionMade, PredictionRequested
 from services.predictor.model import LoadedModel, Row
 from services.predictor.scoring import (
     PREDICT_ERROR,
     ParsedRequest,
     RawRequest,
+    encode_json,
     parse_requests,
     score_requests,
 )
@@ -50,7 +51,7 @@ def test_unparsable_requests_are_rejected_with_their_bytes_and_position() -> Non
         (42, '{"record_id": "r3"}'),
     ]
     assert all(r.reasons[0].rule == PREDICT_ERROR and r.source == TOPIC for r in rejected)
-    assert "features: Field required" in rejected[1].reasons[0].message
+    assert "missing required field `dataset`" in rejected[1].reasons[0].message
 
 
 def test_scores_a_batch_naming_model_version_and_request(model_v1: LoadedModel) -> None:
@@ -114,3 +115,45 @@ def test_a_failing_batch_is_retried_row_by_row(model_v1: LoadedModel) -> None:
 def test_an_empty_batch_scores_nothing(model_v1: LoadedModel) -> None:
     batch = score_requests(model_v1, [])
     assert (batch.predictions, batch.rejections) == ([], [])
+
+
+def test_fast_codecs_speak_the_contracts_json(model_v1: LoadedModel) -> None:
+    """The msgspec structs read PredictionRequested and write a valid PredictionMade."""
+    request = PredictionRequested(
+        record_id="c1", dataset="house-prices", features={NUMERIC: 4000, CATEGORICAL: "furnished"}
+    )
+    raw = RawRequest(request.model_dump_json().encode(), TOPIC)
+    parsed = _parsed([raw])
+    assert parsed[0].event.event_id == request.event_id
+    assert parsed[0].event.features == request.features
+    made = PredictionMade.model_validate_json(
+        encode_json(score_requests(model_v1, parsed).predictions[0])
+    )
+    assert (made.record_id, made.request_event_id, made.model_version) == (
+        "c1",
+        request.event_id,
+        1,
+    )
+    assert made.features == request.features
+
+
+def test_requests_with_unknown_fields_or_kinds_are_rejected() -> None:
+    extra = b'{"record_id": "x", "dataset": "d", "features": {}, "surprise": 1}'
+    wrong_kind = b'{"record_id": "x", "dataset": "d", "features": {}, "kind": "record.ingested.v1"}'
+    parsed, rejected = parse_requests([RawRequest(extra, TOPIC), RawRequest(wrong_kind, TOPIC)])
+    assert parsed == [] and len(rejected) == 2
+
+
+def test_a_redelivered_request_gets_the_same_prediction_event_id(
+    model_v1: LoadedModel, onnx_v2: bytes
+) -> None:
+    from services.predictor.model import load_model
+    from tests.unit.predictor.predictor_fixtures import sha256
+
+    parsed = _parsed([_good("r1"), _good("r2")])
+    first, again = score_requests(model_v1, parsed), score_requests(model_v1, parsed)
+    assert [p.event_id for p in first.predictions] == [p.event_id for p in again.predictions]
+    assert first.predictions[0].event_id != first.predictions[1].event_id
+    model_v2 = load_model("house-prices", 2, onnx_v2, sha256(onnx_v2))
+    other = score_requests(model_v2, parsed)
+    assert other.predictions[0].event_id != first.predictions[0].event_id

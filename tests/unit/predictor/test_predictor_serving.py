@@ -1,4 +1,4 @@
-"""ModelHolder and ChampionReloader: atomic swaps, refusals that keep the old model serving."""
+"""ModelHolder and AliasReloader: atomic swaps, refusals that keep the old model serving."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import contextlib
 
 import pytest
 
-from contracts import ModelVersion
+from contracts import HOUSE_PRICES, ModelRefused, ModelVersion
 from services.predictor.metrics import PredictorMetrics
-from services.predictor.model import LoadedModel
+from services.predictor.model import LoadedModel, ModelInput, signature_problems
 from services.predictor.registry_client import RegistryError
 from services.predictor.serving import (
-    ChampionReloader,
+    AliasReloader,
     ModelHolder,
     ReloadOutcome,
-    keep_champion_loaded,
+    keep_models_loaded,
 )
 from tests.unit.predictor.predictor_fixtures import (
     CATEGORICAL,
@@ -49,8 +49,8 @@ def registry() -> FakeRegistry:
 @pytest.fixture
 def reloader(
     holder: ModelHolder, registry: FakeRegistry, metrics: PredictorMetrics
-) -> ChampionReloader:
-    return ChampionReloader(holder, registry, MODEL_NAME, metrics)
+) -> AliasReloader:
+    return AliasReloader(holder, registry, MODEL_NAME, metrics)
 
 
 async def test_wait_ready_returns_the_first_swapped_in_model(
@@ -66,13 +66,13 @@ async def test_wait_ready_returns_the_first_swapped_in_model(
 async def test_swap_replaces_the_single_reference_and_returns_the_old(
     holder: ModelHolder,
     model_v1: LoadedModel,
-    reloader: ChampionReloader,
+    reloader: AliasReloader,
     registry: FakeRegistry,
     onnx_v2: bytes,
 ) -> None:
     holder.swap(model_v1)
     registry.promote(model_version(2, onnx_v2), onnx_v2)
-    assert await reloader.reload_champion() is ReloadOutcome.LOADED
+    assert await reloader.reload() is ReloadOutcome.LOADED
     model_v2 = holder.current
     assert model_v2 is not None and model_v2.version == 2
     assert holder.swap(model_v1) is model_v2
@@ -80,18 +80,18 @@ async def test_swap_replaces_the_single_reference_and_returns_the_old(
 
 
 async def test_reload_loads_the_champion_then_skips_the_same_version(
-    reloader: ChampionReloader, registry: FakeRegistry, metrics: PredictorMetrics, onnx_v1: bytes
+    reloader: AliasReloader, registry: FakeRegistry, metrics: PredictorMetrics, onnx_v1: bytes
 ) -> None:
     registry.promote(model_version(1, onnx_v1), onnx_v1)
-    assert await reloader.reload_champion() is ReloadOutcome.LOADED
-    assert await reloader.reload_champion() is ReloadOutcome.UNCHANGED
+    assert await reloader.reload() is ReloadOutcome.LOADED
+    assert await reloader.reload() is ReloadOutcome.UNCHANGED
     assert registry.downloads == 1
     assert (_loads(metrics, "loaded"), _served_version(metrics)) == (1, 1)
 
 
 async def test_new_model_loads_beside_the_old_one_which_serves_until_the_swap(
     holder: ModelHolder,
-    reloader: ChampionReloader,
+    reloader: AliasReloader,
     registry: FakeRegistry,
     model_v1: LoadedModel,
     onnx_v2: bytes,
@@ -99,7 +99,7 @@ async def test_new_model_loads_beside_the_old_one_which_serves_until_the_swap(
     holder.swap(model_v1)
     registry.gate = asyncio.Event()
     registry.promote(model_version(2, onnx_v2), onnx_v2)
-    reload = asyncio.create_task(reloader.reload_champion())
+    reload = asyncio.create_task(reloader.reload())
     await asyncio.sleep(0.01)
     # Mid-reload, a batch is scored at once by the old model.
     serving = holder.current
@@ -114,7 +114,7 @@ async def test_new_model_loads_beside_the_old_one_which_serves_until_the_swap(
 
 async def test_corrupt_champion_is_refused_and_the_old_model_keeps_serving(
     holder: ModelHolder,
-    reloader: ChampionReloader,
+    reloader: AliasReloader,
     registry: FakeRegistry,
     metrics: PredictorMetrics,
     model_v1: LoadedModel,
@@ -122,7 +122,7 @@ async def test_corrupt_champion_is_refused_and_the_old_model_keeps_serving(
     holder.swap(model_v1)
     corrupt = b"\x08\x07 definitely not an onnx graph"
     registry.promote(model_version(2, corrupt), corrupt)
-    assert await reloader.reload_champion() is ReloadOutcome.REFUSED
+    assert await reloader.reload() is ReloadOutcome.REFUSED
     assert holder.current is model_v1
     assert holder.current.predict([ROW]).shape == (1,)
     assert (_loads(metrics, "refused"), _loads(metrics, "loaded")) == (1, 0)
@@ -130,7 +130,7 @@ async def test_corrupt_champion_is_refused_and_the_old_model_keeps_serving(
 
 async def test_champion_with_a_wrong_sha256_is_refused(
     holder: ModelHolder,
-    reloader: ChampionReloader,
+    reloader: AliasReloader,
     registry: FakeRegistry,
     metrics: PredictorMetrics,
     model_v1: LoadedModel,
@@ -138,42 +138,42 @@ async def test_champion_with_a_wrong_sha256_is_refused(
 ) -> None:
     holder.swap(model_v1)
     registry.promote(model_version(2, onnx_v2, sha="0" * 64), onnx_v2)
-    assert await reloader.reload_champion() is ReloadOutcome.REFUSED
+    assert await reloader.reload() is ReloadOutcome.REFUSED
     assert holder.current is model_v1
     assert _loads(metrics, "refused") == 1
 
 
 async def test_no_champion_yet_and_registry_down_leave_nothing_loaded(
     holder: ModelHolder,
-    reloader: ChampionReloader,
+    reloader: AliasReloader,
     registry: FakeRegistry,
     metrics: PredictorMetrics,
 ) -> None:
-    assert await reloader.reload_champion() is ReloadOutcome.NO_CHAMPION
+    assert await reloader.reload() is ReloadOutcome.NO_CHAMPION
 
-    async def unreachable(model_name: str) -> ModelVersion | None:
+    async def unreachable(model_name: str, alias: str) -> ModelVersion | None:
         raise RegistryError("connection refused")
 
-    registry.champion = unreachable  # type: ignore[method-assign]
-    assert await reloader.reload_champion() is ReloadOutcome.UNAVAILABLE
+    registry.alias = unreachable  # type: ignore[method-assign]
+    assert await reloader.reload() is ReloadOutcome.UNAVAILABLE
     assert holder.current is None
     assert _loads(metrics, "refused") == 0
 
 
 async def test_concurrent_reloads_download_once(
-    reloader: ChampionReloader, registry: FakeRegistry, onnx_v1: bytes
+    reloader: AliasReloader, registry: FakeRegistry, onnx_v1: bytes
 ) -> None:
     registry.promote(model_version(1, onnx_v1), onnx_v1)
-    outcomes = await asyncio.gather(reloader.reload_champion(), reloader.reload_champion())
+    outcomes = await asyncio.gather(reloader.reload(), reloader.reload())
     assert sorted(o.value for o in outcomes) == ["loaded", "unchanged"]
     assert registry.downloads == 1
 
 
 async def test_background_loader_retries_until_a_champion_appears(
-    holder: ModelHolder, reloader: ChampionReloader, registry: FakeRegistry, onnx_v1: bytes
+    holder: ModelHolder, reloader: AliasReloader, registry: FakeRegistry, onnx_v1: bytes
 ) -> None:
     task = asyncio.create_task(
-        keep_champion_loaded(reloader, poll_seconds=0.01, recheck_seconds=60)
+        keep_models_loaded([reloader], poll_seconds=0.01, recheck_seconds=60)
     )
     try:
         await asyncio.sleep(0.05)
@@ -185,3 +185,66 @@ async def test_background_loader_retries_until_a_champion_appears(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_a_refused_version_is_announced_once_and_not_downloaded_again(
+    holder: ModelHolder, registry: FakeRegistry, metrics: PredictorMetrics, model_v1: LoadedModel
+) -> None:
+    refusals: list[ModelRefused] = []
+
+    async def announce(event: ModelRefused) -> None:
+        refusals.append(event)
+
+    reloader = AliasReloader(holder, registry, MODEL_NAME, metrics, on_refused=announce)
+    holder.swap(model_v1)
+    corrupt = b"not onnx"
+    registry.promote(model_version(2, corrupt), corrupt)
+    assert await reloader.reload() is ReloadOutcome.REFUSED
+    assert await reloader.reload() is ReloadOutcome.REFUSED
+    assert registry.downloads == 1 and holder.current is model_v1
+    assert [(r.version, r.refused_by) for r in refusals] == [(2, "predictor")]
+    assert "onnxruntime cannot load it" in refusals[0].reason
+
+
+async def test_a_model_whose_inputs_do_not_fit_the_spec_is_refused(
+    holder: ModelHolder, registry: FakeRegistry, metrics: PredictorMetrics, onnx_v1: bytes
+) -> None:
+    spec = HOUSE_PRICES.model_copy(
+        update={"features": tuple(f for f in HOUSE_PRICES.features if f.name != NUMERIC)}
+    )
+    reloader = AliasReloader(holder, registry, MODEL_NAME, metrics, spec=spec)
+    registry.promote(model_version(1, onnx_v1), onnx_v1)
+    assert await reloader.reload() is ReloadOutcome.REFUSED
+    assert holder.current is None
+    assert await AliasReloader(
+        holder, registry, MODEL_NAME, metrics, spec=HOUSE_PRICES
+    ).reload() is (ReloadOutcome.LOADED)
+
+
+async def test_the_challenger_is_loaded_swapped_and_dropped_when_its_alias_goes(
+    registry: FakeRegistry, metrics: PredictorMetrics, onnx_v1: bytes, onnx_v2: bytes
+) -> None:
+    shadow = ModelHolder()
+    reloader = AliasReloader(shadow, registry, MODEL_NAME, metrics, alias="challenger")
+    assert await reloader.reload() is ReloadOutcome.NO_CHAMPION and shadow.current is None
+    registry.set_challenger(model_version(2, onnx_v2), onnx_v2)
+    assert await reloader.reload() is ReloadOutcome.LOADED
+    assert shadow.current is not None and shadow.current.version == 2
+    assert metrics.challenger_version.labels(model=MODEL_NAME)._value.get() == 2
+    assert metrics.swaps.labels(alias="challenger")._value.get() == 1
+    registry.set_challenger(None)
+    await reloader.reload()
+    assert shadow.current is None
+    assert metrics.challenger_version.labels(model=MODEL_NAME)._value.get() == 0
+
+
+def test_signature_problems_name_unknown_inputs_and_wrong_types() -> None:
+    inputs = [
+        ModelInput(NUMERIC, "tensor(float)"),
+        ModelInput(CATEGORICAL, "tensor(float)"),
+        ModelInput("colour", "tensor(string)"),
+    ]
+    problems = signature_problems(inputs, HOUSE_PRICES)
+    assert len(problems) == 2
+    assert "'furnishingstatus' is tensor(float), spec needs tensor(string)" in problems[0]
+    assert "'colour' is not a feature" in problems[1]

@@ -1,0 +1,434 @@
+"""Predictions/s of the predictor against the Kafka client's ceiling and a naive baseline.
+
+    .venv/bin/python bench/predictor.py            # quick: 10,000 records, 3 runs each
+    .venv/bin/python bench/predictor.py --full     # 100,000 records, 5 runs each
+
+On the embedded tansu broker (--broker kafka for Apache Kafka), in the same run, each
+contender in a process of its own, on topics of its own per run:
+  (a) ceiling: a raw aiokafka consume -> republish loop (no decoding, no model),
+  (b) the mlbus predictor (python -m services.predictor, beside a real registry),
+  (c) naive: per message json.loads, sklearn predict on a one-row DataFrame, awaited publish.
+The requests are on the topic before the contender starts; its rate is the number of outputs
+over the span of their broker timestamps (first to last), so start-up does not count.
+Then (b)'s end-to-end latency (request sent -> result's timestamp) at a paced 1,000 events/s.
+Goals (issue 5): (b)/(a) >= 0.7, (b)/(c) >= 200, p99 <= 20 ms at 1,000 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from contracts import (  # noqa: E402
+    HOUSE_PRICES,
+    CategoricalFeature,
+    CategoricalReference,
+    ModelCard,
+    ModelMetrics,
+    NumericReference,
+    OnnxInput,
+    PredictionMade,
+    PredictionRequested,
+    ReferenceStatistics,
+    Topics,
+)
+from mlbus.brokers import start_broker  # noqa: E402
+from mlbus.bus import ensure_topics, publish_all  # noqa: E402
+from mlbus.datagen import RecordGenerator  # noqa: E402
+from mlbus.runner import Stack, StackConfig  # noqa: E402
+
+SPEC = HOUSE_PRICES
+MODEL = SPEC.name
+
+
+# --- the model: one sklearn pipeline, its ONNX twin for the registry -------------------------
+
+
+def fit_pipeline(trees: int = 50, seed: int = 0) -> Any:
+    """A random forest on generated records, fed as the trainer feeds it (deterministic)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = model_frame(list(RecordGenerator(SPEC, seed=0).records(2000)))
+    categorical = [f.name for f in SPEC.features if isinstance(f, CategoricalFeature)]
+    numeric = [f.name for f in SPEC.features if f.name not in categorical]
+    columns = ColumnTransformer(
+        [
+            ("num", StandardScaler(), numeric),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+        ]
+    )
+    forest = RandomForestRegressor(n_estimators=trees, max_depth=12, random_state=seed, n_jobs=1)
+    pipeline = Pipeline([("columns", columns), ("regressor", forest)])
+    pipeline.fit(frame[[f.name for f in SPEC.features]], frame[SPEC.target.name])
+    return pipeline
+
+
+def model_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Numbers and booleans as float32 (None -> NaN), categories as strings."""
+    data: dict[str, Any] = {}
+    for feature in SPEC.features:
+        values = [row.get(feature.name) for row in rows]
+        if isinstance(feature, CategoricalFeature):
+            data[feature.name] = np.array(["" if v is None else str(v) for v in values], object)
+        else:
+            data[feature.name] = np.array([np.nan if v is None else v for v in values], np.float32)
+    if rows and SPEC.target.name in rows[0]:
+        data[SPEC.target.name] = [row[SPEC.target.name] for row in rows]
+    return pd.DataFrame(data)
+
+
+def onnx_and_card(pipeline: Any, rmse: float = 1.0) -> tuple[bytes, ModelCard]:
+    from services.trainer.onnx_export import onnx_inputs, to_onnx
+
+    card = ModelCard(
+        model_name=MODEL,
+        dataset=SPEC.name,
+        estimator="RandomForestRegressor",
+        metrics=ModelMetrics(rmse=rmse, mae=rmse, r2=0.5, holdout_size=400, parity_max_abs_error=0),
+        inputs=tuple(OnnxInput(name=i.name, type=i.type) for i in onnx_inputs(SPEC)),
+        snapshot_fingerprint=uuid.uuid4().hex,
+        snapshot_size=2000,
+        reference=ReferenceStatistics(
+            features={
+                f.name: (
+                    CategoricalReference(
+                        frequencies={c: 1 / len(f.categories) for c in f.categories}
+                    )
+                    if isinstance(f, CategoricalFeature)
+                    else NumericReference(bin_edges=(0.0, 1e9), fractions=(1.0,))
+                )
+                for f in SPEC.features
+            },
+            prediction=NumericReference(bin_edges=(0.0, 1e9), fractions=(1.0,)),
+        ),
+    )
+    return to_onnx(pipeline, SPEC), card
+
+
+def upload(config: StackConfig, onnx: bytes, card: ModelCard) -> dict[str, Any]:
+    response = httpx.post(
+        f"{config.url('registry')}/models/{MODEL}/versions",
+        headers={"Authorization": f"Bearer {config.registry_token}"},
+        files={"artifact": ("model.onnx", onnx, "application/octet-stream")},
+        data={"card": card.model_dump_json()},
+        timeout=60,
+    )
+    response.raise_for_status()
+    result: dict[str, Any] = response.json()
+    return result
+
+
+# --- requests and outputs ---------------------------------------------------------------------
+
+
+def requests(prefix: str, count: int, seed: int = 1) -> list[bytes]:
+    records = RecordGenerator(SPEC, seed=seed, id_prefix=prefix).records(count, labelled=False)
+    return [
+        PredictionRequested(record_id=r.pop("record_id"), dataset=SPEC.name, features=r)
+        .model_dump_json()
+        .encode()
+        for r in records
+    ]
+
+
+async def send(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
+    await publish_all(bootstrap, topic, payloads, key=lambda p: json.loads(p)["record_id"])
+
+
+async def read_timestamps(
+    bootstrap: str, topic: str, count: int, timeout: float, stop: Callable[[], None] = lambda: None
+) -> dict[str, int]:
+    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic`."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + timeout
+    try:
+        while len(seen) < count and time.monotonic() < deadline:
+            stop()
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                for message in batch:
+                    seen.setdefault(json.loads(message.value)["record_id"], message.timestamp)
+    finally:
+        await consumer.stop()
+    if len(seen) < count:
+        raise TimeoutError(f"{topic}: {len(seen)} of {count} outputs after {timeout:.0f}s")
+    return seen
+
+
+def rate(timestamps: dict[str, int]) -> float:
+    span_ms = max(timestamps.values()) - min(timestamps.values())
+    return (len(timestamps) - 1) * 1000 / max(span_ms, 1)
+
+
+# --- the contenders (a) and (c), run as `bench/predictor.py --role ...` -----------------------
+
+
+async def passthrough(bootstrap: str, topics: Topics) -> None:
+    consumer = AIOKafkaConsumer(
+        topics.predict_requests,
+        bootstrap_servers=bootstrap,
+        group_id=f"{topics.predict_requests}.passthrough",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await producer.start()
+    while True:
+        batches = await consumer.getmany(timeout_ms=10, max_records=500)
+        pending = [
+            await producer.send(topics.predict_results, m.value, key=m.key)
+            for batch in batches.values()
+            for m in batch
+        ]
+        await asyncio.gather(*pending)
+        if pending:
+            await consumer.commit()
+
+
+async def naive(bootstrap: str, topics: Topics) -> None:
+    pipeline = fit_pipeline()
+    consumer = AIOKafkaConsumer(
+        topics.predict_requests,
+        bootstrap_servers=bootstrap,
+        group_id=f"{topics.predict_requests}.naive",
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await producer.start()
+    async for message in consumer:
+        request = PredictionRequested.model_validate_json(message.value)
+        value = float(pipeline.predict(model_frame([request.features]))[0])
+        made = PredictionMade(
+            record_id=request.record_id,
+            request_event_id=request.event_id,
+            model_name=MODEL,
+            model_version=1,
+            prediction=value,
+            features=request.features,
+        )
+        await producer.send_and_wait(
+            topics.predict_results, made.model_dump_json().encode(), key=message.key
+        )
+
+
+# --- orchestration ----------------------------------------------------------------------------
+
+
+@contextmanager
+def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    with log.open("ab") as out:
+        child = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    try:
+        yield
+    finally:
+        child.terminate()
+        try:
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        if child.returncode not in (0, -15):
+            print(f"  (process exited {child.returncode}; log {log})")
+
+
+class Bench:
+    def __init__(self, bootstrap: str, workdir: Path) -> None:
+        self.bootstrap = bootstrap
+        self.workdir = workdir
+        self.registry = StackConfig.with_free_ports(bootstrap, workdir, topic_prefix="reg.")
+        self.stack = Stack(self.registry)
+        self.runs = 0
+
+    def start_registry(self, topics: Topics) -> None:
+        """(Re)start the registry publishing its events on `topics` (its data stays)."""
+        self.stack.stop_service("registry")
+        self.stack.log_dir.mkdir(parents=True, exist_ok=True)
+        self.stack.start_service("registry", self.predictor_env(topics))
+        _wait_http(self.registry.url("registry") + "/readyz")
+
+    def fresh_topics(self, tag: str) -> Topics:
+        self.runs += 1
+        topics = Topics.with_prefix(f"{tag}{self.runs}-{uuid.uuid4().hex[:6]}.")
+        asyncio.run(ensure_topics(self.bootstrap, topics.all()))
+        return topics
+
+    def predictor_env(self, topics: Topics, extra: dict[str, str] | None = None) -> dict[str, str]:
+        env = {**os.environ, **self.registry.env()}
+        env["MLBUS_KAFKA_TOPIC_PREFIX"] = topics.predict_requests.removesuffix(
+            "predict.requests.v1"
+        )
+        return {**env, **(extra or {})}
+
+    def contender(self, kind: str, topics: Topics) -> Any:
+        log = self.workdir / f"{kind}.log"
+        if kind == "predictor":
+            args = [sys.executable, "-m", "services.predictor"]
+            return process(args, log, self.predictor_env(topics))
+        prefix = topics.predict_requests.removesuffix("predict.requests.v1")
+        args = [sys.executable, __file__, "--role", kind, "--bootstrap", self.bootstrap]
+        return process([*args, "--prefix", prefix], log)
+
+    def measure(self, kind: str, count: int) -> float:
+        """Predictions/s of one fresh contender draining `count` queued requests."""
+        topics = self.fresh_topics(kind[0])
+        asyncio.run(send(self.bootstrap, topics.predict_requests, requests(kind, count)))
+        with self.contender(kind, topics):
+            stamps = asyncio.run(
+                read_timestamps(self.bootstrap, topics.predict_results, count, timeout=600)
+            )
+        return rate(stamps)
+
+    def latency(self, kind: str, seconds: float) -> tuple[float, float]:
+        """p50 and p99 (ms) from request sent to output timestamp, at 1,000 requests/s."""
+        topics = self.fresh_topics("l")
+        with self.contender(kind, topics):
+            asyncio.run(paced_latency(self.bootstrap, topics, 100, 2.0))  # joins group, warms up
+            latencies = asyncio.run(paced_latency(self.bootstrap, topics, 1000, seconds))
+        return percentile(latencies, 50), percentile(latencies, 99)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+async def paced_send(
+    producer: AIOKafkaProducer, topic: str, payloads: list[bytes], per_second: int
+) -> dict[str, float]:
+    """Send `per_second` payloads a second, in 10 ms slices; record id -> wall time sent (ms)."""
+    sent_at: dict[str, float] = {}
+    start, per_slice = time.perf_counter(), max(1, per_second // 100)
+    for first in range(0, len(payloads), per_slice):
+        if (wait := start + first / per_second - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        for payload in payloads[first : first + per_slice]:
+            record_id = json.loads(payload)["record_id"]
+            sent_at[record_id] = time.time() * 1000
+            await producer.send(topic, payload, key=record_id.encode())
+    await producer.flush()
+    return sent_at
+
+
+async def paced_latency(
+    bootstrap: str, topics: Topics, per_second: int, seconds: float
+) -> list[float]:
+    """Send `per_second` requests a second for `seconds`; ms from each send to its result."""
+    payloads = requests("lat", int(per_second * seconds), seed=7)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await producer.start()
+    reader = asyncio.create_task(
+        read_timestamps(bootstrap, topics.predict_results, len(payloads), timeout=seconds + 60)
+    )
+    try:
+        sent_at = await paced_send(producer, topics.predict_requests, payloads, per_second)
+        results = await reader
+    finally:
+        await producer.stop()
+    return [results[r] - sent_at[r] for r in sent_at]
+
+
+def run(args: argparse.Namespace) -> None:
+    count = 100_000 if args.full else 10_000
+    naive_count = 2_000 if args.full else 150
+    runs = 5 if args.full else 3
+    with tempfile.TemporaryDirectory(prefix="bench-predictor-") as tmp:
+        workdir = Path(tmp)
+        with start_broker(args.broker, workdir / "broker") as broker:
+            bench = Bench(broker.bootstrap_servers, workdir)
+            bench.start_registry(Topics.with_prefix("reg."))
+            try:
+                run_contenders(bench, count, naive_count, 0 if args.only_latency else runs, args)
+            finally:
+                bench.stack.stop()
+
+
+def run_contenders(
+    bench: Bench, count: int, naive_count: int, runs: int, args: argparse.Namespace
+) -> None:
+    seconds = args.latency_seconds
+    onnx, card = onnx_and_card(fit_pipeline())
+    version = upload(bench.registry, onnx, card)
+    print(f"model: {MODEL} v{version['version']} (random forest, 50 trees), {len(onnx)} bytes")
+    print(f"{count} requests per run for (a) and (b), {naive_count} for (c); {runs} runs each")
+    rates: dict[str, list[float]] = {"passthrough": [], "predictor": [], "naive": []}
+    for i in range(runs):
+        for kind, n in (("passthrough", count), ("predictor", count), ("naive", naive_count)):
+            rates[kind].append(bench.measure(kind, n))
+        print(f"  run {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items()))
+    if runs:
+        print_rates(rates)
+    for kind, label in (("passthrough", "(a)"), ("predictor", "(b)")):
+        p50, p99 = bench.latency(kind, seconds)
+        print(
+            f"{label} latency at 1,000 events/s for {seconds:.0f} s: p50 {p50:.1f} ms,"
+            f" p99 {p99:.1f} ms" + (" (goal p99 <= 20 ms)" if kind == "predictor" else "")
+        )
+
+
+def print_rates(rates: dict[str, list[float]]) -> None:
+    a, b, c = (statistics.median(rates[k]) for k in ("passthrough", "predictor", "naive"))
+    print(f"(a) raw aiokafka pass-through   {a:>10,.0f} messages/s (median)")
+    print(f"(b) mlbus predictor             {b:>10,.0f} predictions/s (median)")
+    print(f"(c) naive per-message sklearn   {c:>10,.0f} predictions/s (median)")
+    print(f"(b)/(a) = {b / a:.2f}   (goal >= 0.7)")
+    print(f"(b)/(c) = {b / c:.0f}   (goal >= 200)")
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="the issue's sizes")
+    parser.add_argument("--broker", choices=("tansu", "kafka"), default="tansu")
+    parser.add_argument("--latency-seconds", type=float, default=5.0)
+    parser.add_argument("--only-latency", action="store_true", help="skip the throughput runs")
+    parser.add_argument("--role", choices=("passthrough", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
+    parser.add_argument("--prefix", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role:
+        role = passthrough if args.role == "passthrough" else naive
+        asyncio.run(role(args.bootstrap, Topics.with_prefix(args.prefix)))
+        return
+    run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""Shadow scoring: the challenger scores a sample of the champion's requests, on the side."""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Sequence
+
+from services.predictor.model import LoadedModel
+from services.predictor.scoring import ParsedRequest, Prediction, score_requests
+
+log = logging.getLogger(__name__)
+
+_SCALE = 10_000
+
+
+def in_shadow_sample(record_id: str, fraction: float) -> bool:
+    """Whether `record_id` is shadow-scored: a stable hash, so every instance picks the same."""
+    if fraction >= 1.0:
+        return True
+    return zlib.crc32(record_id.encode()) % _SCALE < fraction * _SCALE
+
+
+def shadow_score(
+    challenger: LoadedModel, requests: Sequence[ParsedRequest], fraction: float
+) -> tuple[list[Prediction], int]:
+    """The challenger's predictions for the sampled requests, and how many it failed; never raises.
+
+    Whatever goes wrong here is the challenger's problem: its rejections are only counted (the
+    champion's path dead-letters bad records), and a crash yields no prediction at all.
+    """
+    sample = [r for r in requests if in_shadow_sample(r.event.record_id, fraction)]
+    if not sample:
+        return [], 0
+    try:
+        scored = score_requests(challenger, sample)
+    except Exception:
+        log.exception("predictor: shadow scoring by %r failed", challenger)
+        return [], len(sample)
+    return scored.predictions, len(scored.rejections)
