@@ -68,11 +68,13 @@ class RegistryClient:
         """The artifact's bytes, checked against X-Content-SHA256 and the version's sha256."""
         name = quote(version.model_name, safe="")
         response = await self._get(f"/models/{name}/versions/{version.version}/artifact")
+        label = f"{version.model_name} v{version.version}"
+        if response.status_code == httpx.codes.CONFLICT:  # the registry's copy fails its hash
+            raise ArtifactIntegrityError(f"{label}: {response.text[:200]}")
         _raise_for_status(response)
         data = response.content
         actual = sha256_hex(data)
         header = response.headers.get("X-Content-SHA256", "").lower()
-        label = f"{version.model_name} v{version.version}"
         if header != actual:
             raise ArtifactIntegrityError(
                 f"{label}: downloaded sha256 {actual} != X-Content-SHA256 {header or '(absent)'}"

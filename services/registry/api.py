@@ -243,8 +243,12 @@ def _add_reads(router: APIRouter, store: RegistryStore) -> None:
         try:
             found = store.artifact(name, version)
         except (ArtifactCorrupted, FileNotFoundError) as exc:
+            # 409, not 500: the request is fine, the stored artifact conflicts with its hash.
+            # Clients treat it as a refused model rather than a registry that is down.
             log.error("registry: artifact of %s v%d unusable: %s", name, version, exc)
-            raise HTTPException(500, f"stored artifact of {name} v{version} is unusable") from exc
+            raise HTTPException(
+                409, f"artifact_corrupted: stored artifact of {name} v{version} is unusable"
+            ) from exc
         stored, data = _found(found, f"{name} v{version}")
         return Response(
             content=data,

@@ -61,6 +61,15 @@ async def test_a_corrupted_champion_leaves_the_old_model_serving(trained_stack: 
         print(f"fault 3 (corrupted champion v{new['version']}): loads {_LOADS.findall(metrics)}")
         assert f'mlbus_predictor_model_version{{model="{MODEL}"}} {old["version"]}.0' in metrics
         assert "unusable" in trained_stack.log_tail("registry", 200)
+        refused = dict(_LOADS.findall(metrics)).get("refused", "0")
+        assert float(refused) >= 1, f"the corrupted model was not counted as refused: {metrics}"
+        models_topic = Topics.with_prefix(config.topic_prefix).models
+        raw = await read_all(config.bootstrap_servers, [models_topic], timeout=10)
+        events = [json.loads(m) for m in raw[models_topic]]
+        assert any(
+            e.get("kind") == "model.refused.v1" and e.get("version") == new["version"]
+            for e in events
+        ), "no ModelRefused for the corrupted champion"
     finally:
         stored.write_bytes(artifact)  # repaired: later faults may restart the predictor
     registry.close()

@@ -120,3 +120,18 @@ async def test_readiness_follows_the_broker(registry: Registry) -> None:
     response = await registry.client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["broker"] is True
+
+
+async def test_a_corrupted_stored_artifact_is_a_conflict_not_a_server_error(
+    registry: Registry,
+) -> None:
+    artifact = make_onnx()
+    stored = ModelVersion.model_validate(
+        (await registry.upload(make_card(rmse=10.0), artifact)).json()
+    )
+    path = registry.settings.artifact_dir / f"{stored.sha256}.onnx"
+    path.write_bytes(b"\x00corrupted" + artifact[10:])
+
+    download = await registry.client.get("/models/house-prices/versions/1/artifact")
+    assert download.status_code == 409
+    assert download.json()["detail"].startswith("artifact_corrupted:")

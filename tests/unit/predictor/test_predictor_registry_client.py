@@ -64,6 +64,13 @@ async def test_download_refuses_bytes_that_do_not_match_the_registered_sha256() 
         await client.download(version)
 
 
+async def test_an_artifact_the_registry_finds_corrupted_is_an_integrity_error() -> None:
+    conflict = httpx.Response(409, json={"detail": "artifact_corrupted: v4 is unusable"})
+    client = _client(httpx.MockTransport(lambda _: conflict))
+    with pytest.raises(ArtifactIntegrityError, match="artifact_corrupted"):
+        await client.download(model_version(4, ARTIFACT))
+
+
 async def test_server_errors_and_unreachable_registry_are_registry_errors() -> None:
     failing = _client(httpx.MockTransport(lambda _: httpx.Response(503, text="starting")))
     with pytest.raises(RegistryError, match="503"):
