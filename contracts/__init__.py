@@ -41,10 +41,21 @@ from contracts.models import (
     ReferenceStatistics,
 )
 from contracts.topics import Topics
+from contracts.v2 import (
+    RECORD_INGESTED_ANY,
+    RECORDS_V2,
+    AnyRecordIngested,
+    RecordIngestedV2,
+    as_v2,
+    records_v2_topic,
+)
 
 __all__ = [
     "HOUSE_PRICES",
     "MODEL_EVENT",
+    "RECORDS_V2",
+    "RECORD_INGESTED_ANY",
+    "AnyRecordIngested",
     "BooleanFeature",
     "CategoricalFeature",
     "CategoricalReference",
@@ -71,6 +82,7 @@ __all__ = [
     "PredictionMade",
     "PredictionRequested",
     "RecordIngested",
+    "RecordIngestedV2",
     "RecordRejected",
     "ReferenceStatistics",
     "RejectionReason",
@@ -78,4 +90,6 @@ __all__ = [
     "Topics",
     "TrainModel",
     "TrainerCommand",
+    "as_v2",
+    "records_v2_topic",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,6 +15,34 @@ class _Feature(BaseModel):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     nullable: bool = False
+    # The imputation rule of a nullable feature: the value a missing or null entry takes at
+    # ingest, so that training and serving fill it the same way. None keeps the null.
+    impute: bool | int | float | str | None = None
+
+    @model_validator(mode="after")
+    def _impute_fits(self) -> _Feature:
+        if self.impute is None:
+            return self
+        if not self.nullable:
+            raise ValueError(f"feature {self.name!r}: impute needs nullable: true")
+        problem = self._impute_problem(self.impute)
+        if problem:
+            raise ValueError(f"feature {self.name!r}: impute value {self.impute!r} {problem}")
+        return self
+
+    def _impute_problem(self, value: bool | int | float | str) -> str | None:
+        """Why `value` cannot stand for a missing value of this feature; None when it can."""
+        return None
+
+
+def _bounds_problem(value: object, low: float | None, high: float | None) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "is not a number"
+    if not math.isfinite(value):
+        return "is not finite"
+    if (low is not None and value < low) or (high is not None and value > high):
+        return "is outside the bounds"
+    return None
 
 
 class NumericFeature(_Feature):
@@ -21,11 +50,19 @@ class NumericFeature(_Feature):
     min: float | None = None
     max: float | None = None
 
+    def _impute_problem(self, value: bool | int | float | str) -> str | None:
+        return _bounds_problem(value, self.min, self.max)
+
 
 class IntegerFeature(_Feature):
     type: Literal["integer"] = "integer"
     min: int | None = None
     max: int | None = None
+
+    def _impute_problem(self, value: bool | int | float | str) -> str | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "is not an integer"
+        return _bounds_problem(value, self.min, self.max)
 
 
 class CategoricalFeature(_Feature):
@@ -42,9 +79,15 @@ class CategoricalFeature(_Feature):
             raise ValueError(f"aliases of {self.name!r} point at unknown categories {unknown}")
         return self
 
+    def _impute_problem(self, value: bool | int | float | str) -> str | None:
+        return None if value in self.categories else "is not one of the categories"
+
 
 class BooleanFeature(_Feature):
     type: Literal["boolean"] = "boolean"
+
+    def _impute_problem(self, value: bool | int | float | str) -> str | None:
+        return None if isinstance(value, bool) else "is not a boolean"
 
 
 Feature = Annotated[

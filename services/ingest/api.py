@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
 from contracts import RejectionReason
-from services.ingest.routing import Ingestor, Origin
+from services.ingest.routing import Ingestor, Origin, Rejected
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ class RejectedRecord(BaseModel):
 class IngestAnswer(BaseModel):
     accepted: int
     rejected: list[RejectedRecord]
+    # Valid records whose id was routed within the idempotency horizon: not routed again.
+    duplicates: list[RejectedRecord] = []
 
 
 def records_api(ingestor: Ingestor) -> APIRouter:
@@ -45,10 +47,16 @@ def records_api(ingestor: Ingestor) -> APIRouter:
         except Exception as exc:  # the broker did not take an event: the client should retry
             log.warning("ingest: POST /records could not publish: %s", exc)
             raise HTTPException(503, f"broker unavailable, retry later: {exc}") from exc
-        rejected = [
-            RejectedRecord(index=r.index, record_id=r.record_id, reasons=list(r.reasons))
-            for r in outcome.rejected
-        ]
-        return IngestAnswer(accepted=outcome.accepted, rejected=rejected)
+        return IngestAnswer(
+            accepted=outcome.accepted,
+            rejected=[_answer(r) for r in outcome.rejected],
+            duplicates=[_answer(r) for r in outcome.duplicates],
+        )
 
     return router
+
+
+def _answer(rejected: Rejected) -> RejectedRecord:
+    return RejectedRecord(
+        index=rejected.index, record_id=rejected.record_id, reasons=list(rejected.reasons)
+    )

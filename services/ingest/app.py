@@ -5,22 +5,27 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from contracts import records_v2_topic
 from services.common.broker import make_broker
 from services.common.http import service_app
 from services.ingest.api import records_api
 from services.ingest.config import Settings
-from services.ingest.handlers import build_router
+from services.ingest.dedup import SeenIds
+from services.ingest.handlers import build_router, output_sender
 from services.ingest.metrics import IngestMetrics
-from services.ingest.routing import Ingestor, broker_publisher
+from services.ingest.routing import Ingestor
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     broker = make_broker(settings.kafka, client_id="mlbus-ingest")
     registry = CollectorRegistry()
-    ingestor = Ingestor(
-        settings.spec, settings.kafka.topics, broker_publisher(broker), IngestMetrics(registry)
-    )
+    topics = settings.kafka.topics
+    seen = SeenIds(settings.dedup_horizon_seconds, settings.dedup_max_ids)
+    v2_topic = records_v2_topic(topics) if settings.publish_v2 else None
+    send = output_sender(broker, topics, v2_topic=v2_topic)
+    metrics = IngestMetrics(registry)
+    ingestor = Ingestor(settings.spec, topics, send, metrics, seen, records_v2_topic=v2_topic)
     broker.include_router(build_router(settings, ingestor))
     app = service_app("ingest", broker, registry)
     app.include_router(records_api(ingestor))

@@ -16,6 +16,15 @@ class Settings(SpecSettingMixin):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     host: str = "127.0.0.1"
     port: int = 8001
+    # Idempotency: a record id routed within this many seconds is not routed again (0: off).
+    dedup_horizon_seconds: float = Field(default=3600.0, ge=0)
+    # Memory bound of the idempotency window: beyond it the oldest ids are forgotten first.
+    dedup_max_ids: int = Field(default=1_000_000, ge=1)
+    # Kafka messages validated and published together (a batch subscriber's max_records).
+    batch_max_records: int = Field(default=5000, ge=1)
+    batch_timeout_ms: int = Field(default=20, ge=1)
+    # Also publish RecordIngestedV2 (contracts.v2) to ingest.records.v2, beside v1.
+    publish_v2: bool = False
 
     @property
     def group_id(self) -> str:

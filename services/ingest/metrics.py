@@ -7,6 +7,7 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, Counter
 
 Destination = Literal["training", "prediction"]
+OUTCOMES = ("accepted", "rejected", "duplicate")
 
 
 class IngestMetrics:
@@ -15,7 +16,7 @@ class IngestMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.records = Counter(
             "mlbus_ingest_records_total",
-            "Records ingested, by outcome.",
+            "Records received, by outcome: received = accepted + rejected + duplicate.",
             ["outcome"],
             registry=registry,
         )
@@ -26,14 +27,13 @@ class IngestMetrics:
             registry=registry,
         )
         # Export zeros from the start, so dashboards and rate() see every series.
-        for outcome in ("accepted", "rejected"):
+        for outcome in OUTCOMES:
             self.records.labels(outcome=outcome)
         for destination in ("training", "prediction"):
             self.routed.labels(destination=destination)
 
-    def accepted(self, destination: Destination) -> None:
-        self.records.labels(outcome="accepted").inc()
-        self.routed.labels(destination=destination).inc()
-
-    def rejected(self) -> None:
-        self.records.labels(outcome="rejected").inc()
+    def count(self, outcome: str, destination: Destination | None = None, records: int = 1) -> None:
+        """Records of one outcome (one of OUTCOMES); accepted ones name their destination."""
+        self.records.labels(outcome=outcome).inc(records)
+        if destination is not None:
+            self.routed.labels(destination=destination).inc(records)

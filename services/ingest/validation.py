@@ -43,6 +43,8 @@ class ValidRecord:
     target: float | None = None
     # The message carried no id: `record_id` is the stable id derived from its content.
     generated_id: bool = False
+    # Features that were missing or null and took the spec's imputed value.
+    imputed: tuple[str, ...] = ()
 
     @property
     def labelled(self) -> bool:
@@ -92,15 +94,21 @@ def validate_record(record: object, spec: DatasetSpec) -> ValidRecord | InvalidR
         return InvalidRecord(record_id=None, reasons=(reason,))
     reasons: list[RejectionReason] = []
     record_id, generated_id = _record_id(record, spec.record_id_field, reasons)
-    features = {
-        f.name: _checked(f.name, reasons, partial(_feature_value, f, record)) for f in spec.features
-    }
+    features: dict[str, FeatureValue] = {}
+    for feature in spec.features:  # a plain loop: this runs for every field of every record
+        try:
+            features[feature.name] = _feature_value(feature, record)
+        except Invalid as exc:
+            reasons.append(RejectionReason(field=feature.name, rule=exc.rule, message=exc.message))
     target = _checked(spec.target.name, reasons, partial(_target_value, spec.target, record))
     reasons.extend(_unknown_fields(record, spec))
     if reasons:
         return InvalidRecord(record_id=record_id, reasons=tuple(reasons))
     assert record_id is not None  # no reasons means the id was valid
-    return ValidRecord(record_id, features, target, generated_id=generated_id)
+    imputed = tuple(
+        f.name for f in spec.features if f.impute is not None and record.get(f.name) is None
+    )
+    return ValidRecord(record_id, features, target, generated_id=generated_id, imputed=imputed)
 
 
 # --- parts of a record -------------------------------------------------------------------
@@ -141,16 +149,14 @@ def _record_id_text(value: object) -> str:
 
 
 def _feature_value(feature: Feature, record: Mapping[str, Any]) -> FeatureValue:
+    value = record.get(feature.name)
+    if value is not None:
+        return normalise_value(feature, value)
+    if feature.nullable:  # the spec's imputation rule, in its canonical form
+        return None if feature.impute is None else normalise_value(feature, feature.impute)
     if feature.name not in record:
-        if feature.nullable:
-            return None
         raise Invalid("required", "required feature is missing")
-    value = record[feature.name]
-    if value is None:
-        if feature.nullable:
-            return None
-        raise Invalid("null", "feature is not nullable")
-    return normalise_value(feature, value)
+    raise Invalid("null", "feature is not nullable")
 
 
 def _target_value(target: Target, record: Mapping[str, Any]) -> float | None:
@@ -233,13 +239,29 @@ def _category(feature: CategoricalFeature, value: object) -> str:
         text = str(value)
     else:
         raise Invalid("type", f"expected a string, got {_json_type(value)}")
-    lookup = {normalise_text(c): c for c in feature.categories}
-    lookup.update({normalise_text(alias): c for alias, c in feature.aliases.items()})
-    try:
-        return lookup[normalise_text(text)]
-    except KeyError:
+    exact, normalised = _category_lookups(feature)
+    category = exact.get(text)
+    if category is None:
+        category = normalised.get(normalise_text(text))
+    if category is None:
         allowed = ", ".join(feature.categories)
-        raise Invalid("category", f"unknown category {text!r:.60}; allowed: {allowed}") from None
+        raise Invalid("category", f"unknown category {text!r:.60}; allowed: {allowed}")
+    return category
+
+
+# Lookups per categorical feature, built once: validation runs for every record.
+_LOOKUPS: dict[int, tuple[CategoricalFeature, dict[str, str], dict[str, str]]] = {}
+
+
+def _category_lookups(feature: CategoricalFeature) -> tuple[dict[str, str], dict[str, str]]:
+    """Spellings as written, and normalised spellings, to their category."""
+    cached = _LOOKUPS.get(id(feature))
+    if cached is None or cached[0] is not feature:
+        exact = {c: c for c in feature.categories} | dict(feature.aliases)
+        normalised = {normalise_text(c): c for c in feature.categories}
+        normalised.update({normalise_text(alias): c for alias, c in feature.aliases.items()})
+        cached = _LOOKUPS[id(feature)] = (feature, exact, normalised)
+    return cached[1], cached[2]
 
 
 def _boolean(value: object) -> bool:

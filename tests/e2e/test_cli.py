@@ -42,6 +42,8 @@ def test_publish_sends_every_csv_row_as_a_raw_record(
         broker.bootstrap_servers,
         "--topic-prefix",
         topic_prefix,
+        "--wait",
+        "0",  # no ingest runs here: no verdicts to wait for
     )
     assert result.returncode == 0, result.stderr
     assert "40 records" in result.stdout

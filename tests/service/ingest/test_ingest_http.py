@@ -58,14 +58,16 @@ async def service() -> AsyncIterator[Service]:
 
 
 def records(count: int, *, labelled: bool = True) -> list[dict[str, Any]]:
-    return list(RecordGenerator(seed=5).records(count, labelled=labelled))
+    # Distinct ids per kind: a record id seen again would be a duplicate.
+    prefix = "lab" if labelled else "unl"
+    return list(RecordGenerator(seed=5, id_prefix=prefix).records(count, labelled=labelled))
 
 
 async def test_one_object(service: Service) -> None:
     [record] = records(1)
     response = await service.client.post("/records", json=record)
     assert response.status_code == 200
-    assert response.json() == {"accepted": 1, "rejected": []}
+    assert response.json() == {"accepted": 1, "rejected": [], "duplicates": []}
     [event] = service.published.on(TOPICS.records)
     assert event["record_id"] == record["record_id"]
 
@@ -121,3 +123,16 @@ async def test_without_a_broker_the_client_is_told_to_retry() -> None:
         response = await client.post("/records", json=records(1))
     assert response.status_code == 503
     assert "retry" in response.json()["detail"]
+
+
+async def test_a_record_sent_again_is_answered_as_a_duplicate_not_routed(service: Service) -> None:
+    [record] = records(1)
+    first = (await service.client.post("/records", json=record)).json()
+    again = (await service.client.post("/records", json=[record, record])).json()
+    assert first["accepted"] == 1
+    assert again["accepted"] == 0
+    assert [d["record_id"] for d in again["duplicates"]] == [record["record_id"]] * 2
+    assert {r["rule"] for d in again["duplicates"] for r in d["reasons"]} == {"duplicate"}
+    text = (await service.client.get("/metrics")).text
+    assert 'mlbus_ingest_records_total{outcome="duplicate"} 2.0' in text
+    assert 'mlbus_ingest_records_total{outcome="accepted"} 1.0' in text

@@ -128,7 +128,7 @@ async def test_malformed_json_is_dead_lettered_not_dropped(
 
 
 async def test_a_json_array_is_split_into_records(harness: Harness) -> None:
-    batch = [house("a-1"), house("a-2", labelled=False), {"record_id": "a-3"}, 7]
+    batch: list[Any] = [house("a-1"), house("a-2", labelled=False), {"record_id": "a-3"}, 7]
     await harness.broker.publish(batch, harness.topics.raw)
     assert [key for key, _ in harness.seen.on(harness.topics.records)] == [b"a-1"]
     assert [key for key, _ in harness.seen.on(harness.topics.predict_requests)] == [b"a-2"]
@@ -146,10 +146,25 @@ async def test_a_record_without_id_is_keyed_by_its_content_id(harness: Harness) 
     del record["record_id"]
     await harness.broker.publish(record, harness.topics.raw)
     await harness.broker.publish(record, harness.topics.raw)
-    keys = [key for key, _ in harness.seen.on(harness.topics.records)]
-    assert len(keys) == 2
-    assert keys[0] == keys[1]
-    assert len(keys[0]) == 16
+    [(key, _)] = harness.seen.on(harness.topics.records)
+    assert len(key) == 16
+    # The same content again is the same record: a duplicate, dead-lettered under its id.
+    [(duplicate_key, body)] = harness.seen.on(harness.topics.rejected)
+    assert duplicate_key == key
+    assert [r.rule for r in RecordRejected.model_validate(body).reasons] == ["duplicate"]
+
+
+async def test_a_batch_is_routed_in_order_with_duplicates_dead_lettered(harness: Harness) -> None:
+    records: list[Any] = [house("b-1"), house("b-2"), house("b-1"), b"{oops"]
+    await harness.broker.publish_batch(*records, topic=harness.topics.raw)
+    assert [key for key, _ in harness.seen.on(harness.topics.records)] == [b"b-1", b"b-2"]
+    rejected = [
+        RecordRejected.model_validate(body) for _, body in harness.seen.on(harness.topics.rejected)
+    ]
+    assert [(e.record_id, [r.rule for r in e.reasons]) for e in rejected] == [
+        ("b-1", ["duplicate"]),
+        (None, ["json"]),
+    ]
 
 
 def test_the_raw_subscriber_commits_after_publishing_in_its_own_group(harness: Harness) -> None:
@@ -157,6 +172,7 @@ def test_the_raw_subscriber_commits_after_publishing_in_its_own_group(harness: H
     [subscriber] = [s for s in subscribers if harness.topics.raw in {t.name for t in s.topics}]
     assert subscriber.group_id == "svc-kafka.mlbus-ingest"
     assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR
+    assert subscriber.max_records == Settings().batch_max_records  # validated in batches
 
 
 async def test_binary_header_values_do_not_make_a_message_unreadable() -> None:

@@ -87,3 +87,30 @@ def test_specs_refuse_duplicate_names_and_dangling_aliases() -> None:
         )
     with pytest.raises(ValidationError, match="unknown categories"):
         CategoricalFeature(name="c", categories=("a",), aliases={"x": "b"})
+
+
+@pytest.mark.parametrize(
+    ("feature", "problem"),
+    [
+        ({"type": "numeric", "name": "a", "impute": 1.0}, "needs nullable"),
+        ({"type": "numeric", "name": "a", "nullable": True, "min": 0, "impute": -1}, "outside"),
+        ({"type": "numeric", "name": "a", "nullable": True, "impute": "x"}, "not a number"),
+        ({"type": "integer", "name": "a", "nullable": True, "impute": 1.5}, "not an integer"),
+        ({"type": "boolean", "name": "a", "nullable": True, "impute": 1}, "not a boolean"),
+    ],
+)
+def test_an_imputation_rule_must_fit_its_feature(feature: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        DatasetSpec.model_validate({"name": "d", "target": {"name": "y"}, "features": [feature]})
+
+
+def test_imputation_rules_are_optional_and_house_prices_has_none() -> None:
+    assert all(f.impute is None for f in HOUSE_PRICES.features)
+    spec = DatasetSpec.model_validate(
+        {
+            "name": "d",
+            "target": {"name": "y"},
+            "features": [{"type": "boolean", "name": "b", "nullable": True, "impute": False}],
+        }
+    )
+    assert spec.features[0].impute is False

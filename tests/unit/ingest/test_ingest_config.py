@@ -39,3 +39,29 @@ def test_a_bad_spec_path_stops_the_service(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("MLBUS_INGEST_SPEC", str(tmp_path / "missing.yaml"))
     with pytest.raises(ValidationError, match="cannot read dataset spec"):
         Settings()
+
+
+def test_idempotency_batching_and_v2_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLBUS_INGEST_DEDUP_HORIZON_SECONDS", "0")
+    monkeypatch.setenv("MLBUS_INGEST_DEDUP_MAX_IDS", "10")
+    monkeypatch.setenv("MLBUS_INGEST_BATCH_MAX_RECORDS", "50")
+    monkeypatch.setenv("MLBUS_INGEST_PUBLISH_V2", "true")
+    settings = Settings()
+    assert (settings.dedup_horizon_seconds, settings.dedup_max_ids) == (0, 10)
+    assert (settings.batch_max_records, settings.publish_v2) == (50, True)
+    monkeypatch.setenv("MLBUS_INGEST_DEDUP_HORIZON_SECONDS", "-1")
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+def test_a_spec_whose_imputed_value_breaks_its_own_rules_stops_the_service(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: toy\ntarget: {name: y}\nfeatures:\n"
+        "- {type: categorical, name: c, categories: [a, b], nullable: true, impute: z}\n"
+    )
+    monkeypatch.setenv("MLBUS_INGEST_SPEC", str(path))
+    with pytest.raises(ValidationError, match="impute value 'z' is not one of the categories"):
+        Settings()

@@ -1,0 +1,201 @@
+"""Records/s validated and routed by one ingest process against a per-message faststream handler.
+
+    .venv/bin/python bench/ingest.py            # quick: 10,000 records, 3 runs each
+    .venv/bin/python bench/ingest.py --full     # 50,000 records, 5 runs each
+
+On the embedded tansu broker (--broker kafka for Apache Kafka), in the same run, each
+contender in a process of its own, on topics of its own per run:
+  (a) mlbus ingest (python -m services.ingest): batch subscriber, validation of the batch,
+      every output sent at once and awaited together, commit after the acknowledgements;
+  (b) baseline: a faststream subscriber per message running the same validation and routing
+      (services.ingest.routing.Ingestor), awaiting each publish (the phase-1 ingest).
+The raw records (10% invalid) are on the topic before the contender starts; its rate is the
+number of outputs over the span of their broker timestamps (first to last), so start-up does
+not count. Goal (issue 3): (a)/(b) >= 10.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from contracts import HOUSE_PRICES, Envelope, Topics  # noqa: E402
+from mlbus.brokers import start_broker  # noqa: E402
+from mlbus.bus import ensure_topics, publish_all  # noqa: E402
+from mlbus.datagen import RecordGenerator  # noqa: E402
+from mlbus.publishing import topic_partitions  # noqa: E402
+from mlbus.runner import free_port  # noqa: E402
+
+
+def records(count: int) -> list[dict[str, Any]]:
+    """`count` raw records, one in ten invalid (an unknown category)."""
+    generated = list(RecordGenerator(seed=11, id_prefix=uuid.uuid4().hex[:6]).records(count))
+    for index in range(0, count, 10):
+        generated[index]["furnishingstatus"] = "palatial"
+    return generated
+
+
+async def output_span(bootstrap: str, topics: Topics) -> tuple[int, float]:
+    """How many outputs the contender published, and the seconds between the first and last."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        names = (topics.records, topics.predict_requests, topics.rejected)
+        partitions = await topic_partitions(bootstrap, names)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        stamps: list[int] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for batch in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():
+                stamps.extend(message.timestamp for message in batch)
+        return len(stamps), (max(stamps) - min(stamps)) / 1000
+    finally:
+        await consumer.stop()
+
+
+def _env(bootstrap: str, prefix: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MLBUS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "MLBUS_KAFKA_TOPIC_PREFIX": prefix,
+        "MLBUS_INGEST_PORT": str(free_port()),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def run_ingest(bootstrap: str, prefix: str, count: int, logs: Path) -> None:
+    """The real ingest process until its metrics account for `count` records."""
+    env = _env(bootstrap, prefix)
+    url = f"http://127.0.0.1:{env['MLBUS_INGEST_PORT']}/metrics"
+    with (logs / f"{prefix}ingest.log").open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.ingest"], env=env, stdout=log, stderr=log, cwd=ROOT
+        )
+        try:
+            deadline = time.monotonic() + 600
+            while _accounted(url) < count:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"ingest stopped or too slow; see {log.name}")
+                time.sleep(0.1)
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def _accounted(url: str) -> float:
+    try:
+        text = httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return 0.0
+    lines = [line for line in text.splitlines() if line.startswith("mlbus_ingest_records_total{")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+
+def run_baseline(bootstrap: str, prefix: str, count: int, logs: Path) -> None:
+    """The per-message handler in its own process, until it has handled `count` records."""
+    command = [sys.executable, __file__, "--baseline-worker", str(count)]
+    with (logs / f"{prefix}baseline.log").open("wb") as log:
+        subprocess.run(
+            command, env=_env(bootstrap, prefix), stdout=log, stderr=log, check=True, timeout=900
+        )
+
+
+async def baseline_worker(count: int) -> None:
+    """A faststream subscriber per message: the same Ingestor, each publish awaited."""
+    from faststream.kafka import KafkaBroker
+    from prometheus_client import CollectorRegistry
+
+    from services.common.settings import KafkaSettings
+    from services.ingest.metrics import IngestMetrics
+    from services.ingest.routing import Ingestor, Origin
+
+    kafka = KafkaSettings()
+    topics = kafka.topics
+    broker = KafkaBroker(kafka.bootstrap_servers)
+
+    async def send(event: Envelope, topic: str, key: bytes | None) -> None:
+        await broker.publish(event, topic, key=key)  # awaited: the broker's ack per message
+
+    ingestor = Ingestor(HOUSE_PRICES, topics, send, IngestMetrics(CollectorRegistry()))
+    done = asyncio.Event()
+    handled = 0
+
+    async def raw_body(message: Any) -> bytes:  # the bytes, like ingest: Ingestor decodes
+        return bytes(message.body)
+
+    @broker.subscriber(
+        topics.raw,
+        group_id=f"{kafka.topic_prefix}baseline",
+        auto_offset_reset="earliest",
+        decoder=raw_body,
+    )
+    async def on_raw(body: bytes) -> None:
+        nonlocal handled
+        await ingestor.ingest(body, Origin(source=topics.raw))
+        handled += 1
+        if handled >= count:
+            done.set()
+
+    async with broker:
+        await broker.start()
+        await asyncio.wait_for(done.wait(), timeout=900)
+
+
+def measure(kind: str, bootstrap: str, count: int, logs: Path) -> float:
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    topics = Topics.with_prefix(prefix)
+    asyncio.run(ensure_topics(bootstrap, topics.all()))
+    asyncio.run(publish_all(bootstrap, topics.raw, records(count), key=lambda r: r["record_id"]))
+    (run_ingest if kind == "ingest" else run_baseline)(bootstrap, prefix, count, logs)
+    outputs, seconds = asyncio.run(output_span(bootstrap, topics))
+    if outputs != count:
+        raise RuntimeError(f"{kind}: {outputs} outputs for {count} records")
+    return outputs / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--full", action="store_true", help="50,000 records, 5 runs each")
+    parser.add_argument("--broker", choices=("tansu", "kafka"), default="tansu")
+    parser.add_argument("--baseline-worker", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.baseline_worker:
+        asyncio.run(baseline_worker(args.baseline_worker))
+        return
+    count, runs = (50_000, 5) if args.full else (10_000, 3)
+    with tempfile.TemporaryDirectory(prefix="mlbus-bench-ingest-") as tmp:
+        logs = Path(tmp)
+        with start_broker(args.broker, logs / "broker") as broker:
+            bootstrap = broker.bootstrap_servers
+            rates: dict[str, list[float]] = {"ingest": [], "baseline": []}
+            for run in range(runs):
+                for kind in rates:  # interleaved, so that machine noise hits both alike
+                    rates[kind].append(measure(kind, bootstrap, count, logs))
+                    print(
+                        f"  run {run + 1} {kind:<8} {rates[kind][-1]:>10,.0f} records/s", flush=True
+                    )
+    ingest, baseline = (statistics.median(rates[k]) for k in ("ingest", "baseline"))
+    print(f"{count:,} records ({args.broker}), median of {runs} runs:")
+    print(f"  mlbus ingest (batches)         {ingest:>10,.0f} records/s")
+    print(f"  per-message faststream handler {baseline:>10,.0f} records/s")
+    print(f"  ratio                          {ingest / baseline:>10.1f}x   (goal >= 10x)")
+
+
+if __name__ == "__main__":
+    main()

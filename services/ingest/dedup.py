@@ -1,0 +1,55 @@
+"""Idempotency: the record ids routed within a horizon, so that none is routed twice."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+
+class SeenIds:
+    """Record ids routed in the last `horizon_seconds`, at most `max_ids` of them (oldest go first).
+
+    A horizon of 0 turns idempotency off: nothing is remembered.
+    """
+
+    def __init__(
+        self,
+        horizon_seconds: float,
+        max_ids: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._horizon = horizon_seconds
+        self._max_ids = max_ids
+        self._clock = clock
+        self._routed_at: OrderedDict[str, float] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._routed_at)
+
+    @property
+    def enabled(self) -> bool:
+        return self._horizon > 0
+
+    def contains(self, record_id: str) -> bool:
+        """Whether `record_id` was routed within the horizon."""
+        routed_at = self._routed_at.get(record_id)
+        return routed_at is not None and self._clock() - routed_at < self._horizon
+
+    def remember(self, record_ids: Iterable[str]) -> None:
+        """Note ids that were just routed (after their events were acknowledged)."""
+        if self._horizon <= 0:
+            return
+        now = self._clock()
+        for record_id in record_ids:
+            self._routed_at[record_id] = now
+            self._routed_at.move_to_end(record_id)
+        self._forget_old(now)
+
+    def _forget_old(self, now: float) -> None:
+        # Insertion order is routing order, so the oldest are always at the front.
+        while self._routed_at:
+            record_id, routed_at = next(iter(self._routed_at.items()))
+            if now - routed_at < self._horizon and len(self._routed_at) <= self._max_ids:
+                return
+            del self._routed_at[record_id]

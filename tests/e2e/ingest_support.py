@@ -1,0 +1,54 @@
+"""The ingest process alone on fresh topics of the session's broker, for the ingest e2e tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from contracts import Topics
+from mlbus.bus import ensure_topics
+from mlbus.runner import Stack, StackConfig
+
+_METRIC = re.compile(r'^mlbus_ingest_records_total\{outcome="(\w+)"\} (\S+)$', re.MULTILINE)
+
+
+@contextlib.contextmanager
+def running_ingest(bootstrap: str, workdir: Path) -> Iterator[tuple[Stack, Topics]]:
+    prefix = f"ing{uuid.uuid4().hex[:8]}."
+    config = StackConfig.with_free_ports(bootstrap, workdir, topic_prefix=prefix)
+    topics = Topics.with_prefix(prefix)
+    stack = Stack(config)
+    stack.log_dir.mkdir(parents=True, exist_ok=True)
+    asyncio.run(ensure_topics(bootstrap, topics.all()))
+    stack.start_service("ingest")
+    try:
+        _wait_ready(stack)
+        yield stack, topics
+    finally:
+        stack.stop()
+
+
+def _wait_ready(stack: Stack, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stack.check_alive()
+        try:
+            if httpx.get(stack.config.url("ingest") + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"ingest not ready:\n{stack.log_tail('ingest')}")
+
+
+def outcomes(stack: Stack) -> dict[str, float]:
+    """mlbus_ingest_records_total by outcome, from the process's /metrics."""
+    text = httpx.get(stack.config.url("ingest") + "/metrics", timeout=5).text
+    return {outcome: float(value) for outcome, value in _METRIC.findall(text)}

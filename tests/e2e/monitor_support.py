@@ -1,0 +1,154 @@
+"""Helpers of the monitor's end-to-end tests: a stand-in registry, Prometheus, a PNG reader."""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+import zlib
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import numpy as np
+
+from contracts import (
+    HOUSE_PRICES,
+    CategoricalFeature,
+    CategoricalReference,
+    ColumnReference,
+    ModelCard,
+    ModelMetrics,
+    ModelVersion,
+    NumericReference,
+    OnnxInput,
+    ReferenceStatistics,
+)
+from mlbus.datagen import RecordGenerator
+
+HOLDOUT_RMSE = 1000.0
+
+
+def _numeric(values: list[float], bins: int = 10) -> NumericReference:
+    edges = np.unique(np.quantile(np.asarray(values, dtype=float), np.linspace(0, 1, bins + 1)))
+    counts, _ = np.histogram(values, bins=edges)
+    return NumericReference(
+        bin_edges=tuple(float(e) for e in edges),
+        fractions=tuple(float(c) / len(values) for c in counts),
+    )
+
+
+def _categorical(values: list[Any]) -> CategoricalReference:
+    counts = Counter(str(v) for v in values)
+    return CategoricalReference(frequencies={k: n / len(values) for k, n in counts.items()})
+
+
+def model_version(version: int, size: int = 3000) -> ModelVersion:
+    """A version whose reference is the generator's undrifted data (price as prediction)."""
+    records = list(RecordGenerator(seed=0).records(size))
+    features: dict[str, ColumnReference] = {}
+    for feature in HOUSE_PRICES.features:
+        values = [r[feature.name] for r in records]
+        categorical = isinstance(feature, CategoricalFeature)
+        features[feature.name] = _categorical(values) if categorical else _numeric(values)
+    reference = ReferenceStatistics(
+        features=features, prediction=_numeric([r["price"] for r in records])
+    )
+    card = ModelCard(
+        model_name="house-prices",
+        dataset="house-prices",
+        estimator="stand-in",
+        metrics=ModelMetrics(
+            rmse=HOLDOUT_RMSE, mae=800.0, r2=0.9, holdout_size=500, parity_max_abs_error=0.0
+        ),
+        inputs=tuple(OnnxInput(name=f.name, type="float") for f in HOUSE_PRICES.features),
+        snapshot_fingerprint="stand-in",
+        snapshot_size=size,
+        reference=reference,
+    )
+    return ModelVersion(
+        model_name="house-prices",
+        version=version,
+        sha256="0" * 64,
+        size_bytes=1,
+        created_at="2026-01-01T00:00:00Z",
+        card=card,
+    )
+
+
+@contextmanager
+def stand_in_registry(versions: dict[int, ModelVersion]) -> Iterator[str]:
+    """GET /models/house-prices/versions/{v} from memory; yields the base URL."""
+    bodies = {
+        f"/models/house-prices/versions/{v}": mv.model_dump_json().encode()
+        for v, mv in versions.items()
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = bodies.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body or json.dumps({"detail": "not found"}).encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    """RGB(A) pixels of an 8-bit, non-interlaced PNG (what chromium's screenshots are)."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    position, chunks, header = 8, [], b""
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind = data[position + 4 : position + 8]
+        payload = data[position + 8 : position + 8 + length]
+        if kind == b"IHDR":
+            header = payload
+        elif kind == b"IDAT":
+            chunks.append(payload)
+        position += 12 + length
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    channels = 3 if colour == 2 else 4
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8)
+    stride = width * channels
+    rows = raw.reshape(height, stride + 1)
+    image = np.zeros((height, stride), dtype=np.int32)
+    for y in range(height):
+        image[y] = _unfilter(rows[y, 0], rows[y, 1:].astype(np.int32), image, y, channels)
+    return image.reshape(height, width, channels).astype(np.uint8)
+
+
+def _unfilter(kind: int, line: np.ndarray, image: np.ndarray, y: int, bpp: int) -> np.ndarray:
+    above = image[y - 1] if y else np.zeros_like(line)
+    if kind == 0:
+        return line
+    if kind == 2:
+        return (line + above) % 256
+    out = np.zeros_like(line)
+    for x in range(line.size):  # Sub, Average and Paeth depend on the pixel to the left
+        left = out[x - bpp] if x >= bpp else 0
+        upper_left = above[x - bpp] if x >= bpp else 0
+        if kind == 1:
+            predicted = left
+        elif kind == 3:
+            predicted = (left + above[x]) // 2
+        else:
+            p = left + above[x] - upper_left
+            pa, pb, pc = abs(p - left), abs(p - above[x]), abs(p - upper_left)
+            predicted = left if pa <= pb and pa <= pc else (above[x] if pb <= pc else upper_left)
+        out[x] = (line[x] + predicted) % 256
+    return out

@@ -1,0 +1,112 @@
+"""Data files for `mlbus publish` and `mlbus spec infer`, without a broker."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from contracts import (
+    HOUSE_PRICES,
+    BooleanFeature,
+    CategoricalFeature,
+    IntegerFeature,
+    NumericFeature,
+)
+from mlbus.cli import main
+from mlbus.datafiles import count_rows, infer_spec, read_rows
+from mlbus.publishing import ProgressBar, Summary, record_id_of
+from services.common.specfile import load_spec
+from services.ingest.validation import ValidRecord, validate_record
+
+CSV = """record_id,area,rooms,pool,colour,note,price
+a1,100.5,3,true,Red,x1,10
+a2,,2,false,blue ,x2,20
+a3,80,,TRUE,red,x3,
+"""
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "My Houses.csv"
+    path.write_text(CSV, encoding="utf-8")
+    return path
+
+
+def test_csv_rows_keep_text_and_turn_empty_cells_into_nulls(csv_file: Path) -> None:
+    rows = list(read_rows(csv_file))
+    assert count_rows(csv_file) == len(rows) == 3
+    assert rows[1]["area"] is None
+    assert rows[0]["area"] == "100.5"
+
+
+def test_parquet_rows_keep_their_types(tmp_path: Path) -> None:
+    path = tmp_path / "rows.parquet"
+    table = pa.table({"record_id": ["p1", "p2"], "area": [120.0, None], "rooms": [3, 4]})
+    pq.write_table(table, path)
+    assert count_rows(path) == 2
+    assert list(read_rows(path)) == [
+        {"record_id": "p1", "area": 120.0, "rooms": 3},
+        {"record_id": "p2", "area": None, "rooms": 4},
+    ]
+
+
+def test_a_drafted_spec_types_columns_and_imputes_nullable_ones(csv_file: Path) -> None:
+    notes: list[str] = []
+    spec = infer_spec(csv_file, max_categories=2, warnings=notes)
+    assert (spec.name, spec.record_id_field, spec.target.name) == (
+        "my-houses",
+        "record_id",
+        "price",
+    )
+    assert spec.feature_names == ["area", "rooms", "pool", "colour"]
+    area, rooms, pool, colour = spec.features
+    assert isinstance(area, NumericFeature) and (area.nullable, area.impute) == (True, 90.25)
+    assert isinstance(rooms, IntegerFeature) and (rooms.min, rooms.impute) == (0, 2)
+    assert isinstance(pool, BooleanFeature) and not pool.nullable
+    assert isinstance(colour, CategoricalFeature) and colour.categories == ("blue", "red")
+    assert notes == ["column 'note' skipped: 3 distinct texts (an id or free text?)"]
+    # The draft accepts the very file it was drafted from, nulls imputed.
+    rows = [{k: v for k, v in row.items() if k != "note"} for row in read_rows(csv_file)]
+    results = [validate_record(row, spec) for row in rows]
+    assert all(isinstance(r, ValidRecord) for r in results)
+    assert results[1].features["area"] == 90.25  # type: ignore[union-attr]
+
+
+def test_spec_infer_prints_a_spec_that_loads(
+    csv_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "spec.yaml"
+    assert main(["spec", "infer", str(csv_file), "--target", "price", "-o", str(output)]) == 0
+    assert load_spec(output).target.name == "price"
+    assert main(["spec", "infer", str(csv_file), "--target", "nope"]) == 1
+    assert "no column 'nope'" in capsys.readouterr().err
+
+
+def test_record_ids_are_those_ingest_routes_under() -> None:
+    assert record_id_of({"record_id": "x-1", "area": 1}, HOUSE_PRICES) == "x-1"
+    assert record_id_of({"record_id": 7}, HOUSE_PRICES) == "7"
+    anonymous = {"record_id": None, "area": "120"}
+    assert (
+        record_id_of(anonymous, HOUSE_PRICES) == validate_record(anonymous, HOUSE_PRICES).record_id
+    )
+
+
+def test_the_progress_bar_and_the_summary() -> None:
+    out = io.StringIO()
+    bar = ProgressBar(200, out=out, width=10)
+    bar.update(50, force=True)
+    bar.close(200)
+    assert "[##........] 50/200  25%" in out.getvalue()
+    assert out.getvalue().endswith("200/200 100% " + out.getvalue().rsplit("100% ", 1)[1])
+    summary = Summary(published=10, training=4, prediction=2, rejected=2, duplicate=1)
+    summary.reasons.update(["area: min", "area: min"])
+    text = summary.render()
+    assert text.splitlines()[0] == (
+        "accepted 6 (training 4, prediction 2), rejected 2, duplicate 1"
+    )
+    assert "not yet accounted for by ingest: 1" in text
+    assert "2  area: min" in text
