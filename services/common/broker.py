@@ -6,7 +6,9 @@ import ssl
 from typing import Any
 
 from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
+from prometheus_client import CollectorRegistry
 
 from services.common.settings import KafkaSettings
 
@@ -31,11 +33,28 @@ def security_from(settings: KafkaSettings) -> BaseSecurity | None:
             return SASLPlaintext(**sasl)
 
 
-def make_broker(settings: KafkaSettings, client_id: str) -> KafkaBroker:
+# Prefix of the per-handler message metrics faststream's middleware exports in every service:
+# mlbus_bus_received_messages_total, mlbus_bus_received_processed_messages_total{status},
+# mlbus_bus_received_processed_messages_duration_seconds (histogram),
+# mlbus_bus_received_processed_messages_exceptions_total{exception_type},
+# mlbus_bus_published_messages_total{destination,status}, ... labelled app_name (the service),
+# broker ("kafka") and handler (the topic consumed).
+BUS_METRICS_PREFIX = "mlbus_bus"
+
+
+def make_broker(
+    settings: KafkaSettings, client_id: str, *, registry: CollectorRegistry
+) -> KafkaBroker:
+    """The service's broker; its message metrics go to `registry`, app_name = the service."""
+    service = client_id.removeprefix("mlbus-")
+    metrics = KafkaPrometheusMiddleware(
+        registry=registry, app_name=service, metrics_prefix=BUS_METRICS_PREFIX
+    )
     return KafkaBroker(
         settings.bootstrap_servers,
         client_id=client_id,
         security=security_from(settings),
         retry_backoff_ms=200,
         request_timeout_ms=30_000,
+        middlewares=(metrics,),
     )

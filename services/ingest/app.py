@@ -18,8 +18,8 @@ from services.ingest.routing import Ingestor
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    broker = make_broker(settings.kafka, client_id="mlbus-ingest")
     registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-ingest", registry=registry)
     topics = settings.kafka.topics
     seen = SeenIds(settings.dedup_horizon_seconds, settings.dedup_max_ids)
     v2_topic = records_v2_topic(topics) if settings.publish_v2 else None

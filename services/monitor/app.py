@@ -32,8 +32,8 @@ def create_app(
 ) -> FastAPI:
     """The monitor app; `references` replaces the registry client (tests)."""
     settings = settings or Settings()
-    broker = make_broker(settings.kafka, client_id="mlbus-monitor")
     registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-monitor", registry=registry)
     metrics = MonitorMetrics(registry)
     client = None
     if references is None:

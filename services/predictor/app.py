@@ -21,8 +21,8 @@ def create_app(
 ) -> FastAPI:
     """The predictor app; `registry_client` replaces the HTTP registry client (tests)."""
     settings = settings or Settings()
-    broker = make_broker(settings.kafka, client_id="mlbus-predictor")
     registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-predictor", registry=registry)
     metrics = PredictorMetrics(registry)
     source, owned_client = registry_client, None
     if source is None:

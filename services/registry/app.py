@@ -20,8 +20,8 @@ from services.registry.store import RegistryStore
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # The registry only publishes (topics.models): its broker has no subscribers.
-    broker = make_broker(settings.kafka, client_id="mlbus-registry")
     registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-registry", registry=registry)
     store = RegistryStore(open_database(settings.database), ArtifactStore(settings.artifact_dir))
     topic = settings.kafka.topics.models
 

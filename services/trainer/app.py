@@ -21,8 +21,8 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
     """The trainer app; `uploader` replaces the HTTP registry client (tests), and also serves
     the champion if it can."""
     settings = settings or Settings()
-    broker = make_broker(settings.kafka, client_id="mlbus-trainer")
     registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-trainer", registry=registry)
     metrics = TrainerMetrics(registry)
     if uploader is None:
         uploader = RegistryClient(

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import shutil
 import struct
+import subprocess
 import threading
+import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+import pytest
+import yaml
 
 from contracts import (
     HOUSE_PRICES,
@@ -27,8 +34,13 @@ from contracts import (
     ReferenceStatistics,
 )
 from mlbus.datagen import RecordGenerator
+from mlbus.runner import free_port
 
 HOLDOUT_RMSE = 1000.0
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "mlbus.json"
+RULES = ROOT / "deploy" / "prometheus" / "rules"
+GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 
 
 def _numeric(values: list[float], bins: int = 10) -> NumericReference:
@@ -105,6 +117,90 @@ def stand_in_registry(versions: dict[int, ModelVersion]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def required(binary: str) -> str:
+    found = shutil.which(binary)
+    if found is None:
+        pytest.fail(f"`{binary}` is missing: apt-get install {binary} (scripts/install-ci-deps.sh)")
+    return found
+
+
+@contextmanager
+def prometheus(workdir: Path, targets: Mapping[str, int]) -> Iterator[str]:
+    """A real Prometheus scraping {job: port on 127.0.0.1} every second, with the alert
+    rules of deploy/; yields its URL and stops it on exit."""
+    port = free_port()
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(RULES / "*.yml")],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{target}"]}]}
+            for job, target in targets.items()
+        ],
+    }
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    with (workdir / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                required("prometheus"),
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url, workdir / "prometheus.log")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _wait_ready(url: str, log: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("prometheus did not become ready: " + log.read_text())
+
+
+def dashboard_expressions() -> dict[str, str]:
+    """Every PromQL expression of the Grafana dashboard, Grafana's ranges filled in."""
+    found: dict[str, str] = {}
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        for target in panel.get("targets", []):
+            expr = target["expr"]
+            for variable, value in GRAFANA_RANGES.items():
+                expr = expr.replace(variable, value)
+            found[f"panel {panel['title']!r} {target['refId']}"] = expr
+    return found
+
+
+def alert_expressions() -> dict[str, str]:
+    """The expression of every alert rule of deploy/prometheus/rules, by alert name."""
+    found: dict[str, str] = {}
+    for path in sorted(RULES.glob("*.yml")):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                found[rule["alert"]] = rule["expr"]
+    return found
+
+
+def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
+    """The instant query's result vector (asserts Prometheus accepted the expression)."""
+    response = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
+    body = response.json()
+    assert body["status"] == "success", (expr, body)
+    result: list[dict[str, Any]] = body["data"]["result"]
+    return result
 
 
 def png_pixels(data: bytes) -> np.ndarray:

@@ -10,36 +10,37 @@ valid queries here (their series come from tests/unit/deploy and the stack's own
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import shutil
 import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import uuid4
 
 import httpx
 import numpy as np
 import pytest
-import yaml
-from monitor_support import model_version, png_pixels, stand_in_registry
+from monitor_support import (
+    alert_expressions,
+    dashboard_expressions,
+    model_version,
+    png_pixels,
+    prometheus,
+    query,
+    required,
+    stand_in_registry,
+)
 
 from contracts import PredictionMade, RecordIngested, Topics
 from mlbus.brokers import Broker
 from mlbus.bus import ensure_topics, publish_all
 from mlbus.datagen import RecordGenerator
-from mlbus.runner import Stack, StackConfig, free_port
+from mlbus.runner import Stack, StackConfig
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "mlbus.json"
-RULES = ROOT / "deploy" / "prometheus" / "rules"
-GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 WINDOW = 300
 MONITOR_ENV = {
     "MLBUS_MONITOR_WINDOW_SIZE": str(WINDOW),
@@ -54,13 +55,6 @@ MONITOR_METRIC = re.compile(
     r"^mlbus_(monitor_\w+|feature_drift|prediction_drift|dataset_drift\w*|prediction_error"
     r"|model_holdout_error|prediction_distribution|drift_detected_total)$"
 )
-
-
-def required(binary: str) -> str:
-    found = shutil.which(binary)
-    if found is None:
-        pytest.fail(f"`{binary}` is missing: apt-get install {binary} (scripts/install-ci-deps.sh)")
-    return found
 
 
 @dataclass
@@ -131,42 +125,6 @@ async def _wait_for_metric(monitor_url: str, fragment: str, timeout: float = 30)
     raise AssertionError(f"monitor never exported {fragment!r}")
 
 
-def _start_prometheus(workdir: Path, monitor_port: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(RULES / "*.yml")],
-        "scrape_configs": [
-            {"job_name": "monitor", "static_configs": [{"targets": [f"127.0.0.1:{monitor_port}"]}]}
-        ],
-    }
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = (workdir / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            required("prometheus"),
-            f"--config.file={workdir / 'prometheus.yml'}",
-            f"--storage.tsdb.path={workdir / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError(
-        "prometheus did not become ready: " + (workdir / "prometheus.log").read_text()
-    )
-
-
 @pytest.fixture(scope="module")
 def observed(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     workdir = tmp_path_factory.mktemp("monitor-observed")
@@ -183,17 +141,15 @@ def observed(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stack = Stack(config)
         stack.log_dir.mkdir(parents=True, exist_ok=True)
         stack.start_service("monitor")
-        prometheus, prometheus_url = _start_prometheus(workdir, config.ports["monitor"])
         try:
-            monitor_url = config.url("monitor")
-            _wait_ready(stack, monitor_url)
-            asyncio.run(_feed(broker.bootstrap_servers, topics, monitor_url))
-            time.sleep(2.5)  # Prometheus scrapes the drifted state and evaluates the rules
-            yield Observed(monitor_url, prometheus_url, workdir)
-            stack.check_alive()
+            with prometheus(workdir, {"monitor": config.ports["monitor"]}) as prometheus_url:
+                monitor_url = config.url("monitor")
+                _wait_ready(stack, monitor_url)
+                asyncio.run(_feed(broker.bootstrap_servers, topics, monitor_url))
+                time.sleep(2.5)  # Prometheus scrapes the drifted state and evaluates the rules
+                yield Observed(monitor_url, prometheus_url, workdir)
+                stack.check_alive()
         finally:
-            prometheus.terminate()
-            prometheus.wait(10)
             stack.stop()
 
 
@@ -210,41 +166,17 @@ def _wait_ready(stack: Stack, url: str) -> None:
     raise AssertionError("monitor not ready: " + stack.log_tail("monitor"))
 
 
-def _expressions() -> dict[str, str]:
-    """Every PromQL expression of the dashboard (Grafana ranges filled in) and alert rules."""
-    found: dict[str, str] = {}
-    dashboard = json.loads(DASHBOARD.read_text())
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            expr = target["expr"]
-            for variable, value in GRAFANA_RANGES.items():
-                expr = expr.replace(variable, value)
-            found[f"panel {panel['title']!r} {target['refId']}"] = expr
-    for path in sorted(RULES.glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                found[f"alert {rule['alert']}"] = rule["expr"]
-    return found
-
-
-def _query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{prometheus_url}/api/v1/query", params={"query": expr}, timeout=10)
-    body = response.json()
-    assert body["status"] == "success", (expr, body)
-    result: list[dict[str, Any]] = body["data"]["result"]
-    return result
-
-
 def test_every_monitor_expression_of_the_dashboard_and_alerts_returns_data(
     observed: Observed,
 ) -> None:
-    expressions = _expressions()
+    expressions = dashboard_expressions()
+    expressions |= {f"alert {name}": expr for name, expr in alert_expressions().items()}
     whole_stack: list[str] = []
     empty: list[str] = []
     for name, expr in expressions.items():
         metrics = set(re.findall(r"\bmlbus_\w+", expr))
         metrics = {re.sub(r"_(bucket|sum|count)$", "", m) for m in metrics}
-        result = _query(observed.prometheus_url, expr)
+        result = query(observed.prometheus_url, expr)
         if all(MONITOR_METRIC.match(m) for m in metrics):
             if not result:
                 empty.append(f"{name}: {expr}")

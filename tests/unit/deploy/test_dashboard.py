@@ -32,6 +32,16 @@ COUNTERS: dict[str, set[str]] = {
     "mlbus_monitor_windows_total": {"model", "model_version", "outcome"},
     "mlbus_drift_detected_total": {"model", "outcome"},
     "mlbus_monitor_labels_total": {"outcome"},
+    # faststream's Prometheus middleware, in every service (services/common/broker.py)
+    "mlbus_bus_received_messages_total": {"app_name", "broker", "handler"},
+    "mlbus_bus_received_processed_messages_total": {"app_name", "broker", "handler", "status"},
+    "mlbus_bus_received_processed_messages_exceptions_total": {
+        "app_name",
+        "broker",
+        "handler",
+        "exception_type",
+    },
+    "mlbus_bus_published_messages_total": {"app_name", "broker", "destination", "status"},
 }
 GAUGES: dict[str, set[str]] = {
     "mlbus_trainer_records_buffered": set(),
@@ -51,6 +61,7 @@ HISTOGRAMS: dict[str, set[str]] = {
     "mlbus_trainer_training_seconds": set(),
     "mlbus_predictor_batch_size": set(),
     "mlbus_predictor_inference_seconds": set(),
+    "mlbus_bus_received_processed_messages_duration_seconds": {"app_name", "broker", "handler"},
 }
 # What the dashboard must show (the first dashboard's brief), by the series it needs.
 REQUIRED_SERIES = {
@@ -70,6 +81,9 @@ REQUIRED_SERIES = {
     "mlbus_prediction_distribution",
     "mlbus_monitor_windows_total",
     "mlbus_drift_detected_total",
+    "mlbus_bus_received_processed_messages_total",
+    "mlbus_bus_received_processed_messages_duration_seconds_bucket",
+    "mlbus_bus_received_processed_messages_exceptions_total",
 }
 GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 
