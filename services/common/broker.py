@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
@@ -58,3 +59,19 @@ def make_broker(
         request_timeout_ms=30_000,
         middlewares=(metrics,),
     )
+
+
+def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
+    """The connected aiokafka producer under `broker`, or None (not connected yet, or faststream's
+    in-memory test broker).
+
+    Hot paths send already serialised events straight to it, skipping faststream's per-message
+    publish path (command objects, codec, middlewares), which costs more than scoring a record.
+    This reaches into faststream 0.7's internal layout, defensively: callers fall back to the
+    ordinary publisher whenever it returns None.
+    """
+    try:
+        client = broker.config.producer._producer.producer  # type: ignore[attr-defined]
+    except Exception:  # faststream raises IncorrectState before connect; fakes lack the chain
+        return None
+    return client if isinstance(client, AIOKafkaProducer) else None

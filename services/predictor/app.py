@@ -6,10 +6,10 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from contracts import ModelRefused
-from services.common.broker import make_broker
+from services.common.broker import make_broker, raw_producer
 from services.common.http import service_app
 from services.predictor.config import Settings
-from services.predictor.handlers import Serving, aiokafka_producer, build_router
+from services.predictor.handlers import Serving, build_router
 from services.predictor.http_api import build_predict_router
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.registry_client import CHALLENGER, ModelSource, RegistryClient
@@ -48,7 +48,7 @@ def create_app(
     serving = Serving(champion=reloader(None), challenger=reloader(CHALLENGER))
     holder = serving.champion.holder
     broker.include_router(
-        build_router(settings, serving, metrics, producer=lambda: aiokafka_producer(broker))
+        build_router(settings, serving, metrics, producer=lambda: raw_producer(broker))
     )
 
     async def load_models() -> None:

@@ -234,13 +234,3 @@ def _record_lag(
             metrics.consumer_lag.labels(partition=str(partition)).set(
                 max(0, highwater - offset - 1)
             )
-
-
-def aiokafka_producer(broker: Any) -> AIOKafkaProducer | None:
-    """The connected aiokafka producer under a faststream KafkaBroker, or None (not connected,
-    or the in-memory test broker). Reaches into faststream 0.7's internals, defensively."""
-    try:
-        producer = broker.config.producer._producer.producer
-    except Exception:  # faststream raises IncorrectState before connect; fakes lack the chain
-        return None
-    return producer if isinstance(producer, AIOKafkaProducer) else None

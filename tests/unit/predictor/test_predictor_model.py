@@ -133,11 +133,3 @@ def test_a_model_whose_output_is_not_one_value_per_row_fails_warm_up() -> None:
     raw = data.SerializeToString()
     with pytest.raises(ModelLoadError, match="warm-up failed"):
         load_model(MODEL_NAME, 1, raw, sha256(raw))
-
-
-def test_the_raw_producer_is_only_used_once_a_real_one_is_connected() -> None:
-    from faststream.kafka import KafkaBroker
-
-    from services.predictor.handlers import aiokafka_producer
-
-    assert aiokafka_producer(KafkaBroker("localhost:1")) is None  # not connected: faststream path
