@@ -97,7 +97,7 @@ class PredictorMetrics:
             ["partition"],
             registry=registry,
         )
-        for outcome in ("loaded", "refused"):
+        for outcome in ("loaded", "refused", "interrupted"):
             self.model_loads.labels(outcome=outcome)  # export zeros before the first load
 
     def version_gauge(self, alias: str) -> Gauge:

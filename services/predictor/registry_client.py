@@ -23,6 +23,10 @@ class ArtifactIntegrityError(RegistryError):
     """Downloaded bytes whose sha256 differs from what the registry says they are."""
 
 
+class ArtifactTransferError(RegistryError):
+    """A download cut short or altered in transit: the registry's copy may be fine, so retry."""
+
+
 class ModelSource(Protocol):
     """What the predictor needs from a registry; tests pass a fake."""
 
@@ -65,25 +69,43 @@ class RegistryClient:
             raise RegistryError(f"registry sent an invalid model version: {exc}") from exc
 
     async def download(self, version: ModelVersion) -> bytes:
-        """The artifact's bytes, checked against X-Content-SHA256 and the version's sha256."""
+        """The artifact's bytes, checked against X-Content-SHA256 and the version's sha256.
+
+        ArtifactTransferError when the transfer broke (cut connection, short body, bytes that
+        differ from the registry's own hash); ArtifactIntegrityError when the registry's copy
+        itself is not the registered artifact.
+        """
         name = quote(version.model_name, safe="")
-        response = await self._get(f"/models/{name}/versions/{version.version}/artifact")
         label = f"{version.model_name} v{version.version}"
+        response = await self._get_artifact(
+            f"/models/{name}/versions/{version.version}/artifact", label
+        )
         if response.status_code == httpx.codes.CONFLICT:  # the registry's copy fails its hash
             raise ArtifactIntegrityError(f"{label}: {response.text[:200]}")
         _raise_for_status(response)
         data = response.content
+        _check_length(response, data, label)
         actual = sha256_hex(data)
         header = response.headers.get("X-Content-SHA256", "").lower()
-        if header != actual:
-            raise ArtifactIntegrityError(
-                f"{label}: downloaded sha256 {actual} != X-Content-SHA256 {header or '(absent)'}"
+        if not header:  # nothing proves what the registry meant to send
+            raise ArtifactIntegrityError(f"{label}: no X-Content-SHA256 header")
+        if header != actual:  # the registry's copy checks out; the bytes changed on the way
+            raise ArtifactTransferError(
+                f"{label}: downloaded sha256 {actual} != X-Content-SHA256 {header}"
             )
         if version.sha256.lower() != actual:
             raise ArtifactIntegrityError(
                 f"{label}: downloaded sha256 {actual} != registered sha256 {version.sha256}"
             )
         return data
+
+    async def _get_artifact(self, path: str, label: str) -> httpx.Response:
+        try:
+            return await self._http.get(path)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # never reached the registry
+            raise RegistryError(f"registry unreachable at {self._http.base_url}: {exc}") from exc
+        except httpx.HTTPError as exc:  # reached it, but the response broke off
+            raise ArtifactTransferError(f"{label}: download interrupted: {exc!r}") from exc
 
     async def _get(self, path: str) -> httpx.Response:
         try:
@@ -98,3 +120,13 @@ def _raise_for_status(response: httpx.Response) -> None:
     raise RegistryError(
         f"registry answered {response.status_code} to GET {response.url}: {response.text[:200]}"
     )
+
+
+def _check_length(response: httpx.Response, data: bytes, label: str) -> None:
+    declared = response.headers.get("Content-Length")
+    if response.headers.get("Content-Encoding"):  # the length is that of the encoded body
+        return
+    if declared is not None and declared.isdigit() and int(declared) != len(data):
+        raise ArtifactTransferError(
+            f"{label}: download interrupted: {len(data)} of {declared} bytes received"
+        )

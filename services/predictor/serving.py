@@ -14,6 +14,7 @@ from services.predictor.model import LoadedModel, ModelLoadError, load_model
 from services.predictor.registry_client import (
     CHAMPION,
     ArtifactIntegrityError,
+    ArtifactTransferError,
     ModelSource,
     RegistryError,
 )
@@ -63,12 +64,15 @@ class ReloadOutcome(enum.Enum):
     NO_CHAMPION = "no_champion"  # the alias is unset for the model
     UNAVAILABLE = "unavailable"  # the registry could not be asked; try again later
     REFUSED = "refused"  # the version failed verification or loading; the old model serves
+    INTERRUPTED = "interrupted"  # its download broke off; the old model serves, retry soon
 
 
 class AliasReloader:
     """Brings the version holding `alias` into the holder: load and warm beside the old, swap.
 
     A refused version is remembered (and reported once) so rechecks do not download it again.
+    An interrupted download is not held against the version: it is counted, reported once,
+    and `retry_pending` asks the reload loop to try again soon.
     """
 
     def __init__(
@@ -90,17 +94,24 @@ class AliasReloader:
         self.spec = spec
         self.on_refused = on_refused
         self._refused: set[tuple[int, str]] = set()
+        self._interrupted: set[tuple[int, str]] = set()  # already announced
+        self.retry_pending = False  # the last reload could not finish; try again soon
+        self.retry_wanted = asyncio.Event()  # set with retry_pending: wakes the reload loop
         self._lock = asyncio.Lock()  # one reload at a time; the next one sees the newest alias
 
     async def reload(self) -> ReloadOutcome:
         async with self._lock:
             try:
-                return await self._reload()
+                outcome = await self._reload()
             except RegistryError as exc:
                 log.warning(
                     "predictor: cannot fetch %s of %s: %s", self.alias, self.model_name, exc
                 )
-                return ReloadOutcome.UNAVAILABLE
+                outcome = ReloadOutcome.UNAVAILABLE
+            self.retry_pending = outcome in (ReloadOutcome.UNAVAILABLE, ReloadOutcome.INTERRUPTED)
+            if self.retry_pending:
+                self.retry_wanted.set()
+            return outcome
 
     async def _reload(self) -> ReloadOutcome:
         wanted = await self.source.alias(self.model_name, self.alias)
@@ -119,6 +130,9 @@ class AliasReloader:
             model = await asyncio.to_thread(
                 load_model, wanted.model_name, wanted.version, data, wanted.sha256, self.spec
             )
+        except ArtifactTransferError as exc:
+            await self._interrupted_download(wanted, key, str(exc))
+            return ReloadOutcome.INTERRUPTED
         except (ArtifactIntegrityError, ModelLoadError) as exc:
             await self._refuse(wanted, key, str(exc))
             return ReloadOutcome.REFUSED
@@ -145,6 +159,23 @@ class AliasReloader:
         log.error(
             "predictor: refused %s, still serving %r: %s", self.alias, self.holder.current, reason
         )
+        await self._announce(version, reason)
+
+    async def _interrupted_download(
+        self, version: ModelVersion, key: tuple[int, str], reason: str
+    ) -> None:
+        self.metrics.model_loads.labels(outcome="interrupted").inc()
+        log.warning(
+            "predictor: download of %s interrupted, still serving %r, will retry: %s",
+            self.alias,
+            self.holder.current,
+            reason,
+        )
+        if key not in self._interrupted:  # one event per version, not one per retry
+            self._interrupted.add(key)
+            await self._announce(version, f"{reason} (will retry)")
+
+    async def _announce(self, version: ModelVersion, reason: str) -> None:
         if self.on_refused is None:
             return
         event = ModelRefused(
@@ -163,13 +194,30 @@ class AliasReloader:
 async def keep_models_loaded(
     reloaders: list[AliasReloader], *, poll_seconds: float, recheck_seconds: float
 ) -> None:
-    """Until cancelled: reload every alias, retrying every `poll_seconds` while no champion serves.
+    """Until cancelled: reload every alias, retrying every `poll_seconds` while no champion serves
+    or a reload could not finish (registry unreachable, download interrupted).
 
     The first reloader is the champion's. Once it serves, model events drive reloads; the slower
     recheck only covers an event missed while the models subscriber was (re)joining.
     """
     while True:
         for reloader in reloaders:
+            reloader.retry_wanted.clear()
             await reloader.reload()
         serving = reloaders[0].holder.current is not None
-        await asyncio.sleep(recheck_seconds if serving else poll_seconds)
+        settled = serving and not any(reloader.retry_pending for reloader in reloaders)
+        # An event-driven reload that fails meanwhile cuts the long wait short.
+        if settled and not await _until_retry_wanted(reloaders, recheck_seconds):
+            continue
+        await asyncio.sleep(poll_seconds)
+
+
+async def _until_retry_wanted(reloaders: list[AliasReloader], timeout: float) -> bool:
+    """Whether a reloader wanted a retry within `timeout` seconds."""
+    waits = [asyncio.create_task(reloader.retry_wanted.wait()) for reloader in reloaders]
+    try:
+        done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return bool(done)

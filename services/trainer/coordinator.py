@@ -31,11 +31,13 @@ from services.trainer.training import (
     train_model,
     validate_hyperparameters,
 )
+from services.trainer.unchanged import repeats
 
 log = logging.getLogger(__name__)
 
 TOO_FEW_RECORDS = "too_few_records"
 INVALID_COMMAND = "invalid_command"
+UNCHANGED = "unchanged"
 Trainer = Callable[[Snapshot, DatasetSpec, str, TrainingOptions, Champion | None], TrainedModel]
 PublishRefusal = Callable[[ModelRefused], Awaitable[None]]
 
@@ -47,6 +49,11 @@ class Uploader(Protocol):
 @runtime_checkable
 class ChampionSource(Protocol):
     async def champion(self, model_name: str) -> Champion | None: ...
+
+
+@runtime_checkable
+class VersionSource(Protocol):
+    async def latest_version(self, model_name: str) -> ModelVersion | None: ...
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,8 @@ class TrainingCoordinator:
         self._metrics = metrics
         self._train = train
         self._champions = champions
+        # The registry client also lists versions: a run that would repeat the latest is skipped.
+        self._versions = uploader if isinstance(uploader, VersionSource) else None
         self._publish_refusal = publish_refusal
         self._new_since_run = 0
 
@@ -193,18 +202,20 @@ class TrainingCoordinator:
             needed = f"{len(records)} records ({request.selection.describe()}), "
             self._skip(request.reason, f"{needed}{self.settings.min_records} needed", len(records))
             return
-        log.info(
-            "trainer: training %s on %d records (%s)",
-            request.model_name,
-            len(records),
-            request.reason,
-        )
         options = request.options or self.settings.training_options
         try:
-            champion = await self._champion(request.model_name)
             snapshot = await asyncio.to_thread(
                 take_snapshot, records, self.settings.spec, parameters
             )
+            if await self._repeats_latest(request, snapshot, options):
+                return
+            log.info(
+                "trainer: training %s on %d records (%s)",
+                request.model_name,
+                len(records),
+                request.reason,
+            )
+            champion = await self._champion(request.model_name)
             model = await asyncio.to_thread(
                 self._train, snapshot, self.settings.spec, request.model_name, options, champion
             )
@@ -241,6 +252,26 @@ class TrainingCoordinator:
             version=version.version,
             rmse=rmse,
         )
+
+    async def _repeats_latest(
+        self, request: TrainRequest, snapshot: Snapshot, options: TrainingOptions
+    ) -> bool:
+        """Skip (and say so) a run whose model the registry's latest version already is."""
+        if self._versions is None:
+            return False
+        try:
+            latest = await self._versions.latest_version(request.model_name)
+        except Exception as exc:  # cannot tell: train, as without the check
+            log.warning("trainer: cannot list versions of %s: %s", request.model_name, exc)
+            return False
+        if latest is None or not repeats(latest.card, snapshot.fingerprint, options):
+            return False
+        detail = (
+            f"{latest.model_name} v{latest.version} has the same snapshot"
+            f" ({snapshot.fingerprint[:12]}), estimator, hyperparameters and seed"
+        )
+        self._skip(request.reason, detail, snapshot.size, UNCHANGED)
+        return True
 
     async def _champion(self, model_name: str) -> Champion | None:
         """The registry's champion, to be scored on our holdout; None if none or unreachable

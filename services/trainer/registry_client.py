@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr, TypeAdapter, ValidationError
 
 from contracts import ModelCard, ModelVersion
 from services.trainer.training import Champion
@@ -13,6 +13,9 @@ from services.trainer.training import Champion
 
 class RegistryError(RuntimeError):
     """The registry refused an upload or could not be reached."""
+
+
+_VERSIONS = TypeAdapter(list[ModelVersion])
 
 
 class RegistryClient:
@@ -71,6 +74,24 @@ class RegistryClient:
         if digest != version.sha256:
             raise RegistryError(f"{url}: sha256 {digest} differs from the version's")
         return Champion(version=version.version, onnx=artifact.content)
+
+    async def latest_version(self, model_name: str) -> ModelVersion | None:
+        """The highest version of `model_name`; None if it has none (404 or an empty list)."""
+        url = f"{self.base_url}/models/{model_name}/versions"
+        try:
+            async with httpx.AsyncClient(timeout=self._timeout, transport=self._transport) as http:
+                response = await http.get(url)
+        except httpx.HTTPError as exc:
+            raise RegistryError(f"cannot list the versions of {model_name}: {exc!r}") from exc
+        if response.status_code == 404:
+            return None
+        if not response.is_success:
+            raise RegistryError(f"registry answered {response.status_code} to GET {url}")
+        try:
+            versions = _VERSIONS.validate_json(response.content)
+        except ValidationError as exc:
+            raise RegistryError(f"registry answered {url} with no version list: {exc}") from exc
+        return max(versions, key=lambda v: v.version, default=None)
 
 
 def _version(response: httpx.Response, url: str) -> ModelVersion:

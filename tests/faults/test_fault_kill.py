@@ -38,6 +38,7 @@ def wait_ready(stack: Stack, name: str, timeout: float = 60.0) -> float:
 
 async def test_kill_9_each_service_loses_nothing(trained_stack: Stack) -> None:
     config = trained_stack.config
+    versions_before = _versions(config.url("registry"))
     recovering: dict[str, asyncio.Task[float]] = {}
     async with steady_stream(config, "kill", per_second=100) as sent:
         # One kill every 2 s: a service may die while the previous one still recovers.
@@ -68,6 +69,11 @@ async def test_kill_9_each_service_loses_nothing(trained_stack: Stack) -> None:
     assert result.unstable_ids == {}, result.summary()
     # The monitor restarted last and lost its in-memory counts; it never counts more than exist.
     assert 0 < monitor_count <= result.prediction_event_ids
+    # The restarted trainer re-reads the same records: it must not upload the same model again.
+    rerun = _restarted_trainer_run(config.url("trainer"))
+    versions_after = _versions(config.url("registry"))
+    print(f"fault 1: versions {versions_before} -> {versions_after}; trainer's rerun: {rerun}")
+    assert versions_after == versions_before, rerun
     trained_stack.check_alive()
 
 
@@ -82,3 +88,19 @@ def test_no_service_logs_the_registry_token(trained_stack: Stack) -> None:
 def _monitor_count(url: str) -> float:
     text = httpx.get(url + "/metrics", timeout=5).text
     return sum(float(value) for value in _MONITOR_COUNT.findall(text))
+
+
+def _versions(registry_url: str) -> list[int]:
+    listed = httpx.get(f"{registry_url}/models/house-prices/versions", timeout=5).json()
+    return sorted(int(version["version"]) for version in listed)
+
+
+def _restarted_trainer_run(trainer_url: str, timeout: float = 60.0) -> dict[str, object]:
+    """How the restarted trainer's first run (on the records it re-read) ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = httpx.get(trainer_url + "/status", timeout=5).json()["last_result"]
+        if result is not None:
+            return dict(result)
+        time.sleep(0.5)
+    raise TimeoutError(f"the restarted trainer ran nothing within {timeout}s")

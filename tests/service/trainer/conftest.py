@@ -63,6 +63,10 @@ class FakeRegistry:
                 raise HTTPException(404, "no champion")
             return self.versions[0][1].model_dump(mode="json")
 
+        @self.app.get("/models/{name}/versions")
+        async def versions(name: str) -> list[dict[str, Any]]:
+            return [v.model_dump(mode="json") for _, v in self.versions if v.model_name == name]
+
         @self.app.get("/models/{name}/versions/{version}/artifact")
         async def artifact(name: str, version: int) -> Response:
             if not 1 <= version <= len(self.versions):

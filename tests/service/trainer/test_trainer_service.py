@@ -160,3 +160,15 @@ async def test_a_model_failing_parity_is_refused_on_the_models_topic(topic_prefi
     [refusal] = refusals
     assert refusal.refused_by == "trainer" and refusal.model_name == "house-prices"
     assert "max relative error" in refusal.reason
+
+
+async def test_a_repeated_run_on_the_same_records_uploads_no_new_version(trainer: Trainer) -> None:
+    await trainer.publish(list(labelled_records(200)), trainer.topics.records)
+    for command in (TrainModel(), TrainModel(reason="restarted"), TrainModel(seed=5)):
+        await trainer.publish([command], trainer.topics.trainer_commands)
+        await trainer.idle()
+    first, second = (version.card for _, version in trainer.registry.versions)
+    assert first.snapshot_fingerprint == second.snapshot_fingerprint  # same records ...
+    assert second.metrics.model_dump()["seed"] == 5  # ... but another seed: trained
+    assert await trainer.metric('mlbus_trainer_skipped_total{reason="unchanged"}') == 1
+    assert await trainer.metric('mlbus_trainer_runs_total{outcome="uploaded"}') == 2

@@ -8,6 +8,7 @@ import pytest
 from contracts import ModelVersion
 from services.predictor.registry_client import (
     ArtifactIntegrityError,
+    ArtifactTransferError,
     RegistryClient,
     RegistryError,
 )
@@ -49,12 +50,47 @@ async def test_no_champion_is_none() -> None:
     assert await client.champion("house-prices") is None
 
 
-@pytest.mark.parametrize("header", [None, "ab" * 32])
-async def test_download_refuses_bytes_that_do_not_match_the_header(header: str | None) -> None:
+async def test_download_without_the_registry_hash_is_an_integrity_error() -> None:
     version = model_version(4, ARTIFACT)
-    client = _client(_registry(version, header))
+    client = _client(_registry(version, None))
     with pytest.raises(ArtifactIntegrityError, match="X-Content-SHA256"):
         await client.download(version)
+
+
+async def test_bytes_that_do_not_match_the_header_are_a_transfer_error_to_retry() -> None:
+    version = model_version(4, ARTIFACT)
+    client = _client(_registry(version, "ab" * 32))
+    with pytest.raises(ArtifactTransferError, match="X-Content-SHA256"):
+        await client.download(version)
+
+
+async def test_a_body_shorter_than_its_content_length_is_an_interrupted_download() -> None:
+    version = model_version(4, ARTIFACT)
+    half = ARTIFACT[: len(ARTIFACT) // 2]
+    headers = {"X-Content-SHA256": sha256(ARTIFACT), "Content-Length": str(len(ARTIFACT))}
+    short = httpx.Response(200, content=half, headers=headers)
+    client = _client(httpx.MockTransport(lambda _: short))
+    with pytest.raises(ArtifactTransferError, match=f"{len(half)} of {len(ARTIFACT)} bytes"):
+        await client.download(version)
+
+
+async def test_a_connection_cut_mid_body_is_an_interrupted_download() -> None:
+    def cut(request: httpx.Request) -> httpx.Response:
+        raise httpx.RemoteProtocolError("peer closed connection", request=request)
+
+    client = _client(httpx.MockTransport(cut))
+    with pytest.raises(ArtifactTransferError, match="download interrupted"):
+        await client.download(model_version(4, ARTIFACT))
+
+
+async def test_a_registry_not_listening_stays_unreachable_for_downloads() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = _client(httpx.MockTransport(refuse))
+    with pytest.raises(RegistryError, match="unreachable") as raised:
+        await client.download(model_version(4, ARTIFACT))
+    assert not isinstance(raised.value, ArtifactTransferError)
 
 
 async def test_download_refuses_bytes_that_do_not_match_the_registered_sha256() -> None:

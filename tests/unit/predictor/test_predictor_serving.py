@@ -10,7 +10,7 @@ import pytest
 from contracts import HOUSE_PRICES, ModelRefused, ModelVersion
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel, ModelInput, signature_problems
-from services.predictor.registry_client import RegistryError
+from services.predictor.registry_client import ArtifactTransferError, RegistryError
 from services.predictor.serving import (
     AliasReloader,
     ModelHolder,
@@ -248,3 +248,92 @@ def test_signature_problems_name_unknown_inputs_and_wrong_types() -> None:
     assert len(problems) == 2
     assert "'furnishingstatus' is tensor(float), spec needs tensor(string)" in problems[0]
     assert "'colour' is not a feature" in problems[1]
+
+
+class _CutOnce(FakeRegistry):
+    """A registry whose next `cuts` downloads break off mid-transfer."""
+
+    cuts: int = 0
+
+    async def download(self, version: ModelVersion) -> bytes:
+        if self.cuts > 0:
+            self.cuts -= 1
+            self.downloads += 1
+            raise ArtifactTransferError(f"v{version.version}: download interrupted")
+        return await super().download(version)
+
+
+async def test_an_interrupted_download_keeps_the_old_model_and_is_retried_not_refused(
+    holder: ModelHolder, metrics: PredictorMetrics, model_v1: LoadedModel, onnx_v2: bytes
+) -> None:
+    registry = _CutOnce()
+    registry.cuts = 2
+    refusals: list[ModelRefused] = []
+
+    async def announce(event: ModelRefused) -> None:
+        refusals.append(event)
+
+    reloader = AliasReloader(holder, registry, MODEL_NAME, metrics, on_refused=announce)
+    holder.swap(model_v1)
+    registry.promote(model_version(2, onnx_v2), onnx_v2)
+    assert await reloader.reload() is ReloadOutcome.INTERRUPTED
+    assert holder.current is model_v1 and reloader.retry_pending
+    assert await reloader.reload() is ReloadOutcome.INTERRUPTED
+    assert [(r.version, "will retry" in r.reason) for r in refusals] == [(2, True)]  # once
+    assert await reloader.reload() is ReloadOutcome.LOADED
+    assert holder.current is not None and holder.current.version == 2
+    assert not reloader.retry_pending and registry.downloads == 3
+    assert (_loads(metrics, "interrupted"), _loads(metrics, "refused")) == (2, 0)
+    assert _served_version(metrics) == 2
+
+
+async def test_the_background_loader_retries_an_interrupted_download_at_poll_speed(
+    holder: ModelHolder, metrics: PredictorMetrics, model_v1: LoadedModel, onnx_v2: bytes
+) -> None:
+    registry = _CutOnce()
+    registry.cuts = 3
+    reloader = AliasReloader(holder, registry, MODEL_NAME, metrics)
+    holder.swap(model_v1)  # a champion serves: without a pending retry it would wait 60 s
+    registry.promote(model_version(2, onnx_v2), onnx_v2)
+    task = asyncio.create_task(
+        keep_models_loaded([reloader], poll_seconds=0.01, recheck_seconds=60)
+    )
+    try:
+        for _ in range(500):
+            current = holder.current
+            if current is not None and current.version == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert holder.current is not None and holder.current.version == 2
+        assert registry.downloads == 4
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_failed_event_driven_reload_wakes_the_loader_from_its_long_recheck(
+    holder: ModelHolder, metrics: PredictorMetrics, onnx_v1: bytes, onnx_v2: bytes
+) -> None:
+    registry = _CutOnce()
+    reloader = AliasReloader(holder, registry, MODEL_NAME, metrics)
+    registry.promote(model_version(1, onnx_v1), onnx_v1)
+    task = asyncio.create_task(
+        keep_models_loaded([reloader], poll_seconds=0.01, recheck_seconds=60)
+    )
+    try:
+        assert (await asyncio.wait_for(holder.wait_ready(), 5)).version == 1
+        await asyncio.sleep(0.05)  # the loader is now in its 60 s recheck wait
+        registry.cuts = 1
+        registry.promote(model_version(2, onnx_v2), onnx_v2)
+        assert await reloader.reload() is ReloadOutcome.INTERRUPTED  # as on a ModelPromoted
+        for _ in range(500):
+            current = holder.current
+            if current is not None and current.version == 2:
+                break
+            await asyncio.sleep(0.01)
+        assert holder.current is not None and holder.current.version == 2
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

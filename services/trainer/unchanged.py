@@ -1,0 +1,41 @@
+"""Whether a run would only repeat the registry's latest version: same records, same options.
+
+A restarted trainer re-reads the records topic and would otherwise upload an identical model
+as a new version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts import ModelCard
+from services.trainer.training import TrainingOptions, effective_hyperparameters, make_estimator
+
+# Parameters that change how fast a model trains, never what it learns.
+_NOT_LEARNED = frozenset({"n_jobs", "verbose"})
+
+
+def run_hyperparameters(options: TrainingOptions) -> dict[str, Any]:
+    """The hyperparameters a run with `options` records on its card (without the learned-free)."""
+    estimator = make_estimator(
+        options.estimator, options.seed, options.threads, options.hyperparameters
+    )
+    return _learned(effective_hyperparameters(estimator))
+
+
+def repeats(card: ModelCard, fingerprint: str, options: TrainingOptions) -> bool:
+    """Whether `card`'s model was trained on the snapshot `fingerprint` with the same
+    estimator, hyperparameters and seed as a run with `options` would use."""
+    recorded = card.metrics.model_extra or {}
+    hyperparameters = recorded.get("hyperparameters")
+    return (
+        card.snapshot_fingerprint == fingerprint
+        and card.estimator == options.estimator
+        and recorded.get("seed") == options.seed
+        and isinstance(hyperparameters, dict)
+        and _learned(hyperparameters) == run_hyperparameters(options)
+    )
+
+
+def _learned(hyperparameters: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in hyperparameters.items() if k not in _NOT_LEARNED}
