@@ -196,6 +196,7 @@ async def passthrough(bootstrap: str, topics: Topics) -> None:
         group_id=f"{topics.predict_requests}.passthrough",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        fetch_max_wait_ms=10,  # as the predictor: the 500 ms default is pure latency here
     )
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await consumer.start()
