@@ -23,6 +23,10 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
+    # How long the broker may hold a fetch that has too little data. Kafka's default (500 ms)
+    # is pure latency at light load, and tansu holds every fetch that long: measured in
+    # bench/predictor.py, p99 at 1,000 events/s went from 275 ms to under 20 ms.
+    fetch_max_wait_ms: int = Field(default=10, ge=0)
 
     @property
     def topics(self) -> Topics:

@@ -104,6 +104,7 @@ def build_router(settings: Settings, ingestor: Ingestor) -> KafkaRouter:
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         # Commit after the batch's outputs are acknowledged; a failed publish rewinds to it.
         ack_policy=AckPolicy.NACK_ON_ERROR,
         parser=tolerant_parser,

@@ -60,6 +60,7 @@ def build_router(
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         decoder=topic_bodies,
         ack_policy=AckPolicy.ACK,
     )

@@ -22,9 +22,6 @@ class Settings(SpecSettingMixin, BaseSettings):
     batch_max_records: int = Field(default=2000, ge=1)
     # Small, so a lone request under light load is not held back waiting for company.
     batch_timeout_ms: int = Field(default=10, ge=0)
-    # How long the broker may hold a fetch that has too little data: the Kafka default (500 ms)
-    # shows up directly in the latency of a lightly loaded predictor.
-    fetch_max_wait_ms: int = Field(default=10, ge=0)
     # Retry period while no model serves (registry down, or no champion yet).
     poll_seconds: float = Field(default=3.0, gt=0)
     # Period of the safety-net champion check once a model serves (events drive reloads).

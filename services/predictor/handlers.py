@@ -77,7 +77,7 @@ def build_router(
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         # Commit only after the batch's output is published; on an error rewind and retry.
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_raw_body,

@@ -56,6 +56,7 @@ def build_router(settings: Settings, coordinator: TrainingCoordinator) -> KafkaR
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         decoder=raw_body,
         # Never committed: the buffer lives in memory, so after a restart the trainer reads
         # the retained records again from the earliest offset and rebuilds it.
@@ -70,6 +71,7 @@ def build_router(settings: Settings, coordinator: TrainingCoordinator) -> KafkaR
         topics.drift,
         group_id=f"{group_id}-control",
         auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         decoder=raw_body,
         ack_policy=AckPolicy.ACK,  # committed once the run is requested
     )
