@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from contracts import HOUSE_PRICES, Topics
+from mlbus.accounting import Accounting, read_all, wait_until_processed
 from mlbus.bus import publish_all
 from mlbus.datagen import RecordGenerator
 from mlbus.demo import DEMO_ENV, wait_for_champion
@@ -105,3 +107,30 @@ async def steady_stream(
     finally:
         stop.set()
         await task
+
+
+async def stream_and_account(stack: Stack, prefix: str, count: int, seed: int) -> Accounting:
+    """Publish `count` unlabelled records with ids starting with `prefix`; account for them."""
+    config = stack.config
+    records = RecordGenerator(HOUSE_PRICES, seed=seed, id_prefix=prefix.rstrip("-"))
+    raw = Topics.with_prefix(config.topic_prefix).raw
+    await publish_all(
+        config.bootstrap_servers, raw, records.records(count, labelled=False), key=RECORD_KEY
+    )
+    result, waited = await wait_until_processed(
+        config.bootstrap_servers, config.topic_prefix, expected=count, record_prefix=prefix
+    )
+    print(f"fault [{prefix}]: sent {count}, processed in {waited:.1f}s; {result.summary()}")
+    return result
+
+
+async def predicted_versions(stack: Stack, prefix: str) -> set[int]:
+    """The model versions that made the predictions of records whose ids start with `prefix`."""
+    topic = Topics.with_prefix(stack.config.topic_prefix).predict_results
+    messages = (await read_all(stack.config.bootstrap_servers, [topic]))[topic]
+    events = [json.loads(m) for m in messages]
+    return {
+        e["model_version"]
+        for e in events
+        if isinstance(e, dict) and str(e.get("record_id", "")).startswith(prefix)
+    }

@@ -11,17 +11,15 @@ import re
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import onnx
 import pytest
-from fault_helpers import RECORD_KEY, kill_hard
+from fault_helpers import kill_hard, predicted_versions, stream_and_account
 
 from contracts import HOUSE_PRICES, ModelPromoted, Topics
-from mlbus.accounting import Accounting, read_all, wait_until_processed
+from mlbus.accounting import read_all
 from mlbus.bus import publish_all
-from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack
 
 pytestmark = pytest.mark.e2e
@@ -53,9 +51,9 @@ async def test_a_corrupted_champion_leaves_the_old_model_serving(trained_stack: 
     finally:
         os.kill(predictor.pid, signal.SIGCONT)
     try:
-        result = await _stream_and_account(trained_stack, "corrupt-", 200)
+        result = await stream_and_account(trained_stack, "corrupt-", 200, seed=31)
         assert result.lost == [], result.summary()
-        versions = await _predicted_versions(trained_stack, "corrupt-")
+        versions = await predicted_versions(trained_stack, "corrupt-")
         assert versions == {old["version"]}, f"expected only v{old['version']}: {versions}"
         metrics = httpx.get(config.url("predictor") + "/metrics").text
         print(f"fault 3 (corrupted champion v{new['version']}): loads {_LOADS.findall(metrics)}")
@@ -88,9 +86,9 @@ async def test_the_registry_down_during_a_promotion_leaves_the_old_model_serving
         )
         topics = Topics.with_prefix(config.topic_prefix)
         await publish_all(config.bootstrap_servers, topics.models, [promoted])
-        result = await _stream_and_account(trained_stack, "registry-down-", 200)
+        result = await stream_and_account(trained_stack, "registry-down-", 200, seed=31)
         assert result.lost == [], result.summary()
-        assert await _predicted_versions(trained_stack, "registry-down-") == {serving}
+        assert await predicted_versions(trained_stack, "registry-down-") == {serving}
         log = (trained_stack.log_dir / "predictor.log").read_text(errors="replace")
         assert f"for {MODEL} v{serving + 100}" in log  # it saw the promotion ...
         assert "registry unreachable" in log  # ... and could not act on it
@@ -102,30 +100,6 @@ async def test_the_registry_down_during_a_promotion_leaves_the_old_model_serving
         f" registry back after {time.monotonic() - started:.1f}s"
     )
     assert _serving_version(config.url("predictor")) == serving
-
-
-async def _stream_and_account(stack: Stack, prefix: str, count: int) -> Accounting:
-    config = stack.config
-    records = RecordGenerator(HOUSE_PRICES, seed=31, id_prefix=prefix.rstrip("-"))
-    raw = Topics.with_prefix(config.topic_prefix).raw
-    await publish_all(
-        config.bootstrap_servers, raw, records.records(count, labelled=False), key=RECORD_KEY
-    )
-    result, waited = await wait_until_processed(
-        config.bootstrap_servers, config.topic_prefix, expected=count, record_prefix=prefix
-    )
-    print(f"fault 3 [{prefix}]: sent {count}, processed in {waited:.1f}s; {result.summary()}")
-    return result
-
-
-async def _predicted_versions(stack: Stack, prefix: str) -> set[int]:
-    topic = Topics.with_prefix(stack.config.topic_prefix).predict_results
-    messages = (await read_all(stack.config.bootstrap_servers, [topic]))[topic]
-    return {
-        event["model_version"]
-        for event in map(_loads, messages)
-        if str(event.get("record_id", "")).startswith(prefix)
-    }
 
 
 def _variant(onnx_bytes: bytes) -> bytes:
@@ -158,8 +132,3 @@ def _wait_ready(url: str, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{url} not ready after {timeout}s")
-
-
-def _loads(value: bytes) -> dict[str, Any]:
-    loaded = json.loads(value)
-    return loaded if isinstance(loaded, dict) else {}

@@ -22,12 +22,10 @@ from typing import Any
 import httpx
 import onnx
 import pytest
-from fault_helpers import RECORD_KEY, wait_for_predictor
+from fault_helpers import predicted_versions, stream_and_account, wait_for_predictor
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.accounting import read_all, wait_until_processed
-from mlbus.bus import publish_all
-from mlbus.datagen import RecordGenerator
+from mlbus.accounting import read_all
 from mlbus.runner import Stack
 
 pytestmark = pytest.mark.e2e
@@ -133,8 +131,9 @@ async def test_an_interrupted_download_keeps_the_old_model_until_a_retry_succeed
         )
         cut_seen = time.monotonic() - started
 
-        await _stream(trained_stack, "cut-", 100)
-        assert await _predicted_versions(trained_stack, "cut-") == {old["version"]}
+        result = await stream_and_account(trained_stack, "cut-", 100, seed=41)
+        assert result.lost == [], result.summary()
+        assert await predicted_versions(trained_stack, "cut-") == {old["version"]}
         assert _serving(predictor_url) == old["version"]
         after = _loads(predictor_url)
         assert after.get("interrupted", 0) - before.get("interrupted", 0) >= 2, after
@@ -151,8 +150,9 @@ async def test_an_interrupted_download_keeps_the_old_model_until_a_retry_succeed
             ),
         )
         recovered = time.monotonic() - healed
-        await _stream(trained_stack, "healed-", 100)
-        assert await _predicted_versions(trained_stack, "healed-") == {new}
+        result = await stream_and_account(trained_stack, "healed-", 100, seed=41)
+        assert result.lost == [], result.summary()
+        assert await predicted_versions(trained_stack, "healed-") == {new}
         cuts = stand_in.requests_for(new, cut=True)
     registry.close()
     print(
@@ -193,27 +193,6 @@ async def _assert_announced_once(stack: Stack, version: int) -> None:
     ]
     assert len(refusals) == 1, refusals
     assert "interrupted" in refusals[0]["reason"], refusals[0]
-
-
-async def _stream(stack: Stack, prefix: str, count: int) -> None:
-    config = stack.config
-    records = RecordGenerator(HOUSE_PRICES, seed=41, id_prefix=prefix.rstrip("-"))
-    raw = Topics.with_prefix(config.topic_prefix).raw
-    await publish_all(
-        config.bootstrap_servers, raw, records.records(count, labelled=False), key=RECORD_KEY
-    )
-    result, waited = await wait_until_processed(
-        config.bootstrap_servers, config.topic_prefix, expected=count, record_prefix=prefix
-    )
-    print(f"fault 3 [{prefix}]: sent {count}, processed in {waited:.1f}s; {result.summary()}")
-    assert result.lost == [], result.summary()
-
-
-async def _predicted_versions(stack: Stack, prefix: str) -> set[int]:
-    topic = Topics.with_prefix(stack.config.topic_prefix).predict_results
-    messages = (await read_all(stack.config.bootstrap_servers, [topic]))[topic]
-    events = [json.loads(m) for m in messages]
-    return {e["model_version"] for e in events if str(e.get("record_id", "")).startswith(prefix)}
 
 
 def _loads(predictor_url: str) -> dict[str, float]:
