@@ -159,9 +159,15 @@ async def send(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
 
 
 async def read_timestamps(
-    bootstrap: str, topic: str, count: int, timeout: float, stop: Callable[[], None] = lambda: None
+    bootstrap: str,
+    topic: str,
+    count: int,
+    timeout: float,
+    stop: Callable[[], None] = lambda: None,
+    progress: Callable[[int], None] = lambda seen: None,
 ) -> dict[str, int]:
-    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic`."""
+    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic`; `progress`
+    hears how many were seen before each poll."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -171,6 +177,7 @@ async def read_timestamps(
     try:
         while len(seen) < count and time.monotonic() < deadline:
             stop()
+            progress(len(seen))
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 for message in batch:
                     seen.setdefault(json.loads(message.value)["record_id"], message.timestamp)
@@ -244,11 +251,13 @@ async def naive(bootstrap: str, topics: Topics) -> None:
 
 
 @contextmanager
-def process(args: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+def process(
+    args: list[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         child = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
     try:
-        yield
+        yield child
     finally:
         child.terminate()
         try:
@@ -297,15 +306,26 @@ class Bench:
         args = [sys.executable, __file__, "--role", kind, "--bootstrap", self.bootstrap]
         return process([*args, "--prefix", prefix], log)
 
-    def measure(self, kind: str, count: int) -> float:
-        """Predictions/s of one fresh contender draining `count` queued requests."""
+    def measure(self, kind: str, count: int) -> tuple[float, float]:
+        """Predictions/s of one fresh contender draining `count` queued requests, and the CPU
+        time it spent per output meanwhile (µs; the machine's other load does not inflate it)."""
         topics = self.fresh_topics(kind[0])
         asyncio.run(send(self.bootstrap, topics.predict_requests, requests(kind, count)))
-        with self.contender(kind, topics):
+        with self.contender(kind, topics) as child:
+            first: list[tuple[int, float]] = []  # (outputs seen, CPU seconds) at the first output
+
+            def sample(seen: int) -> None:
+                if seen and not first:
+                    first.append((seen, cpu_seconds(child.pid)))
+
             stamps = asyncio.run(
-                read_timestamps(self.bootstrap, topics.predict_results, count, timeout=600)
+                read_timestamps(
+                    self.bootstrap, topics.predict_results, count, timeout=600, progress=sample
+                )
             )
-        return rate(stamps)
+            cpu = cpu_seconds(child.pid)
+        seen, cpu_at_first = first[0] if first else (0, 0.0)
+        return rate(stamps), (cpu - cpu_at_first) * 1e6 / max(1, count - seen)
 
     def latency(self, kind: str, seconds: float) -> tuple[float, float]:
         """p50 and p99 (ms) from request sent to output timestamp, at 1,000 requests/s."""
@@ -314,6 +334,15 @@ class Bench:
             asyncio.run(paced_latency(self.bootstrap, topics, 100, 2.0))  # joins group, warms up
             latencies = asyncio.run(paced_latency(self.bootstrap, topics, 1000, seconds))
         return percentile(latencies, 50), percentile(latencies, 99)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -379,12 +408,18 @@ def run_contenders(
     print(f"model: {MODEL} v{version['version']} (random forest, 50 trees), {len(onnx)} bytes")
     print(f"{count} requests per run for (a) and (b), {naive_count} for (c); {runs} runs each")
     rates: dict[str, list[float]] = {"passthrough": [], "predictor": [], "naive": []}
+    cpu: dict[str, list[float]] = {"passthrough": [], "predictor": [], "naive": []}
     for i in range(runs):
         for kind, n in (("passthrough", count), ("predictor", count), ("naive", naive_count)):
-            rates[kind].append(bench.measure(kind, n))
-        print(f"  run {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f}/s" for k, v in rates.items()))
+            per_second, cpu_us = bench.measure(kind, n)
+            rates[kind].append(per_second)
+            cpu[kind].append(cpu_us)
+        print(
+            f"  run {i + 1}: "
+            + ", ".join(f"{k} {rates[k][-1]:,.0f}/s ({cpu[k][-1]:.0f} µs CPU)" for k in rates)
+        )
     if runs:
-        print_rates(rates)
+        print_rates(rates, cpu)
     for kind, label in (("passthrough", "(a)"), ("predictor", "(b)")):
         p50, p99 = bench.latency(kind, seconds)
         print(
@@ -393,13 +428,18 @@ def run_contenders(
         )
 
 
-def print_rates(rates: dict[str, list[float]]) -> None:
+def print_rates(rates: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
     a, b, c = (statistics.median(rates[k]) for k in ("passthrough", "predictor", "naive"))
+    cpu_a, cpu_b = (statistics.median(cpu[k]) for k in ("passthrough", "predictor"))
     print(f"(a) raw aiokafka pass-through   {a:>10,.0f} messages/s (median)")
     print(f"(b) mlbus predictor             {b:>10,.0f} predictions/s (median)")
     print(f"(c) naive per-message sklearn   {c:>10,.0f} predictions/s (median)")
     print(f"(b)/(a) = {b / a:.2f}   (goal >= 0.7)")
     print(f"(b)/(c) = {b / c:.0f}   (goal >= 200)")
+    print(
+        f"CPU per output (median): (a) {cpu_a:.1f} µs, (b) {cpu_b:.1f} µs;"
+        f" (a)/(b) = {cpu_a / cpu_b:.2f}, the rate ratio if both were bound by one core"
+    )
 
 
 def _wait_http(url: str, timeout: float = 60) -> None:

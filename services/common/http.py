@@ -25,12 +25,16 @@ def service_app(
     registry: CollectorRegistry,
     *,
     ready: ReadinessCheck = lambda: True,
+    before_consume: Hook | None = None,
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
     background: Sequence[BackgroundJob] = (),
     start_retry_seconds: float = 1.0,
 ) -> FastAPI:
     """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks.
+
+    `before_consume` runs once the broker is connected (it can publish) and before any
+    subscriber starts consuming.
 
     Each `background` job runs as a task once the broker has started and is cancelled at
     shutdown, before `on_shutdown`.
@@ -41,6 +45,10 @@ def service_app(
     async def start_broker() -> None:
         while True:
             try:
+                await broker.connect()
+                if before_consume is not None and not state.get("prepared"):
+                    await before_consume()
+                    state["prepared"] = True
                 await broker.start()
             except Exception as exc:  # broker not up yet: keep serving /healthz and retry
                 log.warning("%s: broker not reachable yet (%s); retrying", name, exc)

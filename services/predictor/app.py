@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from contracts import ModelRefused
 from services.common.broker import make_broker, raw_producer
 from services.common.http import service_app
+from services.predictor.commits import CommitPipeline
 from services.predictor.config import Settings
 from services.predictor.handlers import Serving, build_router
 from services.predictor.http_api import build_predict_router
@@ -47,9 +51,18 @@ def create_app(
 
     serving = Serving(champion=reloader(None), challenger=reloader(CHALLENGER))
     holder = serving.champion.holder
+    commits = CommitPipeline(settings.pipeline_depth)
     broker.include_router(
-        build_router(settings, serving, metrics, producer=lambda: raw_producer(broker))
+        build_router(
+            settings, serving, metrics, producer=lambda: raw_producer(broker), commits=commits
+        )
     )
+
+    async def load_champion() -> None:
+        """Serve the champion from the first batch on, if there is one: one bounded try, since
+        the loop in `load_models` keeps trying (and batches wait for a model meanwhile)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(serving.champion.reload(), settings.registry_timeout_seconds)
 
     async def load_models() -> None:
         await keep_models_loaded(
@@ -59,6 +72,8 @@ def create_app(
         )
 
     async def on_shutdown() -> None:
+        await commits.drain(timeout_seconds=5.0)  # results acknowledged: commit their offsets
+        await commits.close()
         if owned_client is not None:
             await owned_client.aclose()
 
@@ -67,6 +82,7 @@ def create_app(
         broker,
         registry,
         ready=lambda: holder.current is not None,
+        before_consume=load_champion,
         on_shutdown=on_shutdown,
         background=[load_models],
     )

@@ -22,6 +22,9 @@ class Settings(SpecSettingMixin, BaseSettings):
     batch_max_records: int = Field(default=2000, ge=1)
     # Small, so a lone request under light load is not held back waiting for company.
     batch_timeout_ms: int = Field(default=10, ge=0)
+    # Batches whose results may await their acks while the next batch is scored; bounds the
+    # memory held for unacknowledged results.
+    pipeline_depth: int = Field(default=4, ge=1)
     # Retry period while no model serves (registry down, or no champion yet).
     poll_seconds: float = Field(default=3.0, gt=0)
     # Period of the safety-net champion check once a model serves (events drive reloads).

@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
-from faststream.exceptions import NackMessage
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.publisher.usecase import DefaultPublisher
@@ -19,6 +18,7 @@ from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
 from contracts import MODEL_EVENT, ModelPromoted, ModelRegistered, ModelRolledBack
+from services.predictor.commits import CommitPipeline, PendingBatch
 from services.predictor.config import Settings
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel
@@ -28,7 +28,7 @@ from services.predictor.scoring import (
     RawRequest,
     encode_json,
     parse_requests,
-    score_requests,
+    score_requests_beside_loop,
 )
 from services.predictor.serving import AliasReloader, ModelHolder
 from services.predictor.shadow import shadow_score
@@ -59,11 +59,14 @@ def build_router(
     serving: Serving,
     metrics: PredictorMetrics,
     producer: ProducerLookup = lambda: None,
+    commits: CommitPipeline | None = None,
 ) -> KafkaRouter:
     """The subscribers; `producer` gives the broker's aiokafka producer once connected (None
     on the in-memory test broker), used directly because faststream's per-message publish
-    costs more than scoring the message."""
+    costs more than scoring the message. `commits` commits each batch once its results are
+    acknowledged, while the next batch is being scored."""
     topics = settings.kafka.topics
+    commits = commits or CommitPipeline(settings.pipeline_depth)
     router = KafkaRouter()
     results = router.publisher(topics.predict_results)
     shadow = router.publisher(topics.predict_shadow)
@@ -78,36 +81,49 @@ def build_router(
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
-        # Commit only after the batch's output is published; on an error rewind and retry.
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # Offsets are committed by `commits` once the batch's outputs are acknowledged; on an
+        # error the handler rewinds the batch (nack) to score it again.
+        ack_policy=AckPolicy.MANUAL,
         decoder=_raw_body,
     )
 
     @requests
     async def score_batch(message: KafkaMessage) -> None:
         started = time.perf_counter()
+        consumer = getattr(requests, "consumer", None)
         model = holder.current or await _wait_for_model(holder, settings.model_wait_seconds)
+        if model is None:
+            await _rewind(message, consumer)  # consumed again once a model serves
+            return
         records = _records(message.raw_message)
-        parsed, rejections = parse_requests([_raw_request(record) for record in records])
-        scored = score_requests(model, parsed)
-        rejections.extend(scored.rejections)
-        outputs: list[Output] = [
-            (results, topics.predict_results, encode_json(p), p.record_id)
-            for p in scored.predictions
-        ]
-        outputs += [(rejected, topics.rejected, r, r.record_id) for r in rejections]
-        shadow_outputs, shadow_made = _shadow(
-            challenger.current, parsed, settings, metrics, (shadow, topics.predict_shadow)
-        )
-        raw = producer()
-        champion_sends = await _send(outputs, raw)
-        shadow_sends = await _send(shadow_outputs, raw)
-        await asyncio.gather(*champion_sends)
-        _count_shadow(metrics, shadow_made, await _settle(shadow_sends))
+        try:
+            parsed, rejections = parse_requests([_raw_request(record) for record in records])
+            scored = await score_requests_beside_loop(model, parsed)
+            rejections.extend(scored.rejections)
+            outputs: list[Output] = [
+                (results, topics.predict_results, encode_json(p), p.record_id)
+                for p in scored.predictions
+            ]
+            outputs += [(rejected, topics.rejected, r, r.record_id) for r in rejections]
+            raw = producer()
+            sends = await _send(outputs, raw)
+            shadow_outputs, shadow_made = _shadow(
+                challenger.current, parsed, settings, metrics, (shadow, topics.predict_shadow)
+            )
+            _count_shadow(metrics, shadow_made, await _send(shadow_outputs, raw))
+        except Exception:
+            await _rewind(message, consumer)  # scored again, never skipped
+            raise
+        if isinstance(consumer, AIOKafkaConsumer):
+            # Score the next batch while this one's acks arrive; commits follow in order.
+            await commits.submit(PendingBatch.of(consumer, records, sends))
+        else:  # the in-memory test broker delivers at once
+            await asyncio.gather(*sends)
+            await message.ack()
         done = time.perf_counter()
         _observe(metrics, model, records, len(scored.predictions), len(rejections), started, done)
         metrics.inference_seconds.observe(scored.inference_seconds)
-        _record_lag(metrics, getattr(requests, "consumer", None), records)
+        _record_lag(metrics, consumer, records)
 
     @router.subscriber(topics.models, auto_offset_reset="latest", decoder=_raw_body)
     async def on_model_event(body: bytes) -> None:
@@ -147,13 +163,19 @@ def _shadow(
     return [(publisher, topic, encode_json(p), p.record_id) for p in made], made
 
 
-async def _wait_for_model(holder: ModelHolder, timeout_seconds: float) -> LoadedModel:
-    """The first model; if none comes in time, hand the batch back to Kafka to ask again."""
+async def _wait_for_model(holder: ModelHolder, timeout_seconds: float) -> LoadedModel | None:
+    """The first model, or None if none comes in time (the batch is then handed back)."""
     try:
         return await asyncio.wait_for(holder.wait_ready(), timeout_seconds)
     except TimeoutError:
         log.info("predictor: no model loaded yet; requests wait for a promoted model")
-        raise NackMessage() from None
+        return None
+
+
+async def _rewind(message: KafkaMessage, consumer: Any) -> None:
+    """Hand the batch back to Kafka: its partitions are sought back to its first records."""
+    if isinstance(consumer, AIOKafkaConsumer):  # the in-memory test broker has no offsets
+        await message.nack()
 
 
 def _records(raw_message: Any) -> Sequence[ConsumerRecord[Any, Any]]:
@@ -184,19 +206,27 @@ async def _send(
     return [future for future in pending if future is not None]
 
 
-async def _settle(futures: Iterable[asyncio.Future[Any]]) -> int:
-    """How many shadow sends failed: they never fail the champion's batch."""
-    outcomes = await asyncio.gather(*futures, return_exceptions=True)
-    return sum(isinstance(outcome, BaseException) for outcome in outcomes)
+def _count_shadow(
+    metrics: PredictorMetrics, made: list[Prediction], sends: list[asyncio.Future[Any]]
+) -> None:
+    """Count each shadow result once its send settles; shadow sends never hold up a batch."""
+    if not made:
+        return
+    first = made[0]
+    delivered = metrics.shadow_predictions.labels(
+        model=first.model_name, version=str(first.model_version)
+    )
 
+    def settled(send: asyncio.Future[Any]) -> None:
+        if send.cancelled() or send.exception() is not None:
+            metrics.shadow_failures.inc()
+        else:
+            delivered.inc()
 
-def _count_shadow(metrics: PredictorMetrics, made: list[Prediction], failed_sends: int) -> None:
-    if made:
-        first = made[0]
-        labels = {"model": first.model_name, "version": str(first.model_version)}
-        metrics.shadow_predictions.labels(**labels).inc(len(made) - failed_sends)
-    if failed_sends:
-        metrics.shadow_failures.inc(failed_sends)
+    if not sends:  # the in-memory test broker delivered them already
+        delivered.inc(len(made))
+    for send in sends:
+        send.add_done_callback(settled)
 
 
 def _observe(

@@ -43,22 +43,25 @@ class LoadedModel:
         self.session = session
         self.inputs = tuple(ModelInput(i.name, i.type) for i in session.get_inputs())
         self.output_name: str = session.get_outputs()[0].name
+        self.id_key = f"{name}/{version}/{sha256}".encode()  # seeds its predictions' event ids
+        self._accepted_types = tuple(
+            (i.name, _STRING_TYPES if i.type == STRING_TENSOR else _NUMBER_TYPES)
+            for i in self.inputs
+        )
 
     def __repr__(self) -> str:
         return f"LoadedModel({self.name!r}, version={self.version}, sha256={self.sha256[:12]})"
 
     def row_problem(self, row: Row) -> str | None:
         """Why `row` cannot be scored by this model, or None when it can."""
-        for model_input in self.inputs:
-            if model_input.name not in row:
-                return f"missing feature {model_input.name!r}"
-            value = row[model_input.name]
-            if value is None:
-                continue  # missing values: NaN for numbers, "" for strings (see _column)
-            if model_input.type == STRING_TENSOR and not isinstance(value, str):
-                return f"feature {model_input.name!r} must be a string, got {value!r}"
-            if model_input.type == FLOAT_TENSOR and not isinstance(value, int | float):
-                return f"feature {model_input.name!r} must be a number, got {value!r}"
+        for name, accepted in self._accepted_types:
+            value = row.get(name, _MISSING)
+            # Exact type lookups first: this runs for every record, isinstance is slower.
+            if type(value) in accepted or value is None:
+                continue  # None: NaN for numbers, "" for strings (see _column)
+            problem = _value_problem(name, value, accepted)
+            if problem is not None:
+                return problem
         return None
 
     def predict(self, features: Sequence[Row]) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -68,6 +71,24 @@ class LoadedModel:
         feeds = {i.name: _column(i, features) for i in self.inputs}
         output = self.session.run([self.output_name], feeds)[0]
         return np.asarray(output, dtype=np.float64).reshape(len(features))
+
+
+_MISSING = object()
+_NUMBER_TYPES = frozenset({int, float, bool})
+_STRING_TYPES = frozenset({str})
+
+
+def _value_problem(name: str, value: object, accepted: frozenset[type]) -> str | None:
+    """Why `value` cannot feed input `name` (None for subclasses of an accepted type)."""
+    if value is _MISSING:
+        return f"missing feature {name!r}"
+    if accepted is _STRING_TYPES:
+        return (
+            None if isinstance(value, str) else f"feature {name!r} must be a string, got {value!r}"
+        )
+    if isinstance(value, int | float):
+        return None
+    return f"feature {name!r} must be a number, got {value!r}"
 
 
 def _column(model_input: ModelInput, rows: Sequence[Row]) -> np.ndarray[Any, Any]:

@@ -1,0 +1,117 @@
+"""Commit a batch's offsets once its outputs are acknowledged, while later batches are scored.
+
+The subscriber hands each scored batch over with the futures of its sends and moves on to the
+next batch at once; this pipeline waits for the acks in batch order and only then commits.
+Kafka stays at-least-once: an offset is committed only after every output of the records
+before it was acknowledged. If a batch's sends fail, its partitions are rewound to the batch's
+first records and the commits of the batches after it are dropped: they are consumed again
+and their results sent again with the same event ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PendingBatch:
+    """A scored batch: where its records start and end per partition, and its sends' futures."""
+
+    consumer: AIOKafkaConsumer
+    first: dict[TopicPartition, int]
+    next: dict[TopicPartition, int]
+    sends: list[asyncio.Future[Any]]
+
+    @classmethod
+    def of(
+        cls,
+        consumer: AIOKafkaConsumer,
+        records: Sequence[ConsumerRecord[Any, Any]],
+        sends: list[asyncio.Future[Any]],
+    ) -> PendingBatch:
+        first: dict[TopicPartition, int] = {}
+        last: dict[TopicPartition, int] = {}
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            first.setdefault(partition, record.offset)  # a partition's records are in order
+            last[partition] = record.offset
+        return cls(consumer, first, {tp: offset + 1 for tp, offset in last.items()}, sends)
+
+
+class CommitPipeline:
+    """Commits batches in order once their sends are acknowledged; at most `depth` in flight."""
+
+    def __init__(self, depth: int) -> None:
+        self._queue: asyncio.Queue[PendingBatch] = asyncio.Queue(maxsize=depth)
+        self._task: asyncio.Task[None] | None = None
+        self.failed_batches = 0
+
+    async def submit(self, batch: PendingBatch) -> None:
+        """Queue `batch`; waits while `depth` batches are unacknowledged (back-pressure)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="predictor-commits")
+        await self._queue.put(batch)
+
+    async def drain(self, timeout_seconds: float) -> None:
+        """Wait (a bounded time) until every queued batch is committed or rewound: at shutdown,
+        so a clean stop does not leave acknowledged results to be sent again."""
+        if self._task is not None and not self._task.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._queue.join(), timeout_seconds)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        # Partitions rewound after a failed batch -> the offset they were sought back to.
+        rewound: dict[TopicPartition, int] = {}
+        while True:
+            batch = await self._queue.get()
+            try:
+                outcomes = await asyncio.gather(*batch.sends, return_exceptions=True)
+                error = next((o for o in outcomes if isinstance(o, BaseException)), None)
+                if error is not None:
+                    self._rewind(batch, error, rewound)
+                else:
+                    await self._commit(batch, rewound)
+            finally:
+                self._queue.task_done()
+
+    def _rewind(
+        self, batch: PendingBatch, error: BaseException, rewound: dict[TopicPartition, int]
+    ) -> None:
+        self.failed_batches += 1
+        log.warning("predictor: a batch's sends failed (%s); consuming it again", error)
+        for partition, offset in batch.first.items():
+            target = min(offset, rewound.get(partition, offset))
+            rewound[partition] = target
+            with contextlib.suppress(Exception):  # revoked meanwhile: its new owner reads it
+                batch.consumer.seek(partition, target)
+
+    async def _commit(self, batch: PendingBatch, rewound: dict[TopicPartition, int]) -> None:
+        """Commit the batch's partitions, except those it read before a rewind took effect."""
+        offsets = {}
+        for partition, next_offset in batch.next.items():
+            rewound_to = rewound.get(partition)
+            if rewound_to is not None and batch.first[partition] > rewound_to:
+                continue  # read ahead of the rewind: these records come again
+            rewound.pop(partition, None)  # the rewound records are back: commit as usual
+            offsets[partition] = next_offset
+        if not offsets:
+            return
+        try:
+            await batch.consumer.commit(offsets)
+        except Exception as exc:  # e.g. a rebalance took the partition: redelivered, same ids
+            log.warning("predictor: could not commit %s: %s", offsets, exc)
