@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import time
 import uuid
@@ -24,6 +25,7 @@ from mlbus.runner import Stack, StackConfig
 RECORD_KEY: Callable[[Any], str | None] = lambda r: r.get(HOUSE_PRICES.record_id_field)  # noqa: E731
 # The predictor polls the registry quickly while it has no model, so a fault heals fast.
 FAULT_ENV = {**DEMO_ENV, "MLBUS_PREDICTOR_POLL_SECONDS": "0.5"}
+_MONITOR_COUNT = re.compile(r"^mlbus_monitor_predictions_total\{[^}]*\} (\S+)$", re.M)
 
 
 def start_trained_stack(bootstrap_servers: str, config_dir: Any) -> Stack:
@@ -65,6 +67,12 @@ def wait_for_predictor(stack: Stack, timeout: float) -> float:
             pass
         time.sleep(0.2)
     raise TimeoutError(f"predictor not ready after {timeout}s:\n{stack.log_tail('predictor')}")
+
+
+def monitor_predictions(stack: Stack) -> float:
+    """Predictions the monitor has counted since it started, over every model version."""
+    text = httpx.get(stack.config.url("monitor") + "/metrics", timeout=5).text
+    return sum(float(value) for value in _MONITOR_COUNT.findall(text))
 
 
 def kill_hard(stack: Stack, name: str) -> None:
