@@ -13,6 +13,8 @@ PREDICT_RESULTS = "predict.results.v1"
 PREDICT_SHADOW = "predict.shadow.v1"
 DRIFT = "monitor.drift.v1"
 TRAINER_COMMANDS = "trainer.commands.v1"
+# The monitor's checkpoints (counts and the offsets they cover): compacted, keyed by group id.
+MONITOR_STATE = "monitor.state.v1"
 
 
 class Topics(BaseModel):
@@ -29,6 +31,7 @@ class Topics(BaseModel):
     predict_shadow: str = PREDICT_SHADOW
     drift: str = DRIFT
     trainer_commands: str = TRAINER_COMMANDS
+    monitor_state: str = MONITOR_STATE
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:

@@ -13,6 +13,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
+from contracts.topics import MONITOR_STATE
+
+# Topics where only the latest value per key matters (the monitor's checkpoints): compacted,
+# with segments rolled every 10 minutes so the cleaner can drop superseded values soon.
+COMPACTED = {"cleanup.policy": "compact", "segment.ms": "600000"}
+
 
 @asynccontextmanager
 async def producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
@@ -97,8 +103,17 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partition
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, 1) for name in topics if name not in existing]
+        missing = [
+            NewTopic(name, partitions, 1, topic_configs=topic_config(name))
+            for name in topics
+            if name not in existing
+        ]
         if missing:
             await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+def topic_config(name: str) -> dict[str, str]:
+    """Broker settings a topic is created with (whatever prefix it has)."""
+    return dict(COMPACTED) if name.endswith(MONITOR_STATE) else {}

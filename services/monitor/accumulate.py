@@ -115,6 +115,16 @@ class WindowCounts:
                 self.counts[name] += bins.counts(column)
         self.size += rows
 
+    def load(self, size: int, counts: Mapping[str, Sequence[int]]) -> bool:
+        """Takes checkpointed counts in if they fit these bins; False (kept empty) if not."""
+        fits = counts.keys() == self.counts.keys() and all(
+            len(counts[name]) == len(column) for name, column in self.counts.items()
+        )
+        if fits:
+            self.counts = {name: np.asarray(counts[name], dtype=np.int64) for name in self.counts}
+            self.size = size
+        return fits
+
     def reset(self) -> None:
         for counts in self.counts.values():
             counts[:] = 0

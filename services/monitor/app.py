@@ -14,6 +14,8 @@ from prometheus_client import CollectorRegistry
 from contracts import DriftDetected
 from services.common.broker import make_broker
 from services.common.http import service_app
+from services.monitor.checkpoint_store import KafkaCheckpointStore
+from services.monitor.checkpointer import Checkpointer
 from services.monitor.config import Settings
 from services.monitor.handlers import build_router
 from services.monitor.live_error import LabelJoiner
@@ -54,7 +56,14 @@ def create_app(
             window_size=settings.error_window,
         ),
     )
-    broker.include_router(build_router(settings, processor, metrics))
+    checkpoints = Checkpointer(
+        processor,
+        metrics,
+        KafkaCheckpointStore(broker, settings.kafka.topics.monitor_state, settings.group_id),
+        group_id=settings.group_id,
+        ids=min(settings.checkpoint_ids, settings.dedupe_capacity),
+    )
+    broker.include_router(build_router(settings, processor, metrics, checkpoints))
 
     async def sweep() -> None:
         await _sweep_forever(processor, settings.reference_retry_seconds)
@@ -62,14 +71,24 @@ def create_app(
     async def warm_statistics() -> None:
         await asyncio.to_thread(warm_up)
 
+    async def checkpoint() -> None:
+        await checkpoints.run(settings.checkpoint_seconds)
+
     async def on_shutdown() -> None:
+        await _final_checkpoint(checkpoints)
         if client is not None:
             await client.aclose()
 
     app = service_app(
-        "monitor", broker, registry, on_shutdown=on_shutdown, background=[sweep, warm_statistics]
+        "monitor",
+        broker,
+        registry,
+        before_consume=checkpoints.restore,
+        on_shutdown=on_shutdown,
+        background=[sweep, warm_statistics, checkpoint],
     )
     app.state.processor = processor
+    app.state.checkpoints = checkpoints
 
     @app.get("/windows", tags=["monitor"])
     async def windows() -> list[dict[str, Any]]:
@@ -98,6 +117,14 @@ def _drift_publisher(broker: KafkaBroker, topic: str) -> PublishDrift:
         await broker.publish(event, topic, key=event.model_name.encode())
 
     return publish
+
+
+async def _final_checkpoint(checkpoints: Checkpointer, timeout: float = 10.0) -> None:
+    """At a graceful stop: what was counted since the last checkpoint is not read again."""
+    try:
+        await asyncio.wait_for(checkpoints.checkpoint(), timeout)
+    except Exception as exc:  # the restart reads from the previous checkpoint: still exact
+        log.warning("monitor: no checkpoint at shutdown: %s", exc)
 
 
 async def _sweep_forever(processor: PredictionProcessor, interval: float) -> None:

@@ -49,6 +49,18 @@ class Settings(BaseSettings):
     max_versions: int = Field(default=4, ge=1, description="versions per model with windows")
     batch_max_records: int = Field(default=500, ge=1)
     dedupe_capacity: int = Field(default=10_000, ge=0, description="recent event ids remembered")
+    checkpoint_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="how often the counts are checkpointed (then the offsets committed), so a "
+        "restarted monitor resumes with exactly the counts it had",
+    )
+    checkpoint_ids: int = Field(
+        default=2_000,
+        ge=0,
+        description="latest event ids per input topic kept in a checkpoint: redeliveries "
+        "that straddle a restart are still dropped (16 bytes each)",
+    )
 
     @model_validator(mode="after")
     def _min_window_fits(self) -> Settings:
@@ -57,6 +69,11 @@ class Settings(BaseSettings):
                 f"min_window ({self.min_window}) must not exceed window_size ({self.window_size})"
             )
         return self
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group; it also keys the checkpoints on the state topic."""
+        return f"{self.kafka.topic_prefix}mlbus-monitor"
 
     @property
     def window_policy(self) -> WindowPolicy:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from contracts import Envelope, PredictionMade, RecordIngested
+from services.monitor.checkpointer import Checkpointer
 from services.monitor.config import Settings
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor
@@ -19,11 +23,14 @@ log = logging.getLogger(__name__)
 EventT = TypeVar("EventT", bound=Envelope)
 
 
-async def topic_bodies(message: StreamMessage[Any]) -> Any:
-    """Each record's topic and bytes: one bad message must not fail the decoding of its batch."""
-    raw = message.raw_message
-    records = raw if isinstance(raw, tuple | list) else (raw,)
-    return [(record.topic, record.value) for record in records]
+async def raw_bodies(message: StreamMessage[Any]) -> Any:
+    """Skip faststream's JSON decoding: one bad message must not fail the decoding of its batch."""
+    return message.body
+
+
+def batch_records(raw_message: Any) -> Sequence[ConsumerRecord[Any, Any]]:
+    """The records of a batch message (a tuple from Kafka, a list from the test broker)."""
+    return raw_message if isinstance(raw_message, tuple | list) else (raw_message,)
 
 
 def parse_events(bodies: list[bytes], model: type[EventT], metrics: MonitorMetrics) -> list[EventT]:
@@ -44,35 +51,42 @@ def parse_predictions(bodies: list[bytes], metrics: MonitorMetrics) -> list[Pred
 
 
 def build_router(
-    settings: Settings, processor: PredictionProcessor, metrics: MonitorMetrics
+    settings: Settings,
+    processor: PredictionProcessor,
+    metrics: MonitorMetrics,
+    checkpoints: Checkpointer,
 ) -> KafkaRouter:
     router = KafkaRouter()
     topics = settings.kafka.topics
 
     # One consumer for the three topics: each consumer group costs a join (seconds) at start.
-    # Offsets are committed after the batch, i.e. after drift events were published (or
-    # parked in the outbox for a retry): a bad batch never blocks the partition.
+    # Offsets are committed by `checkpoints` with the state they lead to, never per batch:
+    # a bad batch still never blocks the partition (its offsets are taken all the same).
     @router.subscriber(
         topics.predict_results,
         topics.predict_shadow,
         topics.records,
-        group_id=f"{settings.kafka.topic_prefix}mlbus-monitor",
+        group_id=settings.group_id,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
-        decoder=topic_bodies,
-        ack_policy=AckPolicy.ACK,
+        decoder=raw_bodies,
+        ack_policy=AckPolicy.MANUAL,
+        description="Batches of PredictionMade (served and shadow results) and RecordIngested "
+        "(late labels); each message is parsed on its own, an invalid one is counted and skipped.",
     )
-    async def on_batch(records: list[tuple[str, bytes]]) -> None:
-        by_topic: dict[str, list[bytes]] = {}
-        for topic, body in records:
-            by_topic.setdefault(topic, []).append(body)
-        if served := by_topic.get(topics.predict_results):
-            await processor.process(parse_predictions(served, metrics))
-        if shadow := by_topic.get(topics.predict_shadow):
-            processor.process_shadow(parse_predictions(shadow, metrics))
-        if labelled := by_topic.get(topics.records):
-            processor.process_labels(parse_events(labelled, RecordIngested, metrics))
+    async def on_batch(message: KafkaMessage) -> None:
+        records = batch_records(message.raw_message)
+        async with checkpoints.batch(message.consumer, records) as admitted:
+            by_topic: dict[str, list[bytes]] = {}
+            for record in admitted:
+                by_topic.setdefault(record.topic, []).append(record.value or b"")
+            if served := by_topic.get(topics.predict_results):
+                await processor.process(parse_predictions(served, metrics))
+            if shadow := by_topic.get(topics.predict_shadow):
+                processor.process_shadow(parse_predictions(shadow, metrics))
+            if labelled := by_topic.get(topics.records):
+                processor.process_labels(parse_events(labelled, RecordIngested, metrics))
 
     return router

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.monitor.accumulate import Baseline, ColumnBins, IntArray
 from services.monitor.live_error import ErrorKey, ErrorSummary
 from services.monitor.windows import ModelKey, WindowReport
+
+# One counter's values: the labels and the value of each of its series.
+CounterSamples = list[tuple[dict[str, str], float]]
 
 
 class MonitorMetrics:
@@ -103,11 +108,62 @@ class MonitorMetrics:
             ["outcome"],
             registry=registry,
         )
+        # Of this process only: not carried by the checkpoints they count.
+        self.checkpoints = Counter(
+            "mlbus_monitor_checkpoints_total",
+            "Checkpoints of the monitor's counts: written, unchanged (not written) or failed",
+            ["outcome"],
+            registry=registry,
+        )
+        self.checkpoint_bytes = Gauge(
+            "mlbus_monitor_checkpoint_bytes",
+            "Size of the latest checkpoint of the monitor's counts",
+            registry=registry,
+        )
         self._seen: set[ModelKey] = set()
         for outcome in ("joined", "expired_prediction", "expired_label"):
             self.labels_joined.labels(outcome=outcome)
 
-    def count_predictions(self, key: ModelKey, count: int = 1) -> None:
+    def countable(self) -> dict[str, Counter]:
+        """The counters a checkpoint carries, so that a restarted monitor continues them."""
+        return {
+            "predictions": self.predictions,
+            "drift_events": self.drift_events,
+            "invalid_messages": self.invalid_messages,
+            "windows": self.windows,
+            "drift_detected": self.drift_detected,
+            "labels_joined": self.labels_joined,
+        }
+
+    def counter_values(self) -> dict[str, CounterSamples]:
+        return {
+            name: [
+                (dict(sample.labels), sample.value)
+                for metric in counter.collect()
+                for sample in metric.samples
+                if sample.name.endswith("_total")
+            ]
+            for name, counter in self.countable().items()
+        }
+
+    def restore_counters(
+        self, values: Mapping[str, Iterable[tuple[Mapping[str, str], float]]]
+    ) -> None:
+        """Adds checkpointed values to the (fresh) counters."""
+        counters = self.countable()
+        for name, samples in values.items():
+            counter = counters.get(name)
+            if counter is None:
+                continue  # a counter this version no longer exports
+            for labels, value in samples:
+                if counter is self.predictions:  # also initialises the version's other series
+                    self.count_predictions((labels["model"], int(labels["version"])), value)
+                elif labels:
+                    counter.labels(**labels).inc(value)
+                else:
+                    counter.inc(value)
+
+    def count_predictions(self, key: ModelKey, count: float = 1) -> None:
         if key not in self._seen:
             self._initialise(key)
         self.predictions.labels(model=key[0], version=str(key[1])).inc(count)

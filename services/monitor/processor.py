@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from itertools import islice
 from uuid import UUID
 
 from contracts import DriftDetected, PredictionMade, RecordIngested
 from services.monitor.accumulate import PREDICTION
-from services.monitor.live_error import ErrorKey, LabelJoiner, Scored
+from services.monitor.live_error import ErrorKey, JoinCounts, LabelJoiner, Scored
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.reference_client import ReferenceSource
 from services.monitor.windows import DriftWindows, ModelKey, Observation
@@ -33,6 +34,14 @@ class RecentIds:
         if len(self._ids) > self._capacity:
             self._ids.popitem(last=False)
         return True
+
+    def latest(self, count: int) -> list[UUID]:
+        """The `count` most recent ids, oldest first."""
+        return list(islice(reversed(self._ids), count))[::-1]
+
+    def remember(self, event_ids: Iterable[UUID]) -> None:
+        for event_id in event_ids:
+            self.first_time(event_id)
 
 
 class PredictionProcessor:
@@ -62,6 +71,19 @@ class PredictionProcessor:
         self.joiner = joiner or LabelJoiner()
         self._expired_seen: dict[str, int] = {}
         self.outbox: list[DriftDetected] = []
+
+    @property
+    def recent_ids(self) -> dict[str, RecentIds]:
+        """The dedupe memory of each input, by name."""
+        return {"predictions": self._seen, "shadow": self._seen_shadow, "labels": self._seen_labels}
+
+    def restore_join_counts(self, counts: JoinCounts) -> None:
+        """The joiner's counts from a checkpoint (whose metrics already carry them)."""
+        self.joiner.counts = counts
+        self._expired_seen = {
+            "expired_prediction": counts.expired_predictions,
+            "expired_label": counts.expired_labels,
+        }
 
     async def process(self, events: Iterable[PredictionMade]) -> None:
         counted: dict[ModelKey, int] = {}  # ordered: first seen first

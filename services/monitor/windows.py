@@ -82,10 +82,18 @@ class WindowReport:
         return None if prediction is None else prediction.psi
 
 
+class CarriedCounts(NamedTuple):
+    """An open window's bin counts from a checkpoint, taken in once the reference is known."""
+
+    size: int
+    counts: dict[str, list[int]]
+
+
 @dataclass
 class WindowState:
     pending: deque[Observation] = field(default_factory=deque)
     counts: WindowCounts | None = None
+    carried: CarriedCounts | None = None
     complete_windows: int = 0
     drifting_windows: int = 0
     dropped: int = 0
@@ -97,7 +105,9 @@ class WindowState:
     @property
     def open_size(self) -> int:
         """Predictions of the window not complete yet, counted or still waiting."""
-        return (self.counts.size if self.counts is not None else 0) + len(self.pending)
+        if self.counts is not None:
+            return self.counts.size + len(self.pending)
+        return (self.carried.size if self.carried is not None else 0) + len(self.pending)
 
 
 class DriftWindows:
@@ -105,9 +115,10 @@ class DriftWindows:
 
     def __init__(self, policy: WindowPolicy, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
-        self._clock = clock
+        self.clock = clock
         self._states: dict[ModelKey, WindowState] = {}
-        self._last_drift: dict[str, float] = {}
+        # Model name -> clock time of its last DriftDetected (the cooldown starts there).
+        self.last_drift: dict[str, float] = {}
 
     def add(self, key: ModelKey, observation: Observation) -> None:
         state = self._states.get(key)
@@ -140,6 +151,10 @@ class DriftWindows:
     def state(self, key: ModelKey) -> WindowState | None:
         return self._states.get(key)
 
+    def restore(self, key: ModelKey, state: WindowState) -> None:
+        """Puts back a version's window from a checkpoint."""
+        self._states[key] = state
+
     def evaluate(self, key: ModelKey, baseline: Baseline) -> list[WindowReport]:
         """Counts the pending predictions in batches; a report for every window completed,
         then maybe one early look at the partial first window.
@@ -153,9 +168,12 @@ class DriftWindows:
         if state.counts is None:
             state.counts = WindowCounts.for_reference(baseline.reference)
             state.baseline = baseline
+            if state.carried is not None:
+                state.counts.load(*state.carried)
+                state.carried = None
         counts = state.counts
         reports = []
-        now = self._clock()
+        now = self.clock()
         while state.pending:
             take = min(self.policy.window_size - counts.size, len(state.pending))
             batch = [state.pending.popleft() for _ in range(take)]
@@ -201,11 +219,11 @@ class DriftWindows:
         if state.drifting_windows < self.policy.drift_windows:
             return report
         state.drifting_windows = 0
-        now = self._clock()
-        last = self._last_drift.get(key[0])
+        now = self.clock()
+        last = self.last_drift.get(key[0])
         if last is not None and now - last < self.policy.cooldown_seconds:
             return replace(report, suppressed=True)
-        self._last_drift[key[0]] = now
+        self.last_drift[key[0]] = now
         return _with_drift(report, self.policy)
 
     def _report(

@@ -1,0 +1,142 @@
+"""The monitor's countable state, captured into a checkpoint and restored from one.
+
+Times travel as wall-clock seconds: the windows' clock is monotonic, which means nothing in
+another process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from services.monitor.checkpoint import (
+    CarriedErrorWindow,
+    CarriedWindow,
+    CounterValue,
+    MonitorState,
+    pack_ids,
+    unpack_ids,
+)
+from services.monitor.live_error import ErrorKey, ErrorSummary, ErrorWindow, JoinCounts
+from services.monitor.metrics import MonitorMetrics
+from services.monitor.processor import PredictionProcessor
+from services.monitor.windows import CarriedCounts, DriftWindows, ModelKey, WindowState
+
+Clock = Callable[[], float]
+
+
+def wall_offset(windows: DriftWindows, wall: Clock = time.time) -> float:
+    """Wall-clock minus the windows' clock; taken once, so that equal states encode equally."""
+    return wall() - windows.clock()
+
+
+def capture(
+    processor: PredictionProcessor, metrics: MonitorMetrics, *, ids: int, to_wall: float
+) -> MonitorState:
+    """The state now, with at most `ids` of the latest event ids per input; `to_wall` comes
+    from `wall_offset`."""
+    windows = processor.windows
+    counts = processor.joiner.counts
+    return MonitorState(
+        counters={
+            name: [CounterValue(labels=labels, value=value) for labels, value in samples]
+            for name, samples in metrics.counter_values().items()
+        },
+        windows=[_carry_window(key, state, to_wall) for key, state in windows.states()],
+        last_drift={name: at + to_wall for name, at in windows.last_drift.items()},
+        errors=[_carry_errors(key, w) for key, w in processor.joiner.windows.items()],
+        joined=counts.joined,
+        expired_predictions=counts.expired_predictions,
+        expired_labels=counts.expired_labels,
+        recent_ids={name: pack_ids(r.latest(ids)) for name, r in processor.recent_ids.items()},
+        outbox=list(processor.outbox),
+    )
+
+
+def restore(
+    state: MonitorState,
+    processor: PredictionProcessor,
+    metrics: MonitorMetrics,
+    *,
+    wall: Clock = time.time,
+) -> None:
+    """Puts `state` into a fresh processor and its metrics."""
+    windows = processor.windows
+    to_clock = windows.clock() - wall()
+    metrics.restore_counters(
+        {name: [(v.labels, v.value) for v in values] for name, values in state.counters.items()}
+    )
+    for carried in state.windows:
+        key = (carried.model_name, carried.model_version)
+        windows.restore(key, _window_state(carried, to_clock))
+    windows.last_drift.update({name: at + to_clock for name, at in state.last_drift.items()})
+    for error in state.errors:
+        error_key = (error.model_name, error.model_version, error.role)
+        window = processor.joiner.windows[error_key] = _error_window(error)
+        if (summary := window.current()) is not None:
+            metrics.record_error(error_key, summary)  # the gauges show what they showed
+    processor.restore_join_counts(
+        JoinCounts(state.joined, state.expired_predictions, state.expired_labels)
+    )
+    for name, packed in state.recent_ids.items():
+        if name in processor.recent_ids:
+            processor.recent_ids[name].remember(unpack_ids(packed))
+    processor.outbox.extend(state.outbox)
+
+
+def _carry_window(key: ModelKey, state: WindowState, to_wall: float) -> CarriedWindow:
+    if state.counts is not None:
+        size, counts = state.counts.size, {n: c.tolist() for n, c in state.counts.counts.items()}
+    elif state.carried is not None:  # restored, reference not known yet
+        size, counts = state.carried
+    else:
+        size, counts = 0, {}
+    return CarriedWindow(
+        model_name=key[0],
+        model_version=key[1],
+        size=size,
+        counts=counts,
+        complete_windows=state.complete_windows,
+        drifting_windows=state.drifting_windows,
+        dropped=state.dropped,
+        last_partial_size=state.last_partial_size,
+        opened_at=None if state.opened_at is None else state.opened_at + to_wall,
+    )
+
+
+def _window_state(carried: CarriedWindow, to_clock: float) -> WindowState:
+    return WindowState(
+        carried=CarriedCounts(carried.size, carried.counts) if carried.counts else None,
+        complete_windows=carried.complete_windows,
+        drifting_windows=carried.drifting_windows,
+        dropped=carried.dropped,
+        last_partial_size=carried.last_partial_size,
+        opened_at=None if carried.opened_at is None else carried.opened_at + to_clock,
+    )
+
+
+def _carry_errors(key: ErrorKey, window: ErrorWindow) -> CarriedErrorWindow:
+    last = window.last
+    return CarriedErrorWindow(
+        model_name=key[0],
+        model_version=key[1],
+        role=key[2],
+        size=window.size,
+        squared=window.squared,
+        absolute=window.absolute,
+        count=window.count,
+        windows=window.windows,
+        last=None if last is None else (last.rmse, last.mae, last.count),
+    )
+
+
+def _error_window(carried: CarriedErrorWindow) -> ErrorWindow:
+    last = carried.last
+    return ErrorWindow(
+        size=carried.size,
+        squared=carried.squared,
+        absolute=carried.absolute,
+        count=carried.count,
+        windows=carried.windows,
+        last=None if last is None else ErrorSummary(*last, complete=True),
+    )
