@@ -18,6 +18,7 @@ from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
 from contracts import MODEL_EVENT, ModelPromoted, ModelRegistered, ModelRolledBack
+from services.common.metrics import observe_many
 from services.predictor.commits import CommitPipeline, PendingBatch
 from services.predictor.config import Settings
 from services.predictor.metrics import PredictorMetrics
@@ -25,7 +26,6 @@ from services.predictor.model import LoadedModel
 from services.predictor.registry_client import CHAMPION
 from services.predictor.scoring import (
     Prediction,
-    RawRequest,
     encode_json,
     parse_requests,
     score_requests_beside_loop,
@@ -97,7 +97,7 @@ def build_router(
             return
         records = _records(message.raw_message)
         try:
-            parsed, rejections = parse_requests([_raw_request(record) for record in records])
+            parsed, rejections = parse_requests(records)
             scored = await score_requests_beside_loop(model, parsed)
             rejections.extend(scored.rejections)
             outputs: list[Output] = [
@@ -185,11 +185,6 @@ def _records(raw_message: Any) -> Sequence[ConsumerRecord[Any, Any]]:
     return (raw_message,)
 
 
-def _raw_request(record: ConsumerRecord[Any, Any]) -> RawRequest:
-    value = record.value if isinstance(record.value, bytes) else b""
-    return RawRequest(value, record.topic, record.partition, record.offset)
-
-
 async def _send(
     outputs: list[Output], producer: AIOKafkaProducer | None
 ) -> list[asyncio.Future[Any]]:
@@ -245,9 +240,10 @@ def _observe(
     if rejected:
         metrics.rejected.inc(rejected)
     now_ms = time.time() * 1000
-    for record in records:
-        if record.timestamp:
-            metrics.latency_seconds.observe(max(0.0, now_ms - record.timestamp) / 1000)
+    observe_many(
+        metrics.latency_seconds,
+        [max(0.0, now_ms - record.timestamp) / 1000 for record in records if record.timestamp],
+    )
 
 
 def _record_lag(

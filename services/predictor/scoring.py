@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 import msgspec
 
@@ -30,12 +30,21 @@ PREDICT_ERROR = "predict_error"
 OFFLOAD_FROM = 256
 
 
-class RawRequest(msgspec.Struct, frozen=True):
-    """One consumed record: its bytes and where it came from (for the rejected topic).
+class Consumed(Protocol):
+    """Where a request came from: a Kafka ConsumerRecord as it is, or a RawRequest."""
 
-    A msgspec struct, like ParsedRequest: one is made per record, and frozen dataclasses cost
-    several times more to build.
-    """
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int | None: ...
+    @property
+    def offset(self) -> int | None: ...
+
+
+class RawRequest(msgspec.Struct, frozen=True):
+    """A request that did not come from Kafka (HTTP, tests): its bytes and its source."""
 
     value: bytes
     topic: str
@@ -76,7 +85,10 @@ encode_json = msgspec.json.Encoder().encode
 
 
 class ParsedRequest(msgspec.Struct, frozen=True):
-    raw: RawRequest
+    """A decoded request and where it came from (a msgspec struct: one is made per record,
+    and frozen dataclasses cost several times more to build)."""
+
+    raw: Consumed
     event: Request
 
 
@@ -87,7 +99,7 @@ class ScoredBatch:
     inference_seconds: float = 0.0
 
 
-def reject(raw: RawRequest, message: str, record_id: str | None = None) -> RecordRejected:
+def reject(raw: Consumed, message: str, record_id: str | None = None) -> RecordRejected:
     """A RecordRejected for one request that could not be parsed or scored."""
     log.warning("predictor: rejected %s@%s:%s: %s", raw.topic, raw.partition, raw.offset, message)
     return RecordRejected(
@@ -95,18 +107,18 @@ def reject(raw: RawRequest, message: str, record_id: str | None = None) -> Recor
         source=raw.topic,
         partition=raw.partition,
         offset=raw.offset,
-        original=raw.value.decode("utf-8", errors="replace"),
+        original=(raw.value or b"").decode("utf-8", errors="replace"),
         reasons=(RejectionReason(field=None, rule=PREDICT_ERROR, message=message),),
     )
 
 
-def parse_requests(raws: Sequence[RawRequest]) -> tuple[list[ParsedRequest], list[RecordRejected]]:
+def parse_requests(raws: Sequence[Consumed]) -> tuple[list[ParsedRequest], list[RecordRejected]]:
     """PredictionRequested events of the batch, and a rejection for each one that is not."""
     parsed: list[ParsedRequest] = []
     rejected: list[RecordRejected] = []
     for raw in raws:
         try:
-            parsed.append(ParsedRequest(raw, _decode_request(raw.value)))
+            parsed.append(ParsedRequest(raw, _decode_request(raw.value or b"")))
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
             rejected.append(reject(raw, f"not a PredictionRequested: {exc}"))
     return parsed, rejected
