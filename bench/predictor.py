@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -56,8 +57,11 @@ from mlbus.brokers import start_broker  # noqa: E402
 from mlbus.bus import ensure_topics, publish_all  # noqa: E402
 from mlbus.datagen import RecordGenerator  # noqa: E402
 from mlbus.runner import Stack, StackConfig  # noqa: E402
+from services.common.serve import freeze_startup_objects, tune_gc  # noqa: E402
+from services.predictor.config import Settings as PredictorSettings  # noqa: E402
 
 SPEC = HOUSE_PRICES
+PREDICTOR_BATCH: int = PredictorSettings.model_fields["batch_max_records"].default
 MODEL = SPEC.name
 
 
@@ -164,10 +168,8 @@ async def read_timestamps(
     count: int,
     timeout: float,
     stop: Callable[[], None] = lambda: None,
-    progress: Callable[[int], None] = lambda seen: None,
 ) -> dict[str, int]:
-    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic`; `progress`
-    hears how many were seen before each poll."""
+    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic`."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -177,7 +179,6 @@ async def read_timestamps(
     try:
         while len(seen) < count and time.monotonic() < deadline:
             stop()
-            progress(len(seen))
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 for message in batch:
                     seen.setdefault(json.loads(message.value)["record_id"], message.timestamp)
@@ -208,8 +209,11 @@ async def passthrough(bootstrap: str, topics: Topics) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await consumer.start()
     await producer.start()
+    tune_gc()  # the services' garbage-collector settings, so (a) runs as well tuned as (b)
+    freeze_startup_objects()
     while True:
-        batches = await consumer.getmany(timeout_ms=10, max_records=500)
+        # The predictor's batch size; (a)'s rate hardly depends on it (500 to 5,000 measured).
+        batches = await consumer.getmany(timeout_ms=10, max_records=PREDICTOR_BATCH)
         pending = [
             await producer.send(topics.predict_results, m.value, key=m.key)
             for batch in batches.values()
@@ -311,21 +315,12 @@ class Bench:
         time it spent per output meanwhile (µs; the machine's other load does not inflate it)."""
         topics = self.fresh_topics(kind[0])
         asyncio.run(send(self.bootstrap, topics.predict_requests, requests(kind, count)))
-        with self.contender(kind, topics) as child:
-            first: list[tuple[int, float]] = []  # (outputs seen, CPU seconds) at the first output
-
-            def sample(seen: int) -> None:
-                if seen and not first:
-                    first.append((seen, cpu_seconds(child.pid)))
-
+        with self.contender(kind, topics) as child, CpuSampler(child.pid) as cpu:
             stamps = asyncio.run(
-                read_timestamps(
-                    self.bootstrap, topics.predict_results, count, timeout=600, progress=sample
-                )
+                read_timestamps(self.bootstrap, topics.predict_results, count, timeout=600)
             )
-            cpu = cpu_seconds(child.pid)
-        seen, cpu_at_first = first[0] if first else (0, 0.0)
-        return rate(stamps), (cpu - cpu_at_first) * 1e6 / max(1, count - seen)
+        first, last = min(stamps.values()) / 1000, max(stamps.values()) / 1000
+        return rate(stamps), cpu.between(first, last) * 1e6 / max(1, count - 1)
 
     def latency(self, kind: str, seconds: float) -> tuple[float, float]:
         """p50 and p99 (ms) from request sent to output timestamp, at 1,000 requests/s."""
@@ -334,6 +329,34 @@ class Bench:
             asyncio.run(paced_latency(self.bootstrap, topics, 100, 2.0))  # joins group, warms up
             latencies = asyncio.run(paced_latency(self.bootstrap, topics, 1000, seconds))
         return percentile(latencies, 50), percentile(latencies, 99)
+
+
+class CpuSampler:
+    """Samples a process's CPU time every few milliseconds, to read it over a span of time."""
+
+    def __init__(self, pid: int, every: float = 0.005) -> None:
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, float]] = []  # (wall time, CPU seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self.samples.append((time.time(), cpu_seconds(self.pid)))
+
+    def between(self, start: float, end: float) -> float:
+        """CPU seconds used from `start` to `end` (wall times), from the nearest samples."""
+        before = [cpu for at, cpu in self.samples if at <= start] or [self.samples[0][1]]
+        after = [cpu for at, cpu in self.samples if at >= end] or [self.samples[-1][1]]
+        return after[0] - before[-1]
 
 
 def cpu_seconds(pid: int) -> float:

@@ -12,6 +12,8 @@ from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from services.common.serve import freeze_startup_objects
+
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], bool]
@@ -59,6 +61,8 @@ def service_app(
             state["broker_started"] = True
             if on_startup is not None:
                 await on_startup()
+            if getattr(app.state, "freeze_gc_after_start", False):  # set by serve()
+                freeze_startup_objects()
             tasks.extend(
                 asyncio.create_task(job(), name=f"{name}-{job.__name__}") for job in background
             )

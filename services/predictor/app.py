@@ -11,7 +11,6 @@ from prometheus_client import CollectorRegistry
 from contracts import ModelRefused
 from services.common.broker import make_broker, raw_producer
 from services.common.http import service_app
-from services.predictor.commits import CommitPipeline
 from services.predictor.config import Settings
 from services.predictor.handlers import Serving, build_router
 from services.predictor.http_api import build_predict_router
@@ -51,12 +50,10 @@ def create_app(
 
     serving = Serving(champion=reloader(None), challenger=reloader(CHALLENGER))
     holder = serving.champion.holder
-    commits = CommitPipeline(settings.pipeline_depth)
-    broker.include_router(
-        build_router(
-            settings, serving, metrics, producer=lambda: raw_producer(broker), commits=commits
-        )
+    router, stop_pipeline = build_router(
+        settings, serving, metrics, producer=lambda: raw_producer(broker)
     )
+    broker.include_router(router)
 
     async def load_champion() -> None:
         """Serve the champion from the first batch on, if there is one: one bounded try, since
@@ -72,8 +69,7 @@ def create_app(
         )
 
     async def on_shutdown() -> None:
-        await commits.drain(timeout_seconds=5.0)  # results acknowledged: commit their offsets
-        await commits.close()
+        await stop_pipeline()  # batches in flight: finish, and commit what was acknowledged
         if owned_client is not None:
             await owned_client.aclose()
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from services.predictor.stage import OrderedStage
+
 log = logging.getLogger(__name__)
 
 
@@ -39,55 +41,53 @@ class PendingBatch:
         records: Sequence[ConsumerRecord[Any, Any]],
         sends: list[asyncio.Future[Any]],
     ) -> PendingBatch:
-        first: dict[TopicPartition, int] = {}
-        last: dict[TopicPartition, int] = {}
-        for record in records:
-            partition = TopicPartition(record.topic, record.partition)
-            first.setdefault(partition, record.offset)  # a partition's records are in order
-            last[partition] = record.offset
-        return cls(consumer, first, {tp: offset + 1 for tp, offset in last.items()}, sends)
+        spans = partition_spans(records)
+        first = {partition: span[0] for partition, span in spans.items()}
+        return cls(
+            consumer, first, {partition: span[1] + 1 for partition, span in spans.items()}, sends
+        )
+
+
+def partition_spans(
+    records: Sequence[ConsumerRecord[Any, Any]],
+) -> dict[TopicPartition, tuple[int, int]]:
+    """The first and last offset of each partition in a batch (a partition's records are in
+    order); the cheap way, since it runs over every record."""
+    spans: dict[tuple[str, int], tuple[int, int]] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        span = spans.get(key)
+        spans[key] = (record.offset, record.offset) if span is None else (span[0], record.offset)
+    return {TopicPartition(*key): span for key, span in spans.items()}
 
 
 class CommitPipeline:
-    """Commits batches in order once their sends are acknowledged; at most `depth` in flight."""
+    """Commits batches in order once their sends are acknowledged; at most `depth` waiting."""
 
     def __init__(self, depth: int) -> None:
-        self._queue: asyncio.Queue[PendingBatch] = asyncio.Queue(maxsize=depth)
-        self._task: asyncio.Task[None] | None = None
+        self._stage = OrderedStage("predictor-commits", self._settle, depth)
+        # Partitions rewound after a failed batch -> the offset they were sought back to.
+        self._rewound: dict[TopicPartition, int] = {}
         self.failed_batches = 0
 
     async def submit(self, batch: PendingBatch) -> None:
         """Queue `batch`; waits while `depth` batches are unacknowledged (back-pressure)."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="predictor-commits")
-        await self._queue.put(batch)
+        await self._stage.submit(batch)
 
     async def drain(self, timeout_seconds: float) -> None:
         """Wait (a bounded time) until every queued batch is committed or rewound: at shutdown,
         so a clean stop does not leave acknowledged results to be sent again."""
-        if self._task is not None and not self._task.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._queue.join(), timeout_seconds)
+        await self._stage.drain(timeout_seconds)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._stage.close()
 
-    async def _run(self) -> None:
-        # Partitions rewound after a failed batch -> the offset they were sought back to.
-        rewound: dict[TopicPartition, int] = {}
-        while True:
-            batch = await self._queue.get()
-            try:
-                error = await _first_failure(batch.sends)
-                if error is not None:
-                    self._rewind(batch, error, rewound)
-                else:
-                    await self._commit(batch, rewound)
-            finally:
-                self._queue.task_done()
+    async def _settle(self, batch: PendingBatch) -> None:
+        error = await _first_failure(batch.sends)
+        if error is not None:
+            self._rewind(batch, error, self._rewound)
+        else:
+            await self._commit(batch, self._rewound)
 
     def _rewind(
         self, batch: PendingBatch, error: BaseException, rewound: dict[TopicPartition, int]

@@ -19,12 +19,13 @@ class Settings(SpecSettingMixin, BaseSettings):
     registry_url: str = "http://127.0.0.1:8003"
     registry_timeout_seconds: float = Field(default=30.0, gt=0)
     model_name: str = "house-prices"
-    batch_max_records: int = Field(default=2000, ge=1)
+    # Large batches amortise the per-batch work; light load still gets small ones (timeout).
+    batch_max_records: int = Field(default=5000, ge=1)
     # Small, so a lone request under light load is not held back waiting for company.
     batch_timeout_ms: int = Field(default=10, ge=0)
     # Batches whose results may await their acks while the next batch is scored; bounds the
     # memory held for unacknowledged results.
-    pipeline_depth: int = Field(default=4, ge=1)
+    pipeline_depth: int = Field(default=2, ge=1)
     # Retry period while no model serves (registry down, or no champion yet).
     poll_seconds: float = Field(default=3.0, gt=0)
     # Period of the safety-net champion check once a model serves (events drive reloads).

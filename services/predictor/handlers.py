@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.message import StreamMessage
 from pydantic import BaseModel, ValidationError
 
-from contracts import MODEL_EVENT, ModelPromoted, ModelRegistered, ModelRolledBack
+from contracts import MODEL_EVENT, ModelPromoted, ModelRegistered, ModelRolledBack, RecordRejected
 from services.common.metrics import observe_many
 from services.predictor.commits import CommitPipeline, PendingBatch
 from services.predictor.config import Settings
@@ -25,6 +25,7 @@ from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel
 from services.predictor.registry_client import CHAMPION
 from services.predictor.scoring import (
+    ParsedRequest,
     Prediction,
     encode_json,
     parse_requests,
@@ -32,6 +33,7 @@ from services.predictor.scoring import (
 )
 from services.predictor.serving import AliasReloader, ModelHolder
 from services.predictor.shadow import shadow_score
+from services.predictor.stage import OrderedStage
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +61,13 @@ def build_router(
     serving: Serving,
     metrics: PredictorMetrics,
     producer: ProducerLookup = lambda: None,
-    commits: CommitPipeline | None = None,
-) -> KafkaRouter:
+) -> tuple[KafkaRouter, Callable[[], Awaitable[None]]]:
     """The subscribers; `producer` gives the broker's aiokafka producer once connected (None
     on the in-memory test broker), used directly because faststream's per-message publish
-    costs more than scoring the message. `commits` commits each batch once its results are
-    acknowledged, while the next batch is being scored."""
+    costs more than scoring the message. Returns the router and the hook that stops its
+    pipeline (scoring, then commits once acknowledged) at shutdown."""
     topics = settings.kafka.topics
-    commits = commits or CommitPipeline(settings.pipeline_depth)
+    commits = CommitPipeline(settings.pipeline_depth)
     router = KafkaRouter()
     results = router.publisher(topics.predict_results)
     shadow = router.publisher(topics.predict_shadow)
@@ -87,6 +88,35 @@ def build_router(
         decoder=_raw_body,
     )
 
+    async def emit(job: ScoringJob) -> list[asyncio.Future[Any]]:
+        """Score the batch, send results and rejections, shadow-score: the sends' futures."""
+        scored = await score_requests_beside_loop(job.model, job.parsed)
+        rejections = job.rejections + scored.rejections
+        raw = producer()
+        sends = await _send_predictions(results, scored.predictions, raw)
+        sends += await _send([(rejected, topics.rejected, r, r.record_id) for r in rejections], raw)
+        shadow_made = _shadow(challenger.current, job.parsed, settings, metrics)
+        _count_shadow(metrics, shadow_made, await _send_predictions(shadow, shadow_made, raw))
+        made, done = len(scored.predictions), time.perf_counter()
+        _observe(metrics, job.model, job.records, made, len(rejections), job.started, done)
+        metrics.inference_seconds.observe(scored.inference_seconds)
+        return sends
+
+    async def finish(item: tuple[AIOKafkaConsumer, ScoringJob]) -> None:
+        consumer, job = item
+        try:
+            sends = await emit(job)
+        except Exception as exc:  # e.g. the producer is gone: rewound like a failed send
+            log.warning("predictor: a batch could not be scored and sent: %s", exc)
+            sends = [_failed(exc)]
+        pending = PendingBatch.of(consumer, job.records, sends)
+        await commits.submit(pending)
+        _record_lag(metrics, consumer, pending.next)
+
+    # Batch N is scored (inference in a worker thread) and sent while batch N+1 is parsed;
+    # its offsets are committed once its sends are acknowledged.
+    scoring = OrderedStage("predictor-scoring", finish, settings.pipeline_depth)
+
     @requests
     async def score_batch(message: KafkaMessage) -> None:
         started = time.perf_counter()
@@ -96,34 +126,21 @@ def build_router(
             await _rewind(message, consumer)  # consumed again once a model serves
             return
         records = _records(message.raw_message)
-        try:
-            parsed, rejections = parse_requests(records)
-            scored = await score_requests_beside_loop(model, parsed)
-            rejections.extend(scored.rejections)
-            outputs: list[Output] = [
-                (results, topics.predict_results, encode_json(p), p.record_id)
-                for p in scored.predictions
-            ]
-            outputs += [(rejected, topics.rejected, r, r.record_id) for r in rejections]
-            raw = producer()
-            sends = await _send(outputs, raw)
-            shadow_outputs, shadow_made = _shadow(
-                challenger.current, parsed, settings, metrics, (shadow, topics.predict_shadow)
-            )
-            _count_shadow(metrics, shadow_made, await _send(shadow_outputs, raw))
-        except Exception:
-            await _rewind(message, consumer)  # scored again, never skipped
-            raise
+        parsed, rejections = parse_requests(records)
+        job = ScoringJob(records, model, parsed, rejections, started)
         if isinstance(consumer, AIOKafkaConsumer):
-            # Score the next batch while this one's acks arrive; commits follow in order.
-            await commits.submit(PendingBatch.of(consumer, records, sends))
-        else:  # the in-memory test broker delivers at once
-            await asyncio.gather(*sends)
-            await message.ack()
-        done = time.perf_counter()
-        _observe(metrics, model, records, len(scored.predictions), len(rejections), started, done)
-        metrics.inference_seconds.observe(scored.inference_seconds)
-        _record_lag(metrics, consumer, records)
+            await scoring.submit((consumer, job))
+            return
+        # The in-memory test broker has no offsets and delivers at once: all in line.
+        await asyncio.gather(*await emit(job))
+        await message.ack()
+
+    async def stop_pipeline() -> None:
+        """At shutdown: let queued batches finish and commit (bounded), then stop the stages."""
+        await scoring.drain(timeout_seconds=5.0)
+        await commits.drain(timeout_seconds=5.0)
+        await scoring.close()
+        await commits.close()
 
     @router.subscriber(topics.models, auto_offset_reset="latest", decoder=_raw_body)
     async def on_model_event(body: bytes) -> None:
@@ -144,23 +161,35 @@ def build_router(
         elif isinstance(event, ModelRegistered):
             await serving.challenger.reload()
 
-    return router
+    return router, stop_pipeline
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """A consumed batch, parsed, with the model that will score it."""
+
+    records: Sequence[ConsumerRecord[Any, Any]]
+    model: LoadedModel
+    parsed: list[ParsedRequest]
+    rejections: list[RecordRejected]
+    started: float
+
+
+def _failed(error: Exception) -> asyncio.Future[Any]:
+    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    failed.set_exception(error)
+    return failed
 
 
 def _shadow(
-    model: LoadedModel | None,
-    parsed: Sequence[Any],
-    settings: Settings,
-    metrics: PredictorMetrics,
-    destination: tuple[DefaultPublisher, str],
-) -> tuple[list[Output], list[Prediction]]:
+    model: LoadedModel | None, parsed: Sequence[Any], settings: Settings, metrics: PredictorMetrics
+) -> list[Prediction]:
     if model is None or settings.shadow_fraction <= 0:
-        return [], []
+        return []
     made, failed = shadow_score(model, parsed, settings.shadow_fraction)
     if failed:
         metrics.shadow_failures.inc(failed)
-    publisher, topic = destination
-    return [(publisher, topic, encode_json(p), p.record_id) for p in made], made
+    return made
 
 
 async def _wait_for_model(holder: ModelHolder, timeout_seconds: float) -> LoadedModel | None:
@@ -183,6 +212,23 @@ def _records(raw_message: Any) -> Sequence[ConsumerRecord[Any, Any]]:
     if isinstance(raw_message, list | tuple):
         return raw_message
     return (raw_message,)
+
+
+async def _send_predictions(
+    publisher: DefaultPublisher, predictions: list[Prediction], producer: AIOKafkaProducer | None
+) -> list[asyncio.Future[Any]]:
+    """`_send` for predictions, without a tuple per output: this runs for every record."""
+    topic = publisher.topic
+    if producer is None:
+        outputs: list[Output] = [
+            (publisher, topic, encode_json(p), p.record_id) for p in predictions
+        ]
+        return await _send(outputs, None)
+    send = producer.send
+    return [
+        await send(topic, encode_json(p), key=p.record_id.encode(), headers=_JSON_HEADERS)
+        for p in predictions
+    ]
 
 
 async def _send(
@@ -247,17 +293,12 @@ def _observe(
 
 
 def _record_lag(
-    metrics: PredictorMetrics, consumer: Any, records: Sequence[ConsumerRecord[Any, Any]]
+    metrics: PredictorMetrics, consumer: AIOKafkaConsumer, next_offsets: dict[TopicPartition, int]
 ) -> None:
     """Lag of each partition in the batch: its high watermark minus the next offset to read."""
-    if not isinstance(consumer, AIOKafkaConsumer):
-        return  # the in-memory test broker has no real consumer
-    last: dict[int, int] = {}
-    for record in records:
-        last[record.partition] = max(record.offset, last.get(record.partition, -1))
-    for partition, offset in last.items():
-        highwater = consumer.highwater(TopicPartition(records[0].topic, partition))
+    for partition, offset in next_offsets.items():
+        highwater = consumer.highwater(partition)
         if highwater is not None:
-            metrics.consumer_lag.labels(partition=str(partition)).set(
-                max(0, highwater - offset - 1)
+            metrics.consumer_lag.labels(partition=str(partition.partition)).set(
+                max(0, highwater - offset)
             )

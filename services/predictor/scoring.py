@@ -8,7 +8,7 @@ per message than the whole onnxruntime call of a batch.
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import logging
 import math
 import time
@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 import msgspec
 
 from contracts import RecordRejected, RejectionReason
-from services.predictor.model import LoadedModel
+from services.predictor.model import Columns, LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,9 @@ def parse_requests(raws: Sequence[Consumed]) -> tuple[list[ParsedRequest], list[
 def score_requests(model: LoadedModel, requests: Sequence[ParsedRequest]) -> ScoredBatch:
     """Score every scorable request with `model` in one call; reject the others one by one."""
     batch = ScoredBatch()
-    scorable = _scorable(model, requests, batch)
+    scorable, columns = _scorable(model, requests, batch)
     started = time.perf_counter()
-    values = _predict(model, scorable, batch)
+    values = _predict(model, scorable, columns, batch)
     batch.inference_seconds = time.perf_counter() - started
     _collect(model, values, batch)
     return batch
@@ -141,12 +141,12 @@ async def score_requests_beside_loop(
     """`score_requests`, with a large batch's inference in a worker thread: onnxruntime lets go
     of the GIL, so the event loop keeps sending the previous batch's results meanwhile."""
     batch = ScoredBatch()
-    scorable = _scorable(model, requests, batch)
+    scorable, columns = _scorable(model, requests, batch)
     started = time.perf_counter()
     if len(scorable) >= offload_from:
-        values = await asyncio.to_thread(_predict, model, scorable, batch)
+        values = await asyncio.to_thread(_predict, model, scorable, columns, batch)
     else:  # a thread hop costs more than scoring a few rows
-        values = _predict(model, scorable, batch)
+        values = _predict(model, scorable, columns, batch)
     batch.inference_seconds = time.perf_counter() - started
     _collect(model, values, batch)
     return batch
@@ -154,8 +154,13 @@ async def score_requests_beside_loop(
 
 def _scorable(
     model: LoadedModel, requests: Sequence[ParsedRequest], batch: ScoredBatch
-) -> list[ParsedRequest]:
-    """The requests `model` can take; the others are rejected into `batch`."""
+) -> tuple[list[ParsedRequest], Columns]:
+    """The requests `model` can take, with their input columns; the others are rejected into
+    `batch`. Whole-batch checks first: row by row only when some row is bad."""
+    with contextlib.suppress(KeyError):  # a row lacks an input: find it below
+        columns = model.columns([request.event.features for request in requests])
+        if model.all_accepted(columns):
+            return list(requests), columns
     scorable: list[ParsedRequest] = []
     for request in requests:
         problem = model.row_problem(request.event.features)
@@ -163,7 +168,7 @@ def _scorable(
             scorable.append(request)
         else:
             batch.rejections.append(_reject_request(request, problem))
-    return scorable
+    return scorable, model.columns([request.event.features for request in scorable])
 
 
 def _collect(
@@ -178,11 +183,11 @@ def _collect(
 
 
 def _predict(
-    model: LoadedModel, requests: list[ParsedRequest], batch: ScoredBatch
+    model: LoadedModel, requests: list[ParsedRequest], columns: Columns, batch: ScoredBatch
 ) -> list[tuple[ParsedRequest, float]]:
     """One session.run for the batch; if it fails, row by row, so one bad row fails alone."""
     try:
-        values = model.predict([r.event.features for r in requests])
+        values = model.predict_columns(columns, len(requests))
         return list(zip(requests, values.tolist(), strict=True))
     except Exception as exc:  # onnxruntime raises several types; isolate the culprits below
         log.warning("predictor: batch of %d failed (%s); scoring row by row", len(requests), exc)
@@ -215,12 +220,13 @@ def prediction_id(request_event_id: uuid.UUID, model: LoadedModel) -> str:
     """The same request scored again by the same model version (a redelivery after a crash)
     gets the same event id, so consumers can drop the duplicate.
 
-    A name-based UUID (version 5 layout: SHA-1 of the model and the request id), written as
-    text directly: building uuid.UUID objects cost more than scoring the record.
+    The request's id XOR the model's 128-bit mask (a hash of name, version and sha256), laid
+    out as a version-5 UUID and written as text directly: distinct per request and model, and
+    cheaper than hashing per record or building uuid.UUID objects, which cost more than
+    scoring the record.
     """
-    digest = hashlib.sha1(model.id_key + request_event_id.bytes, usedforsecurity=False)
-    h = digest.hexdigest()
-    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+    h = f"{request_event_id.int ^ model.id_mask:032x}"
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 # RFC 4122 variant bits (10xx) over the hash's nibble at the variant position.

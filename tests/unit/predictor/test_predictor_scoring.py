@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contracts import PredictionMade, PredictionRequested
-from services.predictor.model import LoadedModel, Row
+from services.predictor.model import Columns, LoadedModel
 from services.predictor.scoring import (
     PREDICT_ERROR,
     ParsedRequest,
@@ -95,11 +95,13 @@ class FailsOnPoison(LoadedModel):
         super().__init__(real.name, real.version, real.sha256, real.session)
         self.calls = 0
 
-    def predict(self, features: Sequence[Row]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    def predict_columns(
+        self, columns: Columns, count: int
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
         self.calls += 1
-        if any(row[NUMERIC] == -1 for row in features):
+        if -1 in columns[[i.name for i in self.inputs].index(NUMERIC)]:
             raise RuntimeError("runtime exploded")
-        return super().predict(features)
+        return super().predict_columns(columns, count)
 
 
 def test_a_failing_batch_is_retried_row_by_row(model_v1: LoadedModel) -> None:
