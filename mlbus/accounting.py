@@ -12,13 +12,14 @@ import asyncio
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts import Topics
+from mlbus.publishing import topic_partitions
 
 
 @dataclass
@@ -181,6 +182,40 @@ async def wait_until_processed(
         if result.processed >= expected or waited > timeout:
             return result, waited
         await asyncio.sleep(0.5)
+
+
+async def wait_until_committed(
+    bootstrap_servers: str,
+    group_id: str,
+    topics: list[str],
+    *,
+    timeout: float = 60.0,
+    check: Callable[[], None] = lambda: None,
+) -> None:
+    """Until `group_id` has committed the end of every partition of `topics` (asked without
+    joining the group); `check` runs between polls (e.g. raise if a process died)."""
+    partitions = await topic_partitions(bootstrap_servers, topics)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
+    )
+    await consumer.start()
+    behind: dict[TopicPartition, int] = {}
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            check()
+            ends = await consumer.end_offsets(partitions)
+            behind = {
+                tp: end
+                for tp, end in ends.items()
+                if end > 0 and ((await consumer.committed(tp)) or 0) < end
+            }
+            if not behind:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
+    raise TimeoutError(f"group {group_id} still behind after {timeout:.0f}s on {behind}")
 
 
 def _record_id(event: Any) -> str:

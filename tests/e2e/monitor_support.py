@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import numpy as np
@@ -31,10 +32,13 @@ from contracts import (
     ModelVersion,
     NumericReference,
     OnnxInput,
+    PredictionMade,
     ReferenceStatistics,
+    Topics,
 )
+from mlbus.accounting import wait_until_committed
 from mlbus.datagen import RecordGenerator
-from mlbus.runner import free_port
+from mlbus.runner import Stack, free_port
 
 HOLDOUT_RMSE = 1000.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -248,3 +252,35 @@ def _unfilter(kind: int, line: np.ndarray, image: np.ndarray, y: int, bpp: int) 
             predicted = left if pa <= pb and pa <= pc else (above[x] if pb <= pc else upper_left)
         out[x] = (line[x] + predicted) % 256
     return out
+
+
+def made_predictions(
+    count: int, *, seed: int, id_prefix: str, drift: dict[str, float] | None = None
+) -> list[PredictionMade]:
+    """PredictionMade events of generated house-price records (the price as the prediction)."""
+    generator = RecordGenerator(seed=seed, drift=drift, id_prefix=id_prefix)
+    return [
+        PredictionMade(
+            record_id=r["record_id"],
+            request_event_id=uuid4(),
+            model_name="house-prices",
+            model_version=1,
+            prediction=r["price"],
+            features={k: v for k, v in r.items() if k not in ("record_id", "price")},
+        )
+        for r in generator.records(count)
+    ]
+
+
+async def monitor_caught_up(stack: Stack, timeout: float = 60.0) -> None:
+    """Until the monitor's group has committed the end of its topics: the checkpoint behind
+    those commits covers every record, so its counts are final."""
+    config = stack.config
+    topics = Topics.with_prefix(config.topic_prefix)
+    await wait_until_committed(
+        config.bootstrap_servers,
+        f"{config.topic_prefix}mlbus-monitor",
+        [topics.predict_results, topics.predict_shadow, topics.records],
+        timeout=timeout,
+        check=stack.check_alive,
+    )

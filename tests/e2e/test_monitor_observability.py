@@ -25,6 +25,7 @@ import pytest
 from monitor_support import (
     alert_expressions,
     dashboard_expressions,
+    made_predictions,
     model_version,
     png_pixels,
     prometheus,
@@ -33,10 +34,9 @@ from monitor_support import (
     stand_in_registry,
 )
 
-from contracts import PredictionMade, RecordIngested, Topics
+from contracts import RecordIngested, Topics
 from mlbus.brokers import Broker
 from mlbus.bus import ensure_topics, publish_all
-from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, StackConfig
 
 pytestmark = pytest.mark.e2e
@@ -64,31 +64,16 @@ class Observed:
     workdir: Path
 
 
-def _predictions(count: int, seed: int, drift: dict[str, float] | None) -> list[PredictionMade]:
-    generator = RecordGenerator(seed=seed, drift=drift, id_prefix=f"obs{seed}")
-    return [
-        PredictionMade(
-            record_id=r["record_id"],
-            request_event_id=uuid4(),
-            model_name="house-prices",
-            model_version=1,
-            prediction=r["price"],
-            features={k: v for k, v in r.items() if k not in ("record_id", "price")},
-        )
-        for r in generator.records(count)
-    ]
-
-
 async def _feed(bootstrap: str, topics: Topics, monitor_url: str) -> None:
     """A calm window first (counters start at 0), then drift, shadows and late labels."""
-    calm = _predictions(WINDOW, seed=1, drift=None)
+    calm = made_predictions(WINDOW, seed=1, id_prefix="obs1")
     await publish_all(bootstrap, topics.predict_results, calm, key=lambda e: e.record_id)
     await _wait_for_metric(
         monitor_url,
         'mlbus_monitor_windows_total{model="house-prices",model_version="1",outcome="clean"} 1.0',
     )
     await asyncio.sleep(2.5)  # two scrapes of the calm state
-    drifted = _predictions(2 * WINDOW, seed=2, drift={"area": 0.3})
+    drifted = made_predictions(2 * WINDOW, seed=2, id_prefix="obs2", drift={"area": 0.3})
     await publish_all(bootstrap, topics.predict_results, drifted, key=lambda e: e.record_id)
     # Labels 5000 above the served prediction; the challenger (v2) is 100 off.
     labelled = drifted[:100]

@@ -10,18 +10,14 @@ import signal
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from uuid import uuid4
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
-from monitor_support import model_version, stand_in_registry
+from monitor_support import made_predictions, model_version, monitor_caught_up, stand_in_registry
 
 from contracts import PredictionMade, RecordIngested, Topics
 from mlbus.brokers import Broker
 from mlbus.bus import ensure_topics, publish_all
-from mlbus.datagen import RecordGenerator
-from mlbus.publishing import topic_partitions
 from mlbus.runner import Stack, StackConfig
 
 pytestmark = pytest.mark.e2e
@@ -56,21 +52,6 @@ def monitor_stack(broker: Broker, tmp_path: Path, topic_prefix: str) -> Iterator
             yield stack
         finally:
             stack.stop()
-
-
-def _predictions(count: int) -> list[PredictionMade]:
-    generator = RecordGenerator(seed=3, id_prefix="ckpt")
-    return [
-        PredictionMade(
-            record_id=r["record_id"],
-            request_event_id=uuid4(),
-            model_name="house-prices",
-            model_version=1,
-            prediction=r["price"],
-            features={k: v for k, v in r.items() if k not in ("record_id", "price")},
-        )
-        for r in generator.records(count)
-    ]
 
 
 def _labels(events: list[PredictionMade]) -> list[RecordIngested]:
@@ -109,36 +90,10 @@ def _wait_ready(stack: Stack, timeout: float = 60.0) -> None:
     raise AssertionError("monitor not ready:\n" + stack.log_tail("monitor"))
 
 
-async def _caught_up(stack: Stack, timeout: float = 60.0) -> None:
+async def _caught_up(stack: Stack) -> None:
     """Until the monitor's group has committed every record of its topics: its latest
     checkpoint covers them all, so its counts are final."""
-    config = stack.config
-    topics = Topics.with_prefix(config.topic_prefix)
-    names = [topics.predict_results, topics.predict_shadow, topics.records]
-    partitions = await topic_partitions(config.bootstrap_servers, names)
-    # Asks for the group's offsets without joining it (no subscription).
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=config.bootstrap_servers,
-        group_id=f"{config.topic_prefix}mlbus-monitor",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            stack.check_alive()
-            ends = await consumer.end_offsets(partitions)
-            behind = {
-                tp: end
-                for tp, end in ends.items()
-                if end > 0 and ((await consumer.committed(tp)) or 0) < end
-            }
-            if not behind:
-                return
-            await asyncio.sleep(0.2)
-    finally:
-        await consumer.stop()
-    raise AssertionError(f"monitor still behind on {behind}:\n{stack.log_tail('monitor')}")
+    await monitor_caught_up(stack)
 
 
 async def _publish(stack: Stack, topic: str, events: Sequence[PredictionMade | bytes]) -> None:
@@ -153,7 +108,7 @@ async def _publish(stack: Stack, topic: str, events: Sequence[PredictionMade | b
 async def test_a_restarted_monitor_continues_its_counts_exactly(monitor_stack: Stack) -> None:
     stack = monitor_stack
     topics = Topics.with_prefix(stack.config.topic_prefix)
-    events = _predictions(600)
+    events = made_predictions(600, seed=3, id_prefix="ckpt")
     _wait_ready(stack)
     first_batch: list[PredictionMade | bytes] = [*events[:250], b"{not json"]
     await _publish(stack, topics.predict_results, first_batch)

@@ -9,14 +9,13 @@ import time
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from fault_helpers import kill_hard, steady_stream
 from pydantic import ValidationError
 
 from contracts import PredictionMade, Topics
 from mlbus.accounting import read_all, wait_until_processed
-from mlbus.publishing import topic_partitions
 from mlbus.runner import Stack
+from tests.e2e.monitor_support import monitor_caught_up
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +60,7 @@ async def test_kill_9_each_service_loses_nothing(trained_stack: Stack) -> None:
     result, waited = await wait_until_processed(
         config.bootstrap_servers, config.topic_prefix, expected=total, record_prefix="kill-"
     )
-    await _monitor_caught_up(trained_stack)
+    await monitor_caught_up(trained_stack)
     monitor_count = _monitor_count(config.url("monitor"))
     # Every prediction of the stack (earlier faults' too), as the monitor sees them.
     distinct = await _distinct_predictions(config.bootstrap_servers, config.topic_prefix)
@@ -106,32 +105,6 @@ async def _distinct_predictions(bootstrap_servers: str, topic_prefix: str) -> in
         with contextlib.suppress(ValidationError):
             ids.add(PredictionMade.model_validate_json(value).event_id)
     return len(ids)
-
-
-async def _monitor_caught_up(stack: Stack, timeout: float = 60.0) -> None:
-    """Until the monitor's group has committed the end of its topics: the checkpoint behind
-    those commits covers every prediction, so the count is final."""
-    config = stack.config
-    topics = Topics.with_prefix(config.topic_prefix)
-    names = [topics.predict_results, topics.predict_shadow, topics.records]
-    partitions = await topic_partitions(config.bootstrap_servers, names)
-    consumer = AIOKafkaConsumer(  # asks for the group's offsets without joining it
-        bootstrap_servers=config.bootstrap_servers,
-        group_id=f"{config.topic_prefix}mlbus-monitor",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ends = await consumer.end_offsets(partitions)
-            committed = {tp: (await consumer.committed(tp)) or 0 for tp in ends}
-            if all(committed[tp] >= end for tp, end in ends.items()):
-                return
-            await asyncio.sleep(0.5)
-    finally:
-        await consumer.stop()
-    raise TimeoutError(f"monitor behind after {timeout}s:\n{stack.log_tail('monitor')}")
 
 
 def _versions(registry_url: str) -> list[int]:
