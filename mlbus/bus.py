@@ -23,8 +23,8 @@ COMPACTED = {"cleanup.policy": "compact", "segment.ms": "600000"}
 @asynccontextmanager
 async def producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
     client = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, linger_ms=5, acks="all")
-    await client.start()
     try:
+        await client.start()  # inside: a start that fails (broker down) still closes the client
         yield client
     finally:
         await client.stop()

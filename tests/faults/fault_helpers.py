@@ -82,6 +82,9 @@ def kill_hard(stack: Stack, name: str) -> None:
     process.wait(10)
 
 
+SEND_ATTEMPT_SECONDS = 3.0
+
+
 @asynccontextmanager
 async def steady_stream(
     config: StackConfig, id_prefix: str, *, per_second: int = 100, seed: int = 21
@@ -89,7 +92,10 @@ async def steady_stream(
     """Publish unlabelled records at a steady rate in the background; yields a sent() counter.
 
     Each record is acknowledged by the broker before it counts as sent; a send that fails
-    (the broker is restarting) is retried with the same record, so nothing is skipped.
+    (the broker is restarting) is retried with the same record, so nothing is skipped. Each
+    try is bounded: an aiokafka client that started against a restarting broker can be left
+    with an empty broker list ("Unable to update metadata from []", aio-libs/aiokafka#267)
+    and would wait out its whole request timeout; a fresh client is made instead.
     """
     generator = RecordGenerator(HOUSE_PRICES, seed=seed, id_prefix=id_prefix)
     sent = 0
@@ -101,7 +107,7 @@ async def steady_stream(
         pending = list(generator.records(batch, labelled=False))
         while not stop.is_set():
             try:
-                await _publish(config, pending)
+                await asyncio.wait_for(_publish(config, pending), SEND_ATTEMPT_SECONDS)
             except Exception:
                 await asyncio.sleep(0.5)
                 continue

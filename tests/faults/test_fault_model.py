@@ -1,4 +1,5 @@
-"""Fault 3: a promoted artifact corrupted on disk, the registry down during a promotion.
+"""Fault 3: a promoted artifact corrupted or deleted on disk, the registry down during a
+promotion.
 
 The predictor must keep serving the old model and lose no request.
 """
@@ -28,12 +29,18 @@ MODEL = HOUSE_PRICES.name
 _LOADS = re.compile(r'^mlbus_predictor_model_loads_total\{outcome="(\w+)"\} (\S+)$', re.M)
 
 
-async def test_a_corrupted_champion_leaves_the_old_model_serving(trained_stack: Stack) -> None:
+@pytest.mark.parametrize("damage", ["corrupted", "deleted"])
+async def test_a_damaged_champion_leaves_the_old_model_serving(
+    trained_stack: Stack, damage: str
+) -> None:
     config = trained_stack.config
     registry = httpx.Client(base_url=config.url("registry"), timeout=10)
     old = registry.get(f"/models/{MODEL}/aliases/champion").json()
     artifact = _variant(registry.get(f"/models/{MODEL}/versions/{old['version']}/artifact").content)
-    card = {**old["card"], "metrics": {**old["card"]["metrics"], "rmse": 1.0}}  # sure to win
+    metrics = old["card"]["metrics"]
+    card = {**old["card"], "metrics": {**metrics, "rmse": metrics["rmse"] / 2}}  # sure to win
+    # The version being served: an earlier damaged champion stays refused even once repaired.
+    serving = _serving_version(config.url("predictor"))
     predictor = trained_stack.processes["predictor"]
     os.kill(predictor.pid, signal.SIGSTOP)  # so it cannot fetch the new champion before we break it
     try:
@@ -47,27 +54,30 @@ async def test_a_corrupted_champion_leaves_the_old_model_serving(trained_stack: 
         new = response.json()
         assert "champion" in new["aliases"], new
         stored = _artifact_path(config.workdir, new["sha256"])
-        stored.write_bytes(b"\x00corrupted" + stored.read_bytes()[10:])
+        if damage == "deleted":
+            stored.unlink()
+        else:
+            stored.write_bytes(b"\x00corrupted" + stored.read_bytes()[10:])
     finally:
         os.kill(predictor.pid, signal.SIGCONT)
     try:
-        result = await stream_and_account(trained_stack, "corrupt-", 200, seed=31)
+        result = await stream_and_account(trained_stack, f"{damage}-", 200, seed=31)
         assert result.lost == [], result.summary()
-        versions = await predicted_versions(trained_stack, "corrupt-")
-        assert versions == {old["version"]}, f"expected only v{old['version']}: {versions}"
-        metrics = httpx.get(config.url("predictor") + "/metrics").text
-        print(f"fault 3 (corrupted champion v{new['version']}): loads {_LOADS.findall(metrics)}")
-        assert f'mlbus_predictor_model_version{{model="{MODEL}"}} {old["version"]}.0' in metrics
+        versions = await predicted_versions(trained_stack, f"{damage}-")
+        assert versions == {serving}, f"expected only v{serving}: {versions}"
+        text = httpx.get(config.url("predictor") + "/metrics").text
+        print(f"fault 3 ({damage} champion v{new['version']}): loads {_LOADS.findall(text)}")
+        assert f'mlbus_predictor_model_version{{model="{MODEL}"}} {serving}.0' in text
         assert "unusable" in trained_stack.log_tail("registry", 200)
-        refused = dict(_LOADS.findall(metrics)).get("refused", "0")
-        assert float(refused) >= 1, f"the corrupted model was not counted as refused: {metrics}"
+        refused = dict(_LOADS.findall(text)).get("refused", "0")
+        assert float(refused) >= 1, f"the {damage} model was not counted as refused: {text}"
         models_topic = Topics.with_prefix(config.topic_prefix).models
         raw = await read_all(config.bootstrap_servers, [models_topic], timeout=10)
         events = [json.loads(m) for m in raw[models_topic]]
         assert any(
             e.get("kind") == "model.refused.v1" and e.get("version") == new["version"]
             for e in events
-        ), "no ModelRefused for the corrupted champion"
+        ), f"no ModelRefused for the {damage} champion"
     finally:
         stored.write_bytes(artifact)  # repaired: later faults may restart the predictor
     registry.close()
