@@ -1,6 +1,6 @@
 """Commit a batch's offsets once its outputs are acknowledged, while later batches are scored.
 
-The subscriber hands each scored batch over with the futures of its sends and moves on to the
+The scoring stage hands each batch over with the futures of its sends and moves on to the
 next batch at once; this pipeline waits for the acks in batch order and only then commits.
 Kafka stays at-least-once: an offset is committed only after every output of the records
 before it was acknowledged. If a batch's sends fail, its partitions are rewound to the batch's
