@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -159,8 +159,30 @@ class Stack:
                     )
                 time.sleep(0.2)
 
-    def check_alive(self) -> None:
+    def wait_service_ready(
+        self, name: str, timeout: float = 60.0, *, alive: Collection[str] | None = None
+    ) -> float:
+        """Seconds until service `name` answers /readyz (the predictor: once it serves a model).
+
+        Fails at once if one of the `alive` services (default: all) has exited.
+        """
+        started = time.monotonic()
+        url = self.config.url(name) + "/readyz"
+        while time.monotonic() - started < timeout:
+            self.check_alive(alive)
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"{name} not ready after {timeout:.0f}s:\n{self.log_tail(name)}")
+
+    def check_alive(self, names: Collection[str] | None = None) -> None:
+        """Raise if one of the `names` services (default: all) has exited."""
         for name, process in self.processes.items():
+            if names is not None and name not in names:
+                continue
             if process.poll() is not None:
                 tail = self.log_tail(name)
                 raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,23 +28,10 @@ def running_ingest(bootstrap: str, workdir: Path) -> Iterator[tuple[Stack, Topic
     asyncio.run(ensure_topics(bootstrap, topics.all()))
     stack.start_service("ingest")
     try:
-        _wait_ready(stack)
+        stack.wait_service_ready("ingest")
         yield stack, topics
     finally:
         stack.stop()
-
-
-def _wait_ready(stack: Stack, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        try:
-            if httpx.get(stack.config.url("ingest") + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"ingest not ready:\n{stack.log_tail('ingest')}")
 
 
 def outcomes(stack: Stack) -> dict[str, float]:

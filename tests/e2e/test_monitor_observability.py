@@ -129,26 +129,13 @@ def observed(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         try:
             with prometheus(workdir, {"monitor": config.ports["monitor"]}) as prometheus_url:
                 monitor_url = config.url("monitor")
-                _wait_ready(stack, monitor_url)
+                stack.wait_service_ready("monitor")
                 asyncio.run(_feed(broker.bootstrap_servers, topics, monitor_url))
                 time.sleep(2.5)  # Prometheus scrapes the drifted state and evaluates the rules
                 yield Observed(monitor_url, prometheus_url, workdir)
                 stack.check_alive()
         finally:
             stack.stop()
-
-
-def _wait_ready(stack: Stack, url: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("monitor not ready: " + stack.log_tail("monitor"))
 
 
 def test_every_monitor_expression_of_the_dashboard_and_alerts_returns_data(

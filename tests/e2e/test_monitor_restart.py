@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import signal
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -76,26 +75,6 @@ def _counts(stack: Stack) -> dict[str, float]:
     return counts
 
 
-def _wait_ready(stack: Stack, timeout: float = 60.0) -> None:
-    url = stack.config.url("monitor") + "/readyz"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("monitor not ready:\n" + stack.log_tail("monitor"))
-
-
-async def _caught_up(stack: Stack) -> None:
-    """Until the monitor's group has committed every record of its topics: its latest
-    checkpoint covers them all, so its counts are final."""
-    await monitor_caught_up(stack)
-
-
 async def _publish(stack: Stack, topic: str, events: Sequence[PredictionMade | bytes]) -> None:
     await publish_all(
         stack.config.bootstrap_servers,
@@ -109,11 +88,11 @@ async def test_a_restarted_monitor_continues_its_counts_exactly(monitor_stack: S
     stack = monitor_stack
     topics = Topics.with_prefix(stack.config.topic_prefix)
     events = made_predictions(600, seed=3, id_prefix="ckpt")
-    _wait_ready(stack)
+    stack.wait_service_ready("monitor")
     first_batch: list[PredictionMade | bytes] = [*events[:250], b"{not json"]
     await _publish(stack, topics.predict_results, first_batch)
     await publish_all(stack.config.bootstrap_servers, topics.records, _labels(events[:40]))
-    await _caught_up(stack)
+    await monitor_caught_up(stack)
     joined = 'mlbus_monitor_labels_total{outcome="joined"}'
     first = _counts(stack)
     assert first["mlbus_monitor_predictions_total"] == 250
@@ -130,10 +109,10 @@ async def test_a_restarted_monitor_continues_its_counts_exactly(monitor_stack: S
     process.wait(10)
     await publishing
     stack.start_service("monitor")
-    _wait_ready(stack)
+    stack.wait_service_ready("monitor")
     # The predictor redelivers 100 results (same event ids); then new ones.
     await _publish(stack, topics.predict_results, events[100:200] + events[400:])
-    await _caught_up(stack)
+    await monitor_caught_up(stack)
     second = _counts(stack)
     assert second["mlbus_monitor_predictions_total"] == 600
     assert second["mlbus_monitor_invalid_messages_total"] == 1
@@ -144,6 +123,6 @@ async def test_a_restarted_monitor_continues_its_counts_exactly(monitor_stack: S
     # A graceful stop writes a last checkpoint: nothing is counted again after it.
     stack.stop_service("monitor")
     stack.start_service("monitor")
-    _wait_ready(stack)
-    await _caught_up(stack)
+    stack.wait_service_ready("monitor")
+    await monitor_caught_up(stack)
     assert _counts(stack) == second

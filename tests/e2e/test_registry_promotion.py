@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,23 +43,10 @@ def registry_stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> 
     asyncio.run(ensure_topics(config.bootstrap_servers, [topics.models]))
     stack.start_service("registry")
     try:
-        _wait_ready(stack)
+        stack.wait_service_ready("registry")
         yield stack
     finally:
         stack.stop()
-
-
-def _wait_ready(stack: Stack, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stack.check_alive()
-        try:
-            if httpx.get(stack.config.url("registry") + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"registry not ready:\n{stack.log_tail('registry')}")
 
 
 def upload(stack: Stack, rmse: float) -> httpx.Response:

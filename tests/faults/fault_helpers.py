@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -42,7 +41,7 @@ def start_trained_stack(bootstrap_servers: str, config_dir: Any) -> Stack:
         labelled = RecordGenerator(HOUSE_PRICES, seed=7, id_prefix="train")
         asyncio.run(_publish(config, labelled.records(800)))
         asyncio.run(wait_for_champion(config.url("registry"), HOUSE_PRICES.name, 120))
-        wait_for_predictor(stack, timeout=60)
+        stack.wait_service_ready("predictor")
     except BaseException:
         stack.stop()
         raise
@@ -52,21 +51,6 @@ def start_trained_stack(bootstrap_servers: str, config_dir: Any) -> Stack:
 async def _publish(config: StackConfig, records: Any) -> None:
     raw = Topics.with_prefix(config.topic_prefix).raw
     await publish_all(config.bootstrap_servers, raw, records, key=RECORD_KEY)
-
-
-def wait_for_predictor(stack: Stack, timeout: float) -> float:
-    """Seconds until the predictor answers /readyz (it serves a model)."""
-    started = time.monotonic()
-    url = stack.config.url("predictor") + "/readyz"
-    while time.monotonic() - started < timeout:
-        stack.check_alive()
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"predictor not ready after {timeout}s:\n{stack.log_tail('predictor')}")
 
 
 def monitor_predictions(stack: Stack) -> float:

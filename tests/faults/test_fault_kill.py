@@ -23,23 +23,6 @@ ORDER = ("ingest", "trainer", "registry", "predictor", "monitor")
 _MONITOR_COUNT = re.compile(r"^mlbus_monitor_predictions_total\{[^}]*\} (\S+)$", re.M)
 
 
-def wait_ready(stack: Stack, name: str, timeout: float = 60.0) -> float:
-    """Seconds until `name` answers /readyz (the predictor: once it serves a model again)."""
-    started = time.monotonic()
-    url = stack.config.url(name) + "/readyz"
-    process = stack.processes[name]
-    while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} died after its restart:\n{stack.log_tail(name)}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return time.monotonic() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{name} not ready {timeout}s after a restart:\n{stack.log_tail(name)}")
-
-
 async def test_kill_9_each_service_loses_nothing(trained_stack: Stack) -> None:
     config = trained_stack.config
     versions_before = _versions(config.url("registry"))
@@ -51,7 +34,7 @@ async def test_kill_9_each_service_loses_nothing(trained_stack: Stack) -> None:
             kill_hard(trained_stack, name)
             trained_stack.start_service(name)
             recovering[name] = asyncio.create_task(
-                asyncio.to_thread(wait_ready, trained_stack, name)
+                asyncio.to_thread(trained_stack.wait_service_ready, name, alive=(name,))
             )
         recovered = {name: round(await task, 1) for name, task in recovering.items()}
         await asyncio.sleep(1.0)

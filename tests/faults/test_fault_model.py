@@ -104,7 +104,7 @@ async def test_the_registry_down_during_a_promotion_leaves_the_old_model_serving
         assert "registry unreachable" in log  # ... and could not act on it
     finally:
         trained_stack.start_service("registry")
-    _wait_ready(config.url("registry"))
+    trained_stack.wait_service_ready("registry")
     print(
         f"fault 3 (registry down during a promotion): 200 requests served by v{serving};"
         f" registry back after {time.monotonic() - started:.1f}s"
@@ -130,15 +130,3 @@ def _serving_version(predictor_url: str) -> int:
     match = re.search(rf'^mlbus_predictor_model_version\{{model="{MODEL}"\}} (\S+)$', text, re.M)
     assert match is not None, text[-1000:]
     return int(float(match[1]))
-
-
-def _wait_ready(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready after {timeout}s")

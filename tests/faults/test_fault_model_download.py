@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import onnx
 import pytest
-from fault_helpers import predicted_versions, stream_and_account, wait_for_predictor
+from fault_helpers import predicted_versions, stream_and_account
 
 from contracts import HOUSE_PRICES, Topics
 from mlbus.accounting import read_all
@@ -100,12 +100,12 @@ def predictor_behind(stack: Stack, registry_url: str) -> Iterator[None]:
     stack.stop_service("predictor")
     stack.start_service("predictor", env)
     try:
-        wait_for_predictor(stack, timeout=60)
+        stack.wait_service_ready("predictor")
         yield
     finally:
         stack.stop_service("predictor")
         stack.start_service("predictor")
-        wait_for_predictor(stack, timeout=60)
+        stack.wait_service_ready("predictor")
 
 
 async def test_an_interrupted_download_keeps_the_old_model_until_a_retry_succeeds(
