@@ -85,29 +85,27 @@ class CommitPipeline:
     async def _settle(self, batch: PendingBatch) -> None:
         error = await _first_failure(batch.sends)
         if error is not None:
-            self._rewind(batch, error, self._rewound)
+            self._rewind(batch, error)
         else:
-            await self._commit(batch, self._rewound)
+            await self._commit(batch)
 
-    def _rewind(
-        self, batch: PendingBatch, error: BaseException, rewound: dict[TopicPartition, int]
-    ) -> None:
+    def _rewind(self, batch: PendingBatch, error: BaseException) -> None:
         self.failed_batches += 1
         log.warning("predictor: a batch's sends failed (%s); consuming it again", error)
         for partition, offset in batch.first.items():
-            target = min(offset, rewound.get(partition, offset))
-            rewound[partition] = target
+            target = min(offset, self._rewound.get(partition, offset))
+            self._rewound[partition] = target
             with contextlib.suppress(Exception):  # revoked meanwhile: its new owner reads it
                 batch.consumer.seek(partition, target)
 
-    async def _commit(self, batch: PendingBatch, rewound: dict[TopicPartition, int]) -> None:
+    async def _commit(self, batch: PendingBatch) -> None:
         """Commit the batch's partitions, except those it read before a rewind took effect."""
         offsets = {}
         for partition, next_offset in batch.next.items():
-            rewound_to = rewound.get(partition)
+            rewound_to = self._rewound.get(partition)
             if rewound_to is not None and batch.first[partition] > rewound_to:
                 continue  # read ahead of the rewind: these records come again
-            rewound.pop(partition, None)  # the rewound records are back: commit as usual
+            self._rewound.pop(partition, None)  # the rewound records are back: commit as usual
             offsets[partition] = next_offset
         if not offsets:
             return
