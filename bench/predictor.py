@@ -58,6 +58,7 @@ from mlbus.bus import ensure_topics, publish_all  # noqa: E402
 from mlbus.datagen import RecordGenerator  # noqa: E402
 from mlbus.runner import Stack, StackConfig  # noqa: E402
 from services.common.serve import freeze_startup_objects, tune_gc  # noqa: E402
+from services.common.settings import KafkaSettings  # noqa: E402
 from services.predictor.config import Settings as PredictorSettings  # noqa: E402
 
 SPEC = HOUSE_PRICES
@@ -169,7 +170,10 @@ async def read_timestamps(
     timeout: float,
     stop: Callable[[], None] = lambda: None,
 ) -> dict[str, int]:
-    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic`."""
+    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic`.
+
+    Every contender keys its outputs by record id: the key is read, not the JSON, so this
+    reader takes as little as it can of the two cores it shares with the contender."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -181,7 +185,7 @@ async def read_timestamps(
             stop()
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 for message in batch:
-                    seen.setdefault(json.loads(message.value)["record_id"], message.timestamp)
+                    seen.setdefault(message.key.decode(), message.timestamp)
     finally:
         await consumer.stop()
     if len(seen) < count:
@@ -206,7 +210,13 @@ async def passthrough(bootstrap: str, topics: Topics) -> None:
         enable_auto_commit=False,
         fetch_max_wait_ms=10,  # as the predictor: the 500 ms default is pure latency here
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    # The services' producer sizes, so (a) is the ceiling of the client as mlbus sets it up.
+    kafka = KafkaSettings()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        max_batch_size=kafka.producer_batch_bytes,
+        max_request_size=kafka.producer_request_bytes,
+    )
     await consumer.start()
     await producer.start()
     tune_gc()  # the services' garbage-collector settings, so (a) runs as well tuned as (b)

@@ -57,6 +57,8 @@ def make_broker(
         security=security_from(settings),
         retry_backoff_ms=200,
         request_timeout_ms=30_000,
+        max_batch_size=settings.producer_batch_bytes,
+        max_request_size=settings.producer_request_bytes,
         middlewares=(metrics,),
     )
 
