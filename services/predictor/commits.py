@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import operator
 from asyncio import CancelledError
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,13 +53,24 @@ def partition_spans(
     records: Sequence[ConsumerRecord[Any, Any]],
 ) -> dict[TopicPartition, tuple[int, int]]:
     """The first and last offset of each partition in a batch (a partition's records are in
-    order); the cheap way, since it runs over every record."""
-    spans: dict[tuple[str, int], tuple[int, int]] = {}
-    for record in records:
-        key = (record.topic, record.partition)
-        span = spans.get(key)
-        spans[key] = (record.offset, record.offset) if span is None else (span[0], record.offset)
-    return {TopicPartition(*key): span for key, span in spans.items()}
+    order). Built at C speed, since it runs over every record: a dict keeps the last value
+    given for a key, so it holds the last offsets read forwards and the first read backwards."""
+    topics = set(map(_topic_of, records))
+    # One topic (a subscriber's usual batch): partitions alone are the keys, no tuple per record.
+    keys = list(map(_partition_of if len(topics) == 1 else _topic_partition_of, records))
+    offsets = list(map(_offset_of, records))
+    last = dict(zip(keys, offsets, strict=True))
+    first = dict(zip(reversed(keys), reversed(offsets), strict=True))
+    if len(topics) == 1:
+        (topic,) = topics
+        return {TopicPartition(topic, key): (first[key], end) for key, end in last.items()}
+    return {TopicPartition(*key): (first[key], end) for key, end in last.items()}
+
+
+_topic_of = operator.attrgetter("topic")
+_partition_of = operator.attrgetter("partition")
+_topic_partition_of = operator.attrgetter("topic", "partition")
+_offset_of = operator.attrgetter("offset")
 
 
 class CommitPipeline:

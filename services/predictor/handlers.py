@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
@@ -24,13 +27,8 @@ from services.predictor.config import Settings
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel
 from services.predictor.registry_client import CHAMPION
-from services.predictor.scoring import (
-    ParsedRequest,
-    Prediction,
-    encode_json,
-    parse_requests,
-    score_requests_beside_loop,
-)
+from services.predictor.request_batch import RequestBatch, encode_json, parse_requests
+from services.predictor.scoring import Prediction, ScoredBatch, score_requests_beside_loop
 from services.predictor.serving import AliasReloader, ModelHolder
 from services.predictor.shadow import shadow_score
 from services.predictor.stage import OrderedStage
@@ -68,6 +66,9 @@ def build_router(
     pipeline (scoring, then commits once acknowledged) at shutdown."""
     topics = settings.kafka.topics
     commits = CommitPipeline(settings.pipeline_depth)
+    # One thread for inference: a batch is scored there while the event loop sends the results
+    # of the batch before it; more threads would only compete for the same cores.
+    inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predictor-inference")
     router = KafkaRouter()
     results = router.publisher(topics.predict_results)
     shadow = router.publisher(topics.predict_shadow)
@@ -89,8 +90,8 @@ def build_router(
     )
 
     async def emit(job: ScoringJob) -> list[asyncio.Future[Any]]:
-        """Score the batch, send results and rejections, shadow-score: the sends' futures."""
-        scored = await score_requests_beside_loop(job.model, job.parsed)
+        """Send the batch's results and rejections once scored, shadow-score: the sends' futures."""
+        scored = await job.scored
         rejections = job.rejections + scored.rejections
         raw = producer()
         sends = await _send_predictions(results, scored.predictions, raw)
@@ -113,8 +114,8 @@ def build_router(
         await commits.submit(pending)
         _record_lag(metrics, consumer, pending.next)
 
-    # Batch N is scored (inference in a worker thread) and sent while batch N+1 is parsed;
-    # its offsets are committed once its sends are acknowledged.
+    # Batch N's results are sent while batch N+1 is scored (its inference in `inference`) and
+    # batch N+2 parsed; N's offsets are committed once its sends are acknowledged.
     scoring = OrderedStage("predictor-scoring", finish, settings.pipeline_depth)
 
     @requests
@@ -127,7 +128,9 @@ def build_router(
             return
         records = _records(message.raw_message)
         parsed, rejections = parse_requests(records)
-        job = ScoringJob(records, model, parsed, rejections, started)
+        # Scoring starts now, beside the batches ahead of it; they are sent in order.
+        scored = asyncio.ensure_future(score_requests_beside_loop(model, parsed, inference))
+        job = ScoringJob(records, model, parsed, rejections, scored, started)
         if isinstance(consumer, AIOKafkaConsumer):
             await scoring.submit((consumer, job))
             return
@@ -141,6 +144,7 @@ def build_router(
         await commits.drain(timeout_seconds=5.0)
         await scoring.close()
         await commits.close()
+        inference.shutdown(wait=False, cancel_futures=True)
 
     @router.subscriber(topics.models, auto_offset_reset="latest", decoder=_raw_body)
     async def on_model_event(body: bytes) -> None:
@@ -170,8 +174,9 @@ class ScoringJob:
 
     records: Sequence[ConsumerRecord[Any, Any]]
     model: LoadedModel
-    parsed: list[ParsedRequest]
+    parsed: RequestBatch
     rejections: list[RecordRejected]
+    scored: asyncio.Future[ScoredBatch]  # scoring, started once parsed
     started: float
 
 
@@ -182,7 +187,7 @@ def _failed(error: Exception) -> asyncio.Future[Any]:
 
 
 def _shadow(
-    model: LoadedModel | None, parsed: Sequence[Any], settings: Settings, metrics: PredictorMetrics
+    model: LoadedModel | None, parsed: RequestBatch, settings: Settings, metrics: PredictorMetrics
 ) -> list[Prediction]:
     if model is None or settings.shadow_fraction <= 0:
         return []
@@ -285,11 +290,13 @@ def _observe(
         metrics.predictions.labels(model=model.name, version=str(model.version)).inc(made)
     if rejected:
         metrics.rejected.inc(rejected)
-    now_ms = time.time() * 1000
-    observe_many(
-        metrics.latency_seconds,
-        [max(0.0, now_ms - record.timestamp) / 1000 for record in records if record.timestamp],
-    )
+    # In numpy: this runs over every record. A missing timestamp (None) becomes NaN, then left out.
+    stamps = np.array(list(map(_timestamp_of, records)), dtype=np.float64)
+    stamps = stamps[stamps > 0]
+    observe_many(metrics.latency_seconds, np.maximum(0.0, time.time() * 1000 - stamps) / 1000)
+
+
+_timestamp_of = operator.attrgetter("timestamp")
 
 
 def _record_lag(

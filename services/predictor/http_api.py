@@ -12,17 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import DatasetSpec
 from contracts.events import Features
-from services.predictor.scoring import (
-    ParsedRequest,
-    Prediction,
-    RawRequest,
-    Request,
-    ScoredBatch,
-    score_requests,
-)
+from services.predictor.request_batch import RawRequest, RequestBatch, encode_json
+from services.predictor.scoring import Prediction, ScoredBatch, score_requests
 from services.predictor.serving import ModelHolder
 
-_HTTP = "http"
+_HTTP_SOURCE = RawRequest(b"", "http")
 
 
 class PredictRecord(BaseModel):
@@ -55,7 +49,8 @@ def build_predict_router(holder: ModelHolder, spec: DatasetSpec, max_records: in
         model = holder.current
         if model is None:
             raise HTTPException(503, "no model is loaded yet")
-        parsed = [_parsed(record, spec) for record in records]
+        made = [(record.record_id or uuid.uuid4().hex, record.features) for record in records]
+        parsed = RequestBatch.made_here(_HTTP_SOURCE, spec.name, made)
         scored: ScoredBatch = await asyncio.to_thread(score_requests, model, parsed)
         return PredictResponse(
             model_name=model.name,
@@ -70,13 +65,7 @@ def build_predict_router(holder: ModelHolder, spec: DatasetSpec, max_records: in
     return router
 
 
-def _parsed(record: PredictRecord, spec: DatasetSpec) -> ParsedRequest:
-    record_id = record.record_id or uuid.uuid4().hex
-    event = Request(record_id=record_id, dataset=spec.name, features=dict(record.features))
-    return ParsedRequest(RawRequest(b"", _HTTP), event)
-
-
 def _as_dict(prediction: Prediction) -> dict[str, Any]:
-    """The PredictionMade JSON object (ids and times as strings)."""
-    result: dict[str, Any] = msgspec.to_builtins(prediction)
+    """The PredictionMade JSON object (ids and times as strings), as Kafka consumers get it."""
+    result: dict[str, Any] = msgspec.json.decode(encode_json(prediction))
     return result

@@ -44,9 +44,8 @@ class LoadedModel:
         self.session = session
         self.inputs = tuple(ModelInput(i.name, i.type) for i in session.get_inputs())
         self.output_name: str = session.get_outputs()[0].name
-        # Mixed into its predictions' event ids (see scoring.prediction_id).
-        identity = f"{name}/{version}/{sha256}".encode()
-        self.id_mask = int.from_bytes(hashlib.sha256(identity).digest()[:16], "big")
+        # Mixed into its predictions' event ids (see scoring.prediction_ids).
+        self.id_mask = hashlib.sha256(f"{name}/{version}/{sha256}".encode()).digest()[:16]
         self._accepted_types = tuple(
             (i.name, _STRING_TYPES if i.type == STRING_TENSOR else _NUMBER_TYPES)
             for i in self.inputs

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Sequence
 
 from services.predictor.model import LoadedModel
-from services.predictor.scoring import ParsedRequest, Prediction, score_requests
+from services.predictor.request_batch import RequestBatch
+from services.predictor.scoring import Prediction, score_requests
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +22,18 @@ def in_shadow_sample(record_id: str, fraction: float) -> bool:
 
 
 def shadow_score(
-    challenger: LoadedModel, requests: Sequence[ParsedRequest], fraction: float
+    challenger: LoadedModel, requests: RequestBatch, fraction: float
 ) -> tuple[list[Prediction], int]:
     """The challenger's predictions for the sampled requests, and how many it failed; never raises.
 
     Whatever goes wrong here is the challenger's problem: its rejections are only counted (the
     champion's path dead-letters bad records), and a crash yields no prediction at all.
     """
-    sample = [r for r in requests if in_shadow_sample(r.event.record_id, fraction)]
-    if not sample:
+    sample = requests
+    if fraction < 1.0:
+        rows = [i for i, e in enumerate(requests.events) if in_shadow_sample(e.record_id, fraction)]
+        sample = requests.take(rows)
+    if not len(sample):
         return [], 0
     try:
         scored = score_requests(challenger, sample)

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from services.predictor.commits import CommitPipeline, PendingBatch
+from services.predictor.commits import CommitPipeline, PendingBatch, partition_spans
 
 P0, P1 = TopicPartition("requests", 0), TopicPartition("requests", 1)
 
@@ -111,3 +111,15 @@ async def test_a_commit_refused_after_a_rebalance_does_not_stop_the_pipeline() -
     await pipeline.drain(timeout_seconds=1)
     assert consumer.commits == [{}, {P0: 7}]
     await pipeline.close()
+
+
+def test_partition_spans_are_the_first_and_last_offsets_of_each_partition() -> None:
+    interleaved = records((0, 10), (1, 3), (0, 11), (1, 4), (0, 12))
+    assert partition_spans(interleaved) == {P0: (10, 12), P1: (3, 4)}
+    other = ConsumerRecord("other", 0, 7, 0, 0, None, b"", None, 0, 0, [])
+    assert partition_spans([*interleaved, other]) == {
+        P0: (10, 12),
+        P1: (3, 4),
+        TopicPartition("other", 0): (7, 7),
+    }
+    assert partition_spans([]) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,15 +10,16 @@ import numpy as np
 import pytest
 
 from contracts import PredictionMade, PredictionRequested
+from services.predictor.event_ids import parse_uuids
 from services.predictor.model import Columns, LoadedModel
-from services.predictor.scoring import (
+from services.predictor.request_batch import (
     PREDICT_ERROR,
-    ParsedRequest,
     RawRequest,
+    RequestBatch,
     encode_json,
     parse_requests,
-    score_requests,
 )
+from services.predictor.scoring import prediction_ids, score_requests
 from tests.unit.predictor.predictor_fixtures import CATEGORICAL, NUMERIC
 
 TOPIC = "t.predict.requests.v1"
@@ -32,7 +34,7 @@ def _good(record_id: str, area: float = 5000.0) -> RawRequest:
     return _raw(record_id, {NUMERIC: area, CATEGORICAL: "semi-furnished", "bedrooms": 3})
 
 
-def _parsed(raws: Sequence[RawRequest]) -> list[ParsedRequest]:
+def _parsed(raws: Sequence[RawRequest]) -> RequestBatch:
     parsed, rejected = parse_requests(raws)
     assert rejected == []
     return parsed
@@ -45,7 +47,7 @@ def test_unparsable_requests_are_rejected_with_their_bytes_and_position() -> Non
         RawRequest(b'{"record_id": "r3"}', TOPIC, partition=1, offset=42),
     ]
     parsed, rejected = parse_requests(raws)
-    assert [p.event.record_id for p in parsed] == ["r1"]
+    assert [e.record_id for e in parsed.events] == ["r1"]
     assert [(r.offset, r.original) for r in rejected] == [
         (41, "{not json"),
         (42, '{"record_id": "r3"}'),
@@ -58,15 +60,15 @@ def test_scores_a_batch_naming_model_version_and_request(model_v1: LoadedModel) 
     parsed = _parsed([_good("r1", 3000.0), _good("r2", 9000.0)])
     batch = score_requests(model_v1, parsed)
     assert batch.rejections == []
-    expected = model_v1.predict([p.event.features for p in parsed])
+    expected = model_v1.predict(parsed.features)
     made = batch.predictions
     assert [(p.record_id, p.model_name, p.model_version) for p in made] == [
         ("r1", "house-prices", 1),
         ("r2", "house-prices", 1),
     ]
     assert [p.prediction for p in made] == pytest.approx(expected.tolist())
-    assert made[0].request_event_id == parsed[0].event.event_id
-    assert made[1].features == parsed[1].event.features
+    assert made[0].request_event_id == parsed.events[0].event_id
+    assert bytes(made[1].features) == bytes(parsed.events[1].features)  # echoed as it came
     assert batch.inference_seconds > 0
 
 
@@ -115,7 +117,7 @@ def test_a_failing_batch_is_retried_row_by_row(model_v1: LoadedModel) -> None:
 
 
 def test_an_empty_batch_scores_nothing(model_v1: LoadedModel) -> None:
-    batch = score_requests(model_v1, [])
+    batch = score_requests(model_v1, _parsed([]))
     assert (batch.predictions, batch.rejections) == ([], [])
 
 
@@ -126,8 +128,8 @@ def test_fast_codecs_speak_the_contracts_json(model_v1: LoadedModel) -> None:
     )
     raw = RawRequest(request.model_dump_json().encode(), TOPIC)
     parsed = _parsed([raw])
-    assert parsed[0].event.event_id == request.event_id
-    assert parsed[0].event.features == request.features
+    assert parsed.events[0].event_id == str(request.event_id)
+    assert parsed.features[0] == request.features
     made = PredictionMade.model_validate_json(
         encode_json(score_requests(model_v1, parsed).predictions[0])
     )
@@ -143,7 +145,34 @@ def test_requests_with_unknown_fields_or_kinds_are_rejected() -> None:
     extra = b'{"record_id": "x", "dataset": "d", "features": {}, "surprise": 1}'
     wrong_kind = b'{"record_id": "x", "dataset": "d", "features": {}, "kind": "record.ingested.v1"}'
     parsed, rejected = parse_requests([RawRequest(extra, TOPIC), RawRequest(wrong_kind, TOPIC)])
-    assert parsed == [] and len(rejected) == 2
+    assert len(parsed) == 0 and len(rejected) == 2
+
+
+@pytest.mark.parametrize(
+    ("features", "event_id"),
+    [
+        ('{"area": [1, 2]}', '"5b0d3c8e-6f55-4cbb-9d6e-3a0c4b1e2f70"'),  # not a scalar
+        ('{"area": 1.0}', '"5b0d3c8e-6f55-4cbb-9d6e-3a0c4b1e2f7z"'),  # not hexadecimal
+        ('{"area": 1.0}', '"5b0d3c8e+6f55-4cbb-9d6e-3a0c4b1e2f70"'),  # a dash missing
+        ('{"area": 1.0}', '"5b0d3c8e6f554cbb9d6e3a0c4b1e2f70"'),  # not the canonical form
+        ('{"area": 1.0}', '"5b0d3c8e-6f55-4cbb-9d6e-3a0c4b1e2f7é"'),  # not ASCII
+    ],
+)
+def test_requests_with_bad_features_or_event_ids_are_rejected_alone(
+    features: str, event_id: str
+) -> None:
+    bad = f'{{"record_id": "b", "dataset": "d", "features": {features}, "event_id": {event_id}}}'
+    parsed, rejected = parse_requests([_good("r1"), RawRequest(bad.encode(), TOPIC), _good("r2")])
+    assert [e.record_id for e in parsed.events] == ["r1", "r2"]
+    assert len(rejected) == 1 and rejected[0].original == bad
+
+
+def test_prediction_ids_are_version_5_uuids_of_request_and_model(model_v1: LoadedModel) -> None:
+    requests = [str(uuid.uuid4()) for _ in range(3)]
+    ids = prediction_ids(parse_uuids(requests)[0], model_v1)
+    assert [uuid.UUID(i).version for i in ids] == [5, 5, 5] and len(set(ids)) == 3
+    # Either case of the same request id is the same request.
+    assert prediction_ids(parse_uuids([r.upper() for r in requests])[0], model_v1) == ids
 
 
 def test_a_redelivered_request_gets_the_same_prediction_event_id(

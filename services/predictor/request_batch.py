@@ -1,0 +1,153 @@
+"""Decoding a consumed batch of PredictionRequested events: no broker, no model involved.
+
+msgspec structs mirror the contract (same JSON, checked by the tests): pydantic costs more per
+message than the whole onnxruntime call of a batch. For the same reason a batch is kept as
+parallel lists rather than an object per request, a request's features are kept both decoded
+and as the JSON they came in (echoed into the prediction as they are), and event ids are
+checked a batch at a time (event_ids.py). The structs are not tracked by the garbage
+collector: they hold no cycles.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Protocol
+
+import msgspec
+import numpy as np
+
+from contracts import RecordRejected, RejectionReason
+from services.predictor.event_ids import TEXT_LENGTH, Bytes16, parse_uuids
+
+log = logging.getLogger(__name__)
+
+PREDICT_ERROR = "predict_error"
+
+
+class Consumed(Protocol):
+    """Where a request came from: a Kafka ConsumerRecord as it is, or a RawRequest."""
+
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int | None: ...
+    @property
+    def offset(self) -> int | None: ...
+
+
+class RawRequest(msgspec.Struct, frozen=True):
+    """A request that did not come from Kafka (HTTP, tests): its bytes and its source."""
+
+    value: bytes
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+
+
+FeatureValue = float | int | str | bool | None
+Features = dict[str, FeatureValue]
+# A UUID in its canonical text form, as JSON encoders write them; checked per batch.
+UuidText = Annotated[str, msgspec.Meta(min_length=TEXT_LENGTH, max_length=TEXT_LENGTH)]
+
+
+class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
+    """contracts.PredictionRequested, decoded by msgspec; `features` still as JSON."""
+
+    record_id: str
+    dataset: str
+    features: msgspec.Raw
+    kind: Literal["prediction.requested.v1"] = "prediction.requested.v1"
+    event_id: UuidText = msgspec.field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: datetime = msgspec.field(default_factory=lambda: datetime.now(UTC))
+
+
+_decode_request = msgspec.json.Decoder(Request).decode
+_decode_features = msgspec.json.Decoder(Features).decode
+encode_json = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class RequestBatch:
+    """Decoded requests, row by row across parallel lists: where each came from, the event,
+    its features decoded, and its event id's 16 bytes (prediction ids derive from them)."""
+
+    sources: list[Consumed]
+    events: list[Request]
+    features: list[Features]
+    event_ids: Bytes16
+
+    @classmethod
+    def made_here(
+        cls,
+        source: Consumed,
+        dataset: str,
+        records: Sequence[tuple[str, Mapping[str, FeatureValue]]],
+    ) -> RequestBatch:
+        """Requests made here rather than consumed (HTTP): (record id, features) each."""
+        events = [
+            Request(record_id, dataset, msgspec.Raw(encode_json(features)))
+            for record_id, features in records
+        ]
+        ids, _ = parse_uuids([event.event_id for event in events])
+        features = [dict(features) for _, features in records]
+        return cls([source] * len(events), events, features, ids)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def take(self, rows: Sequence[int]) -> RequestBatch:
+        """The requests at `rows`, in that order."""
+        return RequestBatch(
+            [self.sources[row] for row in rows],
+            [self.events[row] for row in rows],
+            [self.features[row] for row in rows],
+            self.event_ids[np.asarray(rows, dtype=np.intp)],
+        )
+
+    def reject(self, row: int, message: str) -> RecordRejected:
+        """A RecordRejected for the request at `row`."""
+        return reject(self.sources[row], message, record_id=self.events[row].record_id)
+
+
+def reject(raw: Consumed, message: str, record_id: str | None = None) -> RecordRejected:
+    """A RecordRejected for one request that could not be parsed or scored."""
+    log.warning("predictor: rejected %s@%s:%s: %s", raw.topic, raw.partition, raw.offset, message)
+    return RecordRejected(
+        record_id=record_id,
+        source=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
+        original=(raw.value or b"").decode("utf-8", errors="replace"),
+        reasons=(RejectionReason(field=None, rule=PREDICT_ERROR, message=message),),
+    )
+
+
+def parse_requests(raws: Sequence[Consumed]) -> tuple[RequestBatch, list[RecordRejected]]:
+    """PredictionRequested events of the batch, and a rejection for each one that is not."""
+    sources: list[Consumed] = []
+    events: list[Request] = []
+    features: list[Features] = []
+    rejected: list[RecordRejected] = []
+    for raw in raws:
+        try:
+            event = _decode_request(raw.value or b"")
+            features.append(_decode_features(event.features))
+        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
+            rejected.append(reject(raw, f"not a PredictionRequested: {exc}"))
+            continue
+        sources.append(raw)
+        events.append(event)
+    ids, valid = parse_uuids([event.event_id for event in events])
+    batch = RequestBatch(sources, events, features, ids)
+    if valid.all():
+        return batch, rejected
+    for row in np.flatnonzero(~valid).tolist():
+        event_id = events[row].event_id
+        rejected.append(batch.reject(row, f"not a PredictionRequested: {event_id!r} is not a UUID"))
+    return batch.take(np.flatnonzero(valid).tolist()), rejected
