@@ -7,7 +7,7 @@ import logging
 import operator
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ from services.predictor.registry_client import CHAMPION
 from services.predictor.request_batch import RequestBatch, encode_json, parse_requests
 from services.predictor.scoring import Prediction, ScoredBatch, score_requests_beside_loop
 from services.predictor.serving import AliasReloader, ModelHolder
-from services.predictor.shadow import shadow_score
+from services.predictor.shadow import shadow_score_beside_loop
 from services.predictor.stage import OrderedStage
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # (publisher, its topic, the event or its JSON, the record id for the key)
 Output = tuple[DefaultPublisher, str, BaseModel | bytes, str | None]
 ProducerLookup = Callable[[], AIOKafkaProducer | None]
+ShadowScored = tuple[list[Prediction], int]  # the challenger's predictions, and its failures
 _JSON_HEADERS = [("content-type", b"application/json")]
 
 
@@ -96,7 +97,7 @@ def build_router(
         raw = producer()
         sends = await _send_predictions(results, scored.predictions, raw)
         sends += await _send([(rejected, topics.rejected, r, r.record_id) for r in rejections], raw)
-        shadow_made = _shadow(challenger.current, job.parsed, settings, metrics)
+        shadow_made = await _shadow_results(job.shadowed, metrics)
         _count_shadow(metrics, shadow_made, await _send_predictions(shadow, shadow_made, raw))
         made, done = len(scored.predictions), time.perf_counter()
         _observe(metrics, job.model, job.records, made, len(rejections), job.started, done)
@@ -130,7 +131,8 @@ def build_router(
         parsed, rejections = parse_requests(records)
         # Scoring starts now, beside the batches ahead of it; they are sent in order.
         scored = asyncio.ensure_future(score_requests_beside_loop(model, parsed, inference))
-        job = ScoringJob(records, model, parsed, rejections, scored, started)
+        shadowed = _start_shadow(challenger.current, parsed, settings.shadow_fraction, inference)
+        job = ScoringJob(records, model, parsed, rejections, scored, shadowed, started)
         if isinstance(consumer, AIOKafkaConsumer):
             await scoring.submit((consumer, job))
             return
@@ -177,6 +179,7 @@ class ScoringJob:
     parsed: RequestBatch
     rejections: list[RecordRejected]
     scored: asyncio.Future[ScoredBatch]  # scoring, started once parsed
+    shadowed: asyncio.Future[ShadowScored] | None  # the challenger's, if there is one
     started: float
 
 
@@ -186,12 +189,20 @@ def _failed(error: Exception) -> asyncio.Future[Any]:
     return failed
 
 
-def _shadow(
-    model: LoadedModel | None, parsed: RequestBatch, settings: Settings, metrics: PredictorMetrics
+def _start_shadow(
+    model: LoadedModel | None, parsed: RequestBatch, fraction: float, executor: Executor
+) -> asyncio.Future[ShadowScored] | None:
+    if model is None or fraction <= 0:
+        return None
+    return asyncio.ensure_future(shadow_score_beside_loop(model, parsed, fraction, executor))
+
+
+async def _shadow_results(
+    shadowed: asyncio.Future[ShadowScored] | None, metrics: PredictorMetrics
 ) -> list[Prediction]:
-    if model is None or settings.shadow_fraction <= 0:
+    if shadowed is None:
         return []
-    made, failed = shadow_score(model, parsed, settings.shadow_fraction)
+    made, failed = await shadowed
     if failed:
         metrics.shadow_failures.inc(failed)
     return made

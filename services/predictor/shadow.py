@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
+from concurrent.futures import Executor
 
 from services.predictor.model import LoadedModel
 from services.predictor.request_batch import RequestBatch
-from services.predictor.scoring import Prediction, score_requests
+from services.predictor.scoring import OFFLOAD_FROM, Prediction, score_requests
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +43,19 @@ def shadow_score(
         log.exception("predictor: shadow scoring by %r failed", challenger)
         return [], len(sample)
     return scored.predictions, len(scored.rejections)
+
+
+async def shadow_score_beside_loop(
+    challenger: LoadedModel,
+    requests: RequestBatch,
+    fraction: float,
+    executor: Executor | None = None,
+    *,
+    offload_from: int = OFFLOAD_FROM,
+) -> tuple[list[Prediction], int]:
+    """`shadow_score`, in `executor`'s thread for a large batch, as the champion's inference:
+    the challenger's work never holds up the event loop that sends the champion's results."""
+    if len(requests) < offload_from:
+        return shadow_score(challenger, requests, fraction)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, shadow_score, challenger, requests, fraction)
