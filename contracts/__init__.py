@@ -12,6 +12,7 @@ from contracts.datasets import (
     Target,
 )
 from contracts.events import (
+    MAX_ORIGINAL_CHARS,
     MODEL_EVENT,
     DriftDetected,
     Envelope,
@@ -29,6 +30,7 @@ from contracts.events import (
     RejectionReason,
     TrainerCommand,
     TrainModel,
+    bounded_original,
 )
 from contracts.models import (
     CategoricalReference,
@@ -52,6 +54,7 @@ from contracts.v2 import (
 
 __all__ = [
     "HOUSE_PRICES",
+    "MAX_ORIGINAL_CHARS",
     "MODEL_EVENT",
     "RECORDS_V2",
     "RECORD_INGESTED_ANY",
@@ -91,5 +94,6 @@ __all__ = [
     "TrainModel",
     "TrainerCommand",
     "as_v2",
+    "bounded_original",
     "records_v2_topic",
 ]

@@ -60,6 +60,19 @@ class RejectionReason(BaseModel):
     message: str
 
 
+# A dead-letter event must always fit in a Kafka message (1 MiB by default), even when its input
+# was huge: otherwise its publish fails on every retry and blocks the partition.
+MAX_ORIGINAL_CHARS = 100_000
+
+
+def bounded_original(original: str) -> str:
+    """`original`, cut to MAX_ORIGINAL_CHARS characters with a note of how many were cut."""
+    if len(original) <= MAX_ORIGINAL_CHARS:
+        return original
+    cut = len(original) - MAX_ORIGINAL_CHARS
+    return f"{original[:MAX_ORIGINAL_CHARS]}...[{cut} more characters cut]"
+
+
 class RecordRejected(Envelope):
     """A message that could not be accepted, with the original bytes and every reason (step 4)."""
 

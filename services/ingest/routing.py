@@ -26,6 +26,7 @@ from contracts import (
     RecordRejected,
     RejectionReason,
     Topics,
+    bounded_original,
 )
 from services.ingest.dedup import SeenIds
 from services.ingest.metrics import Destination, IngestMetrics
@@ -37,9 +38,8 @@ log = logging.getLogger(__name__)
 # it is already acknowledged): a batch is sent without waiting for each event.
 Send = Callable[[Envelope, str, bytes | None], Awaitable[Awaitable[object] | None]]
 
-# Bounds on a dead-letter event, so that it always fits in a Kafka message even when the
-# input was huge; otherwise its publish would fail on every retry and block the partition.
-MAX_ORIGINAL_CHARS = 100_000
+# Bounds on a dead-letter event's reasons, as contracts.bounded_original bounds its original:
+# it must always fit in a Kafka message, or its publish would fail on every retry.
 MAX_REASONS = 200
 _EVENT_NAMESPACE = UUID("6f1c3a4e-25b1-4c55-9a53-6d0f1e0b8c21")
 Kind = Literal["accepted", "rejected", "duplicate"]
@@ -239,7 +239,7 @@ class Ingestor:
             source=origin.source,
             partition=origin.partition,
             offset=origin.offset,
-            original=_bounded(original),
+            original=bounded_original(original),
             reasons=_bounded_reasons(rejected.reasons),
         )
         key = rejected.record_id.encode() if rejected.record_id is not None else None
@@ -291,13 +291,6 @@ def _json_text(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     except (ValueError, RecursionError):  # absurdly deep nesting: a bounded sketch will do
         return reprlib.repr(value)
-
-
-def _bounded(original: str) -> str:
-    if len(original) <= MAX_ORIGINAL_CHARS:
-        return original
-    cut = len(original) - MAX_ORIGINAL_CHARS
-    return f"{original[:MAX_ORIGINAL_CHARS]}...[{cut} more characters cut]"
 
 
 def _bounded_reasons(reasons: tuple[RejectionReason, ...]) -> tuple[RejectionReason, ...]:

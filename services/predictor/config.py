@@ -38,5 +38,9 @@ class Settings(SpecSettingMixin, BaseSettings):
     # Share of requests also scored by the challenger (when one exists), chosen by a hash of
     # the record id: the same records on every instance and on every redelivery.
     shadow_fraction: float = Field(default=1.0, ge=0.0, le=1.0)
+    # Longest request answered; a longer one is dead-lettered. Its prediction echoes its
+    # features and adds up to a few hundred bytes: it must fit in one Kafka message (Kafka's
+    # message.max.bytes is 1,048,588 by default), or its send would fail on every retry.
+    max_request_bytes: int = Field(default=1_000_000, ge=1024)
     # Largest number of records one POST /predict may carry.
     http_max_records: int = Field(default=10_000, ge=1)

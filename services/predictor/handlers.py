@@ -128,7 +128,7 @@ def build_router(
             await _rewind(message, consumer)  # consumed again once a model serves
             return
         records = _records(message.raw_message)
-        parsed, rejections = parse_requests(records)
+        parsed, rejections = parse_requests(records, settings.max_request_bytes)
         # Scoring starts now, beside the batches ahead of it; they are sent in order.
         scored = asyncio.ensure_future(score_requests_beside_loop(model, parsed, inference))
         shadowed = _start_shadow(challenger.current, parsed, settings.shadow_fraction, inference)

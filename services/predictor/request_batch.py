@@ -20,7 +20,7 @@ from typing import Annotated, Literal, Protocol
 import msgspec
 import numpy as np
 
-from contracts import RecordRejected, RejectionReason
+from contracts import RecordRejected, RejectionReason, bounded_original
 from services.predictor.event_ids import TEXT_LENGTH, Bytes16, parse_uuids
 
 log = logging.getLogger(__name__)
@@ -123,20 +123,27 @@ def reject(raw: Consumed, message: str, record_id: str | None = None) -> RecordR
         source=raw.topic,
         partition=raw.partition,
         offset=raw.offset,
-        original=(raw.value or b"").decode("utf-8", errors="replace"),
+        original=bounded_original((raw.value or b"").decode("utf-8", errors="replace")),
         reasons=(RejectionReason(field=None, rule=PREDICT_ERROR, message=message),),
     )
 
 
-def parse_requests(raws: Sequence[Consumed]) -> tuple[RequestBatch, list[RecordRejected]]:
-    """PredictionRequested events of the batch, and a rejection for each one that is not."""
+def parse_requests(
+    raws: Sequence[Consumed], max_bytes: int | None = None
+) -> tuple[RequestBatch, list[RecordRejected]]:
+    """PredictionRequested events of the batch, and a rejection for each one that is not, or
+    that is longer than `max_bytes`."""
     sources: list[Consumed] = []
     events: list[Request] = []
     features: list[Features] = []
     rejected: list[RecordRejected] = []
     for raw in raws:
+        value = raw.value or b""
+        if max_bytes is not None and len(value) > max_bytes:
+            rejected.append(reject(raw, _too_large(len(value), max_bytes)))
+            continue
         try:
-            event = _decode_request(raw.value or b"")
+            event = _decode_request(value)
             features.append(_decode_features(event.features))
         except msgspec.DecodeError as exc:  # ValidationError is a DecodeError
             rejected.append(reject(raw, f"not a PredictionRequested: {exc}"))
@@ -151,3 +158,10 @@ def parse_requests(raws: Sequence[Consumed]) -> tuple[RequestBatch, list[RecordR
         event_id = events[row].event_id
         rejected.append(batch.reject(row, f"not a PredictionRequested: {event_id!r} is not a UUID"))
     return batch.take(np.flatnonzero(valid).tolist()), rejected
+
+
+def _too_large(size: int, max_bytes: int) -> str:
+    return (
+        f"a request of {size} bytes is over the {max_bytes}-byte limit: its prediction, which"
+        " echoes its features, might not fit in a Kafka message"
+    )

@@ -28,11 +28,27 @@ POISON_RAW = (
     b"null",
     json.dumps({"record_id": "poison-huge", "area": "x" * 900_000}).encode(),
 )
+
+
+def _features() -> dict[str, object]:
+    record = next(RecordGenerator(HOUSE_PRICES, seed=9).records(1, labelled=False))
+    return {name: value for name, value in record.items() if name != "record_id"}
+
+
 POISON_REQUESTS = (
     b"\x00\x01 not json",
     b'{"kind": "prediction.requested.v1"}',
     json.dumps(
         {"record_id": "poison-req", "dataset": "house-prices", "features": {"area": "huge"}}
+    ).encode(),
+    # A valid request within Kafka's 1 MiB message limit, but its prediction (which echoes the
+    # features) would not be: it must be dead-lettered, with a bounded original.
+    json.dumps(
+        {
+            "record_id": "poison-big",
+            "dataset": "house-prices",
+            "features": {**_features(), "note": "y" * 1_047_400},
+        }
     ).encode(),
 )
 POISON_RESULTS = (b"{not json", b'{"kind": "prediction.made.v1", "record_id": 1}')

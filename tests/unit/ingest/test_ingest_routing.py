@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts import (
     HOUSE_PRICES,
+    MAX_ORIGINAL_CHARS,
     Envelope,
     PredictionRequested,
     RecordIngested,
@@ -18,7 +19,7 @@ from contracts import (
 )
 from mlbus.datagen import RecordGenerator
 from services.ingest.metrics import IngestMetrics
-from services.ingest.routing import MAX_ORIGINAL_CHARS, MAX_REASONS, Ingestor, Origin
+from services.ingest.routing import MAX_REASONS, Ingestor, Origin
 from services.ingest.validation import validate_record
 
 TOPICS = Topics.with_prefix("unit.")

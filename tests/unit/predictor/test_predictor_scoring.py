@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from contracts import PredictionMade, PredictionRequested
+from contracts import MAX_ORIGINAL_CHARS, PredictionMade, PredictionRequested
 from services.predictor.event_ids import parse_uuids
 from services.predictor.model import Columns, LoadedModel
 from services.predictor.request_batch import (
@@ -188,3 +188,17 @@ def test_a_redelivered_request_gets_the_same_prediction_event_id(
     model_v2 = load_model("house-prices", 2, onnx_v2, sha256(onnx_v2))
     other = score_requests(model_v2, parsed)
     assert other.predictions[0].event_id != first.predictions[0].event_id
+
+
+def test_a_request_over_the_size_limit_is_rejected_alone_with_a_bounded_original() -> None:
+    big = _good("big")
+    big = RawRequest(big.value.replace(b'"bedrooms":3', b'"bedrooms":3' + b" " * 300_000), TOPIC)
+    parsed, rejected = parse_requests([_good("r1"), big, _good("r2")], max_bytes=200_000)
+    assert [e.record_id for e in parsed.events] == ["r1", "r2"]
+    assert "over the 200000-byte limit" in rejected[0].reasons[0].message
+    # The dead-letter event itself stays far below Kafka's 1 MiB message limit.
+    assert len(rejected[0].original) < MAX_ORIGINAL_CHARS + 100
+    assert rejected[0].original.endswith("more characters cut]")
+    garbage = RawRequest(b"x" * 2_000_000, TOPIC)
+    _, rejected = parse_requests([garbage])
+    assert len(rejected[0].model_dump_json()) < MAX_ORIGINAL_CHARS + 1_000
