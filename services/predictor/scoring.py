@@ -11,10 +11,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import numpy as np
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 OFFLOAD_FROM = 256
 
 Values = np.ndarray[Any, np.dtype[np.float64]]
+ResultT = TypeVar("ResultT")
 
 
 class Prediction(msgspec.Struct, frozen=True, gc=False):
@@ -72,15 +74,25 @@ async def score_requests_beside_loop(
     go of the GIL, so the event loop keeps sending other batches' results meanwhile."""
     scored = ScoredBatch()
     scorable, columns = _scorable(model, requests, scored)
-    if len(scorable) >= offload_from:
-        loop = asyncio.get_running_loop()
-        predicted = await loop.run_in_executor(
-            executor, _timed_predict, model, scorable, columns, scored
-        )
-    else:  # a thread hop costs more than scoring a few rows
-        predicted = _timed_predict(model, scorable, columns, scored)
+    predicted = await beside_loop(
+        executor, len(scorable), offload_from, _timed_predict, model, scorable, columns, scored
+    )
     _collect(model, *predicted, scored)
     return scored
+
+
+async def beside_loop(
+    executor: Executor | None,
+    rows: int,
+    offload_from: int,
+    work: Callable[..., ResultT],
+    *args: Any,
+) -> ResultT:
+    """`work(*args)` in `executor`'s thread when it covers at least `offload_from` rows, on the
+    caller's thread otherwise: a thread hop costs more than scoring a few rows."""
+    if rows < offload_from:
+        return work(*args)
+    return await asyncio.get_running_loop().run_in_executor(executor, work, *args)
 
 
 def prediction_ids(request_event_ids: Bytes16, model: LoadedModel) -> list[str]:

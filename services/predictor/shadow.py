@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import zlib
 from concurrent.futures import Executor
 
 from services.predictor.model import LoadedModel
 from services.predictor.request_batch import RequestBatch
-from services.predictor.scoring import OFFLOAD_FROM, Prediction, score_requests
+from services.predictor.scoring import OFFLOAD_FROM, Prediction, beside_loop, score_requests
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,6 @@ async def shadow_score_beside_loop(
 ) -> tuple[list[Prediction], int]:
     """`shadow_score`, in `executor`'s thread for a large batch, as the champion's inference:
     the challenger's work never holds up the event loop that sends the champion's results."""
-    if len(requests) < offload_from:
-        return shadow_score(challenger, requests, fraction)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, shadow_score, challenger, requests, fraction)
+    return await beside_loop(
+        executor, len(requests), offload_from, shadow_score, challenger, requests, fraction
+    )
