@@ -24,11 +24,12 @@ Bytes16 = np.ndarray[Any, np.dtype[np.uint8]]  # shape (N, 16)
 
 
 def parse_uuids(texts: Sequence[str]) -> tuple[Bytes16, np.ndarray[Any, np.dtype[np.bool_]]]:
-    """The 16 bytes of each canonical UUID text (either case), and which texts were one."""
+    """The 16 bytes of each canonical UUID text (either case), and which texts were one.
+    Every text must be TEXT_LENGTH characters long (the request decoder checks it)."""
     if not texts:
         return np.empty((0, 16), dtype=np.uint8), np.empty(0, dtype=np.bool_)
-    if any(len(text) != TEXT_LENGTH for text in texts):  # the decoder checks; others may not
-        return _parse_one_by_one(texts)
+    if any(len(text) != TEXT_LENGTH for text in texts):
+        raise ValueError(f"UUID texts must be {TEXT_LENGTH} characters long")
     # A non-ASCII character becomes "?", which is not a digit: its row comes out invalid.
     chars = np.frombuffer("".join(texts).encode("ascii", "replace"), dtype=np.uint8)
     chars = chars.reshape(len(texts), TEXT_LENGTH)
@@ -36,16 +37,6 @@ def parse_uuids(texts: Sequence[str]) -> tuple[Bytes16, np.ndarray[Any, np.dtype
     valid = (nibbles != 255).all(axis=1) & (chars[:, _DASHES] == ord("-")).all(axis=1)
     data = (nibbles[:, 0::2] << 4) | nibbles[:, 1::2]
     return data.astype(np.uint8, copy=False), valid
-
-
-def _parse_one_by_one(texts: Sequence[str]) -> tuple[Bytes16, np.ndarray[Any, np.dtype[np.bool_]]]:
-    rows = [parse_uuids([text]) if len(text) == TEXT_LENGTH else None for text in texts]
-    data = np.zeros((len(texts), 16), dtype=np.uint8)
-    valid = np.zeros(len(texts), dtype=np.bool_)
-    for index, row in enumerate(rows):
-        if row is not None:
-            data[index], valid[index] = row[0][0], row[1][0]
-    return data, valid
 
 
 def derived_ids(ids: Bytes16, mask: bytes) -> list[str]:

@@ -202,3 +202,8 @@ def test_a_request_over_the_size_limit_is_rejected_alone_with_a_bounded_original
     garbage = RawRequest(b"x" * 2_000_000, TOPIC)
     _, rejected = parse_requests([garbage])
     assert len(rejected[0].model_dump_json()) < MAX_ORIGINAL_CHARS + 1_000
+
+
+def test_uuid_texts_of_another_length_are_refused_rather_than_misread() -> None:
+    with pytest.raises(ValueError, match="36 characters"):
+        parse_uuids([str(uuid.uuid4()), "5b0d3c8e6f554cbb9d6e3a0c4b1e2f70"])
