@@ -96,6 +96,25 @@ def _monitor(store: FakeStore, baseline: Baseline, ids: int = 100) -> Monitor:
     return Monitor(processor, registry, checkpoints)
 
 
+class Rig(NamedTuple):
+    """A monitor, its checkpoint store and its consumer; the last two note their writes and
+    commits in `log`, in order."""
+
+    log: list[str]
+    store: FakeStore
+    consumer: FakeConsumer
+    monitor: Monitor
+
+
+async def _restored(baseline: Baseline) -> Rig:
+    """A monitor restored from an empty store, as at a first start."""
+    log: list[str] = []
+    store = FakeStore(log)
+    monitor = _monitor(store, baseline)
+    await monitor.checkpoints.restore()
+    return Rig(log, store, FakeConsumer(log), monitor)
+
+
 async def _never_called(event: object) -> None:
     raise AssertionError("no drift expected")
 
@@ -135,10 +154,7 @@ async def test_a_restarted_monitor_counts_each_prediction_once(
 async def test_no_offset_is_committed_unless_its_checkpoint_was_written(
     baseline: Baseline, make_predictions: MakePredictions
 ) -> None:
-    log: list[str] = []
-    store, consumer = FakeStore(log), FakeConsumer(log)
-    monitor = _monitor(store, baseline)
-    await monitor.checkpoints.restore()
+    log, store, consumer, monitor = await _restored(baseline)
     await monitor.consume(consumer, _records(make_predictions(10, seed=1), 0))
     store.failing = True
     with pytest.raises(ConnectionError):
@@ -154,10 +170,7 @@ async def test_no_offset_is_committed_unless_its_checkpoint_was_written(
 async def test_only_assigned_partitions_are_committed(
     baseline: Baseline, make_predictions: MakePredictions
 ) -> None:
-    log: list[str] = []
-    store, consumer = FakeStore(log), FakeConsumer(log, partitions=(0, 1))
-    monitor = _monitor(store, baseline)
-    await monitor.checkpoints.restore()
+    _, _, consumer, monitor = await _restored(baseline)
     events = make_predictions(30, seed=1)
     await monitor.consume(consumer, _records(events[:10], 0, partition=0))
     await monitor.consume(consumer, _records(events[10:], 5, partition=1))
@@ -169,10 +182,7 @@ async def test_only_assigned_partitions_are_committed(
 async def test_a_checkpoint_waits_for_the_batch_being_applied(
     baseline: Baseline, make_predictions: MakePredictions
 ) -> None:
-    log: list[str] = []
-    store, consumer = FakeStore(log), FakeConsumer(log)
-    monitor = _monitor(store, baseline)
-    await monitor.checkpoints.restore()
+    log, _, consumer, monitor = await _restored(baseline)
     records = _records(make_predictions(10, seed=1), 0)
     async with monitor.checkpoints.batch(consumer, records) as admitted:
         checkpoint = asyncio.create_task(monitor.checkpoints.checkpoint())
