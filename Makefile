@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: setup demo up test check lint typecheck test-fast test-kafka test-faults audit bench format
+.PHONY: setup install-system demo up test check lint typecheck test-fast test-kafka test-faults audit bench
+.PHONY: format
 
 setup: $(VENV)/.synced
 
@@ -21,7 +22,14 @@ demo: setup
 up: setup
 	$(BIN)/mlbus up
 
-test: check audit test-fast test-kafka test-faults
+# The system packages the tests need come first (see install-system).
+test: install-system check audit test-fast test-kafka test-faults
+
+# What the tests need beyond Python packages, installed only when missing, each one named as it
+# is installed: promtool and Prometheus, PostgreSQL, Chromium, Java 17 and Maven (apt-get, with
+# sudo when not root), then the Apache Kafka jars from Maven Central into ~/.cache/mlbus.
+install-system: setup
+	bash scripts/install-ci-deps.sh
 
 check: lint typecheck
 

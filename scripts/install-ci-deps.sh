@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# What CI needs beyond Python packages, installed only when missing (safe to run again):
+# What the tests need beyond Python packages, installed only when missing (safe to run again;
+# `make test` runs it first, and says here what it installs):
 #   promtool and prometheus (Debian package `prometheus`) for the deploy and dashboard tests,
 #   PostgreSQL and Chromium, Java 17+ and Maven for the
 #   Apache Kafka broker, then the Kafka jars themselves, resolved once into ~/.cache/mlbus.
@@ -12,15 +13,17 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 missing=()
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+{ command -v promtool && command -v prometheus; } >/dev/null 2>&1 || missing+=(prometheus)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 # A real PostgreSQL for the registry's SQL tests, headless Chromium for the drift report page.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "install-ci-deps: apt-get install ${missing[*]}"
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-ci-deps: system packages present (prometheus, java, maven, postgresql, chromium)"
+else
+  echo "install-ci-deps: installing the missing system packages: apt-get install ${missing[*]}"
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
