@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.datafiles import count_rows, infer_spec, read_rows
-from mlbus.publishing import ProgressBar, output_offsets, publish_rows, summarise
+from mlbus.datafiles import count_rows, file_identity, read_rows, with_record_ids
+from mlbus.publishing import ProgressBar, check_rows, output_offsets, publish_rows, summarise
+from mlbus.spec_inference import TARGET_NAMES, draft_spec, guesses_comment
 from services.common.specfile import dump_spec, load_spec
 
 
@@ -28,6 +29,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=60.0,
         help="seconds to wait for ingest's verdicts for the summary (0: no summary)",
     )
+    publish.add_argument(
+        "--check",
+        action="store_true",
+        help="only check the rows with ingest's normaliser, send nothing (exit 1 if one fails)",
+    )
     publish.set_defaults(handler=cmd_publish)
 
     spec = sub.add_parser("spec", help="dataset specs")
@@ -35,8 +41,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     infer = spec_sub.add_parser("infer", help="draft a dataset spec (YAML) from a CSV file")
     infer.add_argument("file", type=Path)
     infer.add_argument("--name", help="dataset name (default: from the file name)")
-    infer.add_argument("--target", help="target column (default: price/target/label/y or last)")
-    infer.add_argument("--record-id", help="record id column (default: record_id or id)")
+    infer.add_argument(
+        "--target",
+        help=f"target column (default: the first of {'/'.join(TARGET_NAMES)}, any case, that"
+        " holds numbers; else the last numeric column)",
+    )
+    infer.add_argument(
+        "--record-id",
+        help="record id column (default: one named like an id, e.g. record_id, id, *_id, with"
+        " distinct values; else a text column with distinct values; else none)",
+    )
     infer.add_argument("--max-categories", type=int, default=30)
     infer.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     infer.set_defaults(handler=cmd_spec_infer)
@@ -44,6 +58,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else HOUSE_PRICES
+    rows = with_record_ids(read_rows(args.file), spec.record_id_field, file_identity(args.file))
+    if args.check:
+        checked = check_rows(rows, spec)
+        print(checked.render())
+        return 1 if checked.rejected else 0
     topics = Topics.with_prefix(args.topic_prefix)
     if args.rate is not None and args.rate <= 0:
         raise RuntimeError("--rate must be positive")
@@ -51,14 +70,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     progress = ProgressBar(count_rows(args.file))
     started = time.monotonic()
     published = asyncio.run(
-        publish_rows(
-            args.bootstrap,
-            topics.raw,
-            read_rows(args.file),
-            spec,
-            rate=args.rate,
-            progress=progress,
-        )
+        publish_rows(args.bootstrap, topics.raw, rows, spec, rate=args.rate, progress=progress)
     )
     count = len(published.positions)
     elapsed = time.monotonic() - started
@@ -71,22 +83,20 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_spec_infer(args: argparse.Namespace) -> int:
-    notes: list[str] = []
     try:
-        spec = infer_spec(
+        draft = draft_spec(
             args.file,
             name=args.name,
             target=args.target,
             record_id=args.record_id,
             max_categories=args.max_categories,
-            warnings=notes,
         )
     except (OSError, ValueError) as exc:
         raise RuntimeError(f"cannot infer a spec from {args.file}: {exc}") from exc
-    for note in notes:
+    for note in (*draft.guesses, *draft.skipped):
         print(f"note: {note}", file=sys.stderr)
     header = f"# Drafted by `mlbus spec infer {args.file.name}`: check bounds and categories.\n"
-    text = header + dump_spec(spec)
+    text = header + dump_spec(draft.spec) + guesses_comment(draft)
     if args.output:
         args.output.write_text(text, encoding="utf-8")
         print(f"spec written to {args.output}", file=sys.stderr)

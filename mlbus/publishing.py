@@ -18,9 +18,9 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts import DatasetSpec, Topics
+from contracts import DatasetSpec, RejectionReason, Topics
+from contracts.normalise import Invalid, normalise_fields, record_id_text
 from mlbus.bus import encode, producer
-from services.ingest.validation import stable_record_id
 
 Position = tuple[int, int]
 
@@ -63,11 +63,10 @@ class Published:
 
 
 def record_id_of(row: dict[str, Any], spec: DatasetSpec) -> str:
-    """The id ingest routes `row` under: its id field, else the id derived from its content."""
+    """The id ingest routes `row` under: its id field's text (rows get one before they are
+    published, see datafiles.with_record_ids)."""
     value = row.get(spec.record_id_field)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return stable_record_id(row)
-    return str(value)
+    return "" if value is None else str(value)
 
 
 async def publish_rows(
@@ -137,6 +136,54 @@ class Summary:
         for reason, count in self.reasons.most_common(5):
             lines.append(f"  {count:>8,}  {reason}")
         return "\n".join(lines)
+
+
+@dataclass
+class Checked:
+    """`mlbus publish --check`: what ingest would make of each row, without sending any."""
+
+    labelled: int = 0
+    unlabelled: int = 0
+    rejected: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [
+            f"checked {self.labelled + self.unlabelled + self.rejected:,} rows: would accept"
+            f" {self.labelled + self.unlabelled:,} (training {self.labelled:,}, prediction"
+            f" {self.unlabelled:,}), would reject {self.rejected:,}; nothing was sent"
+        ]
+        lines += [f"  {count:>8,}  {reason}" for reason, count in self.reasons.most_common(5)]
+        lines += [f"  {example}" for example in self.examples]
+        return "\n".join(lines)
+
+
+def check_rows(rows: Iterable[dict[str, Any]], spec: DatasetSpec, examples: int = 3) -> Checked:
+    """Each row through ingest's normaliser (contracts.normalise), as ingest will see it."""
+    checked = Checked()
+    for number, row in enumerate(rows, start=1):
+        fields = normalise_fields(row, spec)
+        reasons = [*_id_reasons(row, spec), *fields.reasons]
+        if reasons:
+            checked.rejected += 1
+            checked.reasons.update(f"{r.field}: {r.rule}" for r in reasons)
+            if len(checked.examples) < examples:
+                why = "; ".join(f"{r.field}: {r.message}" for r in reasons)
+                checked.examples.append(f"row {number}: {why}")
+        elif fields.target is None:
+            checked.unlabelled += 1
+        else:
+            checked.labelled += 1
+    return checked
+
+
+def _id_reasons(row: dict[str, Any], spec: DatasetSpec) -> list[RejectionReason]:
+    try:
+        record_id_text(row.get(spec.record_id_field))
+    except Invalid as exc:
+        return [RejectionReason(field=spec.record_id_field, rule=exc.rule, message=exc.message)]
+    return []
 
 
 async def output_offsets(bootstrap: str, topics: Topics) -> dict[TopicPartition, int]:

@@ -94,7 +94,8 @@ class Ingestor:
     Publish errors propagate: the caller must not commit the input (Kafka) or must answer
     with an error (HTTP), so that nothing is lost. Any other error dead-letters the record.
     A valid record whose id was routed within the horizon of `seen` is a duplicate: it is
-    dead-lettered with the rule 'duplicate' and counted as such, never routed twice.
+    dead-lettered with the rule 'duplicate' and counted as such, never routed twice. Only
+    explicit ids count: a record without one gets a fresh id, and is never a duplicate.
     """
 
     def __init__(
@@ -171,7 +172,9 @@ class Ingestor:
         self, record: _Record, routed: dict[str, None], outcome: Outcome
     ) -> list[_Output]:
         try:
-            result = validate_record(record.item, self._spec)
+            # A record without an id takes its first event's id: fresh for every record, and
+            # the same again when a Kafka message is redelivered (see _EventIds).
+            result = validate_record(record.item, self._spec, fresh_id=str(record.event_id))
             if isinstance(result, ValidRecord):
                 return self._accept(result, record, routed, outcome)
         except Exception as exc:  # a bug must not stop the stream: dead-letter the record
@@ -189,7 +192,13 @@ class Ingestor:
         self, valid: ValidRecord, record: _Record, routed: dict[str, None], outcome: Outcome
     ) -> list[_Output]:
         seen = self._seen
-        if seen.enabled and (valid.record_id in routed or seen.contains(valid.record_id)):
+        # Only an id the sender chose can repeat: a generated one is never looked up or kept.
+        explicit = not valid.generated_id
+        if (
+            explicit
+            and seen.enabled
+            and (valid.record_id in routed or seen.contains(valid.record_id))
+        ):
             reason = RejectionReason(
                 field=self._spec.record_id_field,
                 rule="duplicate",
@@ -200,7 +209,8 @@ class Ingestor:
             origin, event_id = record.origin, record.event_id
             return [self._rejection(duplicate, record.original, origin, event_id, "duplicate")]
         event, topic, destination = self._routed(valid, record.event_id)
-        routed[valid.record_id] = None
+        if explicit:
+            routed[valid.record_id] = None
         outcome.accepted += 1
         key = valid.record_id.encode()
         outputs = [_Output(event, topic, key, "accepted", destination)]

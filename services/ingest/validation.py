@@ -1,37 +1,36 @@
-"""Validation and normalisation of one raw JSON record against a dataset spec.
-
-Every check runs, so a rejection names all of a record's problems at once, never only the first.
+"""Validation and normalisation of one raw JSON record: its id here, its fields by the shared
+normaliser (contracts.normalise), which POST /predict and `mlbus publish --check` use too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
-from contracts import (
-    BooleanFeature,
-    CategoricalFeature,
-    DatasetSpec,
-    Feature,
-    FeatureValue,
-    IntegerFeature,
-    NumericFeature,
-    RejectionReason,
-    Target,
+from contracts import DatasetSpec, FeatureValue, RejectionReason
+from contracts.normalise import (
+    MAX_RECORD_ID_LENGTH,
+    Invalid,
+    json_type,
+    normalise_fields,
+    normalise_text,
+    normalise_value,
+    record_id_text,
 )
 
-T = TypeVar("T")
-MAX_RECORD_ID_LENGTH = 256
-_NUMERIC_TEXT = re.compile(
-    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)", re.IGNORECASE
-)
-_BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+__all__ = [
+    "MAX_RECORD_ID_LENGTH",
+    "InvalidRecord",
+    "ValidRecord",
+    "decode_json",
+    "normalise_text",
+    "normalise_value",
+    "stable_record_id",
+    "validate_record",
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +40,7 @@ class ValidRecord:
     record_id: str
     features: dict[str, FeatureValue]
     target: float | None = None
-    # The message carried no id: `record_id` is the stable id derived from its content.
+    # The message carried no id: `record_id` is a fresh one, outside the duplicate window.
     generated_id: bool = False
     # Features that were missing or null and took the spec's imputed value.
     imputed: tuple[str, ...] = ()
@@ -57,15 +56,6 @@ class InvalidRecord:
 
     record_id: str | None
     reasons: tuple[RejectionReason, ...] = field(default=())
-
-
-class Invalid(ValueError):
-    """One value broke one rule."""
-
-    def __init__(self, rule: str, message: str) -> None:
-        super().__init__(message)
-        self.rule = rule
-        self.message = message
 
 
 # --- whole messages ----------------------------------------------------------------------
@@ -85,212 +75,46 @@ def stable_record_id(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-def validate_record(record: object, spec: DatasetSpec) -> ValidRecord | InvalidRecord:
-    """Normalise `record` (a decoded JSON value) for `spec`, or report everything wrong with it."""
+def validate_record(
+    record: object, spec: DatasetSpec, *, fresh_id: str | None = None
+) -> ValidRecord | InvalidRecord:
+    """Normalise `record` (a decoded JSON value) for `spec`, or report everything wrong with it.
+
+    A record without an id takes `fresh_id` (the caller's: one per message and record), or the
+    id derived from its content when none is given.
+    """
     if not isinstance(record, dict):
         reason = RejectionReason(
-            field=None, rule="type", message=f"expected a JSON object, got {_json_type(record)}"
+            field=None, rule="type", message=f"expected a JSON object, got {json_type(record)}"
         )
         return InvalidRecord(record_id=None, reasons=(reason,))
     reasons: list[RejectionReason] = []
-    record_id, generated_id = _record_id(record, spec.record_id_field, reasons)
-    features: dict[str, FeatureValue] = {}
-    for feature in spec.features:  # a plain loop: this runs for every field of every record
-        try:
-            features[feature.name] = _feature_value(feature, record)
-        except Invalid as exc:
-            reasons.append(RejectionReason(field=feature.name, rule=exc.rule, message=exc.message))
-    target = _checked(spec.target.name, reasons, partial(_target_value, spec.target, record))
-    reasons.extend(_unknown_fields(record, spec))
+    record_id, generated_id = _record_id(record, spec.record_id_field, reasons, fresh_id)
+    fields = normalise_fields(record, spec)
+    reasons.extend(fields.reasons)
     if reasons:
         return InvalidRecord(record_id=record_id, reasons=tuple(reasons))
     assert record_id is not None  # no reasons means the id was valid
-    imputed = tuple(
-        f.name for f in spec.features if f.impute is not None and record.get(f.name) is None
+    return ValidRecord(
+        record_id, fields.features, fields.target, generated_id=generated_id, imputed=fields.imputed
     )
-    return ValidRecord(record_id, features, target, generated_id=generated_id, imputed=imputed)
 
 
-# --- parts of a record -------------------------------------------------------------------
-
-
-def _checked(name: str, reasons: list[RejectionReason], check: Callable[[], T]) -> T | None:
-    """`check()`, or None after adding its complaint to `reasons`."""
-    try:
-        return check()
-    except Invalid as exc:
-        reasons.append(RejectionReason(field=name, rule=exc.rule, message=exc.message))
-        return None
+# --- the record id -----------------------------------------------------------------------
 
 
 def _record_id(
-    record: Mapping[str, Any], id_field: str, reasons: list[RejectionReason]
+    record: Mapping[str, Any],
+    id_field: str,
+    reasons: list[RejectionReason],
+    fresh_id: str | None,
 ) -> tuple[str | None, bool]:
     """The record's id and whether it was generated; an unusable id adds a reason."""
     value = record.get(id_field)
     if value is None:
-        return stable_record_id(record), True
+        return (fresh_id if fresh_id is not None else stable_record_id(record)), True
     try:
-        return _record_id_text(value), False
+        return record_id_text(value), False
     except Invalid as exc:
         reasons.append(RejectionReason(field=id_field, rule=exc.rule, message=exc.message))
         return None, False
-
-
-def _record_id_text(value: object) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str) or not value.strip():
-        message = f"record id must be a non-empty string or an integer, got {value!r:.60}"
-        raise Invalid("type", message)
-    if len(value) > MAX_RECORD_ID_LENGTH:
-        raise Invalid("max", f"record id longer than {MAX_RECORD_ID_LENGTH} characters")
-    return value
-
-
-def _feature_value(feature: Feature, record: Mapping[str, Any]) -> FeatureValue:
-    value = record.get(feature.name)
-    if value is not None:
-        return normalise_value(feature, value)
-    if feature.nullable:  # the spec's imputation rule, in its canonical form
-        return None if feature.impute is None else normalise_value(feature, feature.impute)
-    if feature.name not in record:
-        raise Invalid("required", "required feature is missing")
-    raise Invalid("null", "feature is not nullable")
-
-
-def _target_value(target: Target, record: Mapping[str, Any]) -> float | None:
-    """The target as a float; absent or null means the record is unlabelled."""
-    value = record.get(target.name)
-    if value is None:
-        return None
-    number = _finite(_number(value))
-    _check_bounds(number, target.min, target.max)
-    return float(number)
-
-
-def _unknown_fields(record: Mapping[str, Any], spec: DatasetSpec) -> list[RejectionReason]:
-    known = {*spec.feature_names, spec.target.name, spec.record_id_field}
-    return [
-        RejectionReason(field=name, rule="unknown_field", message="field is not in the spec")
-        for name in record
-        if name not in known
-    ]
-
-
-# --- single values -----------------------------------------------------------------------
-
-
-def normalise_value(feature: Feature, value: object) -> FeatureValue:
-    """The canonical form of a non-null `value` of `feature`; raises Invalid."""
-    match feature:
-        case NumericFeature():
-            number = float(_finite(_number(value)))
-            _check_bounds(number, feature.min, feature.max)
-            return number
-        case IntegerFeature():
-            integer = _integer(_finite(_number(value)))
-            _check_bounds(integer, feature.min, feature.max)
-            return integer
-        case CategoricalFeature():
-            return _category(feature, value)
-        case BooleanFeature():
-            return _boolean(value)
-    raise TypeError(f"unsupported feature {feature!r}")
-
-
-def _number(value: object) -> int | float:
-    if isinstance(value, bool):  # bool is an int in Python, never a number in a record
-        raise Invalid("type", "expected a number, got a boolean")
-    if isinstance(value, int | float):
-        return value
-    if isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value.strip()):
-        return float(value)
-    raise Invalid("type", f"expected a number, got {_json_type(value)} {value!r:.60}")
-
-
-def _finite(number: int | float) -> int | float:
-    try:
-        finite = math.isfinite(number)
-    except OverflowError:  # an integer too large for a float
-        finite = False
-    if not finite:
-        raise Invalid("finite", f"expected a finite number, got {number!r:.60}")
-    return number
-
-
-def _integer(number: int | float) -> int:
-    if isinstance(number, float) and not number.is_integer():
-        raise Invalid("type", f"expected an integer, got {number!r}")
-    return int(number)
-
-
-def _check_bounds(number: int | float, low: float | None, high: float | None) -> None:
-    if low is not None and number < low:
-        raise Invalid("min", f"{number!r} is below the minimum {low!r}")
-    if high is not None and number > high:
-        raise Invalid("max", f"{number!r} is above the maximum {high!r}")
-
-
-def _category(feature: CategoricalFeature, value: object) -> str:
-    if isinstance(value, bool):  # JSON true/false spell yes/no categories through aliases
-        text = "true" if value else "false"
-    elif isinstance(value, int | str):
-        text = str(value)
-    else:
-        raise Invalid("type", f"expected a string, got {_json_type(value)}")
-    exact, normalised = _category_lookups(feature)
-    category = exact.get(text)
-    if category is None:
-        category = normalised.get(normalise_text(text))
-    if category is None:
-        allowed = ", ".join(feature.categories)
-        raise Invalid("category", f"unknown category {text!r:.60}; allowed: {allowed}")
-    return category
-
-
-# Lookups per categorical feature, built once: validation runs for every record.
-_LOOKUPS: dict[int, tuple[CategoricalFeature, dict[str, str], dict[str, str]]] = {}
-
-
-def _category_lookups(feature: CategoricalFeature) -> tuple[dict[str, str], dict[str, str]]:
-    """Spellings as written, and normalised spellings, to their category."""
-    cached = _LOOKUPS.get(id(feature))
-    if cached is None or cached[0] is not feature:
-        exact = {c: c for c in feature.categories} | dict(feature.aliases)
-        normalised = {normalise_text(c): c for c in feature.categories}
-        normalised.update({normalise_text(alias): c for alias, c in feature.aliases.items()})
-        cached = _LOOKUPS[id(feature)] = (feature, exact, normalised)
-    return cached[1], cached[2]
-
-
-def _boolean(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and normalise_text(value) in _BOOLEAN_WORDS:
-        return _BOOLEAN_WORDS[normalise_text(value)]
-    raise Invalid("type", f"expected a boolean (true/false, yes/no, 1/0), got {value!r:.60}")
-
-
-def normalise_text(text: str) -> str:
-    """Lower case, no outer whitespace, inner whitespace runs as one space."""
-    return " ".join(text.split()).lower()
-
-
-def _json_type(value: object) -> str:
-    match value:
-        case None:
-            return "null"
-        case bool():
-            return "a boolean"
-        case int() | float():
-            return "a number"
-        case str():
-            return "a string"
-        case list():
-            return "an array"
-        case dict():
-            return "an object"
-    return type(value).__name__

@@ -17,8 +17,9 @@ from contracts import (
     NumericFeature,
 )
 from mlbus.cli import main
-from mlbus.datafiles import count_rows, infer_spec, read_rows
-from mlbus.publishing import ProgressBar, Summary, record_id_of
+from mlbus.datafiles import count_rows, file_identity, read_rows, with_record_ids
+from mlbus.publishing import ProgressBar, Summary, check_rows, record_id_of
+from mlbus.spec_inference import draft_spec
 from services.common.specfile import load_spec
 from services.ingest.validation import ValidRecord, validate_record
 
@@ -55,8 +56,8 @@ def test_parquet_rows_keep_their_types(tmp_path: Path) -> None:
 
 
 def test_a_drafted_spec_types_columns_and_imputes_nullable_ones(csv_file: Path) -> None:
-    notes: list[str] = []
-    spec = infer_spec(csv_file, max_categories=2, warnings=notes)
+    draft = draft_spec(csv_file, max_categories=2)
+    spec = draft.spec
     assert (spec.name, spec.record_id_field, spec.target.name) == (
         "my-houses",
         "record_id",
@@ -68,7 +69,7 @@ def test_a_drafted_spec_types_columns_and_imputes_nullable_ones(csv_file: Path) 
     assert isinstance(rooms, IntegerFeature) and (rooms.min, rooms.impute) == (0, 2)
     assert isinstance(pool, BooleanFeature) and not pool.nullable
     assert isinstance(colour, CategoricalFeature) and colour.categories == ("blue", "red")
-    assert notes == ["column 'note' skipped: 3 distinct texts (an id or free text?)"]
+    assert draft.skipped == ["column 'note' skipped: 3 distinct texts (an id or free text?)"]
     # The draft accepts the very file it was drafted from, nulls imputed.
     rows = [{k: v for k, v in row.items() if k != "note"} for row in read_rows(csv_file)]
     results = [validate_record(row, spec) for row in rows]
@@ -89,10 +90,47 @@ def test_spec_infer_prints_a_spec_that_loads(
 def test_record_ids_are_those_ingest_routes_under() -> None:
     assert record_id_of({"record_id": "x-1", "area": 1}, HOUSE_PRICES) == "x-1"
     assert record_id_of({"record_id": 7}, HOUSE_PRICES) == "7"
-    anonymous = {"record_id": None, "area": "120"}
-    assert (
-        record_id_of(anonymous, HOUSE_PRICES) == validate_record(anonymous, HOUSE_PRICES).record_id
-    )
+    result = validate_record({"record_id": 7, "area": 1}, HOUSE_PRICES)
+    assert result.record_id == "7"
+
+
+def test_rows_without_ids_get_the_file_identity_and_row_number(tmp_path: Path) -> None:
+    same = "area,price\n100,1\n100,1\n120,2\n"
+    first, again, other = (tmp_path / n for n in ("a.csv", "copy.csv", "b.csv"))
+    first.write_text(same)
+    again.write_text(same)
+    other.write_text(same + "130,3\n")
+    identity = file_identity(first)
+    assert identity == file_identity(again) != file_identity(other)  # content, not name
+
+    ids = [r["record_id"] for r in with_record_ids(read_rows(first), "record_id", identity)]
+    assert ids == [f"{identity}-1", f"{identity}-2", f"{identity}-3"]  # identical rows apart
+    republished = with_record_ids(read_rows(again), "record_id", file_identity(again))
+    assert [r["record_id"] for r in republished] == ids  # stable: the same file again
+    given = [{"record_id": "mine", "area": 1}, {"record_id": " ", "area": 2}]
+    assert [r["record_id"] for r in with_record_ids(given, "record_id", "f")] == ["mine", "f-2"]
+
+
+def test_publish_check_counts_what_ingest_would_do_with_each_row(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("a,flag,price\n1.5,Yes,3\n2,no,\n3,yes,4\n")
+    spec = draft_spec(path).spec
+    rows = [
+        {"record_id": "1", "a": "1.5", "flag": " YES ", "price": "3"},
+        {"record_id": "2", "a": "2", "flag": "n", "price": None},
+        {"record_id": "3", "a": "-1", "flag": "maybe", "price": "4"},
+        {"record_id": "4", "a": "x", "flag": "y", "price": "5", "extra": 1},
+    ]
+    checked = check_rows(rows, spec)
+    assert (checked.labelled, checked.unlabelled, checked.rejected) == (1, 1, 2)
+    assert checked.reasons == {
+        "a: min": 1,
+        "flag: category": 1,
+        "a: type": 1,
+        "extra: unknown_field": 1,
+    }
+    assert checked.examples[0].startswith("row 3: a: -1.0 is below the minimum 0.0")
+    assert "would reject 2; nothing was sent" in checked.render()
 
 
 def test_the_progress_bar_and_the_summary() -> None:

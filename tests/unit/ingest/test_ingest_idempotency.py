@@ -176,3 +176,37 @@ def test_nullable_features_take_the_imputed_value() -> None:
     assert result.imputed == ("area",)  # type: ignore[union-attr]
     record["area"] = None
     assert validate_record({**record}, spec).features["area"] == 1500.0  # type: ignore[union-attr]
+
+
+async def test_records_without_ids_get_fresh_ids_and_are_never_duplicates(
+    ingestor: Ingestor, sender: Sender, registry: CollectorRegistry
+) -> None:
+    [record] = records(1)
+    anonymous = {k: v for k, v in record.items() if k != "record_id"}
+    # Two identical rows in one message, and the same row again in another: three records.
+    await ingestor.ingest_batch([kafka([anonymous, anonymous], 0), kafka(anonymous, 1)])
+    routed = [e for e, topic in sender.sent if topic == TOPICS.records]
+    ids = [e.record_id for e in routed]  # type: ignore[attr-defined]
+    assert len(ids) == len(set(ids)) == 3
+    assert outcomes(registry) == {"accepted": 3, "rejected": 0, "duplicate": 0}
+    assert len(ingestor._seen) == 0  # generated ids never fill the duplicate window
+
+    # A redelivery of the same message (same partition and offset) gets the same ids.
+    await ingestor.ingest_batch([kafka(anonymous, 1)])
+    assert sender.sent[-1][0].record_id == ids[-1]  # type: ignore[attr-defined]
+
+    # Explicit ids still count: the same id twice is a duplicate.
+    await ingestor.ingest_batch([kafka(record, 2), kafka(record, 3)])
+    assert outcomes(registry)["duplicate"] == 1
+
+
+async def test_an_http_record_without_an_id_gets_a_fresh_id(
+    ingestor: Ingestor, sender: Sender
+) -> None:
+    [record] = records(1)
+    anonymous = json.dumps({k: v for k, v in record.items() if k != "record_id"}).encode()
+    first = await ingestor.ingest(anonymous, Origin(source="http"))
+    second = await ingestor.ingest(anonymous, Origin(source="http"))
+    assert (first.accepted, second.accepted) == (1, 1)
+    ids = {e.record_id for e, _ in sender.sent}  # type: ignore[attr-defined]
+    assert len(ids) == 2

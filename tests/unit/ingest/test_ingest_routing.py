@@ -167,10 +167,10 @@ async def test_http_messages_get_fresh_event_ids(ingestor: Ingestor, sent: Recor
 async def test_an_unexpected_error_dead_letters_the_record(
     ingestor: Ingestor, sent: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def flaky(record: object, spec: Any) -> Any:
+    def flaky(record: object, spec: Any, **options: Any) -> Any:
         if isinstance(record, dict) and record.get("record_id") == "boom":
             raise ZeroDivisionError("surprise")
-        return validate_record(record, spec)
+        return validate_record(record, spec, **options)
 
     monkeypatch.setattr("services.ingest.routing.validate_record", flaky)
     outcome = await ingestor.ingest(

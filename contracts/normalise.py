@@ -1,0 +1,249 @@
+"""The one normaliser and validator of a record's fields against a dataset spec.
+
+Ingest (Kafka and POST /records), the predictor's POST /predict and `mlbus publish --check`
+all call `normalise_fields`, so a record gets the same features, and is refused for the same
+reasons, on every path. Pure functions, no I/O. Every check runs, so a refusal names all of a
+record's problems at once, never only the first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+from contracts.datasets import (
+    BooleanFeature,
+    CategoricalFeature,
+    DatasetSpec,
+    Feature,
+    FeatureValue,
+    IntegerFeature,
+    NumericFeature,
+    Target,
+)
+from contracts.events import RejectionReason
+
+T = TypeVar("T")
+MAX_RECORD_ID_LENGTH = 256
+_NUMERIC_TEXT = re.compile(
+    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)", re.IGNORECASE
+)
+BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+class Invalid(ValueError):
+    """One value broke one rule."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Fields:
+    """A record's fields normalised: exactly the spec's features, the target when labelled,
+    the features that took the spec's imputed value, and every reason it cannot be accepted."""
+
+    features: dict[str, FeatureValue]
+    target: float | None
+    imputed: tuple[str, ...]
+    reasons: tuple[RejectionReason, ...]
+
+
+def normalise_fields(
+    record: Mapping[str, Any], spec: DatasetSpec, *, also_known: Collection[str] = ()
+) -> Fields:
+    """The spec's features and target of `record`, normalised, with all its problems.
+
+    Fields that are neither features, the target, the record id field nor in `also_known`
+    are reasons ('unknown_field'): a misspelt column must not pass as a missing value.
+    """
+    reasons: list[RejectionReason] = []
+    features: dict[str, FeatureValue] = {}
+    for feature in spec.features:  # a plain loop: this runs for every field of every record
+        try:
+            features[feature.name] = _feature_value(feature, record)
+        except Invalid as exc:
+            reasons.append(RejectionReason(field=feature.name, rule=exc.rule, message=exc.message))
+    target = _checked(spec.target.name, reasons, partial(_target_value, spec.target, record))
+    reasons.extend(_unknown_fields(record, spec, also_known))
+    imputed = tuple(
+        f.name for f in spec.features if f.impute is not None and record.get(f.name) is None
+    )
+    return Fields(features, target, imputed, tuple(reasons))
+
+
+def _checked(name: str, reasons: list[RejectionReason], check: Callable[[], T]) -> T | None:
+    """`check()`, or None after adding its complaint to `reasons`."""
+    try:
+        return check()
+    except Invalid as exc:
+        reasons.append(RejectionReason(field=name, rule=exc.rule, message=exc.message))
+        return None
+
+
+def _feature_value(feature: Feature, record: Mapping[str, Any]) -> FeatureValue:
+    value = record.get(feature.name)
+    if value is not None:
+        return normalise_value(feature, value)
+    if feature.nullable:  # the spec's imputation rule, in its canonical form
+        return None if feature.impute is None else normalise_value(feature, feature.impute)
+    if feature.name not in record:
+        raise Invalid("required", "required feature is missing")
+    raise Invalid("null", "feature is not nullable")
+
+
+def _target_value(target: Target, record: Mapping[str, Any]) -> float | None:
+    """The target as a float; absent or null means the record is unlabelled."""
+    value = record.get(target.name)
+    if value is None:
+        return None
+    number = _finite(_number(value))
+    _check_bounds(number, target.min, target.max)
+    return float(number)
+
+
+def _unknown_fields(
+    record: Mapping[str, Any], spec: DatasetSpec, also_known: Collection[str]
+) -> list[RejectionReason]:
+    known = {*spec.feature_names, spec.target.name, spec.record_id_field, *also_known}
+    return [
+        RejectionReason(field=name, rule="unknown_field", message="field is not in the spec")
+        for name in record
+        if name not in known
+    ]
+
+
+def record_id_text(value: object) -> str:
+    """A record id as text: a non-empty string of at most 256 characters, or an integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        message = f"record id must be a non-empty string or an integer, got {value!r:.60}"
+        raise Invalid("type", message)
+    if len(value) > MAX_RECORD_ID_LENGTH:
+        raise Invalid("max", f"record id longer than {MAX_RECORD_ID_LENGTH} characters")
+    return value
+
+
+# --- single values -----------------------------------------------------------------------
+
+
+def normalise_value(feature: Feature, value: object) -> FeatureValue:
+    """The canonical form of a non-null `value` of `feature`; raises Invalid."""
+    match feature:
+        case NumericFeature():
+            number = float(_finite(_number(value)))
+            _check_bounds(number, feature.min, feature.max)
+            return number
+        case IntegerFeature():
+            integer = _integer(_finite(_number(value)))
+            _check_bounds(integer, feature.min, feature.max)
+            return integer
+        case CategoricalFeature():
+            return _category(feature, value)
+        case BooleanFeature():
+            return _boolean(value)
+    raise TypeError(f"unsupported feature {feature!r}")
+
+
+def _number(value: object) -> int | float:
+    if isinstance(value, bool):  # bool is an int in Python, never a number in a record
+        raise Invalid("type", "expected a number, got a boolean")
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value.strip()):
+        return float(value)
+    raise Invalid("type", f"expected a number, got {json_type(value)} {value!r:.60}")
+
+
+def _finite(number: int | float) -> int | float:
+    try:
+        finite = math.isfinite(number)
+    except OverflowError:  # an integer too large for a float
+        finite = False
+    if not finite:
+        raise Invalid("finite", f"expected a finite number, got {number!r:.60}")
+    return number
+
+
+def _integer(number: int | float) -> int:
+    if isinstance(number, float) and not number.is_integer():
+        raise Invalid("type", f"expected an integer, got {number!r}")
+    return int(number)
+
+
+def _check_bounds(number: int | float, low: float | None, high: float | None) -> None:
+    if low is not None and number < low:
+        raise Invalid("min", f"{number!r} is below the minimum {low!r}")
+    if high is not None and number > high:
+        raise Invalid("max", f"{number!r} is above the maximum {high!r}")
+
+
+def _category(feature: CategoricalFeature, value: object) -> str:
+    if isinstance(value, bool):  # JSON true/false spell yes/no categories through aliases
+        text = "true" if value else "false"
+    elif isinstance(value, int | str):
+        text = str(value)
+    else:
+        raise Invalid("type", f"expected a string, got {json_type(value)}")
+    exact, normalised = _category_lookups(feature)
+    category = exact.get(text)
+    if category is None:
+        category = normalised.get(normalise_text(text))
+    if category is None:
+        allowed = ", ".join(feature.categories)
+        raise Invalid("category", f"unknown category {text!r:.60}; allowed: {allowed}")
+    return category
+
+
+# Lookups per categorical feature, built once: validation runs for every record.
+_LOOKUPS: dict[int, tuple[CategoricalFeature, dict[str, str], dict[str, str]]] = {}
+
+
+def _category_lookups(feature: CategoricalFeature) -> tuple[dict[str, str], dict[str, str]]:
+    """Spellings as written, and normalised spellings, to their category."""
+    cached = _LOOKUPS.get(id(feature))
+    if cached is None or cached[0] is not feature:
+        exact = {c: c for c in feature.categories} | dict(feature.aliases)
+        normalised = {normalise_text(c): c for c in feature.categories}
+        normalised.update({normalise_text(alias): c for alias, c in feature.aliases.items()})
+        cached = _LOOKUPS[id(feature)] = (feature, exact, normalised)
+    return cached[1], cached[2]
+
+
+def _boolean(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and normalise_text(value) in BOOLEAN_WORDS:
+        return BOOLEAN_WORDS[normalise_text(value)]
+    raise Invalid("type", f"expected a boolean (true/false, yes/no, 1/0), got {value!r:.60}")
+
+
+def normalise_text(text: str) -> str:
+    """Lower case, no outer whitespace, inner whitespace runs as one space."""
+    return " ".join(text.split()).lower()
+
+
+def json_type(value: object) -> str:
+    match value:
+        case None:
+            return "null"
+        case bool():
+            return "a boolean"
+        case int() | float():
+            return "a number"
+        case str():
+            return "a string"
+        case list():
+            return "an array"
+        case dict():
+            return "an object"
+    return type(value).__name__
