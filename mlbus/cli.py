@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,11 +19,12 @@ from typing import Any
 import httpx
 
 from contracts import HOUSE_PRICES, Topics, TrainModel
-from mlbus import cli_data, cli_models
+from mlbus import cli_data, cli_models, registry_token
 from mlbus.brokers import start_broker
 from mlbus.bus import publish_all
 from mlbus.demo import DEMO_ENV, DemoPlan, run_demo, summary
-from mlbus.runner import Stack, StackConfig, free_port
+from mlbus.runner import Stack, StackConfig, environment_token, free_port
+from mlbus.train_verdict import registration, wait_for_verdict
 from services.common.specfile import SpecError, load_spec
 
 
@@ -69,6 +72,20 @@ def _parser() -> argparse.ArgumentParser:
         help="hyperparameter for this run (JSON value), repeatable",
     )
     train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--trainer",
+        default=os.environ.get("MLBUS_TRAINER_URL") or "http://127.0.0.1:8002",
+        help="trainer URL, for its verdict (MLBUS_TRAINER_URL, default http://127.0.0.1:8002)",
+    )
+    train.add_argument(
+        "--timeout",
+        type=float,
+        default=600.0,
+        help="seconds to wait for the trainer's verdict (default 600)",
+    )
+    train.add_argument(
+        "--no-wait", action="store_true", help="publish the command, do not wait for the verdict"
+    )
     window = train.add_mutually_exclusive_group()
     window.add_argument("--recent", type=int, metavar="N", help="train on the N newest records")
     window.add_argument("--window", type=float, metavar="S", help="records of the last S seconds")
@@ -126,10 +143,19 @@ def _running_stack(
         )
         if free_ports:  # the demo must not collide with a stack the user already runs
             config.ports = {name: free_port() for name in config.ports}
+        _say_where_the_token_is(config)
         print(f"starting services on {bootstrap} (logs: {workdir / 'logs'}) ...")
         services = stack.enter_context(Stack(config))
         services.wait_ready(timeout=90)
         yield config
+
+
+def _say_where_the_token_is(config: StackConfig) -> None:
+    if environment_token() == config.registry_token:
+        print("registry token: MLBUS_REGISTRY_TOKEN from your environment")
+        return
+    path = registry_token.write_token_file(config.workdir, config.registry_token)
+    print(f"registry token: in {path} (mode 0600)")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -137,7 +163,14 @@ def cmd_up(args: argparse.Namespace) -> int:
         for name, port in sorted(config.ports.items()):
             print(f"  {name:<10} http://127.0.0.1:{port}  (/healthz /readyz /metrics)")
         print(f"  kafka      {config.bootstrap_servers}")
-        _wait_for_interrupt()
+        token_file = config.workdir / registry_token.TOKEN_FILE_NAME
+        if token_file.exists():
+            registry_token.point_at(token_file)
+            print("  mlbus promote / rollback read the registry token from there")
+        try:
+            _wait_for_interrupt()
+        finally:
+            registry_token.forget(token_file)
     return 0
 
 
@@ -164,10 +197,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Publish TrainModel; unless --no-wait, print the trainer's verdict (non-zero exit unless
+    a model was trained)."""
     topic = Topics.with_prefix(args.topic_prefix).trainer_commands
+    # A tag of our own in the reason: the trainer's /status names the request it last ended.
+    reason = f"requested from the CLI ({uuid.uuid4().hex[:12]})"
     command = TrainModel(
         model_name=args.model,
-        reason="requested from the CLI",
+        reason=reason,
         estimator=args.estimator,
         hyperparameters=dict(_parse_param(p) for p in args.param) or None,
         seed=args.seed,
@@ -177,7 +214,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     asyncio.run(publish_all(args.bootstrap, topic, [command]))
     print(f"TrainModel {command.event_id} published to {topic}")
-    return 0
+    if args.no_wait:
+        return 0
+    print(f"waiting up to {args.timeout:.0f}s for the trainer's verdict ...", file=sys.stderr)
+    verdict = wait_for_verdict(args.trainer, reason, timeout=args.timeout)
+    print(verdict.render())
+    if verdict.model_name is not None and verdict.version is not None:
+        registered = registration(cli_models.env_registry(), verdict.model_name, verdict.version)
+        if registered:
+            print(registered)
+    return 0 if verdict.trained else 1
 
 
 def _parse_param(text: str) -> tuple[str, Any]:

@@ -1,7 +1,8 @@
 """`mlbus models`, `mlbus promote`, `mlbus rollback`: read the registry, move its aliases.
 
-Reads need nothing; promote and rollback need the registry token (--token or
-MLBUS_REGISTRY_TOKEN). The registry URL comes from --registry or MLBUS_REGISTRY_URL.
+Reads need nothing; promote and rollback need the registry token: --token, else
+MLBUS_REGISTRY_TOKEN, else --token-file, else the file the running `mlbus up` wrote (see
+mlbus.registry_token). The registry URL comes from --registry or MLBUS_REGISTRY_URL.
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from mlbus import registry_token
 
 DEFAULT_REGISTRY = "http://127.0.0.1:8003"
 
@@ -47,18 +51,23 @@ def _registry_option(parser: argparse.ArgumentParser, default: str | None) -> No
     # SUPPRESS on subcommands: `mlbus models --registry X show ...` keeps X.
     parser.add_argument(
         "--registry",
-        default=default if default is not None else _env_registry(),
+        default=default if default is not None else env_registry(),
         help=f"registry URL (MLBUS_REGISTRY_URL, default {DEFAULT_REGISTRY})",
     )
 
 
-def _env_registry() -> str:
+def env_registry() -> str:
     return os.environ.get("MLBUS_REGISTRY_URL") or DEFAULT_REGISTRY
 
 
 def _write_options(parser: argparse.ArgumentParser, reason: str) -> None:
     _registry_option(parser, None)
     parser.add_argument("--token", help="registry token (default: MLBUS_REGISTRY_TOKEN)")
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        help="file holding the token (default: the one the running `mlbus up` wrote)",
+    )
     parser.add_argument("--reason", default=reason, help="why: kept in the alias history")
     parser.add_argument("--actor", default=None, help="who (default: your user name)")
 
@@ -127,9 +136,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace, path: str) -> int:
-    token = args.token or os.environ.get("MLBUS_REGISTRY_TOKEN")
-    if not token:
-        raise RuntimeError("a registry token is needed: --token or MLBUS_REGISTRY_TOKEN")
+    token = _token(args)
     response = httpx.post(
         f"{args.registry}{path}",
         json={"reason": args.reason, "actor": args.actor or _user()},
@@ -140,6 +147,21 @@ def _write(args: argparse.Namespace, path: str) -> int:
     result = response.json()
     print(f"{result['model_name']}: champion is now v{result['champion']}")
     return 0
+
+
+def _token(args: argparse.Namespace) -> str:
+    token = args.token or os.environ.get("MLBUS_REGISTRY_TOKEN")
+    if token:
+        return str(token)
+    token = registry_token.read_token(args.token_file)
+    if token:
+        return token
+    if args.token_file is not None:
+        raise RuntimeError(f"no registry token in {args.token_file}")
+    raise RuntimeError(
+        "a registry token is needed: --token, MLBUS_REGISTRY_TOKEN or --token-file"
+        f" (none found from a running `mlbus up`: {registry_token.pointer_path()})"
+    )
 
 
 def cmd_promote(args: argparse.Namespace) -> int:

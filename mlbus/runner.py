@@ -31,6 +31,14 @@ DEFAULT_PORTS = {
 _READY_WITHOUT_MODEL = ("registry", "ingest", "trainer", "monitor")
 
 
+def environment_token() -> str | None:
+    return os.environ.get("MLBUS_REGISTRY_TOKEN") or None
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -46,7 +54,8 @@ class StackConfig:
     topic_prefix: str = ""
     spec_path: Path | None = None
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
-    registry_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # The user's MLBUS_REGISTRY_TOKEN when set (so their promote/rollback work), else a new one.
+    registry_token: str = field(default_factory=lambda: environment_token() or new_token())
     # Extra per-service settings, e.g. {"MLBUS_TRAINER_RETRAIN_EVERY": "300"}.
     extra_env: Mapping[str, str] = field(default_factory=dict)
 

@@ -1,17 +1,25 @@
-"""POST /predict: score one or many records synchronously with the serving champion."""
+"""POST /predict: score one or many records synchronously with the serving champion.
+
+Records pass through the normaliser ingest uses (contracts.normalise) before they are scored,
+so a record gets the same features, and the same prediction, here as through ingest and Kafka;
+a record ingest would reject is refused here with the same reasons (422). The Kafka path does
+not normalise again: its requests come from ingest, already normalised.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts import DatasetSpec
+from contracts import DatasetSpec, FeatureValue, RejectionReason
 from contracts.events import Features
+from contracts.normalise import Invalid, normalise_fields, record_id_text
 from services.predictor.request_batch import RawRequest, RequestBatch, encode_json
 from services.predictor.scoring import Prediction, ScoredBatch, score_requests
 from services.predictor.serving import ModelHolder
@@ -20,11 +28,13 @@ _HTTP_SOURCE = RawRequest(b"", "http")
 
 
 class PredictRecord(BaseModel):
-    """One record to score; `record_id` defaults to a fresh id."""
+    """One record to score; `record_id` defaults to the spec's id field in `features`, or a
+    fresh id. `features` are normalised and checked as ingest does; the target, if present,
+    is checked and ignored."""
 
     model_config = ConfigDict(extra="forbid")
 
-    record_id: str | None = None
+    record_id: str | int | None = None
     features: Features
 
 
@@ -37,19 +47,67 @@ class PredictResponse(BaseModel):
     rejected: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class RefusedRecord(BaseModel):
+    """A record of the request that ingest would reject, with the same reasons."""
+
+    index: int
+    record_id: str | None
+    reasons: list[RejectionReason]
+
+
+Normalised = tuple[str, dict[str, FeatureValue]]
+
+
+def normalise_records(
+    records: Sequence[PredictRecord], spec: DatasetSpec
+) -> tuple[list[Normalised], list[RefusedRecord]]:
+    """Each record's id and normalised features, or why it is refused (all its reasons)."""
+    normalised: list[Normalised] = []
+    refused: list[RefusedRecord] = []
+    for index, record in enumerate(records):
+        given_id: object = record.record_id
+        if given_id is None:
+            given_id = record.features.get(spec.record_id_field)
+        reasons: list[RejectionReason] = []
+        record_id = _record_id(given_id, reasons)
+        fields = normalise_fields(record.features, spec)
+        reasons.extend(fields.reasons)
+        if reasons:
+            refused.append(RefusedRecord(index=index, record_id=record_id, reasons=reasons))
+        else:
+            normalised.append((record_id or uuid.uuid4().hex, fields.features))
+    return normalised, refused
+
+
+def _record_id(value: object, reasons: list[RejectionReason]) -> str | None:
+    if value is None:
+        return None
+    try:
+        return record_id_text(value)
+    except Invalid as exc:
+        reasons.append(RejectionReason(field="record_id", rule=exc.rule, message=exc.message))
+        return None
+
+
 def build_predict_router(holder: ModelHolder, spec: DatasetSpec, max_records: int) -> APIRouter:
     router = APIRouter(tags=["predictor"])
 
-    @router.post("/predict")
+    @router.post("/predict", responses={422: {"description": "records ingest would reject"}})
     async def predict(body: PredictRecord | list[PredictRecord]) -> PredictResponse:
-        """Score one record or a list with the champion (the same model Kafka requests get)."""
+        """Score one record or a list with the champion (the same model Kafka requests get).
+
+        A request with a record that ingest would reject is refused whole (422), each such
+        record named by its index with every reason."""
         records = body if isinstance(body, list) else [body]
         if len(records) > max_records:
             raise HTTPException(413, f"at most {max_records} records per request")
+        made, refused = normalise_records(records, spec)
+        if refused:
+            detail = [r.model_dump(mode="json") for r in refused]
+            raise HTTPException(422, {"message": "records ingest would reject", "rejected": detail})
         model = holder.current
         if model is None:
             raise HTTPException(503, "no model is loaded yet")
-        made = [(record.record_id or uuid.uuid4().hex, record.features) for record in records]
         parsed = RequestBatch.made_here(_HTTP_SOURCE, spec.name, made)
         scored: ScoredBatch = await asyncio.to_thread(score_requests, model, parsed)
         return PredictResponse(

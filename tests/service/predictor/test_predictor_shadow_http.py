@@ -1,4 +1,4 @@
-"""Shadow scoring of the challenger, refusal events, and POST /predict, on the in-memory broker."""
+"""Shadow scoring of the challenger and refusal events, on the in-memory broker."""
 
 from __future__ import annotations
 
@@ -87,28 +87,3 @@ async def test_a_refused_champion_is_announced_on_the_models_topic(
     assert predictor.holder.current is not None and predictor.holder.current.version == 1
     await _send(predictor, _requests(2))
     assert [r.model_version for r in predictor.results] == [1, 1]
-
-
-async def test_post_predict_scores_one_or_many_records_with_the_champion(
-    predictor: Predictor, registry: FakeRegistry, onnx_v1: bytes
-) -> None:
-    one = {"record_id": "h1", "features": {"area": 5000.0, "furnishingstatus": "furnished"}}
-    assert (await predictor.http.post("/predict", json=one)).status_code == 503
-    registry.promote(model_version(1, onnx_v1), onnx_v1)
-    await predictor.wait_for_version(1)
-
-    single = (await predictor.http.post("/predict", json=one)).json()
-    many = [one, {"features": {"area": 9000, "furnishingstatus": "unfurnished"}}]
-    batch = (await predictor.http.post("/predict", json=many)).json()
-    bad = [one, {"record_id": "h3", "features": {"furnishingstatus": "furnished"}}]
-    partial = (await predictor.http.post("/predict", json=bad)).json()
-
-    made = PredictionMade.model_validate(single["predictions"][0])
-    assert (single["model_version"], made.record_id, made.model_version) == (1, "h1", 1)
-    assert len(batch["predictions"]) == 2
-    assert batch["predictions"][0]["prediction"] == pytest.approx(made.prediction)
-    assert batch["predictions"][1]["record_id"]  # generated id
-    assert [p["record_id"] for p in partial["predictions"]] == ["h1"]
-    assert partial["rejected"][0]["record_id"] == "h3"
-    assert "missing feature 'area'" in partial["rejected"][0]["reasons"][0]
-    assert (await predictor.http.post("/predict", json={"features": 3})).status_code == 422

@@ -1,0 +1,100 @@
+"""`mlbus train`'s wait for the trainer's verdict on the command it published.
+
+The trainer's GET /status names how the last request ended (uploaded, failed, skipped) and
+the request's reason; the CLI puts a tag of its own in the reason, so it knows its command's
+verdict from another's. A model the trainer refused (ONNX parity) ends as failed, with the
+reason it also publishes as ModelRefused on the registry topic.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How the trainer ended one request."""
+
+    outcome: str  # uploaded, failed or skipped
+    detail: str
+    version: int | None = None
+    rmse: float | None = None
+    snapshot_size: int = 0
+
+    @property
+    def trained(self) -> bool:
+        return self.outcome == "uploaded" and self.version is not None
+
+    @property
+    def model_name(self) -> str | None:
+        """The trained model's name: an upload's detail is "<name> v<version>"."""
+        name, sep, _ = self.detail.rpartition(" v")
+        return name if self.trained and sep else None
+
+    def render(self) -> str:
+        if self.trained:
+            rmse = f", holdout rmse {self.rmse:.6g}" if self.rmse is not None else ""
+            return f"trained {self.detail} on {self.snapshot_size:,} records{rmse}"
+        if self.outcome == "skipped":
+            return f"skipped: {self.detail}"
+        if "refused" in self.detail:
+            return f"refused: {self.detail}"
+        return f"failed: {self.detail}"
+
+
+def wait_for_verdict(
+    trainer_url: str, reason: str, *, timeout: float, poll_seconds: float = 0.5
+) -> Verdict:
+    """The trainer's verdict on the request made with `reason`; TimeoutError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: str = "no answer yet"
+    with httpx.Client(timeout=5.0) as client:
+        while True:
+            try:
+                status = client.get(f"{trainer_url}/status").raise_for_status().json()
+                verdict = verdict_of(status, reason)
+                if verdict is not None:
+                    return verdict
+                last = _progress(status)
+            except (httpx.HTTPError, ValueError) as exc:
+                last = f"{trainer_url}/status: {exc}"
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"no verdict from the trainer after {timeout:.0f}s ({last}); the command"
+                    " was published and may still run: see the trainer's /status"
+                )
+            time.sleep(poll_seconds)
+
+
+def verdict_of(status: dict[str, Any], reason: str) -> Verdict | None:
+    """The verdict in a /status answer if it is about the request made with `reason`."""
+    result = status.get("last_result")
+    if not isinstance(result, dict) or result.get("reason") != f"command: {reason}":
+        return None
+    return Verdict(
+        outcome=str(result.get("outcome")),
+        detail=str(result.get("detail")),
+        version=result.get("version"),
+        rmse=result.get("rmse"),
+        snapshot_size=int(result.get("snapshot_size") or 0),
+    )
+
+
+def _progress(status: dict[str, Any]) -> str:
+    if status.get("running"):
+        return "a run is in progress"
+    return f"{status.get('records_buffered', '?')} records buffered, no verdict yet"
+
+
+def registration(registry_url: str, model_name: str, version: int) -> str | None:
+    """How the registry took the version (champion or challenger, and why); None if unknown."""
+    url = f"{registry_url}/models/{model_name}/versions/{version}/details"
+    try:
+        details = httpx.get(url, timeout=5.0).raise_for_status().json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return f"registered as {details['registered_as']}: {details['decision_reason']}"
