@@ -114,8 +114,3 @@ def test_verdicts_that_trained_nothing(outcome: str, detail: str, rendered: str)
     verdict = Verdict(outcome=outcome, detail=detail)
     assert not verdict.trained and verdict.model_name is None
     assert verdict.render().startswith(rendered)
-
-
-class _Args:
-    def __init__(self, **values: object) -> None:
-        self.__dict__.update(values)
