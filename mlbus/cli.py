@@ -78,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
         help="trainer URL, for its verdict (MLBUS_TRAINER_URL, default http://127.0.0.1:8002)",
     )
     train.add_argument(
+        "--registry",
+        default=cli_models.env_registry(),
+        help="registry URL, for how it took the new version (MLBUS_REGISTRY_URL)",
+    )
+    train.add_argument(
         "--timeout",
         type=float,
         default=600.0,
@@ -220,9 +225,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     verdict = wait_for_verdict(args.trainer, reason, timeout=args.timeout)
     print(verdict.render())
     if verdict.model_name is not None and verdict.version is not None:
-        registered = registration(cli_models.env_registry(), verdict.model_name, verdict.version)
-        if registered:
-            print(registered)
+        print(registration(args.registry, verdict.model_name, verdict.version))
     return 0 if verdict.trained else 1
 
 

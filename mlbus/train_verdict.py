@@ -90,11 +90,11 @@ def _progress(status: dict[str, Any]) -> str:
     return f"{status.get('records_buffered', '?')} records buffered, no verdict yet"
 
 
-def registration(registry_url: str, model_name: str, version: int) -> str | None:
-    """How the registry took the version (champion or challenger, and why); None if unknown."""
+def registration(registry_url: str, model_name: str, version: int) -> str:
+    """How the registry took the version: champion or challenger, and why."""
     url = f"{registry_url}/models/{model_name}/versions/{version}/details"
     try:
-        details = httpx.get(url, timeout=5.0).raise_for_status().json()
-    except (httpx.HTTPError, ValueError):
-        return None
-    return f"registered as {details['registered_as']}: {details['decision_reason']}"
+        details = httpx.get(url, timeout=15.0).raise_for_status().json()
+        return f"registered as {details['registered_as']}: {details['decision_reason']}"
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+        return f"registry: cannot tell how it took v{version} ({url}: {exc!r:.200})"

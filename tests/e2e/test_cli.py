@@ -74,6 +74,7 @@ def test_train_publishes_a_train_model_command(broker: Broker, topic_prefix: str
         "alpha=0.5",
         "--recent",
         "300",
+        "--no-wait",  # no trainer runs here: no verdict to wait for
     )
     assert result.returncode == 0, result.stderr
     topic = Topics.with_prefix(topic_prefix).trainer_commands
