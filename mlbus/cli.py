@@ -151,7 +151,8 @@ def _running_stack(
         _say_where_the_token_is(config)
         print(f"starting services on {bootstrap} (logs: {workdir / 'logs'}) ...")
         services = stack.enter_context(Stack(config))
-        services.wait_ready(timeout=90)
+        # Generous: a busy machine can take minutes; a service that exits fails it at once.
+        services.wait_ready(timeout=300)
         yield config
 
 
