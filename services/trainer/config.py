@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, SpecSettingMixin, require_real_secret
+from services.common.settings import (
+    MODEL_NAME,
+    KafkaSettings,
+    SpecSettingMixin,
+    model_name_for,
+    require_real_secret,
+)
 from services.trainer.selection import SnapshotMode, SnapshotSelection
 from services.trainer.training import (
     EstimatorName,
@@ -16,7 +20,7 @@ from services.trainer.training import (
     validate_hyperparameters,
 )
 
-MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as contracts.ModelCard.model_name
+__all__ = ["MODEL_NAME", "Settings"]
 
 
 class Settings(SpecSettingMixin):
@@ -53,10 +57,7 @@ class Settings(SpecSettingMixin):
 
     @model_validator(mode="after")
     def _resolve_model_name(self) -> Settings:
-        if not self.model_name:
-            self.model_name = self.spec.name
-        if not MODEL_NAME.match(self.model_name):
-            raise ValueError(f"model_name {self.model_name!r} must match {MODEL_NAME.pattern}")
+        self.model_name = model_name_for(self.spec, self.model_name)
         return self
 
     @model_validator(mode="after")
