@@ -47,7 +47,12 @@ class Settings(SpecSettingMixin):
     min_records: int = Field(default=200, ge=10, description="no run with fewer records")
     max_records: int = Field(default=100_000, ge=1, description="records the buffer keeps")
     drift_records: int = Field(default=5_000, ge=1, description="recent records a drift run uses")
-    parity_tolerance: float = Field(default=1e-3, description="max relative |onnx - sklearn|")
+    parity_tolerance: float = Field(
+        default=0.01, description="max |onnx - sklearn| / std(holdout target)"
+    )
+    holdout_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="share of record ids held out for good, by hash"
+    )
     batch_max_records: int = Field(default=500, ge=1, description="records consumed per batch")
 
     @field_validator("registry_token")
@@ -87,6 +92,7 @@ class Settings(SpecSettingMixin):
             estimator=self.estimator,
             seed=self.seed,
             parity_tolerance=self.parity_tolerance,
+            holdout_fraction=self.holdout_fraction,
             threads=self.training_threads,
             hyperparameters=dict(self.hyperparameters),
         )
