@@ -32,6 +32,7 @@ from contracts import (
 from services.trainer.holdout import holdout_rows, holdout_share
 from services.trainer.onnx_export import (
     FloatArray,
+    Parity,
     ParityError,
     check_parity,
     onnx_feeds,
@@ -245,12 +246,7 @@ def _train(
     pipeline.fit(train[features], train[target].to_numpy())
     expected = np.asarray(pipeline.predict(holdout[features]), dtype=np.float64)
     truth = holdout[target].to_numpy()
-    model = to_onnx(pipeline, spec)
-    served = onnx_predict(model, holdout, spec)
-    try:
-        parity = check_parity(expected, served, options.parity_tolerance, target_spread(truth))
-    except ParityError as exc:
-        raise ModelRefusedError(f"{options.estimator} model refused: {exc}") from exc
+    model, served, parity = _checked_onnx(pipeline, spec, holdout, expected, options)
     seconds = time.perf_counter() - started
     comparison = compare_with_champion(champion, split, served, spec, options.holdout_fraction)
     metrics = ModelMetrics(
@@ -283,6 +279,24 @@ def _train(
         reference=reference,
     )
     return TrainedModel(onnx=model, card=card, seconds=seconds)
+
+
+def _checked_onnx(
+    pipeline: Pipeline,
+    spec: DatasetSpec,
+    holdout: pd.DataFrame,
+    expected: FloatArray,
+    options: TrainingOptions,
+) -> tuple[bytes, FloatArray, Parity]:
+    """The ONNX model, its holdout predictions and their parity with sklearn's `expected`;
+    ModelRefusedError when they disagree by more than the tolerance."""
+    model = to_onnx(pipeline, spec)
+    served = onnx_predict(model, holdout, spec)
+    spread = target_spread(holdout[spec.target.name].to_numpy())
+    try:
+        return model, served, check_parity(expected, served, options.parity_tolerance, spread)
+    except ParityError as exc:
+        raise ModelRefusedError(f"{options.estimator} model refused: {exc}") from exc
 
 
 def _split(snapshot: Snapshot, fraction: float) -> Split:
