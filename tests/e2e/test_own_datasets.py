@@ -127,7 +127,11 @@ def offline_r2(files: Files, target: str) -> tuple[float, int]:
     columns = ColumnTransformer(
         [
             ("numbers", "passthrough", numeric),
-            ("categories", OneHotEncoder(handle_unknown="ignore"), categorical),
+            (
+                "categories",
+                OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+                categorical,
+            ),
         ]
     )
     model = Pipeline(
