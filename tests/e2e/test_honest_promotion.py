@@ -96,7 +96,7 @@ async def train(stack: Stack, command: TrainModel, version: int) -> Registered:
 
 @pytest.fixture(scope="module")
 async def runs(stack: Stack) -> Runs:
-    records = RecordGenerator(HOUSE_PRICES, seed=21, id_prefix="honest").records(FIRST + MORE)
+    records = list(RecordGenerator(HOUSE_PRICES, seed=21, id_prefix="honest").records(FIRST + MORE))
     ids = [r[HOUSE_PRICES.record_id_field] for r in records]
     await publish_records(stack, records[:FIRST], FIRST)
     champion = await train(stack, TrainModel(reason="champion on 150"), 1)
