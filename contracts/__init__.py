@@ -34,7 +34,10 @@ from contracts.events import (
 )
 from contracts.models import (
     CategoricalReference,
+    ChampionComparison,
     ColumnReference,
+    HoldoutRows,
+    JsonScalar,
     ModelCard,
     ModelMetrics,
     ModelVersion,
@@ -62,6 +65,7 @@ __all__ = [
     "BooleanFeature",
     "CategoricalFeature",
     "CategoricalReference",
+    "ChampionComparison",
     "ColumnReference",
     "DatasetSpec",
     "DriftDetected",
@@ -70,7 +74,9 @@ __all__ = [
     "FeatureDrift",
     "FeatureValue",
     "Features",
+    "HoldoutRows",
     "IntegerFeature",
+    "JsonScalar",
     "ModelCard",
     "ModelEvent",
     "ModelMetrics",

@@ -6,8 +6,33 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+JsonScalar = float | int | str | bool | None
+
+
+class HoldoutRows(BaseModel):
+    """The records a score was computed on: how many, and which (sha256 of their sorted ids)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    count: int = Field(ge=0)
+    fingerprint: str = Field(description="sha256 of the sorted record ids, one per line")
+
+
+class ChampionComparison(BaseModel):
+    """The champion at training time and this model, scored on the same holdout records,
+    which neither of them trained on: what the promotion policy compares."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    champion_version: int
+    champion_rmse: float
+    rmse: float = Field(description="this model's rmse on the same rows")
+    rows: HoldoutRows
+
 
 class ModelMetrics(BaseModel):
+    # Extra keys are kept so cards written by older trainers still load; everything this
+    # trainer writes is a typed field.
     model_config = ConfigDict(frozen=True, extra="allow")
 
     rmse: float
@@ -15,8 +40,32 @@ class ModelMetrics(BaseModel):
     r2: float
     holdout_size: int
     parity_max_abs_error: float = Field(description="largest |onnx - sklearn| on the holdout")
-    # The champion at training time, scored on this version's holdout: the promotion policy
-    # compares both models on the same records.
+    parity_max_rel_error: float | None = Field(
+        default=None, description="largest |onnx - sklearn| / max(|sklearn|, 1) on the holdout"
+    )
+    parity_spread_error: float | None = Field(
+        default=None,
+        description="largest |onnx - sklearn| / std of the holdout target: the parity figure",
+    )
+    parity_tolerance: float | None = Field(
+        default=None, description="the largest parity_spread_error the trainer accepts"
+    )
+    train_size: int | None = None
+    training_seconds: float | None = None
+    seed: int | None = None
+    hyperparameters: dict[str, JsonScalar] | None = None
+    snapshot: dict[str, JsonScalar] | None = Field(
+        default=None, description="how the snapshot's records were selected (replayable)"
+    )
+    holdout_fraction: float | None = Field(
+        default=None, description="share of record ids held out for good, by a hash of the id"
+    )
+    holdout_rows: HoldoutRows | None = Field(
+        default=None, description="the holdout records rmse, mae and r2 were computed on"
+    )
+    comparison: ChampionComparison | None = None
+    # The champion at training time, scored on this version's holdout (older cards; new ones
+    # also carry `comparison`, which names the rows).
     champion_version: int | None = None
     champion_rmse: float | None = None
 

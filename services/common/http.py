@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Response
@@ -17,6 +17,7 @@ from services.common.serve import freeze_startup_objects
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], bool]
+ReadinessDetail = Callable[[], Mapping[str, Any]]
 Hook = Callable[[], Awaitable[None]]
 BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
@@ -27,6 +28,7 @@ def service_app(
     registry: CollectorRegistry,
     *,
     ready: ReadinessCheck = lambda: True,
+    ready_detail: ReadinessDetail | None = None,
     before_consume: Hook | None = None,
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
@@ -37,6 +39,8 @@ def service_app(
 
     `before_consume` runs once the broker is connected (it can publish) and before any
     subscriber starts consuming.
+
+    `ready_detail` adds what the service waits for to /readyz's answer (ready or not).
 
     Each `background` job runs as a task once the broker has started and is cancelled at
     shutdown, before `on_shutdown`.
@@ -94,7 +98,8 @@ def service_app(
     async def readyz(response: Response) -> dict[str, Any]:
         is_ready = bool(state["broker_started"]) and ready()
         response.status_code = 200 if is_ready else 503
-        return {"ready": is_ready, "service": name, "broker": state["broker_started"]}
+        body = {"ready": is_ready, "service": name, "broker": state["broker_started"]}
+        return body | dict(ready_detail()) if ready_detail is not None else body
 
     @app.get("/metrics", tags=["ops"])
     async def metrics() -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -68,6 +69,18 @@ class SpecSettingMixin(BaseSettings):
     @classmethod
     def _load_spec(cls, value: object) -> DatasetSpec:
         return load_spec_setting(value)
+
+
+MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as contracts.ModelCard.model_name
+
+
+def model_name_for(spec: DatasetSpec, configured: str) -> str:
+    """The model a service trains or serves: `configured`, or the spec's name when empty;
+    ValueError (the service stops at start) for a name the registry would refuse."""
+    name = configured or spec.name
+    if not MODEL_NAME.match(name):
+        raise ValueError(f"model_name {name!r} must match {MODEL_NAME.pattern}")
+    return name
 
 
 # Values people leave in example env files; a secret equal to one of them is not a secret.

@@ -78,6 +78,7 @@ def create_app(
         broker,
         registry,
         ready=lambda: holder.current is not None,
+        ready_detail=lambda: {"model": serving.champion.waiting()},
         before_consume=load_champion,
         on_shutdown=on_shutdown,
         background=[load_models],

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import KafkaSettings, SpecSettingMixin
+from services.common.settings import KafkaSettings, SpecSettingMixin, model_name_for
 
 
 class Settings(SpecSettingMixin, BaseSettings):
@@ -18,7 +18,7 @@ class Settings(SpecSettingMixin, BaseSettings):
     port: int = 8004
     registry_url: str = "http://127.0.0.1:8003"
     registry_timeout_seconds: float = Field(default=30.0, gt=0)
-    model_name: str = "house-prices"
+    model_name: str = Field(default="", description="empty: the dataset spec's name")
     # Large batches amortise the per-batch work; light load still gets small ones (timeout).
     batch_max_records: int = Field(default=5000, ge=1)
     # Small, so a lone request is not held back waiting for company. faststream also sleeps
@@ -44,3 +44,9 @@ class Settings(SpecSettingMixin, BaseSettings):
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
     # Largest number of records one POST /predict may carry.
     http_max_records: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _resolve_model_name(self) -> Settings:
+        """The model is named after the spec it serves, as the trainer names it."""
+        self.model_name = model_name_for(self.spec, self.model_name)
+        return self

@@ -7,6 +7,7 @@ import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from contracts import DatasetSpec, ModelRefused, ModelVersion
 from services.predictor.metrics import PredictorMetrics
@@ -98,6 +99,8 @@ class AliasReloader:
         self.retry_pending = False  # the last reload could not finish; try again soon
         self.retry_wanted = asyncio.Event()  # set with retry_pending: wakes the reload loop
         self._lock = asyncio.Lock()  # one reload at a time; the next one sees the newest alias
+        self.waiting_since: datetime | None = datetime.now(UTC)  # None while a model serves
+        self.last_problem = "the registry was not asked yet"  # why nothing serves, if so
 
     async def reload(self) -> ReloadOutcome:
         async with self._lock:
@@ -107,11 +110,35 @@ class AliasReloader:
                 log.warning(
                     "predictor: cannot fetch %s of %s: %s", self.alias, self.model_name, exc
                 )
+                self.last_problem = f"the registry cannot be asked: {exc}"
                 outcome = ReloadOutcome.UNAVAILABLE
+            self._note(outcome)
             self.retry_pending = outcome in (ReloadOutcome.UNAVAILABLE, ReloadOutcome.INTERRUPTED)
             if self.retry_pending:
                 self.retry_wanted.set()
             return outcome
+
+    def waiting(self) -> dict[str, object]:
+        """For /readyz: the model and alias this reloader serves, and, while none serves, since
+        when it waits and why."""
+        model = self.holder.current
+        status: dict[str, object] = {"model_name": self.model_name, "alias": self.alias}
+        if model is not None:
+            return status | {"version": model.version}
+        since = self.waiting_since.isoformat() if self.waiting_since else None
+        return status | {"version": None, "waiting_since": since, "waiting_for": self.last_problem}
+
+    def _note(self, outcome: ReloadOutcome) -> None:
+        if self.holder.current is not None:
+            self.waiting_since = None
+            return
+        if self.waiting_since is None:
+            self.waiting_since = datetime.now(UTC)
+        if outcome is ReloadOutcome.NO_CHAMPION:
+            self.last_problem = (
+                f"no {self.alias} of model {self.model_name!r} in the registry yet"
+                " (trained models of this data set are registered under this name)"
+            )
 
     async def _reload(self) -> ReloadOutcome:
         wanted = await self.source.alias(self.model_name, self.alias)
@@ -122,7 +149,7 @@ class AliasReloader:
         if current is not None and (current.version, current.sha256) == key:
             return ReloadOutcome.UNCHANGED
         if key in self._refused:
-            return ReloadOutcome.REFUSED
+            return ReloadOutcome.REFUSED  # last_problem still says why
         started = time.perf_counter()
         try:
             data = await self.source.download(wanted)
@@ -155,6 +182,7 @@ class AliasReloader:
 
     async def _refuse(self, version: ModelVersion, key: tuple[int, str], reason: str) -> None:
         self._refused.add(key)
+        self.last_problem = f"{self.alias} v{version.version} was refused: {reason}"
         self.metrics.model_loads.labels(outcome="refused").inc()
         log.error(
             "predictor: refused %s, still serving %r: %s", self.alias, self.holder.current, reason
@@ -165,6 +193,7 @@ class AliasReloader:
         self, version: ModelVersion, key: tuple[int, str], reason: str
     ) -> None:
         self.metrics.model_loads.labels(outcome="interrupted").inc()
+        self.last_problem = f"the download of {self.alias} v{version.version} broke off: {reason}"
         log.warning(
             "predictor: download of %s interrupted, still serving %r, will retry: %s",
             self.alias,

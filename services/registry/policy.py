@@ -32,25 +32,33 @@ class Decision:
 def decide_promotion(candidate: ModelMetrics, champion: Champion | None, margin: float) -> Decision:
     """Champion if there is none yet, or if the candidate beats it by the relative `margin`.
 
-    Both are compared on the candidate's holdout when the trainer scored the current champion
-    there (`champion_version`, `champion_rmse`); otherwise on their own, different holdouts.
+    Both are compared on the same holdout records, which neither trained on, when the trainer
+    scored the current champion there (`comparison`; older cards: `champion_rmse` on the
+    candidate's holdout); otherwise on their own, different holdouts.
     """
     if champion is None:
         return Decision(CHAMPION, "first version: no champion yet")
-    scored = candidate.champion_rmse
-    if candidate.champion_version == champion.version and scored is not None:
-        champion_rmse, basis = scored, "on the same holdout"
-    else:
-        champion_rmse = champion.rmse
-        basis = _fallback_basis(candidate, champion)
+    candidate_rmse, champion_rmse, basis = _compared(candidate, champion)
     threshold = champion_rmse * (1.0 - margin)
     comparison = (
-        f"rmse {candidate.rmse:.6g} vs champion v{champion.version} rmse {champion_rmse:.6g}"
+        f"rmse {candidate_rmse:.6g} vs champion v{champion.version} rmse {champion_rmse:.6g}"
         f" {basis} (needs < {threshold:.6g}, margin {margin:g})"
     )
-    if candidate.rmse < threshold:
+    if candidate_rmse < threshold:
         return Decision(CHAMPION, f"beats champion: {comparison}")
     return Decision(CHALLENGER, f"does not beat champion: {comparison}")
+
+
+def _compared(candidate: ModelMetrics, champion: Champion) -> tuple[float, float, str]:
+    """(candidate rmse, champion rmse, on which rows) for the fairest comparison on record."""
+    same = candidate.comparison
+    if same is not None and same.champion_version == champion.version:
+        rows = f"{same.rows.count} holdout records {same.rows.fingerprint[:12]}"
+        return same.rmse, same.champion_rmse, f"on the same {rows}, unseen by both"
+    scored = candidate.champion_rmse
+    if candidate.champion_version == champion.version and scored is not None:
+        return candidate.rmse, scored, "on the same holdout"
+    return candidate.rmse, champion.rmse, _fallback_basis(candidate, champion)
 
 
 def _fallback_basis(candidate: ModelMetrics, champion: Champion) -> str:

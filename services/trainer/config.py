@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, SpecSettingMixin, require_real_secret
+from services.common.settings import (
+    MODEL_NAME,
+    KafkaSettings,
+    SpecSettingMixin,
+    model_name_for,
+    require_real_secret,
+)
 from services.trainer.selection import SnapshotMode, SnapshotSelection
 from services.trainer.training import (
     EstimatorName,
@@ -16,7 +20,7 @@ from services.trainer.training import (
     validate_hyperparameters,
 )
 
-MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as contracts.ModelCard.model_name
+__all__ = ["MODEL_NAME", "Settings"]
 
 
 class Settings(SpecSettingMixin):
@@ -43,7 +47,12 @@ class Settings(SpecSettingMixin):
     min_records: int = Field(default=200, ge=10, description="no run with fewer records")
     max_records: int = Field(default=100_000, ge=1, description="records the buffer keeps")
     drift_records: int = Field(default=5_000, ge=1, description="recent records a drift run uses")
-    parity_tolerance: float = Field(default=1e-3, description="max relative |onnx - sklearn|")
+    parity_tolerance: float = Field(
+        default=0.01, description="max |onnx - sklearn| / std(holdout target)"
+    )
+    holdout_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="share of record ids held out for good, by hash"
+    )
     batch_max_records: int = Field(default=500, ge=1, description="records consumed per batch")
 
     @field_validator("registry_token")
@@ -53,10 +62,7 @@ class Settings(SpecSettingMixin):
 
     @model_validator(mode="after")
     def _resolve_model_name(self) -> Settings:
-        if not self.model_name:
-            self.model_name = self.spec.name
-        if not MODEL_NAME.match(self.model_name):
-            raise ValueError(f"model_name {self.model_name!r} must match {MODEL_NAME.pattern}")
+        self.model_name = model_name_for(self.spec, self.model_name)
         return self
 
     @model_validator(mode="after")
@@ -86,6 +92,7 @@ class Settings(SpecSettingMixin):
             estimator=self.estimator,
             seed=self.seed,
             parity_tolerance=self.parity_tolerance,
+            holdout_fraction=self.holdout_fraction,
             threads=self.training_threads,
             hyperparameters=dict(self.hyperparameters),
         )

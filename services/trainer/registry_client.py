@@ -73,7 +73,8 @@ class RegistryClient:
         digest = hashlib.sha256(artifact.content).hexdigest()
         if digest != version.sha256:
             raise RegistryError(f"{url}: sha256 {digest} differs from the version's")
-        return Champion(version=version.version, onnx=artifact.content)
+        fraction = version.card.metrics.holdout_fraction
+        return Champion(version=version.version, onnx=artifact.content, holdout_fraction=fraction)
 
     async def latest_version(self, model_name: str) -> ModelVersion | None:
         """The highest version of `model_name`; None if it has none (404 or an empty list)."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from contracts import RecordIngested
+from contracts import JsonScalar, RecordIngested
 
 SnapshotMode = Literal["all", "recent", "window"]
 SNAPSHOT_MODES: tuple[SnapshotMode, ...] = ("all", "recent", "window")
@@ -66,7 +66,7 @@ class SnapshotParameters:
     records: int | None = None
     window_seconds: float | None = None
 
-    def as_json(self) -> dict[str, str | int | float | None]:
+    def as_json(self) -> dict[str, JsonScalar]:
         return {
             "mode": self.mode,
             "since": self.since.isoformat() if self.since else None,

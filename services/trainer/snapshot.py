@@ -56,6 +56,7 @@ class Snapshot:
     size: int
     fingerprint: str
     parameters: SnapshotParameters | None = None  # how the records were selected
+    record_ids: tuple[str, ...] = ()  # of the frame's rows, in order
 
 
 def take_snapshot(
@@ -69,7 +70,11 @@ def take_snapshot(
     frame = model_frame(rows, spec)
     frame[spec.target.name] = np.array([r.target for r in ordered], dtype=np.float64)
     return Snapshot(
-        frame=frame, size=len(ordered), fingerprint=fingerprint(ordered), parameters=parameters
+        frame=frame,
+        size=len(ordered),
+        fingerprint=fingerprint(ordered),
+        parameters=parameters,
+        record_ids=tuple(r.record_id for r in ordered),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -17,19 +17,28 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from contracts import CategoricalFeature, DatasetSpec, ModelCard, ModelMetrics
+from contracts import (
+    CategoricalFeature,
+    ChampionComparison,
+    DatasetSpec,
+    JsonScalar,
+    ModelCard,
+    ModelMetrics,
+)
+from services.trainer.holdout import holdout_rows, holdout_share
 from services.trainer.onnx_export import (
     FloatArray,
+    Parity,
     ParityError,
     check_parity,
     onnx_feeds,
     onnx_inputs,
     onnx_predict,
+    target_spread,
     to_onnx,
 )
 from services.trainer.reference import reference_statistics
@@ -38,11 +47,13 @@ from services.trainer.snapshot import Snapshot
 EstimatorName = Literal["linear", "random_forest", "hist_gradient_boosting"]
 ESTIMATORS: tuple[EstimatorName, ...] = ("linear", "random_forest", "hist_gradient_boosting")
 MIN_SNAPSHOT = 10  # below this a 20 % holdout says nothing
+MIN_HOLDOUT = 2  # rows: r2 needs two
 
 
 # Set by the trainer itself: the seed makes runs reproducible, the thread count is a setting.
 RESERVED_HYPERPARAMETERS = frozenset({"random_state", "n_jobs"})
-HyperValue = float | int | str | bool | None
+
+HyperValue = JsonScalar
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +70,22 @@ class ModelRefusedError(TrainingError):
 class TrainingOptions:
     estimator: EstimatorName = "hist_gradient_boosting"
     seed: int = 0
-    holdout_fraction: float = 0.2
-    parity_tolerance: float = 1e-3
+    holdout_fraction: float = 0.2  # of record ids, held out for good (see holdout.py)
+    parity_tolerance: float = 0.01  # largest |onnx - sklearn| / std(holdout target)
     threads: int = 1  # OpenMP/joblib threads of one fit; more only help on an idle machine
     hyperparameters: Mapping[str, HyperValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Champion:
-    """The registry's champion at training time, to be scored on this run's holdout."""
+    """The registry's champion at training time, to be scored on this run's holdout.
+
+    `holdout_fraction` is the one it was trained with (None: not recorded, an older card).
+    """
 
     version: int
     onnx: bytes
+    holdout_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -164,12 +179,29 @@ def build_pipeline(
     )
 
 
-def split_holdout(
-    frame: pd.DataFrame, fraction: float, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Deterministic (train, holdout) split of a snapshot frame."""
-    train, holdout = train_test_split(frame, test_size=fraction, random_state=seed, shuffle=True)
-    return train, holdout
+@dataclass(frozen=True)
+class Split:
+    """A snapshot's rows: those a model may train on, and those held out for good."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    holdout_ids: tuple[str, ...]
+    holdout_shares: FloatArray  # each holdout row's share (holdout.holdout_share)
+
+
+def split_holdout(frame: pd.DataFrame, record_ids: Sequence[str], fraction: float) -> Split:
+    """Train and holdout rows of a snapshot frame (rows in `record_ids` order), by record id:
+    the same record is on the same side in every run."""
+    if len(record_ids) != len(frame):
+        raise ValueError(f"{len(record_ids)} record ids for {len(frame)} rows")
+    shares = np.array([holdout_share(record_id) for record_id in record_ids], dtype=np.float64)
+    held = shares < fraction
+    return Split(
+        train=frame[~held],
+        holdout=frame[held],
+        holdout_ids=tuple(r for r, h in zip(record_ids, held, strict=True) if h),
+        holdout_shares=shares[held],
+    )
 
 
 def regression_metrics(truth: FloatArray, predicted: FloatArray) -> dict[str, float]:
@@ -205,36 +237,35 @@ def _train(
     champion: Champion | None,
 ) -> TrainedModel:
     started = time.perf_counter()
-    train, holdout = split_holdout(snapshot.frame, options.holdout_fraction, options.seed)
+    split = _split(snapshot, options.holdout_fraction)
+    train, holdout = split.train, split.holdout
     features, target = spec.feature_names, spec.target.name
     pipeline = build_pipeline(
         spec, options.estimator, options.seed, options.threads, options.hyperparameters
     )
     pipeline.fit(train[features], train[target].to_numpy())
     expected = np.asarray(pipeline.predict(holdout[features]), dtype=np.float64)
-    model = to_onnx(pipeline, spec)
-    try:
-        parity = check_parity(
-            expected, onnx_predict(model, holdout, spec), options.parity_tolerance
-        )
-    except ParityError as exc:
-        raise ModelRefusedError(f"{options.estimator} model refused: {exc}") from exc
+    truth = holdout[target].to_numpy()
+    model, served, parity = _checked_onnx(pipeline, spec, holdout, expected, options)
     seconds = time.perf_counter() - started
-    champion_rmse = score_champion(champion, holdout, spec) if champion else None
-    snapshot_json = snapshot.parameters.as_json() if snapshot.parameters else None
+    comparison = compare_with_champion(champion, split, served, spec, options.holdout_fraction)
     metrics = ModelMetrics(
-        **regression_metrics(holdout[target].to_numpy(), expected),
+        **regression_metrics(truth, expected),
         holdout_size=len(holdout),
         parity_max_abs_error=parity.max_abs_error,
         parity_max_rel_error=parity.max_rel_error,
+        parity_spread_error=parity.spread_error,
         parity_tolerance=options.parity_tolerance,
         train_size=len(train),
         training_seconds=seconds,
-        champion_version=champion.version if champion_rmse is not None and champion else None,
-        champion_rmse=champion_rmse,
         seed=options.seed,
         hyperparameters=effective_hyperparameters(pipeline.named_steps["regressor"]),
-        snapshot=snapshot_json,
+        snapshot=snapshot.parameters.as_json() if snapshot.parameters else None,
+        holdout_fraction=options.holdout_fraction,
+        holdout_rows=holdout_rows(split.holdout_ids),
+        comparison=comparison,
+        champion_version=comparison.champion_version if comparison else None,
+        champion_rmse=comparison.champion_rmse if comparison else None,
     )
     reference = reference_statistics(train, spec, pipeline.predict(train[features]))
     card = ModelCard(
@@ -248,6 +279,69 @@ def _train(
         reference=reference,
     )
     return TrainedModel(onnx=model, card=card, seconds=seconds)
+
+
+def _checked_onnx(
+    pipeline: Pipeline,
+    spec: DatasetSpec,
+    holdout: pd.DataFrame,
+    expected: FloatArray,
+    options: TrainingOptions,
+) -> tuple[bytes, FloatArray, Parity]:
+    """The ONNX model, its holdout predictions and their parity with sklearn's `expected`;
+    ModelRefusedError when they disagree by more than the tolerance."""
+    model = to_onnx(pipeline, spec)
+    served = onnx_predict(model, holdout, spec)
+    spread = target_spread(holdout[spec.target.name].to_numpy())
+    try:
+        return model, served, check_parity(expected, served, options.parity_tolerance, spread)
+    except ParityError as exc:
+        raise ModelRefusedError(f"{options.estimator} model refused: {exc}") from exc
+
+
+def _split(snapshot: Snapshot, fraction: float) -> Split:
+    """The snapshot's split; TrainingError when either side is too small to be of use."""
+    split = split_holdout(snapshot.frame, snapshot.record_ids, fraction)
+    if len(split.holdout) < MIN_HOLDOUT or len(split.train) < MIN_SNAPSHOT - MIN_HOLDOUT:
+        raise TrainingError(
+            f"{snapshot.size} records split into {len(split.train)} to train on and "
+            f"{len(split.holdout)} held out (fraction {fraction:g}); too few to train and score"
+        )
+    return split
+
+
+def compare_with_champion(
+    champion: Champion | None,
+    split: Split,
+    served: FloatArray,
+    spec: DatasetSpec,
+    fraction: float,
+) -> ChampionComparison | None:
+    """Both models' ONNX rmse on the holdout rows neither trained on; None without a champion
+    or when it cannot be scored on them.
+
+    Those are this run's holdout rows, narrowed to the champion's own holdout when it held
+    out a smaller fraction (the rest it may have trained on).
+    """
+    if champion is None:
+        return None
+    narrower = min(fraction, champion.holdout_fraction or fraction)
+    unseen = split.holdout_shares < narrower
+    if int(unseen.sum()) < MIN_HOLDOUT:
+        log.info("trainer: too few holdout rows unseen by champion v%d", champion.version)
+        return None
+    rows = split.holdout[unseen]
+    champion_rmse = score_champion(champion, rows, spec)
+    if champion_rmse is None:
+        return None
+    truth = rows[spec.target.name].to_numpy()
+    ids = (i for i, keep in zip(split.holdout_ids, unseen, strict=True) if keep)
+    return ChampionComparison(
+        champion_version=champion.version,
+        champion_rmse=champion_rmse,
+        rmse=regression_metrics(truth, served[unseen])["rmse"],
+        rows=holdout_rows(ids),
+    )
 
 
 def score_champion(champion: Champion, holdout: pd.DataFrame, spec: DatasetSpec) -> float | None:

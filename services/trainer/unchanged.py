@@ -25,15 +25,15 @@ def run_hyperparameters(options: TrainingOptions) -> dict[str, Any]:
 
 def repeats(card: ModelCard, fingerprint: str, options: TrainingOptions) -> bool:
     """Whether `card`'s model was trained on the snapshot `fingerprint` with the same
-    estimator, hyperparameters and seed as a run with `options` would use."""
-    recorded = card.metrics.model_extra or {}
-    hyperparameters = recorded.get("hyperparameters")
+    estimator, hyperparameters, seed and holdout fraction as a run with `options` would use."""
+    metrics = card.metrics
     return (
         card.snapshot_fingerprint == fingerprint
         and card.estimator == options.estimator
-        and recorded.get("seed") == options.seed
-        and isinstance(hyperparameters, dict)
-        and _learned(hyperparameters) == run_hyperparameters(options)
+        and metrics.seed == options.seed
+        and metrics.holdout_fraction == options.holdout_fraction
+        and metrics.hyperparameters is not None
+        and _learned(metrics.hyperparameters) == run_hyperparameters(options)
     )
 
 

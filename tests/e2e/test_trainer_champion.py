@@ -102,4 +102,4 @@ async def test_the_second_run_carries_the_champion_scored_on_its_holdout(stack: 
     assert extra["hyperparameters"]["max_iter"] == 50
     assert extra["snapshot"]["mode"] == "recent" and extra["snapshot"]["records"] == RECORDS
     assert second.card.snapshot_fingerprint == first.card.snapshot_fingerprint
-    assert extra["parity_max_rel_error"] <= extra["parity_tolerance"]
+    assert extra["parity_spread_error"] <= extra["parity_tolerance"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -177,3 +178,19 @@ async def test_other_models_and_other_event_kinds_do_not_trigger_a_reload(
     await predictor.broker.publish(b'{"kind": "model.unknown.v9"}', topic)
     assert registry.downloads == downloads
     assert predictor.holder.current is not None and predictor.holder.current.version == 1
+
+
+async def test_readyz_says_which_model_it_waits_for_and_since_when(
+    predictor: Predictor, registry: FakeRegistry, onnx_v1: bytes
+) -> None:
+    waiting = await predictor.http.get("/readyz")
+    assert waiting.status_code == 503
+    model = waiting.json()["model"]
+    assert model["model_name"] == "house-prices" and model["version"] is None
+    assert datetime.fromisoformat(model["waiting_since"]) <= datetime.now(UTC)
+    assert "no champion of model 'house-prices'" in model["waiting_for"]
+
+    registry.promote(model_version(1, onnx_v1), onnx_v1)
+    await predictor.wait_for_version(1)
+    serving = (await predictor.http.get("/readyz")).json()["model"]
+    assert serving == {"model_name": "house-prices", "alias": "champion", "version": 1}

@@ -9,6 +9,7 @@ from faststream.kafka import TestKafkaBroker
 
 from contracts import DriftDetected, FeatureDrift, ModelRefused, TrainModel
 from services.trainer.app import create_app
+from services.trainer.holdout import holdout_rows, is_held_out
 from services.trainer.registry_client import RegistryClient
 from tests.service.trainer.conftest import FakeRegistry, Trainer, make_settings
 from tests.unit.trainer.trainer_samples import labelled_records
@@ -25,7 +26,9 @@ async def test_records_and_a_train_command_lead_to_an_upload(trainer: Trainer) -
     [(onnx, version)] = trainer.registry.versions
     card = version.card
     assert card.model_name == "house-prices" and card.snapshot_size == 300
-    assert card.estimator == "hist_gradient_boosting" and card.metrics.holdout_size == 60
+    held_out = [r.record_id for r in records if is_held_out(r.record_id, 0.2)]
+    assert card.estimator == "hist_gradient_boosting"
+    assert card.metrics.holdout_rows == holdout_rows(held_out)
     assert [i.name for i in card.inputs] == list(records[0].features)
     session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == [None, 1]
@@ -159,7 +162,7 @@ async def test_a_model_failing_parity_is_refused_on_the_models_topic(topic_prefi
     assert registry.versions == []
     [refusal] = refusals
     assert refusal.refused_by == "trainer" and refusal.model_name == "house-prices"
-    assert "max relative error" in refusal.reason
+    assert "of the target's spread" in refusal.reason
 
 
 async def test_a_repeated_run_on_the_same_records_uploads_no_new_version(trainer: Trainer) -> None:

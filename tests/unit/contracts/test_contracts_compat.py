@@ -70,12 +70,33 @@ def incompatibilities(old: FieldSchemas, new: FieldSchemas) -> list[str]:
         if old[name]["required"] != new[name]["required"]:
             now = "required" if new[name]["required"] else "optional"
             problems.append(f"field {name!r} became {now}")
-        if old[name]["schema"] != new[name]["schema"]:
+        if not _compatible(old[name]["schema"], new[name]["schema"]):
             problems.append(
                 f"field {name!r} changed type: {json.dumps(old[name]['schema'])}"
                 f" -> {json.dumps(new[name]['schema'])}"
             )
     return problems
+
+
+def _compatible(old: Any, new: Any) -> bool:
+    """Equal, or `new` only adds optional properties to objects that accept unknown ones
+    (additionalProperties: true): consumers of either read both (a model card's metrics)."""
+    if old == new:
+        return True
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return False
+    open_object = old.get("additionalProperties") is True and new.get("type") == "object"
+    if not open_object or {k: v for k, v in old.items() if k != "properties"} != {
+        k: v for k, v in new.items() if k != "properties"
+    }:
+        return False
+    before, after = old.get("properties", {}), new.get("properties", {})
+    added = after.keys() - before.keys()
+    return (
+        before.keys() <= after.keys()
+        and not added & set(new.get("required", ()))
+        and all(_compatible(before[key], after[key]) for key in before)
+    )
 
 
 def _snapshot_path(kind: str) -> Path:
@@ -149,3 +170,13 @@ def test_removing_a_field_is_incompatible_and_documentation_is_not() -> None:
         """Same fields, new description."""
 
     assert incompatibilities(old, field_schemas(Documented)) == []
+
+
+def test_an_open_object_may_gain_optional_properties_only() -> None:
+    old = {"type": "object", "additionalProperties": True, "properties": {"a": {"type": "number"}}}
+    gained = {**old, "properties": {"a": {"type": "number"}, "b": {"type": "string"}}}
+    assert _compatible(old, gained)
+    assert not _compatible(old, {**gained, "required": ["b"]})
+    assert not _compatible(old, {**old, "properties": {"a": {"type": "string"}}})
+    closed = {**old, "additionalProperties": False}
+    assert not _compatible(closed, {**gained, "additionalProperties": False})

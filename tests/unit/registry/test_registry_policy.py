@@ -1,6 +1,6 @@
 import pytest
 
-from contracts import ModelMetrics
+from contracts import ChampionComparison, HoldoutRows, ModelMetrics
 from services.registry.policy import Champion, decide_promotion
 
 
@@ -81,3 +81,31 @@ def test_a_score_of_another_version_is_not_used() -> None:
     assert not decision.promoted
     assert "champion v3 rmse 5" in decision.reason
     assert "scored v2, not the current champion" in decision.reason
+
+
+def compared(
+    rmse: float, champion_version: int, champion_rmse: float, on_rows: float
+) -> ModelMetrics:
+    """A candidate whose own holdout rmse is `rmse` and which scored `on_rows` on the rows it
+    shares with the champion's holdout, where the champion scored `champion_rmse`."""
+    rows = HoldoutRows(count=40, fingerprint="ab" * 32)
+    comparison = ChampionComparison(
+        champion_version=champion_version, champion_rmse=champion_rmse, rmse=on_rows, rows=rows
+    )
+    return metrics(rmse).model_copy(update={"comparison": comparison})
+
+
+def test_both_models_are_judged_on_the_rows_neither_trained_on() -> None:
+    # On its whole holdout the candidate scores 9 (better than the champion's recorded 10),
+    # but on the rows neither trained on it scores 11 against the champion's 10.5.
+    decision = decide_promotion(compared(9.0, 4, 10.5, 11.0), Champion(4, 10.0), margin=0.0)
+    assert not decision.promoted
+    assert "rmse 11 vs champion v4 rmse 10.5" in decision.reason
+    assert "on the same 40 holdout records abababababab, unseen by both" in decision.reason
+    better = decide_promotion(compared(12.0, 4, 10.5, 10.0), Champion(4, 10.0), margin=0.0)
+    assert better.promoted
+
+
+def test_a_comparison_with_another_version_is_not_used() -> None:
+    decision = decide_promotion(compared(9.0, 3, 100.0, 1.0), Champion(4, 10.0), margin=0.0)
+    assert decision.promoted and "as recorded at its own training" in decision.reason

@@ -37,7 +37,7 @@ def test_defaults_with_only_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
         200,
         100_000,
     )
-    assert settings.parity_tolerance == 1e-3
+    assert (settings.parity_tolerance, settings.holdout_fraction) == (0.01, 0.2)
     assert settings.training_options.estimator == "hist_gradient_boosting"
 
 

@@ -228,7 +228,7 @@ async def test_a_refused_model_counts_as_failed_and_the_service_goes_on() -> Non
     assert result["outcome"] == "failed" and "model refused" in result["detail"]
     [refusal] = harness.refusals
     assert (refusal.model_name, refusal.refused_by) == ("house-prices", "trainer")
-    assert "max relative error" in refusal.reason and "tolerance" in refusal.reason
+    assert "of the target's spread" in refusal.reason and "tolerance" in refusal.reason
 
 
 async def test_a_registry_error_counts_as_failed() -> None:

@@ -106,7 +106,7 @@ async def test_a_registry_that_cannot_list_versions_does_not_stop_training() -> 
     assert len(harness.uploader.uploads) == 2
 
 
-def test_repeats_compares_fingerprint_estimator_hyperparameters_and_seed() -> None:
+def test_repeats_compares_fingerprint_estimator_hyperparameters_seed_and_holdout() -> None:
     snapshot = take_snapshot(labelled_records(80), HOUSE_PRICES)
     options = TrainingOptions(estimator="linear", seed=4)
     card = train_model(snapshot, HOUSE_PRICES, "house-prices", options).card
@@ -116,6 +116,8 @@ def test_repeats_compares_fingerprint_estimator_hyperparameters_and_seed() -> No
     assert not repeats(card, snapshot.fingerprint, replace(options, seed=5))
     assert not repeats(card, snapshot.fingerprint, replace(options, hyperparameters={"alpha": 3}))
     assert not repeats(card, snapshot.fingerprint, replace(options, estimator="random_forest"))
+    # Another holdout fraction trains on other records of the same snapshot.
+    assert not repeats(card, snapshot.fingerprint, replace(options, holdout_fraction=0.3))
     unrecorded = card.model_copy(
         update={"metrics": card.metrics.model_copy(update={"hyperparameters": None})}
     )
