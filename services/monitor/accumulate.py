@@ -186,34 +186,33 @@ class WindowCounts:
 class DriftRule:
     """When a feature drifts: its change is significant (BH-adjusted p < alpha) AND large.
 
-    "Large" is measured by `effect`: "psi" (PSI >= psi_threshold, for every column), or
-    "distance": the Wasserstein distance in reference standard deviations for numeric
-    columns (>= wasserstein_threshold) and the total variation distance for categories
-    (>= category_threshold). The missing-value rate drifts when its test is significant
-    and it moved by at least missing_threshold (absolute).
+    "Large" is measured by `effect`: "psi" (PSI >= psi_threshold), or "distance": a
+    Wasserstein distance of at least wasserstein_threshold reference standard deviations
+    (numbers) or a total variation of at least total_variation_threshold (the share of rows
+    that changed bin: a category, or a value of a discrete column). The missing rate drifts
+    when its test is significant and it moved by at least missing_threshold (absolute).
     """
 
-    effect: Literal["psi", "distance"] = "psi"
+    effect: Literal["psi", "distance"] = "distance"
     psi_threshold: float = 0.2
     wasserstein_threshold: float = 0.1
-    category_threshold: float = 0.1
+    total_variation_threshold: float = 0.05
     missing_threshold: float = 0.05
     alpha: float = 0.01
 
     def large(self, s: ColumnStatistics) -> bool:
         if self.effect == "psi":
             return s.psi >= self.psi_threshold
-        if s.distance_name == "wasserstein":
-            return s.distance >= self.wasserstein_threshold
-        return s.distance >= self.category_threshold
+        # NaN (no Wasserstein for categories) compares False.
+        return (
+            s.wasserstein >= self.wasserstein_threshold
+            or s.total_variation >= self.total_variation_threshold
+        )
 
-    def threshold(self, distance_name: str = "wasserstein") -> float:
-        """The effect threshold of a numeric column (what DriftDetected reports)."""
-        if self.effect == "psi":
-            return self.psi_threshold
-        if distance_name == "wasserstein":
-            return self.wasserstein_threshold
-        return self.category_threshold
+    @property
+    def threshold(self) -> float:
+        """The effect threshold DriftDetected reports: PSI's or the Wasserstein one."""
+        return self.psi_threshold if self.effect == "psi" else self.wasserstein_threshold
 
 
 @dataclass(frozen=True)
@@ -265,7 +264,7 @@ def _column_input(window: WindowCounts, name: str, reference_size: int) -> Colum
 def _absent(bins: ColumnBins) -> ColumnStatistics:
     if bins.ordered:
         return ABSENT
-    return replace(ABSENT, test="chi2", distance_name="total_variation")
+    return replace(ABSENT, test="chi2")
 
 
 def _missing(window: WindowCounts, name: str, reference_size: int) -> MissingStatistics:

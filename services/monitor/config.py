@@ -34,16 +34,15 @@ class Settings(BaseSettings):
         default=0.01, gt=0, lt=1, description="BH-adjusted p-value under which a change counts"
     )
     effect: Literal["psi", "distance"] = Field(
-        default="psi",
-        description="effect size a change must also reach: psi (psi_threshold), or distance: "
-        "Wasserstein in reference standard deviations for numbers (wasserstein_threshold) and "
-        "total variation for categories (category_threshold)",
+        default="distance",
+        description="effect size a significant change must also reach: psi (psi_threshold), "
+        "or distance (wasserstein_threshold or total_variation_threshold)",
     )
     wasserstein_threshold: float = Field(
-        default=0.1, gt=0, description="with effect=distance: shift, in reference std devs"
+        default=0.1, gt=0, description="effect=distance: shift of a number, in reference SDs"
     )
-    category_threshold: float = Field(
-        default=0.1, gt=0, le=1, description="with effect=distance: share of rows that moved"
+    total_variation_threshold: float = Field(
+        default=0.05, gt=0, le=1, description="effect=distance: share of rows that changed bin"
     )
     missing_threshold: float = Field(
         default=0.05, gt=0, le=1, description="absolute change of a feature's missing rate"
@@ -110,7 +109,7 @@ class Settings(BaseSettings):
             alpha=self.alpha,
             effect=self.effect,
             wasserstein_threshold=self.wasserstein_threshold,
-            category_threshold=self.category_threshold,
+            total_variation_threshold=self.total_variation_threshold,
             missing_threshold=self.missing_threshold,
             sequential=self.sequential,
             sequential_alpha=self.sequential_alpha,

@@ -64,8 +64,8 @@ class MissingStatistics:
 class ColumnStatistics:
     """One feature (or the predictions) in one window; `test` names KS or chi-squared.
 
-    `distance` is "wasserstein" (relative to the reference's spread) for ordered bins and
-    "total_variation" for categories. A feature without any value in the window has NaN
+    `wasserstein` (relative to the reference's spread; NaN for categories) and
+    `total_variation` are effect sizes. A feature without any value in the window has NaN
     distribution statistics and only its missing-value test (`missing`).
     """
 
@@ -76,8 +76,8 @@ class ColumnStatistics:
     p_value: float
     p_value_adjusted: float = math.nan
     drifting: bool = False
-    distance_name: str = "wasserstein"
-    distance: float = math.nan
+    wasserstein: float = math.nan
+    total_variation: float = math.nan
     missing: MissingStatistics | None = None
 
     @property
@@ -89,11 +89,13 @@ class ColumnStatistics:
             "psi": self.psi,
             "js_distance": self.js_distance,
             self.test: self.test_statistic,
-            self.distance_name: self.distance,
+            "total_variation": self.total_variation,
             "p_value": self.p_value,
             "p_value_adjusted": self.p_value_adjusted,
             "drifting": float(self.drifting),
         }
+        if not math.isnan(self.wasserstein) or self.test == "ks":
+            values["wasserstein"] = self.wasserstein
         if self.missing is not None:
             values.update(self.missing.as_dict())
         return values
@@ -202,21 +204,17 @@ def many_column_statistics(columns: Sequence[ColumnInput]) -> list[ColumnStatist
 def _statistics(column: ColumnInput, test: str, statistic: float, p: float) -> ColumnStatistics:
     observed = np.asarray(column.counts, dtype=float)
     actual = observed / observed.sum()
+    wasserstein = math.nan
     if column.boundaries is not None:
-        name, distance = (
-            "wasserstein",
-            relative_wasserstein(column.fractions, actual, column.boundaries),
-        )
-    else:
-        name, distance = "total_variation", total_variation(column.fractions, actual)
+        wasserstein = relative_wasserstein(column.fractions, actual, column.boundaries)
     return ColumnStatistics(
         psi=psi(column.fractions, actual),
         js_distance=js_distance(column.fractions, actual),
         test=test,
         test_statistic=statistic,
         p_value=p,
-        distance_name=name,
-        distance=distance,
+        wasserstein=wasserstein,
+        total_variation=total_variation(column.fractions, actual),
     )
 
 
@@ -243,20 +241,29 @@ def total_variation(expected: npt.ArrayLike, actual: npt.ArrayLike) -> float:
 def relative_wasserstein(
     expected: npt.ArrayLike, actual: npt.ArrayLike, boundaries: npt.ArrayLike
 ) -> float:
-    """Wasserstein-1 distance between two binned distributions over the reference's spread.
+    """Wasserstein-1 distance between two binned distributions over the reference's spread:
+    in standard deviations when the reference is normal (a shift of 0.1 sigma gives 0.1)."""
+    spread = reference_spread(expected, boundaries)
+    return wasserstein(expected, actual, boundaries) / spread if spread > 0 else 0.0
 
-    Both are taken as uniform within each bin (`boundaries[i]` to `boundaries[i + 1]`; a bin
-    of zero width is a point). The spread is sqrt(pi) * integral of F (1 - F) of the
-    reference, which is its standard deviation when it is normal: the result reads in
-    standard deviations (a normal shifted by 0.1 sigma gives 0.1).
-    """
-    edges = np.asarray(boundaries, dtype=float)
-    widths = np.diff(edges)
-    f = np.concatenate([[0.0], np.cumsum(_normalised(expected))])
-    g = np.concatenate([[0.0], np.cumsum(_normalised(actual))])
-    distance = _integral_of_absolute_linear(f - g, widths)
-    spread = math.sqrt(math.pi) * _integral_of_f_one_minus_f(f, widths)
-    return distance / spread if spread > 0 else 0.0
+
+def wasserstein(expected: npt.ArrayLike, actual: npt.ArrayLike, boundaries: npt.ArrayLike) -> float:
+    """Integral of |F - G|, both taken as uniform within each bin (`boundaries[i]` to
+    `boundaries[i + 1]`; a bin of zero width is a point)."""
+    widths = np.diff(np.asarray(boundaries, dtype=float))
+    gap = _cumulative(expected) - _cumulative(actual)
+    return _integral_of_absolute_linear(gap, widths)
+
+
+def reference_spread(expected: npt.ArrayLike, boundaries: npt.ArrayLike) -> float:
+    """sqrt(pi) * integral of F (1 - F): half of Gini's mean difference, scaled so that it
+    is the standard deviation of a normal distribution."""
+    widths = np.diff(np.asarray(boundaries, dtype=float))
+    return math.sqrt(math.pi) * _integral_of_f_one_minus_f(_cumulative(expected), widths)
+
+
+def _cumulative(fractions: npt.ArrayLike) -> FloatArray:
+    return np.concatenate([[0.0], np.cumsum(_normalised(fractions))])
 
 
 def _integral_of_absolute_linear(d: FloatArray, widths: FloatArray) -> float:

@@ -32,15 +32,13 @@ class WindowPolicy:
     # A window also closes this long after its first prediction, once it holds min_window
     # predictions (None: count windows only). Quiet models still get judged.
     window_seconds: float | None = None
-    # A feature drifts when its BH-adjusted p-value < alpha and its effect is large: PSI >=
-    # psi_threshold, or with effect="distance" a Wasserstein distance >= wasserstein_threshold
-    # reference standard deviations (numbers) or a total variation >= category_threshold
-    # (categories); or when its missing rate moved by missing_threshold, significantly.
+    # A feature drifts when its BH-adjusted p-value < alpha and its effect is large (see
+    # DriftRule), or when its missing rate moved by missing_threshold, significantly.
     psi_threshold: float = 0.2
     alpha: float = 0.01
-    effect: Literal["psi", "distance"] = "psi"
+    effect: Literal["psi", "distance"] = "distance"
     wasserstein_threshold: float = 0.1
-    category_threshold: float = 0.1
+    total_variation_threshold: float = 0.05
     missing_threshold: float = 0.05
     # Also judge the counts of all complete windows of the version so far, with the same rule
     # at sequential_alpha: a small shift that persists gathers evidence instead of being lost
@@ -68,7 +66,7 @@ class WindowPolicy:
             effect=self.effect,
             psi_threshold=self.psi_threshold,
             wasserstein_threshold=self.wasserstein_threshold,
-            category_threshold=self.category_threshold,
+            total_variation_threshold=self.total_variation_threshold,
             missing_threshold=self.missing_threshold,
             alpha=self.alpha,
         )
@@ -329,7 +327,7 @@ def _with_drift(report: WindowReport, policy: WindowPolicy) -> WindowReport:
         model_name=report.model_name,
         model_version=report.model_version,
         window_size=report.size,
-        threshold=policy.rule.threshold(),
+        threshold=policy.rule.threshold,
         features=tuple(FeatureDrift(feature=name, psi=value) for name, value in ranked),
     )
     return replace(report, drift=event)
