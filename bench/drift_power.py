@@ -160,7 +160,7 @@ SCENARIOS: list[tuple[str, str, Shift]] = [
     ("20% more missing", "category", more_missing),
     ("stops arriving", "lognormal_cv10", stops_arriving),
 ]
-RULES = {"psi": WindowPolicy(effect="psi"), "distance": WindowPolicy(sequential=True)}
+DEFAULT = WindowPolicy()
 COLUMNS = ("psi", "distance", "distance+seq")
 
 
@@ -219,7 +219,7 @@ def run(
     window, limit = windows_count
     rng = np.random.default_rng(seed)
     windows = DriftWindows(replace(policy, window_size=window, min_window=window))
-    result = Run(first={}, alarms={"window": 0, "totals": 0}, effects={})
+    result = Run(first={}, alarms={"window": 0, "totals": 0, "either": 0}, effects={})
     for index in range(1, limit + 1):
         columns = draw(rng, window)
         if feature is not None and shift is not None:
@@ -228,6 +228,8 @@ def run(
             windows.add(KEY, observation)
         [report] = [r for r in windows.evaluate(KEY, base) if r.complete]
         judged = {"window": report.statistics, "totals": report.sequential}
+        if feature is None:
+            result.alarms["either"] += report.drifting
         for name, judgement in judged.items():
             if judgement is None:
                 continue
@@ -265,13 +267,62 @@ def detection_cells(runs: list[dict[str, Run]], limit: int) -> list[str]:
     return cells
 
 
+def false_alarms(
+    rules: dict[str, WindowPolicy], repeats: int, stationary: int, args: argparse.Namespace
+) -> None:
+    null_runs = []
+    for repeat in range(repeats):
+        base = baseline(np.random.default_rng((18, 999, repeat, 0)), args.reference)
+        seed = (18, 999, repeat, 1)
+        null_runs.append(
+            {
+                rule: run(policy, base, None, None, (args.window, stationary), seed)
+                for rule, policy in rules.items()
+            }
+        )
+    windows = repeats * stationary
+    alarms = [
+        sum(r[rule].alarms[judged] for r in null_runs)
+        for rule, judged in (("psi", "window"), ("distance", "window"), ("distance", "either"))
+    ]
+    label = f"false alarms ({repeats}x{stationary} windows)"
+    print(f"{label:<39}" + "".join(f"{n / windows:>14.2%}" for n in alarms))
+    print("99th percentile of effect sizes on the stationary stream:")
+    effects: dict[str, list[float]] = {}
+    for r in null_runs:
+        for name, values in r["distance"].effects.items():
+            effects.setdefault(name, []).extend(values)
+    for name, values in sorted(effects.items()):
+        print(f"  {name:<28} {np.percentile(values, 99):.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="more repetitions and windows")
     parser.add_argument("--window", type=int, default=1000, help="predictions per window")
     parser.add_argument("--reference", type=int, default=2000, help="training rows")
+    parser.add_argument(
+        "--wasserstein", type=float, default=DEFAULT.wasserstein_threshold, help="threshold"
+    )
+    parser.add_argument(
+        "--total-variation",
+        type=float,
+        default=DEFAULT.total_variation_threshold,
+        help="threshold",
+    )
+    parser.add_argument("--only", default="", help="run the shifts whose name contains this")
+    parser.add_argument("--limit", type=int, help="windows per stream (12; 30 with --full)")
+    parser.add_argument("--no-stationary", action="store_true", help="skip the false alarms")
     args = parser.parse_args()
+    distance = replace(
+        DEFAULT,
+        sequential=True,
+        wasserstein_threshold=args.wasserstein,
+        total_variation_threshold=args.total_variation,
+    )
+    rules = {"psi": replace(DEFAULT, effect="psi"), "distance": distance}
     repeats, limit, stationary = (7, 30, 400) if args.full else (3, 12, 100)
+    limit = args.limit or limit
     warm_up()
     started = time.perf_counter()
     print(
@@ -282,6 +333,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for number, (name, feature, shift) in enumerate(SCENARIOS):
+        if args.only not in name:
+            continue
         runs = []
         for repeat in range(repeats):
             base = baseline(np.random.default_rng((18, number, repeat, 0)), args.reference)
@@ -289,36 +342,14 @@ def main() -> None:
             runs.append(
                 {
                     rule: run(policy, base, feature, shift, (args.window, limit), seed)
-                    for rule, policy in RULES.items()
+                    for rule, policy in rules.items()
                 }
             )
         print(
             f"{name:<22} {feature:<16}" + "".join(f"{c:>14}" for c in detection_cells(runs, limit))
         )
-    null_runs = []
-    for repeat in range(repeats):
-        base = baseline(np.random.default_rng((18, 999, repeat, 0)), args.reference)
-        seed = (18, 999, repeat, 1)
-        null_runs.append(
-            {
-                rule: run(policy, base, None, None, (args.window, stationary), seed)
-                for rule, policy in RULES.items()
-            }
-        )
-    windows = repeats * stationary
-    psi_alarms = sum(r["psi"].alarms["window"] for r in null_runs)
-    window_alarms = sum(r["distance"].alarms["window"] for r in null_runs)
-    either = sum(r["distance"].alarms["window"] + r["distance"].alarms["totals"] for r in null_runs)
-    cells = [f"{n / windows:.2%}" for n in (psi_alarms, window_alarms, either)]
-    label = f"false alarms ({repeats}x{stationary} windows)"
-    print(f"{label:<39}" + "".join(f"{c:>14}" for c in cells))
-    print("99th percentile of effect sizes on the stationary stream:")
-    effects: dict[str, list[float]] = {}
-    for r in null_runs:
-        for name, values in r["distance"].effects.items():
-            effects.setdefault(name, []).extend(values)
-    for name, values in sorted(effects.items()):
-        print(f"  {name:<28} {np.percentile(values, 99):.4f}")
+    if not args.no_stationary:
+        false_alarms(rules, repeats, stationary, args)
     print(f"({time.perf_counter() - started:.0f} s)")
 
 

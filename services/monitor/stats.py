@@ -223,13 +223,14 @@ def missing_statistics(
 ) -> MissingStatistics:
     """Chi-squared test of the missing rate: the 2 x 2 table of present and missing rows of
     the reference sample and of the window (sparse cells pooled, as for categories)."""
+    if size == 0:
+        return MissingStatistics(0.0, reference_rate, test_statistic=0.0, p_value=1.0)
     statistic, dof = _chi2_statistic(
         [1.0 - reference_rate, reference_rate], [size - missing, missing], reference_size
     )
     p = float(_chi2_p_values(np.array([statistic]), np.array([dof]))[0])
-    rate = missing / size if size else 0.0
     return MissingStatistics(
-        rate=rate, reference_rate=reference_rate, test_statistic=statistic, p_value=p
+        rate=missing / size, reference_rate=reference_rate, test_statistic=statistic, p_value=p
     )
 
 

@@ -89,7 +89,7 @@ def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     )
     config.spec_path = spec_path
     with Stack(config) as running:
-        running.wait_ready(timeout=90)
+        running.wait_ready(timeout=180)  # a shared, busy host: the trainer imports slowly
         yield running
         running.check_alive()
 
