@@ -54,6 +54,7 @@ def _model_section(key: ModelKey, report: WindowReport, baseline: Baseline) -> s
         f"<h2>{escape(key[0])} v{key[1]}: {state}</h2>"
         f"<p>Latest {kind} window of {report.size} predictions; "
         f"{stats.drift_share:.0%} of features drifting; reference of {baseline.size} rows.</p>"
+        f"{_sequential(report)}"
     )
     bins = _bins(baseline)
     cards = [
@@ -67,6 +68,19 @@ def _model_section(key: ModelKey, report: WindowReport, baseline: Baseline) -> s
             )
         )
     return f"{header}<div class='features'>{''.join(cards)}</div>"
+
+
+def _sequential(report: WindowReport) -> str:
+    totals = report.sequential
+    if totals is None:
+        return ""
+    drifting = sorted(name for name, s in totals.features.items() if s.drifting)
+    named = ", ".join(escape(name) for name in drifting) or "none"
+    return (
+        f"<p class='sequential'>All {report.sequential_size} predictions of the version's "
+        f"complete windows together: {totals.drift_share:.0%} of features drifting "
+        f"({named}).</p>"
+    )
 
 
 def _bins(baseline: Baseline) -> dict[str, ColumnBins]:

@@ -239,3 +239,25 @@ def test_sequential_totals_catch_a_shift_too_small_for_any_one_window() -> None:
             caught_by_totals = index
     assert caught_by_totals is not None and caught_by_totals <= 15
     assert caught_by_window < 15  # one window alone mostly misses it
+
+
+def test_the_report_shows_binning_missing_features_and_the_totals() -> None:
+    from services.monitor.report import render_report
+
+    reference = _reference()
+    baseline = Baseline(reference, 2000)
+    policy = WindowPolicy(window_size=300, min_window=300, sequential=True, drift_windows=1)
+    windows = DriftWindows(policy)
+    for row in _rows(300, rooms=[1, 2, 3, 5], flag=[None]):
+        windows.add(("m", 1), Observation(features=row, prediction=1.5))
+    [report] = windows.evaluate(("m", 1), baseline)
+    page = render_report([(("m", 1), report, baseline)], [])
+    assert "one bin per value (4), values beyond them apart" in page
+    assert "3 quantile bins; 0.0% missing in training" in page
+    assert "2 categories, unseen ones apart; 10.0% missing in training" in page
+    assert "No value in this window." in page  # flag stopped arriving: no chart, its test
+    assert "<tr><th>missing_rate</th><td>1</td></tr>" in page
+    assert "All 300 predictions of the version's complete windows together" in page
+    # Drifting features come first: flag (missing) and rooms (a value never seen).
+    assert page.index("data-feature='flag'") < page.index("data-feature='x'")
+    assert page.index("data-feature='rooms'") < page.index("data-feature='x'")
