@@ -13,7 +13,7 @@ For each shift of one feature the table shows the median number of windows of `-
 predictions until that feature is judged drifting (">N": not within N windows in at least
 half the runs), per rule; every rule sees the same streams and references:
 - psi: significant (BH-adjusted p < 0.01) and PSI >= 0.2: the rule before issue 18;
-- distance: significant and a Wasserstein distance >= 0.1 reference standard deviations or
+- distance: significant and a Wasserstein distance >= 0.05 reference standard deviations or
   a total variation >= 0.05 (the default now);
 - distance+seq: the same, or the same on the totals of all windows so far (alpha 0.001).
 The missing-rate test (significant and moved by >= 0.05) is part of every rule.

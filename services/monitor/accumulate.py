@@ -195,7 +195,7 @@ class DriftRule:
 
     effect: Literal["psi", "distance"] = "distance"
     psi_threshold: float = 0.2
-    wasserstein_threshold: float = 0.1
+    wasserstein_threshold: float = 0.05
     total_variation_threshold: float = 0.05
     missing_threshold: float = 0.05
     alpha: float = 0.01

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
         "or distance (wasserstein_threshold or total_variation_threshold)",
     )
     wasserstein_threshold: float = Field(
-        default=0.1, gt=0, description="effect=distance: shift of a number, in reference SDs"
+        default=0.05, gt=0, description="effect=distance: shift of a number, in reference SDs"
     )
     total_variation_threshold: float = Field(
         default=0.05, gt=0, le=1, description="effect=distance: share of rows that changed bin"

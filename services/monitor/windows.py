@@ -34,10 +34,14 @@ class WindowPolicy:
     window_seconds: float | None = None
     # A feature drifts when its BH-adjusted p-value < alpha and its effect is large (see
     # DriftRule), or when its missing rate moved by missing_threshold, significantly.
+    # Defaults from bench/drift_power.py: the p-value keeps false alarms under 1% of windows
+    # by itself, and PSI >= 0.2 missed +30% shifts of wide features, a halved category and
+    # 0/1 shifts; 0.05 SD lets a +5% shift of a feature with CV 1 drift once the evidence is
+    # there (with the sequential totals and a large enough reference), where 0.1 never does.
     psi_threshold: float = 0.2
     alpha: float = 0.01
     effect: Literal["psi", "distance"] = "distance"
-    wasserstein_threshold: float = 0.1
+    wasserstein_threshold: float = 0.05
     total_variation_threshold: float = 0.05
     missing_threshold: float = 0.05
     # Also judge the counts of all complete windows of the version so far, with the same rule

@@ -50,7 +50,7 @@ def test_drift_decision_and_live_error_settings(monkeypatch: pytest.MonkeyPatch)
 
 def test_effect_size_missing_rate_and_sequential_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     defaults = Settings().window_policy
-    assert (defaults.effect, defaults.wasserstein_threshold) == ("distance", 0.1)
+    assert (defaults.effect, defaults.wasserstein_threshold) == ("distance", 0.05)
     assert (defaults.total_variation_threshold, defaults.missing_threshold) == (0.05, 0.05)
     assert not defaults.sequential and defaults.sequential_alpha == 0.001
     monkeypatch.setenv("MLBUS_MONITOR_EFFECT", "psi")
