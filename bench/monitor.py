@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts import PredictionMade
 from mlbus.datagen import RecordGenerator
-from services.monitor.accumulate import Baseline, WindowCounts, window_statistics
+from services.monitor.accumulate import Baseline, DriftRule, WindowCounts, window_statistics
 from services.monitor.drift import numeric_psi, window_psi
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor
@@ -112,7 +112,7 @@ def recompute(observations: list[Observation], baseline: Baseline, *, every_batc
         if every_batch or len(rows) >= WINDOW:
             counts = WindowCounts.for_reference(baseline.reference)
             counts.add_batch(columns(rows, counts.bins), len(rows))
-            window_statistics(counts, baseline.size, psi_threshold=0.2, alpha=0.01)
+            window_statistics(counts, baseline.size, DriftRule())
             evaluations += 1
         if len(rows) >= WINDOW:
             rows = []

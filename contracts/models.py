@@ -71,20 +71,32 @@ class ModelMetrics(BaseModel):
 
 
 class NumericReference(BaseModel):
-    """Quantile bins of a numeric column: `fractions[i]` lies between edges i and i+1."""
+    """Bins of a numeric column: `fractions[i]` lies between edges i and i+1.
+
+    "quantile" bins are half-open [a, b) with a closed last bin between quantiles of the
+    data; "discrete" bins hold one value each (edges halfway between consecutive values,
+    half a gap beyond the extremes), and live values outside them are counted apart.
+    `fractions` are of the values present; `missing_fraction` is the share of rows without
+    a value (None, NaN, infinite).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: Literal["numeric"] = "numeric"
     bin_edges: tuple[float, ...] = Field(min_length=2)
     fractions: tuple[float, ...] = Field(min_length=1)
+    binning: Literal["quantile", "discrete"] = "quantile"
+    missing_fraction: float = Field(default=0.0, ge=0, le=1)
 
 
 class CategoricalReference(BaseModel):
+    """Share of each category among the values present; `missing_fraction` of rows lack one."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     type: Literal["categorical"] = "categorical"
     frequencies: dict[str, float]
+    missing_fraction: float = Field(default=0.0, ge=0, le=1)
 
 
 ColumnReference = Annotated[NumericReference | CategoricalReference, Field(discriminator="type")]
@@ -97,6 +109,10 @@ class ReferenceStatistics(BaseModel):
 
     features: dict[str, ColumnReference]
     prediction: NumericReference
+    # Training rows behind the statistics (the tests' reference sample size); None in
+    # references written before it was recorded, where the monitor falls back to the
+    # snapshot's size.
+    size: int | None = Field(default=None, ge=1)
 
 
 class OnnxInput(BaseModel):

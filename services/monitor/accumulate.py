@@ -1,7 +1,10 @@
 """Bin counts of a window, updated with one vectorised step per batch: memory stays flat.
 
 A window is a fixed set of count arrays (one per feature plus the predictions), sized by the
-reference's bins; a batch adds `np.bincount` of its bin indexes. Nothing of the rows is kept.
+reference's bins plus one last slot that counts missing values (None, NaN, an absent field,
+a value of the wrong type); a batch adds `np.bincount` of its bin indexes. Nothing of the
+rows is kept. Checkpoints written before the missing slot existed hold arrays one shorter:
+they do not fit, and the open window they carried restarts empty.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +24,15 @@ from contracts import (
     NumericReference,
     ReferenceStatistics,
 )
-from services.monitor.stats import ColumnStatistics, benjamini_hochberg, many_column_statistics
+from services.monitor.stats import (
+    ABSENT,
+    ColumnInput,
+    ColumnStatistics,
+    MissingStatistics,
+    benjamini_hochberg,
+    many_column_statistics,
+    missing_statistics,
+)
 
 IntArray = npt.NDArray[np.int64]
 PREDICTION = "__prediction__"
@@ -38,20 +50,23 @@ class Baseline:
 
 
 class ColumnBins:
-    """Maps live values of one column to the bins of its reference."""
+    """Maps live values of one column to the bins of its reference, plus a missing slot.
+
+    Quantile bins fold values beyond the reference's range into the end bins; discrete bins
+    (one per value) get two overflow bins of reference share 0, below the first edge and
+    above the last, so a value training never saw shows up; categories get a bin of unseen
+    categories. `size` counts the value bins; count arrays have one more slot, the last,
+    for missing values.
+    """
 
     def __init__(self, reference: ColumnReference) -> None:
         self.ordered = isinstance(reference, NumericReference)
+        self.missing_fraction = reference.missing_fraction
+        self.boundaries: np.ndarray | None = None
         if isinstance(reference, NumericReference):
-            if len(reference.bin_edges) != len(reference.fractions) + 1:
-                raise ValueError(
-                    f"{len(reference.bin_edges)} bin edges do not bound "
-                    f"{len(reference.fractions)} reference fractions"
-                )
-            self._interior = np.asarray(reference.bin_edges[1:-1], dtype=float)
-            self.fractions = np.asarray(reference.fractions, dtype=float)
-            self.labels = _edge_labels(reference.bin_edges)
+            self._numeric(reference)
         else:
+            self.binning = "categories"
             self._categories: dict[object, int] = {
                 c: i for i, c in enumerate(reference.frequencies)
             }
@@ -63,39 +78,63 @@ class ColumnBins:
             self.fractions = np.asarray([*reference.frequencies.values(), 0.0], dtype=float)
             self.labels = [*reference.frequencies, "(unseen)"]
         self.size = len(self.fractions)
+        self.slots = self.size + 1
+
+    def _numeric(self, reference: NumericReference) -> None:
+        if len(reference.bin_edges) != len(reference.fractions) + 1:
+            raise ValueError(
+                f"{len(reference.bin_edges)} bin edges do not bound "
+                f"{len(reference.fractions)} reference fractions"
+            )
+        edges = np.asarray(reference.bin_edges, dtype=float)
+        self.binning = reference.binning
+        labels = _edge_labels(reference.bin_edges)
+        if reference.binning == "discrete":
+            self._searched = edges  # below the first edge: 0; above the last: size - 1
+            self.fractions = np.asarray([0.0, *reference.fractions, 0.0], dtype=float)
+            self.labels = [f"below {edges[0]:g}", *labels, f"above {edges[-1]:g}"]
+            self.boundaries = np.concatenate([[edges[0]], edges, [edges[-1]]])
+        else:
+            self._searched = edges[1:-1]  # outliers go to the end bins
+            self.fractions = np.asarray(reference.fractions, dtype=float)
+            self.labels = labels
+            self.boundaries = edges
 
     def counts(self, values: Sequence[FeatureValue | float]) -> IntArray:
-        """Count of `values` per bin; missing values (None, NaN, wrong type) are left out."""
+        """Count of `values` per value bin; missing values are left out."""
+        return self.tally(values)[:-1]
+
+    def tally(self, values: Sequence[FeatureValue | float]) -> IntArray:
+        """Count of `values` per value bin, then the count of missing values."""
         indexes = self._numeric_indexes(values) if self.ordered else self._category_indexes(values)
-        return np.bincount(indexes, minlength=self.size).astype(np.int64)
+        return np.bincount(indexes, minlength=self.slots).astype(np.int64)
 
     def _numeric_indexes(self, values: Sequence[FeatureValue | float]) -> IntArray:
         try:  # fast path: numbers and None (which numpy turns into NaN)
             numbers = np.asarray(values, dtype=float)
         except (TypeError, ValueError):  # a string in a numeric column: a producer bug
             numbers = np.fromiter((_number(v) for v in values), dtype=float, count=len(values))
-        numbers = numbers[np.isfinite(numbers)]
-        # Half-open bins [a, b) with a closed last bin; outliers go to the end bins.
-        indexes: IntArray = np.searchsorted(self._interior, numbers, side="right")
+        # Half-open bins [a, b); NaN and infinities are missing, as in the reference.
+        indexes: IntArray = np.searchsorted(self._searched, numbers, side="right")
+        indexes[~np.isfinite(numbers)] = self.size
         return indexes
 
     def _category_indexes(self, values: Sequence[FeatureValue | float]) -> IntArray:
         lookup = self._categories
         codes = np.asarray([lookup.get(v, _SLOW) for v in values], dtype=np.int64)
         slow = np.flatnonzero(codes == _SLOW)
-        if slow.size:  # booleans, numbers, None and unseen categories
+        if slow.size:  # booleans, numbers, missing values and unseen categories
             unseen = self.size - 1
             for i in slow:
                 value = values[int(i)]
-                code = -1 if value is None else lookup.get(category_key(value), unseen)
-                codes[i] = code
-        indexes: IntArray = codes[codes >= 0]
-        return indexes
+                missing = is_missing_category(value)
+                codes[i] = self.size if missing else lookup.get(category_key(value), unseen)
+        return codes
 
 
 @dataclass
 class WindowCounts:
-    """Bin counts of the predictions of one window so far."""
+    """Bin counts (then the missing count) of each column of one window so far."""
 
     bins: dict[str, ColumnBins]
     counts: dict[str, IntArray] = field(default_factory=dict)
@@ -105,15 +144,24 @@ class WindowCounts:
     def for_reference(cls, reference: ReferenceStatistics) -> WindowCounts:
         bins = {name: ColumnBins(column) for name, column in reference.features.items()}
         bins[PREDICTION] = ColumnBins(reference.prediction)
-        return cls(bins=bins, counts={n: np.zeros(b.size, np.int64) for n, b in bins.items()})
+        return cls(bins=bins, counts={n: np.zeros(b.slots, np.int64) for n, b in bins.items()})
 
     def add_batch(self, columns: Mapping[str, Sequence[FeatureValue | float]], rows: int) -> None:
-        """One vectorised update per column; `columns` maps names to equally long sequences."""
+        """One vectorised update per column; `columns` maps names to equally long sequences
+        (a column left out is missing in every row)."""
         for name, bins in self.bins.items():
             column = columns.get(name)
-            if column is not None:
-                self.counts[name] += bins.counts(column)
+            if column is None:
+                self.counts[name][-1] += rows
+            else:
+                self.counts[name] += bins.tally(column)
         self.size += rows
+
+    def add(self, other: WindowCounts) -> None:
+        """Adds the counts of a window of the same bins (the sequential totals)."""
+        for name, counts in other.counts.items():
+            self.counts[name] += counts
+        self.size += other.size
 
     def load(self, size: int, counts: Mapping[str, Sequence[int]]) -> bool:
         """Takes checkpointed counts in if they fit these bins; False (kept empty) if not."""
@@ -135,6 +183,39 @@ class WindowCounts:
 
 
 @dataclass(frozen=True)
+class DriftRule:
+    """When a feature drifts: its change is significant (BH-adjusted p < alpha) AND large.
+
+    "Large" is measured by `effect`: "psi" (PSI >= psi_threshold), or "distance": a
+    Wasserstein distance of at least wasserstein_threshold reference standard deviations
+    (numbers) or a total variation of at least total_variation_threshold (the share of rows
+    that changed bin: a category, or a value of a discrete column). The missing rate drifts
+    when its test is significant and it moved by at least missing_threshold (absolute).
+    """
+
+    effect: Literal["psi", "distance"] = "distance"
+    psi_threshold: float = 0.2
+    wasserstein_threshold: float = 0.05
+    total_variation_threshold: float = 0.05
+    missing_threshold: float = 0.05
+    alpha: float = 0.01
+
+    def large(self, s: ColumnStatistics) -> bool:
+        if self.effect == "psi":
+            return s.psi >= self.psi_threshold
+        # NaN (no Wasserstein for categories) compares False.
+        return (
+            s.wasserstein >= self.wasserstein_threshold
+            or s.total_variation >= self.total_variation_threshold
+        )
+
+    @property
+    def threshold(self) -> float:
+        """The effect threshold DriftDetected reports: PSI's or the Wasserstein one."""
+        return self.psi_threshold if self.effect == "psi" else self.wasserstein_threshold
+
+
+@dataclass(frozen=True)
 class WindowStatistics:
     features: dict[str, ColumnStatistics]
     prediction: ColumnStatistics | None
@@ -142,52 +223,74 @@ class WindowStatistics:
 
 
 def window_statistics(
-    window: WindowCounts,
-    reference_size: int,
-    *,
-    psi_threshold: float,
-    alpha: float,
+    window: WindowCounts, reference_size: int, rule: DriftRule | None = None
 ) -> WindowStatistics:
-    """Statistics of every feature with values, p-values adjusted across features (BH).
+    """Statistics of every feature, p-values adjusted (BH) across one family: the features'
+    distribution tests, their missing-rate tests and the predictions' test.
 
-    A feature drifts when its change is both large (PSI >= threshold) and significant
-    (adjusted p < alpha): KS alone fires on tiny shifts once windows are large, PSI alone
-    on noise when they are small.
+    A feature drifts when its distribution changed both significantly and by a large
+    effect (`rule`: KS alone fires on tiny shifts once windows are large, an effect size
+    alone on noise when they are small), or when its missing rate did. A feature without
+    any value in the window has only its missing-rate test.
     """
-    names = [name for name in window.bins if name != PREDICTION and window.counts[name].sum() > 0]
-    with_prediction = window.counts[PREDICTION].sum() > 0
-    columns = [(window.bins[n].fractions, window.counts[n], window.bins[n].ordered) for n in names]
+    rule = rule or DriftRule()
+    names = [name for name in window.bins if name != PREDICTION]
+    present = [n for n in names if window.counts[n][:-1].sum() > 0]
+    with_prediction = window.counts[PREDICTION][:-1].sum() > 0
+    inputs = [_column_input(window, n, reference_size) for n in present]
     if with_prediction:
-        bins = window.bins[PREDICTION]
-        columns.append((bins.fractions, window.counts[PREDICTION], True))
-    computed = many_column_statistics(columns, reference_size)
-    raw = dict(zip(names, computed, strict=False))
-    adjusted = benjamini_hochberg([s.p_value for s in raw.values()])
+        inputs.append(_column_input(window, PREDICTION, reference_size))
+    computed = dict(zip([*present, PREDICTION], many_column_statistics(inputs), strict=False))
+    missing = {n: _missing(window, n, reference_size) for n in names}
+    family = [computed[n].p_value for n in computed] + [m.p_value for m in missing.values()]
+    adjusted = iter(benjamini_hochberg(family).tolist())
+    decided = {n: _decided(s, next(adjusted), rule) for n, s in computed.items()}
+    missing = {n: _missing_decided(m, next(adjusted), rule) for n, m in missing.items()}
     features = {
-        name: _decided(s, float(p), psi_threshold, alpha)
-        for (name, s), p in zip(raw.items(), adjusted, strict=True)
+        n: _with_missing(decided.get(n) or _absent(window.bins[n]), missing[n]) for n in names
     }
-    prediction = None
-    if with_prediction:
-        s = computed[-1]
-        prediction = _decided(s, s.p_value, psi_threshold, alpha)
     share = sum(s.drifting for s in features.values()) / len(features) if features else 0.0
-    return WindowStatistics(features=features, prediction=prediction, drift_share=share)
-
-
-def _decided(
-    s: ColumnStatistics, adjusted: float, psi_threshold: float, alpha: float
-) -> ColumnStatistics:
-    drifting = s.psi >= psi_threshold and adjusted < alpha
-    return ColumnStatistics(
-        psi=s.psi,
-        js_distance=s.js_distance,
-        test=s.test,
-        test_statistic=s.test_statistic,
-        p_value=s.p_value,
-        p_value_adjusted=adjusted,
-        drifting=drifting,
+    return WindowStatistics(
+        features=features, prediction=decided.get(PREDICTION), drift_share=share
     )
+
+
+def _column_input(window: WindowCounts, name: str, reference_size: int) -> ColumnInput:
+    bins = window.bins[name]
+    present_size = max(1, round(reference_size * (1.0 - bins.missing_fraction)))
+    return ColumnInput(bins.fractions, window.counts[name][:-1], present_size, bins.boundaries)
+
+
+def _absent(bins: ColumnBins) -> ColumnStatistics:
+    if bins.ordered:
+        return ABSENT
+    return replace(ABSENT, test="chi2")
+
+
+def _missing(window: WindowCounts, name: str, reference_size: int) -> MissingStatistics:
+    bins, counts = window.bins[name], window.counts[name]
+    return missing_statistics(
+        bins.missing_fraction, int(counts[-1]), int(counts.sum()), reference_size
+    )
+
+
+def _decided(s: ColumnStatistics, adjusted: float, rule: DriftRule) -> ColumnStatistics:
+    drifting = rule.large(s) and adjusted < rule.alpha
+    return replace(s, p_value_adjusted=adjusted, drifting=drifting)
+
+
+def _missing_decided(m: MissingStatistics, adjusted: float, rule: DriftRule) -> MissingStatistics:
+    moved = abs(m.rate - m.reference_rate) >= rule.missing_threshold
+    return replace(m, p_value_adjusted=adjusted, drifting=moved and adjusted < rule.alpha)
+
+
+def _with_missing(s: ColumnStatistics, missing: MissingStatistics) -> ColumnStatistics:
+    return replace(s, missing=missing, drifting=s.drifting or missing.drifting)
+
+
+def is_missing_category(value: FeatureValue | float | None) -> bool:
+    """None, "" (as the trainer reads a missing category) and NaN are missing values."""
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
 
 
 def category_key(value: FeatureValue | float) -> str:

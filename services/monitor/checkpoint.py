@@ -35,6 +35,9 @@ class CarriedWindow(_Frozen):
     model_version: int
     size: int = 0
     counts: dict[str, list[int]] = {}
+    # The sequential option's counts of the version's complete windows (empty when off).
+    totals_size: int = 0
+    totals: dict[str, list[int]] = {}
     complete_windows: int = 0
     drifting_windows: int = 0
     dropped: int = 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,6 +32,28 @@ class Settings(BaseSettings):
     psi_threshold: float = Field(default=0.2, gt=0, description="PSI from which a feature drifts")
     alpha: float = Field(
         default=0.01, gt=0, lt=1, description="BH-adjusted p-value under which a change counts"
+    )
+    effect: Literal["psi", "distance"] = Field(
+        default="distance",
+        description="effect size a significant change must also reach: psi (psi_threshold), "
+        "or distance (wasserstein_threshold or total_variation_threshold)",
+    )
+    wasserstein_threshold: float = Field(
+        default=0.05, gt=0, description="effect=distance: shift of a number, in reference SDs"
+    )
+    total_variation_threshold: float = Field(
+        default=0.05, gt=0, le=1, description="effect=distance: share of rows that changed bin"
+    )
+    missing_threshold: float = Field(
+        default=0.05, gt=0, le=1, description="absolute change of a feature's missing rate"
+    )
+    sequential: bool = Field(
+        default=False,
+        description="also judge all complete windows of a version together (catches small "
+        "persistent shifts; one more set of counts per version)",
+    )
+    sequential_alpha: float = Field(
+        default=0.001, gt=0, lt=1, description="alpha of the sequential totals' tests"
     )
     drift_share: float = Field(
         default=0.05, ge=0, le=1, description="share of features drifting for the data set to"
@@ -83,6 +107,12 @@ class Settings(BaseSettings):
             window_seconds=self.window_seconds,
             psi_threshold=self.psi_threshold,
             alpha=self.alpha,
+            effect=self.effect,
+            wasserstein_threshold=self.wasserstein_threshold,
+            total_variation_threshold=self.total_variation_threshold,
+            missing_threshold=self.missing_threshold,
+            sequential=self.sequential,
+            sequential_alpha=self.sequential_alpha,
             drift_share=self.drift_share,
             drift_windows=self.drift_windows,
             cooldown_seconds=self.cooldown_seconds,

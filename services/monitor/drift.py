@@ -30,8 +30,10 @@ _UNSEEN = object()
 def numeric_psi(sample: Iterable[float], reference: NumericReference) -> float | None:
     """PSI of numbers binned by the reference edges; None for an empty sample.
 
-    Values below the first edge count in the first bin and above the last edge in the last,
-    like np.histogram's half-open bins [a, b) with a closed last bin.
+    Quantile bins: values below the first edge count in the first bin and above the last
+    edge in the last, like np.histogram's half-open bins [a, b) with a closed last bin.
+    Discrete bins: values beyond the edges count in two extra bins the reference never
+    filled.
     """
     values = np.asarray([v for v in sample if math.isfinite(v)], dtype=float)
     if values.size == 0:
@@ -41,10 +43,15 @@ def numeric_psi(sample: Iterable[float], reference: NumericReference) -> float |
         raise ValueError(
             f"{len(reference.bin_edges)} bin edges do not bound {bins} reference fractions"
         )
-    interior_edges = np.asarray(reference.bin_edges[1:-1], dtype=float)
-    indexes = np.searchsorted(interior_edges, values, side="right")
-    counts = np.bincount(indexes, minlength=bins)
-    return psi(reference.fractions, counts / values.size)
+    edges = np.asarray(reference.bin_edges, dtype=float)
+    expected = np.asarray(reference.fractions, dtype=float)
+    if reference.binning == "discrete":
+        expected = np.concatenate([[0.0], expected, [0.0]])
+    else:
+        edges = edges[1:-1]
+    indexes = np.searchsorted(edges, values, side="right")
+    counts = np.bincount(indexes, minlength=expected.size)
+    return psi(expected, counts / values.size)
 
 
 def categorical_psi(sample: Iterable[str], reference: CategoricalReference) -> float | None:

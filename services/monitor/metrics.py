@@ -49,14 +49,17 @@ class MonitorMetrics:
         # Issue 6.
         self.feature_drift = Gauge(
             "mlbus_feature_drift",
-            "Drift statistic of a feature in the latest window "
-            "(psi, js_distance, ks, chi2, p_value, p_value_adjusted, drifting)",
+            "Drift statistic of a feature in the latest window (psi, js_distance, ks, chi2, "
+            "wasserstein, total_variation, p_value, p_value_adjusted, drifting, missing_rate, "
+            "missing_reference_rate, missing_chi2, missing_p_value, missing_p_value_adjusted, "
+            "missing_drifting; NaN distribution statistics: no value in the window)",
             ["model", "model_version", "feature", "statistic"],
             registry=registry,
         )
         self.prediction_drift = Gauge(
             "mlbus_prediction_drift",
-            "Drift statistic of the predictions in the latest window",
+            "Drift statistic of the predictions in the latest window; p_value_adjusted is "
+            "adjusted (BH) in one family with the features' tests",
             ["model", "model_version", "statistic"],
             registry=registry,
         )
@@ -216,6 +219,7 @@ class MonitorMetrics:
     def record_distribution(self, key: ModelKey, baseline: Baseline, counts: IntArray) -> None:
         """Prediction histogram of the window beside the reference's (bins of the reference)."""
         bins = ColumnBins(baseline.reference.prediction)
+        counts = counts[: bins.size]  # the missing slot is not a bin of the histogram
         total = int(counts.sum())
         if total == 0:
             return

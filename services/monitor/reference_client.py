@@ -85,11 +85,12 @@ class RegistryReferenceClient:
             )
             return None
         card = model_version.card
-        # The reference was computed on the training part of the snapshot; its size is the
-        # closest the card records, and it only sets how cautious the tests are.
+        # The reference was computed on the training rows, which it counts; cards written
+        # before it did only record the whole snapshot (training and holdout), the closest
+        # there is. The size sets how cautious the two-sample tests are.
         return Baseline(
             card.reference,
-            card.snapshot_size,
+            card.reference.size or card.snapshot_size,
             holdout_rmse=card.metrics.rmse,
             holdout_mae=card.metrics.mae,
         )

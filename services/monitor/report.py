@@ -54,11 +54,12 @@ def _model_section(key: ModelKey, report: WindowReport, baseline: Baseline) -> s
         f"<h2>{escape(key[0])} v{key[1]}: {state}</h2>"
         f"<p>Latest {kind} window of {report.size} predictions; "
         f"{stats.drift_share:.0%} of features drifting; reference of {baseline.size} rows.</p>"
+        f"{_sequential(report)}"
     )
     bins = _bins(baseline)
     cards = [
         _feature_card(name, bins[name], report.counts[name], s)
-        for name, s in sorted(stats.features.items(), key=lambda item: -item[1].psi)
+        for name, s in sorted(stats.features.items(), key=_alarming_first)
     ]
     if stats.prediction is not None:
         cards.append(
@@ -69,25 +70,59 @@ def _model_section(key: ModelKey, report: WindowReport, baseline: Baseline) -> s
     return f"{header}<div class='features'>{''.join(cards)}</div>"
 
 
+def _sequential(report: WindowReport) -> str:
+    totals = report.sequential
+    if totals is None:
+        return ""
+    drifting = sorted(name for name, s in totals.features.items() if s.drifting)
+    named = ", ".join(escape(name) for name in drifting) or "none"
+    return (
+        f"<p class='sequential'>All {report.sequential_size} predictions of the version's "
+        f"complete windows together: {totals.drift_share:.0%} of features drifting "
+        f"({named}).</p>"
+    )
+
+
 def _bins(baseline: Baseline) -> dict[str, ColumnBins]:
     bins = {name: ColumnBins(column) for name, column in baseline.reference.features.items()}
     bins[PREDICTION] = ColumnBins(baseline.reference.prediction)
     return bins
 
 
+def _alarming_first(item: tuple[str, ColumnStatistics]) -> tuple[bool, bool, float]:
+    """Drifting features first, then features without values, then by PSI."""
+    s = item[1]
+    return (not s.drifting, s.present, -s.psi if s.present else 0.0)
+
+
 def _feature_card(name: str, bins: ColumnBins, counts: np.ndarray, stats: ColumnStatistics) -> str:
-    total = counts.sum()
-    current = counts / total if total else counts.astype(float)
+    values = counts[: bins.size]  # the last slot counts missing values
+    total = values.sum()
+    current = values / total if total else values.astype(float)
     rows = "".join(
         f"<tr><th>{escape(label)}</th><td>{value:.4g}</td></tr>"
         for label, value in stats.as_dict().items()
     )
     css = "feature drifting" if stats.drifting else "feature"
+    chart = (
+        _histogram(name, bins.labels, bins.fractions, current)
+        if total
+        else "<p class='absent'>No value in this window.</p>"
+    )
     return (
         f"<div class='{css}' data-feature='{escape(name)}'><h3>{escape(name)}</h3>"
-        f"{_histogram(name, bins.labels, bins.fractions, current)}"
-        f"<table>{rows}</table></div>"
+        f"<p class='binning' data-binning='{bins.binning}'>{_binning(bins)}</p>"
+        f"{chart}<table>{rows}</table></div>"
     )
+
+
+def _binning(bins: ColumnBins) -> str:
+    missing = f"; {bins.missing_fraction:.1%} missing in training"
+    if bins.binning == "discrete":
+        return f"one bin per value ({bins.size - 2}), values beyond them apart{missing}"
+    if bins.binning == "quantile":
+        return f"{bins.size} quantile bins{missing}"
+    return f"{bins.size - 1} categories, unseen ones apart{missing}"
 
 
 def _histogram(name: str, labels: Sequence[str], reference: np.ndarray, current: np.ndarray) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from services.monitor.accumulate import WindowCounts
 from services.monitor.checkpoint import (
     CarriedErrorWindow,
     CarriedWindow,
@@ -85,17 +86,15 @@ def restore(
 
 
 def _carry_window(key: ModelKey, state: WindowState, to_wall: float) -> CarriedWindow:
-    if state.counts is not None:
-        size, counts = state.counts.size, {n: c.tolist() for n, c in state.counts.counts.items()}
-    elif state.carried is not None:  # restored, reference not known yet
-        size, counts = state.carried
-    else:
-        size, counts = 0, {}
+    size, counts = _carried_counts(state.counts, state.carried)
+    totals_size, totals = _carried_counts(state.totals, state.carried_totals)
     return CarriedWindow(
         model_name=key[0],
         model_version=key[1],
         size=size,
         counts=counts,
+        totals_size=totals_size,
+        totals=totals,
         complete_windows=state.complete_windows,
         drifting_windows=state.drifting_windows,
         dropped=state.dropped,
@@ -104,9 +103,21 @@ def _carry_window(key: ModelKey, state: WindowState, to_wall: float) -> CarriedW
     )
 
 
+def _carried_counts(
+    counts: WindowCounts | None, carried: CarriedCounts | None
+) -> tuple[int, dict[str, list[int]]]:
+    if counts is not None:
+        return counts.size, {n: c.tolist() for n, c in counts.counts.items()}
+    if carried is not None:  # restored, reference not known yet
+        return carried.size, carried.counts
+    return 0, {}
+
+
 def _window_state(carried: CarriedWindow, to_clock: float) -> WindowState:
+    totals = carried.totals
     return WindowState(
         carried=CarriedCounts(carried.size, carried.counts) if carried.counts else None,
+        carried_totals=CarriedCounts(carried.totals_size, totals) if totals else None,
         complete_windows=carried.complete_windows,
         drifting_windows=carried.drifting_windows,
         dropped=carried.dropped,

@@ -9,6 +9,14 @@ the reference's bin edges. It equals scipy's `ks_2samp` on the bin indexes of th
 samples and is never larger than the KS statistic of the raw values (a shift that stays
 inside one bin is invisible). The reference is a sample of `reference_size` training rows,
 so both KS and chi-squared are two-sample tests: a small reference makes them cautious.
+
+Chi-squared pools categories whose expected count is under MIN_EXPECTED into one bucket
+(Cochran's rule), so a rare category cannot fire the test on a handful of rows.
+
+Effect sizes in units a user can set a threshold in: PSI; for ordered bins the Wasserstein
+distance divided by the reference's spread (in standard deviations of a normal: a mean
+shift of 0.1 sigma reads 0.1); for categories the total variation distance (the share of
+rows that would have to change category).
 """
 
 from __future__ import annotations
@@ -17,20 +25,49 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
 # Stands in for an empty bin on either side, so PSI stays finite.
 EPSILON = 1e-4
+# Chi-squared cells expected to hold fewer rows than this are pooled (Cochran's rule).
+MIN_EXPECTED = 5.0
 
 FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
+class MissingStatistics:
+    """The share of rows without a value, in a window and in the reference, and its test."""
+
+    rate: float
+    reference_rate: float
+    test_statistic: float
+    p_value: float
+    p_value_adjusted: float = math.nan
+    drifting: bool = False
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "missing_rate": self.rate,
+            "missing_reference_rate": self.reference_rate,
+            "missing_chi2": self.test_statistic,
+            "missing_p_value": self.p_value,
+            "missing_p_value_adjusted": self.p_value_adjusted,
+            "missing_drifting": float(self.drifting),
+        }
+
+
+@dataclass(frozen=True)
 class ColumnStatistics:
-    """One feature (or the predictions) in one window; `test` names KS or chi-squared."""
+    """One feature (or the predictions) in one window; `test` names KS or chi-squared.
+
+    `wasserstein` (relative to the reference's spread; NaN for categories) and
+    `total_variation` are effect sizes. A feature without any value in the window has NaN
+    distribution statistics and only its missing-value test (`missing`).
+    """
 
     psi: float
     js_distance: float
@@ -39,16 +76,49 @@ class ColumnStatistics:
     p_value: float
     p_value_adjusted: float = math.nan
     drifting: bool = False
+    wasserstein: float = math.nan
+    total_variation: float = math.nan
+    missing: MissingStatistics | None = None
+
+    @property
+    def present(self) -> bool:
+        return not math.isnan(self.psi)
 
     def as_dict(self) -> dict[str, float]:
-        return {
+        values = {
             "psi": self.psi,
             "js_distance": self.js_distance,
             self.test: self.test_statistic,
+            "total_variation": self.total_variation,
             "p_value": self.p_value,
             "p_value_adjusted": self.p_value_adjusted,
             "drifting": float(self.drifting),
         }
+        if not math.isnan(self.wasserstein) or self.test == "ks":
+            values["wasserstein"] = self.wasserstein
+        if self.missing is not None:
+            values.update(self.missing.as_dict())
+        return values
+
+
+class ColumnInput(NamedTuple):
+    """What the statistics of one column need: reference fractions and window counts of the
+    same bins, the reference sample size, and for ordered bins their boundaries (a bin of
+    zero width holds values beyond the reference's range)."""
+
+    fractions: npt.ArrayLike
+    counts: npt.ArrayLike
+    reference_size: int
+    boundaries: npt.ArrayLike | None = None  # None: categories (chi-squared)
+
+    @property
+    def ordered(self) -> bool:
+        return self.boundaries is not None
+
+
+ABSENT = ColumnStatistics(
+    psi=math.nan, js_distance=math.nan, test="ks", test_statistic=math.nan, p_value=math.nan
+)
 
 
 @functools.cache
@@ -101,21 +171,23 @@ def binned_chi2(
 def column_statistics(
     reference_fractions: npt.ArrayLike, counts: npt.ArrayLike, reference_size: int, *, ordered: bool
 ) -> ColumnStatistics:
-    """PSI, JS distance and KS (ordered bins) or chi-squared (categories) of one column."""
-    [result] = many_column_statistics([(reference_fractions, counts, ordered)], reference_size)
+    """PSI, JS distance and KS (ordered bins) or chi-squared (categories) of one column; the
+    Wasserstein distance is measured on unit-width bins (see column_input for real ones)."""
+    boundaries = np.arange(len(np.asarray(reference_fractions)) + 1) if ordered else None
+    [result] = many_column_statistics(
+        [ColumnInput(reference_fractions, counts, reference_size, boundaries)]
+    )
     return result
 
 
-def many_column_statistics(
-    columns: Sequence[tuple[npt.ArrayLike, npt.ArrayLike, bool]], reference_size: int
-) -> list[ColumnStatistics]:
+def many_column_statistics(columns: Sequence[ColumnInput]) -> list[ColumnStatistics]:
     """column_statistics of several columns, with one scipy call per test for all p-values."""
     tests: list[tuple[str, float, float]] = []
-    for fractions, counts, ordered in columns:
-        if ordered:
-            tests.append(("ks", *_ks_distance(fractions, counts, reference_size)))
+    for column in columns:
+        if column.ordered:
+            tests.append(("ks", *_ks_distance(*column[:3])))
         else:
-            tests.append(("chi2", *_chi2_statistic(fractions, counts, reference_size)))
+            tests.append(("chi2", *_chi2_statistic(*column[:3])))
     p_values = np.ones(len(tests))
     for name, p_function in (("ks", _ks_p_values), ("chi2", _chi2_p_values)):
         chosen = [i for i, test in enumerate(tests) if test[0] == name]
@@ -123,22 +195,90 @@ def many_column_statistics(
             statistics = np.array([tests[i][1] for i in chosen])
             parameters = np.array([tests[i][2] for i in chosen])
             p_values[chosen] = p_function(statistics, parameters)
-    results = []
-    for (fractions, counts, _), (name, statistic, _), p_value in zip(
-        columns, tests, p_values, strict=True
-    ):
-        observed = np.asarray(counts, dtype=float)
-        actual = observed / observed.sum()
-        results.append(
-            ColumnStatistics(
-                psi=psi(fractions, actual),
-                js_distance=js_distance(fractions, actual),
-                test=name,
-                test_statistic=statistic,
-                p_value=float(p_value),
-            )
-        )
-    return results
+    return [
+        _statistics(column, name, statistic, float(p_value))
+        for column, (name, statistic, _), p_value in zip(columns, tests, p_values, strict=True)
+    ]
+
+
+def _statistics(column: ColumnInput, test: str, statistic: float, p: float) -> ColumnStatistics:
+    observed = np.asarray(column.counts, dtype=float)
+    actual = observed / observed.sum()
+    wasserstein = math.nan
+    if column.boundaries is not None:
+        wasserstein = relative_wasserstein(column.fractions, actual, column.boundaries)
+    return ColumnStatistics(
+        psi=psi(column.fractions, actual),
+        js_distance=js_distance(column.fractions, actual),
+        test=test,
+        test_statistic=statistic,
+        p_value=p,
+        wasserstein=wasserstein,
+        total_variation=total_variation(column.fractions, actual),
+    )
+
+
+def missing_statistics(
+    reference_rate: float, missing: int, size: int, reference_size: int
+) -> MissingStatistics:
+    """Chi-squared test of the missing rate: the 2 x 2 table of present and missing rows of
+    the reference sample and of the window (sparse cells pooled, as for categories)."""
+    if size == 0:
+        return MissingStatistics(0.0, reference_rate, test_statistic=0.0, p_value=1.0)
+    statistic, dof = _chi2_statistic(
+        [1.0 - reference_rate, reference_rate], [size - missing, missing], reference_size
+    )
+    p = float(_chi2_p_values(np.array([statistic]), np.array([dof]))[0])
+    return MissingStatistics(
+        rate=missing / size, reference_rate=reference_rate, test_statistic=statistic, p_value=p
+    )
+
+
+def total_variation(expected: npt.ArrayLike, actual: npt.ArrayLike) -> float:
+    """Half the sum of absolute share differences: the share of rows that changed bin."""
+    return float(np.abs(_normalised(expected) - _normalised(actual)).sum() / 2)
+
+
+def relative_wasserstein(
+    expected: npt.ArrayLike, actual: npt.ArrayLike, boundaries: npt.ArrayLike
+) -> float:
+    """Wasserstein-1 distance between two binned distributions over the reference's spread:
+    in standard deviations when the reference is normal (a shift of 0.1 sigma gives 0.1)."""
+    spread = reference_spread(expected, boundaries)
+    return wasserstein(expected, actual, boundaries) / spread if spread > 0 else 0.0
+
+
+def wasserstein(expected: npt.ArrayLike, actual: npt.ArrayLike, boundaries: npt.ArrayLike) -> float:
+    """Integral of |F - G|, both taken as uniform within each bin (`boundaries[i]` to
+    `boundaries[i + 1]`; a bin of zero width is a point)."""
+    widths = np.diff(np.asarray(boundaries, dtype=float))
+    gap = _cumulative(expected) - _cumulative(actual)
+    return _integral_of_absolute_linear(gap, widths)
+
+
+def reference_spread(expected: npt.ArrayLike, boundaries: npt.ArrayLike) -> float:
+    """sqrt(pi) * integral of F (1 - F): half of Gini's mean difference, scaled so that it
+    is the standard deviation of a normal distribution."""
+    widths = np.diff(np.asarray(boundaries, dtype=float))
+    return math.sqrt(math.pi) * _integral_of_f_one_minus_f(_cumulative(expected), widths)
+
+
+def _cumulative(fractions: npt.ArrayLike) -> FloatArray:
+    return np.concatenate([[0.0], np.cumsum(_normalised(fractions))])
+
+
+def _integral_of_absolute_linear(d: FloatArray, widths: FloatArray) -> float:
+    """Integral of |d| where d is linear over each interval between consecutive points."""
+    a, b = d[:-1], d[1:]
+    same_sign = a * b >= 0
+    magnitude = np.abs(a) + np.abs(b)
+    crossing = np.divide(a * a + b * b, 2 * magnitude, out=np.zeros_like(a), where=magnitude > 0)
+    return float(np.sum(widths * np.where(same_sign, magnitude / 2, crossing)))
+
+
+def _integral_of_f_one_minus_f(f: FloatArray, widths: FloatArray) -> float:
+    a, b = f[:-1], f[1:]
+    return float(np.sum(widths * ((a + b) / 2 - (a * a + a * b + b * b) / 3)))
 
 
 def _ks_distance(
@@ -160,15 +300,34 @@ def _ks_p_values(distances: FloatArray, effective_sizes: FloatArray) -> FloatArr
 def _chi2_statistic(
     reference_fractions: npt.ArrayLike, counts: npt.ArrayLike, reference_size: int
 ) -> tuple[float, float]:
-    """Pearson's statistic of the 2 x k table (empty columns dropped) and its dof."""
+    """Pearson's statistic of the 2 x k table (empty columns dropped, sparse ones pooled)
+    and its dof."""
     reference = _normalised(reference_fractions) * reference_size
     observed = np.asarray(counts, dtype=float)
-    table = np.vstack([reference, observed])
-    table = table[:, table.sum(axis=0) > 0]
+    table = _pool_sparse(np.vstack([reference, observed]))
     if table.shape[1] < 2:
         return 0.0, 0.0  # one category on both sides: nothing can differ
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
     return float(np.sum((table - expected) ** 2 / expected)), float(table.shape[1] - 1)
+
+
+def _pool_sparse(table: FloatArray) -> FloatArray:
+    """Columns whose smaller expected cell is under MIN_EXPECTED pooled into one; if the pool
+    is still sparse, the smallest other column joins it."""
+    table = table[:, table.sum(axis=0) > 0]
+    rows = table.sum(axis=1)
+    if table.shape[1] < 2 or rows.min() <= 0:
+        return table
+    totals = table.sum(axis=0)
+    sparse = totals * rows.min() / rows.sum() < MIN_EXPECTED
+    if not sparse.any():
+        return table
+    pool, rest = table[:, sparse].sum(axis=1), table[:, ~sparse]
+    if pool.sum() * rows.min() / rows.sum() < MIN_EXPECTED and rest.shape[1] > 0:
+        smallest = int(np.argmin(rest.sum(axis=0)))
+        pool = pool + rest[:, smallest]
+        rest = np.delete(rest, smallest, axis=1)
+    return np.column_stack([rest, pool])
 
 
 def _chi2_p_values(statistics: FloatArray, dofs: FloatArray) -> FloatArray:

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 from contracts import DriftDetected, FeatureDrift, Features, FeatureValue, PredictionMade
 from services.monitor.accumulate import (
     PREDICTION,
     Baseline,
+    DriftRule,
     IntArray,
     WindowCounts,
     WindowStatistics,
     window_statistics,
 )
+from services.monitor.stats import ColumnStatistics, psi
 
 ModelKey = tuple[str, int]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,9 +32,23 @@ class WindowPolicy:
     # A window also closes this long after its first prediction, once it holds min_window
     # predictions (None: count windows only). Quiet models still get judged.
     window_seconds: float | None = None
+    # A feature drifts when its BH-adjusted p-value < alpha and its effect is large (see
+    # DriftRule), or when its missing rate moved by missing_threshold, significantly.
+    # Defaults from bench/drift_power.py: the p-value keeps false alarms under 1% of windows
+    # by itself, and PSI >= 0.2 missed +30% shifts of wide features, a halved category and
+    # 0/1 shifts; 0.05 SD lets a +5% shift of a feature with CV 1 drift once the evidence is
+    # there (with the sequential totals and a large enough reference), where 0.1 never does.
     psi_threshold: float = 0.2
-    # A feature drifts when PSI >= psi_threshold and its BH-adjusted p-value < alpha.
     alpha: float = 0.01
+    effect: Literal["psi", "distance"] = "distance"
+    wasserstein_threshold: float = 0.05
+    total_variation_threshold: float = 0.05
+    missing_threshold: float = 0.05
+    # Also judge the counts of all complete windows of the version so far, with the same rule
+    # at sequential_alpha: a small shift that persists gathers evidence instead of being lost
+    # window after window. Memory: one more set of bin counts per version.
+    sequential: bool = False
+    sequential_alpha: float = 0.001
     # The data set drifts when at least this share of its features drift (and at least one).
     drift_share: float = 0.05
     drift_windows: int = 2
@@ -45,6 +63,21 @@ class WindowPolicy:
     @property
     def max_pending(self) -> int:
         return self.window_size * self.max_pending_windows
+
+    @property
+    def rule(self) -> DriftRule:
+        return DriftRule(
+            effect=self.effect,
+            psi_threshold=self.psi_threshold,
+            wasserstein_threshold=self.wasserstein_threshold,
+            total_variation_threshold=self.total_variation_threshold,
+            missing_threshold=self.missing_threshold,
+            alpha=self.alpha,
+        )
+
+    @property
+    def sequential_rule(self) -> DriftRule:
+        return replace(self.rule, alpha=self.sequential_alpha)
 
 
 class Observation(NamedTuple):
@@ -71,10 +104,19 @@ class WindowReport:
     drifting: bool
     drift: DriftDetected | None = None
     suppressed: bool = False  # drift held, but the model name was in its cooldown
+    # With the sequential option: the statistics of all complete windows of the version so
+    # far (this one included), and how many predictions they hold.
+    sequential: WindowStatistics | None = None
+    sequential_size: int = 0
 
     @property
     def feature_psi(self) -> dict[str, float]:
         return {name: s.psi for name, s in self.statistics.features.items()}
+
+    def drifting_features(self) -> set[str]:
+        """Features that drift in this window or, with the sequential option, in the totals."""
+        judged = [self.statistics] + ([self.sequential] if self.sequential else [])
+        return {name for w in judged for name, s in w.features.items() if s.drifting}
 
     @property
     def prediction_psi(self) -> float | None:
@@ -101,6 +143,9 @@ class WindowState:
     last_report: WindowReport | None = None
     baseline: Baseline | None = None
     opened_at: float | None = None
+    # The sequential option's counts of all complete windows (None when it is off).
+    totals: WindowCounts | None = None
+    carried_totals: CarriedCounts | None = None
 
     @property
     def open_size(self) -> int:
@@ -169,8 +214,14 @@ class DriftWindows:
             state.counts = WindowCounts.for_reference(baseline.reference)
             state.baseline = baseline
             if state.carried is not None:
-                state.counts.load(*state.carried)
+                if not state.counts.load(*state.carried):
+                    log.info("%s v%d: checkpointed counts do not fit; window restarts", *key)
                 state.carried = None
+            if self.policy.sequential:
+                state.totals = WindowCounts.for_reference(baseline.reference)
+                if state.carried_totals is not None:
+                    state.totals.load(*state.carried_totals)
+            state.carried_totals = None
         counts = state.counts
         reports = []
         now = self.clock()
@@ -214,6 +265,9 @@ class DriftWindows:
     ) -> WindowReport:
         assert state.counts is not None
         report = self._report(key, state.counts, baseline, complete=True)
+        if state.totals is not None:
+            state.totals.add(state.counts)
+            report = self._with_totals(report, state.totals, baseline)
         state.complete_windows += 1
         state.drifting_windows = state.drifting_windows + 1 if report.drifting else 0
         if state.drifting_windows < self.policy.drift_windows:
@@ -226,14 +280,22 @@ class DriftWindows:
         self.last_drift[key[0]] = now
         return _with_drift(report, self.policy)
 
+    def _with_totals(
+        self, report: WindowReport, totals: WindowCounts, baseline: Baseline
+    ) -> WindowReport:
+        statistics = window_statistics(totals, baseline.size, self.policy.sequential_rule)
+        report = replace(report, sequential=statistics, sequential_size=totals.size)
+        return replace(report, drifting=report.drifting or self._drifting(statistics))
+
+    def _drifting(self, statistics: WindowStatistics) -> bool:
+        drifting_features = sum(s.drifting for s in statistics.features.values())
+        return drifting_features > 0 and statistics.drift_share >= self.policy.drift_share
+
     def _report(
         self, key: ModelKey, counts: WindowCounts, baseline: Baseline, *, complete: bool
     ) -> WindowReport:
-        statistics = window_statistics(
-            counts, baseline.size, psi_threshold=self.policy.psi_threshold, alpha=self.policy.alpha
-        )
-        drifting_features = sum(s.drifting for s in statistics.features.values())
-        drifting = drifting_features > 0 and statistics.drift_share >= self.policy.drift_share
+        statistics = window_statistics(counts, baseline.size, self.policy.rule)
+        drifting = self._drifting(statistics)
         return WindowReport(
             model_name=key[0],
             model_version=key[1],
@@ -257,12 +319,26 @@ def columns(
 
 
 def _with_drift(report: WindowReport, policy: WindowPolicy) -> WindowReport:
-    ranked = sorted(report.feature_psi.items(), key=lambda item: item[1], reverse=True)
+    """The event names every feature, drifting ones first, then by PSI (a feature without
+    values in the window by the PSI of its present and missing shares)."""
+    drifting = report.drifting_features()
+    features = report.statistics.features
+    ranked = sorted(
+        ((name, _psi_or_missing_psi(s)) for name, s in features.items()),
+        key=lambda item: (item[0] not in drifting, -item[1]),
+    )
     event = DriftDetected(
         model_name=report.model_name,
         model_version=report.model_version,
         window_size=report.size,
-        threshold=policy.psi_threshold,
+        threshold=policy.rule.threshold,
         features=tuple(FeatureDrift(feature=name, psi=value) for name, value in ranked),
     )
     return replace(report, drift=event)
+
+
+def _psi_or_missing_psi(s: ColumnStatistics) -> float:
+    if s.present or s.missing is None:
+        return s.psi
+    m = s.missing
+    return psi([1 - m.reference_rate, m.reference_rate], [1 - m.rate, m.rate])

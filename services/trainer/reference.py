@@ -19,6 +19,11 @@ from contracts import (
 )
 
 QUANTILE_BINS = 10
+# A numeric column with at most this many distinct finite values in training gets one bin
+# per value: integer, 0/1 and coded columns, where quantile edges would merge values.
+DISCRETE_MAX_VALUES = 20
+
+FloatArray = np.ndarray[Any, np.dtype[np.floating[Any]]]
 
 
 def reference_statistics(
@@ -26,7 +31,9 @@ def reference_statistics(
 ) -> ReferenceStatistics:
     """Bins or frequencies of every feature with values in `frame`, and of the predictions.
 
-    Missing values (NaN, "") are left out, as the monitor leaves out None.
+    Missing values (NaN, infinite, "") are left out of the bins and counted in each column's
+    `missing_fraction`, as the monitor counts None. `size` is the number of rows of `frame`
+    (the training rows): the reference sample size of the monitor's two-sample tests.
     """
     features: dict[str, ColumnReference] = {}
     for feature in spec.features:
@@ -37,28 +44,49 @@ def reference_statistics(
         elif isinstance(feature, BooleanFeature):
             reference = boolean_reference(column.dropna())
         else:
-            reference = numeric_reference(column.dropna().to_numpy())
+            reference = numeric_reference(column.to_numpy())
         if reference is not None:
-            features[feature.name] = reference
+            present = _present_count(column, feature)
+            missing = 1.0 - present / len(column)
+            features[feature.name] = reference.model_copy(update={"missing_fraction": missing})
     prediction = numeric_reference(np.asarray(list(predictions), dtype=np.float64))
     if prediction is None:
         raise ValueError("reference statistics need at least one prediction")
-    return ReferenceStatistics(features=features, prediction=prediction)
+    return ReferenceStatistics(features=features, prediction=prediction, size=len(frame))
+
+
+def _present_count(column: pd.Series[Any], feature: object) -> int:
+    if isinstance(feature, CategoricalFeature):
+        return int((column.notna() & (column != "")).sum())
+    if isinstance(feature, BooleanFeature):
+        return int(column.notna().sum())
+    return int(np.isfinite(column.to_numpy(dtype=np.float64)).sum())
 
 
 def numeric_reference(
-    values: np.ndarray[Any, np.dtype[np.floating[Any]]], bins: int = QUANTILE_BINS
+    values: FloatArray,
+    bins: int = QUANTILE_BINS,
+    discrete_max_values: int = DISCRETE_MAX_VALUES,
 ) -> NumericReference | None:
-    """Quantile bins (unique edges, from the minimum to the maximum), None without values.
+    """One bin per value for a column of few distinct values, else quantile bins; None
+    without values. Non-finite values count as missing and are left out."""
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    distinct = np.unique(values)
+    if distinct.size <= discrete_max_values:
+        return discrete_reference(values, distinct)
+    return quantile_reference(values, bins)
+
+
+def quantile_reference(values: FloatArray, bins: int = QUANTILE_BINS) -> NumericReference:
+    """Quantile bins (unique edges, from the minimum to the maximum) of finite `values`.
 
     Bins are half-open [a, b) with a closed last bin, as np.histogram counts them; the
     monitor counts values outside [min, max] in the first or last bin. Edges are data
     values, so float32 edges are written as the decimal that float32 stands for (8234.3,
     not 8234.2998046875) and compare with live values as the data set spells them.
     """
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return None
     quantiles = np.quantile(values, np.linspace(0.0, 1.0, bins + 1), method="inverted_cdf")
     edges = np.unique(quantiles)
     if edges.size == 1:  # a constant column still needs one bin around its value
@@ -68,6 +96,28 @@ def numeric_reference(
         bin_edges=tuple(float(str(e)) for e in edges),
         fractions=tuple(float(c) / values.size for c in counts),
     )
+
+
+def discrete_reference(values: FloatArray, distinct: FloatArray) -> NumericReference:
+    """One bin per distinct value: edges halfway between neighbours and half a gap beyond the
+    extremes (0.5 around a lone value), so every value sits inside its own bin."""
+    edges = discrete_edges(distinct)
+    counts, _ = np.histogram(values, bins=edges)
+    return NumericReference(
+        bin_edges=tuple(float(str(e)) for e in edges),
+        fractions=tuple(float(c) / values.size for c in counts),
+        binning="discrete",
+    )
+
+
+def discrete_edges(distinct: FloatArray) -> FloatArray:
+    """Edges around sorted distinct values (see discrete_reference)."""
+    if distinct.size == 1:
+        return np.array([distinct[0] - 0.5, distinct[0] + 0.5])
+    middles = (distinct[:-1] + distinct[1:]) / 2
+    first = distinct[0] - (distinct[1] - distinct[0]) / 2
+    last = distinct[-1] + (distinct[-1] - distinct[-2]) / 2
+    return np.concatenate([[first], middles, [last]])
 
 
 def categorical_reference(

@@ -226,3 +226,28 @@ async def test_promtool_accepts_the_metrics_page(
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "" and result.stderr.strip() == ""
+
+
+async def test_a_feature_that_stops_arriving_is_exported_and_raises_drift(
+    monitor: Monitor, make_predictions: MakePredictions
+) -> None:
+    for seed in (5, 6):
+        events = make_predictions(WINDOW, seed=seed)
+        gone = [
+            e.model_copy(
+                update={"features": {k: v for k, v in e.features.items() if k != "parking"}}
+            )
+            for e in events
+        ]
+        await monitor.publish(list(gone))
+    metrics = await monitor.metrics()
+    version = {"model": "house-prices", "model_version": "1"}
+
+    def parking(statistic: str) -> float:
+        labels = _labels(**version, feature="parking", statistic=statistic)
+        return metrics[("mlbus_feature_drift", labels)]
+
+    assert parking("missing_rate") == 1.0 and parking("missing_reference_rate") == 0.0
+    assert parking("missing_drifting") == 1.0 and parking("drifting") == 1.0
+    assert parking("missing_p_value_adjusted") < 0.01
+    assert [event.features[0].feature for event in monitor.drift_events] == ["parking"]

@@ -173,6 +173,38 @@ def test_counts_from_other_bins_are_not_taken_in(baseline: Baseline) -> None:
     assert counts.size == 0
 
 
+def test_counts_without_the_missing_slot_restart_the_window(baseline: Baseline) -> None:
+    """A checkpoint from before issue 18 holds one slot less per column: it does not fit."""
+    counts = WindowCounts.for_reference(baseline.reference)
+    old = {name: [0] * (bins.slots - 1) for name, bins in counts.bins.items()}
+    assert not counts.load(10, old)
+    assert counts.size == 0
+
+
+async def test_the_sequential_totals_travel_in_the_checkpoint(
+    baseline: Baseline, make_predictions: MakePredictions
+) -> None:
+    def sequential() -> tuple[PredictionProcessor, MonitorMetrics]:
+        policy = WindowPolicy(window_size=100, min_window=50, sequential=True)
+        metrics = MonitorMetrics(CollectorRegistry())
+        processor = PredictionProcessor(
+            DriftWindows(policy), FixedReferences(baseline), metrics, FailingPublisher()
+        )
+        return processor, metrics
+
+    original, metrics = sequential()
+    await original.process(make_predictions(250, seed=1))
+    value = encode(Checkpoint.of("g", {}, capture(original, metrics, ids=0, to_wall=0.0)))
+    [carried] = decode(value).state.windows
+    assert carried.totals_size == 200 and carried.size == 50
+    restored, restored_metrics = sequential()
+    restore(decode(value).state, restored, restored_metrics)
+    await restored.process(make_predictions(50, seed=2))
+    window = restored.windows.state(("house-prices", 1))
+    assert window is not None and window.totals is not None and window.totals.size == 300
+    assert window.last_report is not None and window.last_report.sequential_size == 300
+
+
 def test_a_foreign_value_is_not_a_checkpoint() -> None:
     with pytest.raises(ValidationError):
         decode(b'{"format": 2, "group_id": "g", "offsets": [], "state": {}}')

@@ -46,3 +46,23 @@ def test_drift_decision_and_live_error_settings(monkeypatch: pytest.MonkeyPatch)
     assert policy.window_seconds == 30 and settings.join_horizon_seconds == 120
     with pytest.raises(ValidationError, match="alpha"):
         Settings(alpha=1.5)
+
+
+def test_effect_size_missing_rate_and_sequential_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings().window_policy
+    assert (defaults.effect, defaults.wasserstein_threshold) == ("distance", 0.05)
+    assert (defaults.total_variation_threshold, defaults.missing_threshold) == (0.05, 0.05)
+    assert not defaults.sequential and defaults.sequential_alpha == 0.001
+    monkeypatch.setenv("MLBUS_MONITOR_EFFECT", "psi")
+    monkeypatch.setenv("MLBUS_MONITOR_WASSERSTEIN_THRESHOLD", "0.2")
+    monkeypatch.setenv("MLBUS_MONITOR_TOTAL_VARIATION_THRESHOLD", "0.1")
+    monkeypatch.setenv("MLBUS_MONITOR_MISSING_THRESHOLD", "0.02")
+    monkeypatch.setenv("MLBUS_MONITOR_SEQUENTIAL", "true")
+    monkeypatch.setenv("MLBUS_MONITOR_SEQUENTIAL_ALPHA", "0.0005")
+    policy = Settings().window_policy
+    assert policy.rule.effect == "psi" and policy.rule.threshold == 0.2
+    assert (policy.wasserstein_threshold, policy.total_variation_threshold) == (0.2, 0.1)
+    assert policy.missing_threshold == 0.02
+    assert policy.sequential and policy.sequential_rule.alpha == 0.0005
+    with pytest.raises(ValidationError, match="effect"):
+        Settings(effect="ks")  # type: ignore[arg-type]

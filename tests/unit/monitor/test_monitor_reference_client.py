@@ -114,3 +114,17 @@ async def test_unknown_versions_and_bad_bodies_give_none(registry: FakeRegistry)
     assert await broken.get("house-prices", 1) is None
     await client.aclose()
     await broken.aclose()
+
+
+async def test_the_tests_use_the_training_rows_the_reference_counts(
+    registry: FakeRegistry, model_version: ModelVersion
+) -> None:
+    card = model_version.card
+    counted = card.reference.model_copy(update={"size": 7})
+    registry.version = model_version.model_copy(
+        update={"card": card.model_copy(update={"reference": counted})}
+    )
+    client = _client(registry, Clock())
+    baseline = await client.get("house-prices", 1)
+    assert baseline is not None and baseline.size == 7  # not the snapshot's 10
+    await client.aclose()

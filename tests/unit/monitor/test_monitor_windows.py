@@ -50,7 +50,7 @@ def test_drift_is_detected_exactly_once_after_two_drifting_windows(
     assert second.drift is not None
     event = second.drift
     assert (event.model_name, event.model_version) == KEY
-    assert event.window_size == SIZE and event.threshold == 0.2
+    assert event.window_size == SIZE and event.threshold == windows.policy.rule.threshold
     assert event.features[0].feature == "area" and event.features[0].psi > 0.2
     psis = [f.psi for f in event.features]
     assert psis == sorted(psis, reverse=True)

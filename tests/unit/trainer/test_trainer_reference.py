@@ -18,7 +18,12 @@ from contracts import (
     ReferenceStatistics,
     Target,
 )
-from services.trainer.reference import numeric_reference, reference_statistics
+from services.trainer.reference import (
+    DISCRETE_MAX_VALUES,
+    numeric_reference,
+    quantile_reference,
+    reference_statistics,
+)
 from services.trainer.snapshot import model_frame, take_snapshot
 from tests.unit.trainer.trainer_samples import labelled_records
 
@@ -61,10 +66,32 @@ def test_numeric_features_get_ten_quantile_bins_from_min_to_max(
     assert all(f == pytest.approx(0.1, abs=0.01) for f in area.fractions)
     # Edges are written as the data spells them, not as float32 artefacts.
     assert all(len(repr(e)) <= 9 for e in area.bin_edges)
+    assert area.binning == "quantile" and area.missing_fraction == 0.0
+
+
+def test_columns_of_few_values_get_one_bin_per_value(reference: ReferenceStatistics) -> None:
+    frame = take_snapshot(labelled_records(2000, seed=4), HOUSE_PRICES).frame
     parking = reference.features["parking"]
     assert isinstance(parking, NumericReference)
-    assert_quantile_bins(parking, frame["parking"].to_numpy())
-    assert len(parking.bin_edges) < 11  # few distinct values: duplicate edges merged
+    values, counts = np.unique(frame["parking"].to_numpy(), return_counts=True)
+    assert parking.binning == "discrete"
+    # Edges halfway between values, half a gap beyond the extremes: each value in its bin.
+    assert parking.bin_edges == tuple(float(v) for v in np.append(values - 0.5, values[-1] + 0.5))
+    assert parking.fractions == pytest.approx(counts / counts.sum())
+    assert len(values) <= DISCRETE_MAX_VALUES
+
+
+def test_discrete_edges_sit_halfway_between_uneven_values() -> None:
+    column = numeric_reference(np.array([1.0, 2.0, 2.0, 5.0]))
+    assert column is not None and column.binning == "discrete"
+    assert column.bin_edges == (0.5, 1.5, 3.5, 6.5)
+    assert column.fractions == (0.25, 0.5, 0.25)
+    many = numeric_reference(np.arange(DISCRETE_MAX_VALUES + 1, dtype=float))
+    assert many is not None and many.binning == "quantile"
+
+
+def test_the_reference_counts_its_training_rows(reference: ReferenceStatistics) -> None:
+    assert reference.size == len(take_snapshot(labelled_records(2000, seed=4), HOUSE_PRICES).frame)
 
 
 def test_prediction_reference_bins_the_predictions(reference: ReferenceStatistics) -> None:
@@ -102,15 +129,20 @@ def test_booleans_are_categories_and_missing_values_are_left_out() -> None:
     flag = stats.features["flag"]
     assert isinstance(flag, CategoricalReference)
     assert flag.frequencies == {"false": 0.5, "true": 0.5}
+    assert flag.missing_fraction == pytest.approx(1 / 3)
     x = stats.features["x"]
     assert isinstance(x, NumericReference)
-    assert x.bin_edges[0] == 1.0 and x.bin_edges[-1] == 3.0
+    assert x.bin_edges == (0.0, 2.0, 4.0) and x.fractions == (0.5, 0.5)
+    assert x.missing_fraction == pytest.approx(1 / 3)
+    assert stats.size == 3
 
 
 def test_a_constant_column_gets_one_bin_around_its_value() -> None:
     column = numeric_reference(np.full(50, 4.0))
     assert column is not None
     assert column.bin_edges == (3.5, 4.5) and column.fractions == (1.0,)
+    quantile = quantile_reference(np.full(50, 4.0))
+    assert quantile.bin_edges == (3.5, 4.5) and quantile.fractions == (1.0,)
     assert numeric_reference(np.array([np.nan])) is None
 
 
