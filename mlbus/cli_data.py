@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.datafiles import count_rows, file_identity, read_rows, with_record_ids
+from mlbus.datafiles import column_names, count_rows, file_identity, read_rows, with_record_ids
 from mlbus.publishing import ProgressBar, check_rows, output_offsets, publish_rows, summarise
-from mlbus.spec_inference import TARGET_NAMES, draft_spec, guesses_comment
+from mlbus.spec_inference import TARGET_NAMES, draft_spec, guesses_comment, looks_like_id_name
 from services.common.specfile import dump_spec, load_spec
 
 
@@ -21,7 +21,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     publish = sub.add_parser("publish", help="publish a CSV or Parquet file's rows as data events")
     publish.add_argument("file", type=Path, help="a .csv file, or .parquet / .pq")
     bus_options(publish)
-    publish.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON) of the file")
+    publish.add_argument(
+        "--spec",
+        type=Path,
+        help="the stack's dataset spec (YAML/JSON): its record id field, and --check's rules"
+        " (default: the built-in house-price spec)",
+    )
     publish.add_argument("--rate", type=float, help="at most this many records per second")
     publish.add_argument(
         "--wait",
@@ -58,7 +63,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else HOUSE_PRICES
-    rows = with_record_ids(read_rows(args.file), spec.record_id_field, file_identity(args.file))
+    rows = read_rows(args.file)
+    if _derive_ids(args, spec.record_id_field):
+        rows = with_record_ids(rows, spec.record_id_field, file_identity(args.file))
     if args.check:
         checked = check_rows(rows, spec)
         print(checked.render())
@@ -80,6 +87,24 @@ def cmd_publish(args: argparse.Namespace) -> int:
         summary = asyncio.run(summarise(args.bootstrap, topics, published, since, wait=args.wait))
         print(summary.render())
     return 0
+
+
+def _derive_ids(args: argparse.Namespace, id_field: str) -> bool:
+    """Whether rows without an id get one derived from the file (in `id_field`).
+
+    Without --spec the id field is the built-in spec's; a file with an id column of another
+    name is likely meant for a spec that names it, where an added field would be unknown.
+    """
+    columns = column_names(args.file)
+    others = [c for c in columns if c != id_field and looks_like_id_name(c)]
+    if args.spec is not None or id_field in columns or not others:
+        return True
+    print(
+        f"note: no --spec, and the file has {others[0]!r} but no {id_field!r} column: ids are"
+        " not derived from the file (pass the stack's spec with --spec to derive them)",
+        file=sys.stderr,
+    )
+    return False
 
 
 def cmd_spec_infer(args: argparse.Namespace) -> int:

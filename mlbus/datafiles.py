@@ -25,6 +25,16 @@ def count_rows(path: Path) -> int:
         return sum(1 for _ in csv.reader(handle)) - 1
 
 
+def column_names(path: Path) -> list[str]:
+    """The file's column names: the CSV header, or the Parquet schema's names."""
+    if is_parquet(path):
+        import pyarrow.parquet as pq
+
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    with path.open(newline="", encoding="utf-8") as handle:
+        return next(csv.reader(handle), [])
+
+
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:
     """The file's rows as raw records: empty cells and missing values become null.
 

@@ -127,3 +127,15 @@ def _json(body: object) -> bytes:
     import json
 
     return json.dumps(body).encode()
+
+
+async def test_a_large_request_is_normalised_and_checked_the_same(serving: Predictor) -> None:
+    # From OFFLOAD_FROM records on, normalisation runs in a thread: the same answers.
+    many = [_record(f"r{i}", area=str(4000 + i), mainroad=" YES ") for i in range(300)]
+    answer = (await serving.http.post("/predict", json=many)).json()
+    assert len(answer["predictions"]) == 300
+    assert {p["features"]["mainroad"] for p in answer["predictions"]} == {"yes"}
+    many[150]["features"]["area"] = -1
+    refused = await serving.http.post("/predict", json=many)
+    assert refused.status_code == 422
+    assert [r["index"] for r in refused.json()["detail"]["rejected"]] == [150]

@@ -148,3 +148,29 @@ def test_the_progress_bar_and_the_summary() -> None:
     )
     assert "not yet accounted for by ingest: 1" in text
     assert "2  area: min" in text
+
+
+def test_publish_check_derives_ids_unless_the_file_has_an_id_column_of_another_spec(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    own_ids = tmp_path / "own.csv"
+    own_ids.write_text("PassengerId,area,price\n1,100,1\n2,120,2\n")
+    draft = tmp_path / "own.yaml"
+    assert main(["spec", "infer", str(own_ids), "-o", str(draft)]) == 0
+    assert main(["publish", str(own_ids), "--spec", str(draft), "--check"]) == 0
+    assert "would accept 2" in capsys.readouterr().out
+
+    # Without --spec the built-in id field would be an unknown field there: none is added.
+    assert main(["publish", str(own_ids), "--check"]) == 1
+    captured = capsys.readouterr()
+    assert "has 'PassengerId' but no 'record_id' column" in captured.err
+    assert "record_id: unknown_field" not in captured.out
+
+    no_ids = tmp_path / "houses.csv"
+    no_ids.write_text(
+        "area,bedrooms,bathrooms,stories,parking,mainroad,guestroom,basement,hotwaterheating,"
+        "airconditioning,prefarea,furnishingstatus,price\n"
+        "7420,4,2,3,2,Yes, no ,NO,no,y,yes,Furnished,13300000\n"
+    )
+    assert main(["publish", str(no_ids), "--check"]) == 0  # an id is derived: accepted
+    assert "would accept 1 (training 1, prediction 0)" in capsys.readouterr().out
