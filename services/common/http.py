@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, HTTPException, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.serve import freeze_startup_objects
 
@@ -32,6 +38,7 @@ def service_app(
     on_shutdown: Hook | None = None,
     background: Sequence[BackgroundJob] = (),
     start_retry_seconds: float = 1.0,
+    body_limits: Sequence[BodyLimit] = (),
 ) -> FastAPI:
     """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks.
 
@@ -40,6 +47,9 @@ def service_app(
 
     Each `background` job runs as a task once the broker has started and is cancelled at
     shutdown, before `on_shutdown`.
+
+    A request body may be as long as the first of `body_limits` that matches its route says,
+    and DEFAULT_BODY_BYTES on any other route (see LimitBodies).
     """
     state: dict[str, Any] = {"broker_started": False}
     tasks: list[asyncio.Task[None]] = []
@@ -84,6 +94,7 @@ def service_app(
             await broker.stop()
 
     app = FastAPI(title=f"mlbus {name}", lifespan=lifespan)
+    app.add_middleware(LimitBodies, limits=tuple(body_limits))
     app.state.broker = broker  # tests drive it with TestKafkaBroker
 
     @app.get("/healthz", tags=["ops"])
@@ -101,3 +112,135 @@ def service_app(
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+# --- request body limits --------------------------------------------------------------------
+
+# Routes that take no body (reads, health, metrics) still get a bound on what they are sent.
+DEFAULT_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """At most `max_bytes` of body for `method` on paths matching `path` (a full-match regex)."""
+
+    method: str
+    path: str
+    max_bytes: int
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == self.method and re.fullmatch(self.path, path) is not None
+
+
+class BodyTooLarge(HTTPException):
+    """A request body over its route's limit (HTTP 413); raised while the body is read."""
+
+    def __init__(self, max_bytes: int, what: str) -> None:
+        super().__init__(
+            413, f"request body {what} is over this route's limit of {max_bytes} bytes"
+        )
+
+
+class LimitBodies:
+    """ASGI middleware: a body over its route's limit is refused with 413 before it is held.
+
+    A declared Content-Length over the limit is refused before the app sees the request (so
+    before any authentication or parsing); a body that streams in without one is counted as it
+    arrives and refused at the first chunk past the limit. Routes that read no body (a refusal
+    before reading, such as a missing token) never pull the rest of it in.
+    """
+
+    def __init__(self, app: ASGIApp, limits: Sequence[BodyLimit] = ()) -> None:
+        self.app = app
+        self.limits = tuple(limits)
+
+    def limit_for(self, method: str, path: str) -> int:
+        return next(
+            (rule.max_bytes for rule in self.limits if rule.matches(method, path)),
+            DEFAULT_BODY_BYTES,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(BodyTooLarge(limit, f"of {declared} bytes (Content-Length)"), scope, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit, f"of more than {limit} bytes")
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLarge as refused:  # raised where no exception handler turned it into 413
+            if started:
+                raise
+            await _refuse(refused, scope, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None  # the server refuses a malformed Content-Length before we are called
+
+
+async def _refuse(refused: BodyTooLarge, scope: Scope, send: Send) -> None:
+    response = JSONResponse({"detail": refused.detail}, status_code=refused.status_code)
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+# --- error bodies as the OpenAPI documents describe them --------------------------------------
+
+
+class ValidationIssue(BaseModel):
+    """One problem with a request, as FastAPI reports it (`input` and `ctx` may follow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every 4xx and 5xx answer: a sentence, or FastAPI's list of validation issues."""
+
+    detail: str | list[ValidationIssue]
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses, each with the Problem body."""
+    return {status: {"model": Problem, "description": _REASONS[status]} for status in statuses}
+
+
+_REASONS = {
+    400: "malformed request (e.g. a body that is not valid multipart or JSON)",
+    401: "missing or wrong bearer token",
+    404: "no such model, version or alias",
+    409: "conflicts with the stored state (nothing to change, or a corrupted stored artifact)",
+    413: "request body or element count over the route's limit",
+    422: "invalid request: the detail says what and where",
+    503: "not ready (no model, broker unavailable): retry later",
+}
