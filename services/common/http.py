@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict
@@ -18,6 +22,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contracts.text import lone_surrogate_path, may_hold_surrogate
 from services.common.serve import freeze_startup_objects
 
 log = logging.getLogger(__name__)
@@ -95,6 +100,7 @@ def service_app(
 
     app = FastAPI(title=f"mlbus {name}", lifespan=lifespan)
     app.add_middleware(LimitBodies, limits=tuple(body_limits))
+    app.add_exception_handler(RequestValidationError, validation_problem)  # type: ignore[arg-type]
     app.state.broker = broker  # tests drive it with TestKafkaBroker
 
     @app.get("/healthz", tags=["ops"])
@@ -211,7 +217,49 @@ async def _no_body() -> Message:
     return {"type": "http.disconnect"}
 
 
+# --- text that is not Unicode --------------------------------------------------------------
+
+
+def refuse_lone_surrogates(body: bytes, decoded: object = None) -> None:
+    """422 naming where the JSON `body` holds a lone surrogate escape (its text can never be
+    encoded, so nothing made of it can be answered or published); `decoded`: the body decoded
+    already, if it was. A body that is not JSON passes: its route refuses it its own way."""
+    if not may_hold_surrogate(body):
+        return
+    if decoded is None:
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            return
+    where = lone_surrogate_path(decoded)
+    if where is not None:
+        message = f"text at {where} is not valid Unicode (a lone surrogate escape)"
+        raise RequestValidationError([{"type": "unicode", "loc": ("body", where), "msg": message}])
+
+
 # --- error bodies as the OpenAPI documents describe them --------------------------------------
+
+
+async def validation_problem(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, but with inputs it echoes made JSON-safe: the default answer fails (500)
+    on the very inputs it refuses, such as NaN or a lone surrogate."""
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _json_safe(value: object) -> object:
+    """`value` (jsonable) with inf/NaN as text and lone surrogates as U+FFFD."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
 
 
 class ValidationIssue(BaseModel):

@@ -7,12 +7,11 @@ import logging
 from collections.abc import Sequence
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from contracts import RejectionReason
-from contracts.text import lone_surrogate_path, may_hold_surrogate
-from services.common.http import BodyLimit, problem_responses
+from contracts.text import may_hold_surrogate
+from services.common.http import BodyLimit, problem_responses, refuse_lone_surrogates
 from services.ingest.routing import Ingestor, Origin, Rejected
 
 log = logging.getLogger(__name__)
@@ -89,17 +88,7 @@ def refuse_unfit_body(body: bytes, max_records: int) -> None:
         raise HTTPException(
             413, f"{len(decoded)} records in one body: at most {max_records} per request"
         )
-    where = lone_surrogate_path(decoded) if may_hold_surrogate(body) else None
-    if where is not None:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "unicode",
-                    "loc": ("body", where),
-                    "msg": f"text at {where} is not valid Unicode (a lone surrogate escape)",
-                }
-            ]
-        )
+    refuse_lone_surrogates(body, decoded)
 
 
 def _answer(rejected: Rejected) -> RejectedRecord:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from contracts import DatasetSpec
 from contracts.events import Features
+from services.common.http import BodyLimit, problem_responses, refuse_lone_surrogates
 from services.predictor.request_batch import RawRequest, RequestBatch, encode_json
 from services.predictor.scoring import Prediction, ScoredBatch, score_requests
 from services.predictor.serving import ModelHolder
@@ -22,10 +26,15 @@ _HTTP_SOURCE = RawRequest(b"", "http")
 class PredictRecord(BaseModel):
     """One record to score; `record_id` defaults to a fresh id."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     record_id: str | None = None
     features: Features
+
+
+_RECORDS: TypeAdapter[PredictRecord | list[PredictRecord]] = TypeAdapter(
+    PredictRecord | list[PredictRecord]
+)
 
 
 class PredictResponse(BaseModel):
@@ -37,15 +46,48 @@ class PredictResponse(BaseModel):
     rejected: list[dict[str, Any]] = Field(default_factory=list)
 
 
+def predict_body_limits(max_body_bytes: int) -> Sequence[BodyLimit]:
+    return (BodyLimit("POST", "/predict", max_body_bytes),)
+
+
+def _body_doc(max_records: int) -> dict[str, Any]:
+    record = PredictRecord.model_json_schema()
+    many = {"type": "array", "items": record, "maxItems": max_records}
+    schema = {"anyOf": [record, many]}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def read_records(request: Request, max_records: int) -> list[PredictRecord]:
+    """The body's records: counted before they are validated one by one (413 over the limit;
+    validating half a million tiny records took 13 s), then checked for lone surrogates."""
+    raw = await request.body()
+    try:
+        decoded = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 and absurd nesting included
+        issue = {"type": "json_invalid", "loc": ("body",), "msg": f"not valid JSON: {exc}"}
+        raise RequestValidationError([issue]) from exc
+    if isinstance(decoded, list) and len(decoded) > max_records:
+        raise HTTPException(413, f"at most {max_records} records per request")
+    refuse_lone_surrogates(raw, decoded)
+    try:
+        body = _RECORDS.validate_python(decoded)
+    except ValidationError as exc:
+        issues = exc.errors(include_url=False)
+        raise RequestValidationError([{**i, "loc": ("body", *i["loc"])} for i in issues]) from exc
+    return body if isinstance(body, list) else [body]
+
+
 def build_predict_router(holder: ModelHolder, spec: DatasetSpec, max_records: int) -> APIRouter:
     router = APIRouter(tags=["predictor"])
 
-    @router.post("/predict")
-    async def predict(body: PredictRecord | list[PredictRecord]) -> PredictResponse:
+    @router.post(
+        "/predict",
+        responses=problem_responses(413, 422, 503),
+        openapi_extra=_body_doc(max_records),
+    )
+    async def predict(request: Request) -> PredictResponse:
         """Score one record or a list with the champion (the same model Kafka requests get)."""
-        records = body if isinstance(body, list) else [body]
-        if len(records) > max_records:
-            raise HTTPException(413, f"at most {max_records} records per request")
+        records = await read_records(request, max_records)
         model = holder.current
         if model is None:
             raise HTTPException(503, "no model is loaded yet")
