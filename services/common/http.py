@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, Response
-from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.text import lone_surrogate_path, may_hold_surrogate
@@ -107,14 +106,19 @@ def service_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "not ready yet (same body)", "model": dict[str, Any]}},
+    )
     async def readyz(response: Response) -> dict[str, Any]:
         is_ready = bool(state["broker_started"]) and ready()
         response.status_code = 200 if is_ready else 503
         return {"ready": is_ready, "service": name, "broker": state["broker_started"]}
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> Response:
+        """Prometheus metrics in its text exposition format."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
@@ -241,25 +245,37 @@ def refuse_lone_surrogates(body: bytes, decoded: object = None) -> None:
 
 
 async def validation_problem(_: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, but with inputs it echoes made JSON-safe: the default answer fails (500)
-    on the very inputs it refuses, such as NaN or a lone surrogate."""
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+    """FastAPI's 422, echoing only scalar inputs, cut short and made JSON-safe: the default
+    answer echoes every refused input whole, and itself fails (500) on NaN, a lone surrogate
+    or a deeply nested one."""
+    issues = [_issue(error) for error in exc.errors()]
+    return JSONResponse({"detail": issues}, status_code=422)
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_ECHOED_CHARS = 200
 
 
-def _json_safe(value: object) -> object:
-    """`value` (jsonable) with inf/NaN as text and lone surrogates as U+FFFD."""
+def _issue(error: Any) -> dict[str, Any]:
+    issue: dict[str, Any] = {
+        "type": str(error.get("type", "invalid")),
+        "loc": [item if isinstance(item, int) else _safe_text(str(item)) for item in error["loc"]],
+        "msg": _safe_text(str(error.get("msg", ""))),
+    }
+    value = error.get("input")
     if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
-    if isinstance(value, dict):
-        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
+        issue["input"] = repr(value)
+    elif isinstance(value, str):
+        issue["input"] = _safe_text(value)
+    elif value is None or isinstance(value, bool | int | float):
+        issue["input"] = value if not isinstance(value, int) or abs(value) < 2**53 else str(value)
+    return issue
+
+
+def _safe_text(text: str) -> str:
+    """`text` cut to MAX_ECHOED_CHARS, lone surrogates as U+FFFD (they cannot be encoded)."""
+    cut = text if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "..."
+    return _LONE_SURROGATE.sub("\ufffd", cut)
 
 
 class ValidationIssue(BaseModel):

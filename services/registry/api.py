@@ -14,8 +14,19 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Depends,
+    Header,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    Response,
+    Security,
+)
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
@@ -171,13 +182,21 @@ async def alias_request(request: Request) -> AliasRequest:
 AliasBody = Annotated[AliasRequest, Depends(alias_request)]
 
 
-def _bearer_check(settings: Settings) -> Callable[[str | None], None]:
+# Documents the bearer scheme in the OpenAPI document; require_token does the checking.
+_BEARER = HTTPBearer(
+    auto_error=False, scheme_name="registry token", description="MLBUS_REGISTRY_TOKEN"
+)
+
+
+def _bearer_check(settings: Settings) -> Callable[[HTTPAuthorizationCredentials | None], None]:
     expected = settings.token.get_secret_value().encode()
 
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        scheme, _, token = (authorization or "").partition(" ")
+    def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    ) -> None:
+        token = credentials.credentials.strip().encode() if credentials else b""
         # compare_digest: the comparison takes as long for a near miss as for a wild guess
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        if not hmac.compare_digest(token, expected):
             raise HTTPException(
                 401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
