@@ -169,3 +169,19 @@ async def test_lone_surrogates_in_bodies_are_422(registry: Registry, escape: str
     )
     assert upload.status_code == 422, upload.text
     assert len((await registry.client.get("/models/house-prices/versions")).json()) == 2
+
+
+async def test_writes_declare_the_bearer_scheme_and_their_bodies(registry: Registry) -> None:
+    document = (await registry.client.get("/openapi.json")).json()
+    assert document["components"]["securitySchemes"]["registry token"]["scheme"] == "bearer"
+    for path, method, media in [
+        ("/models/{name}/versions", "post", "multipart/form-data"),
+        ("/models/{name}/versions/{version}/promote", "post", "application/json"),
+        ("/models/{name}/rollback", "post", "application/json"),
+    ]:
+        operation = document["paths"][path][method]
+        assert operation["security"] == [{"registry token": []}]
+        assert media in operation["requestBody"]["content"]
+        assert {"401", "413", "422"} <= set(operation["responses"])
+    version = document["paths"]["/models/{name}/versions/{version}"]["get"]["parameters"]
+    assert [p["schema"].get("maximum") for p in version if p["name"] == "version"] == [MAX_VERSION]
