@@ -366,7 +366,7 @@ def _add_reads(router: APIRouter, store: RegistryStore) -> None:
         )
 
     @router.get("/{name}/aliases/{alias}", responses=_READS)
-    def get_alias(name: ModelName, alias: str) -> ModelVersion:
+    def get_alias(name: ModelName, alias: Annotated[str, Path(max_length=64)]) -> ModelVersion:
         return _found(store.by_alias(name, alias), f"alias {alias!r} of {name}")
 
     @router.get("/{name}/alias-history", responses=problem_responses(422))
