@@ -267,9 +267,14 @@ def _issue(error: Any) -> dict[str, Any]:
         issue["input"] = repr(value)
     elif isinstance(value, str):
         issue["input"] = _safe_text(value)
-    elif value is None or isinstance(value, bool | int | float):
-        issue["input"] = value if not isinstance(value, int) or abs(value) < 2**53 else str(value)
-    return issue
+    elif value is None or isinstance(value, bool) or _exact_in_json(value):
+        issue["input"] = value
+    return issue  # other inputs (objects, arrays, huge numbers) are not echoed
+
+
+def _exact_in_json(value: object) -> bool:
+    """A number every JSON reader gets back as it was (within a double's exact integers)."""
+    return isinstance(value, int | float) and abs(value) < 2**53
 
 
 def _safe_text(text: str) -> str:
