@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.datasets import FeatureValue
-from contracts.models import ModelMetrics
+from contracts.models import FINITE, ModelMetrics
 
 Features = dict[str, FeatureValue]
 
@@ -22,9 +22,9 @@ def _now() -> datetime:
 
 
 class Envelope(BaseModel):
-    """Fields every message on the bus carries."""
+    """Fields every message on the bus carries; numbers in them are finite (FINITE)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", **FINITE)
 
     event_id: UUID = Field(default_factory=uuid4)
     occurred_at: datetime = Field(default_factory=_now)
@@ -149,7 +149,7 @@ class PredictionMade(Envelope):
 
 
 class FeatureDrift(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", **FINITE)
 
     feature: str
     psi: float

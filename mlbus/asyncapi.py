@@ -24,7 +24,7 @@ from faststream.specification import AsyncAPI
 
 SERVICES = ("ingest", "trainer", "registry", "predictor", "monitor")
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "asyncapi"
-_DOC_TOKEN = "asyncapi-docs-only-not-a-secret"  # noqa: S105 (builds apps, never served)
+_DOC_TOKEN = "asyncapi-docs-only-not-a-secret-0123456789"  # noqa: S105 (builds apps, never served)
 
 
 @contextlib.contextmanager

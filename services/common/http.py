@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import math
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel, ConfigDict
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contracts.text import lone_surrogate_path, may_hold_surrogate
 from services.common.serve import freeze_startup_objects
 
 log = logging.getLogger(__name__)
@@ -34,6 +44,7 @@ def service_app(
     on_shutdown: Hook | None = None,
     background: Sequence[BackgroundJob] = (),
     start_retry_seconds: float = 1.0,
+    body_limits: Sequence[BodyLimit] = (),
 ) -> FastAPI:
     """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks.
 
@@ -44,6 +55,9 @@ def service_app(
 
     Each `background` job runs as a task once the broker has started and is cancelled at
     shutdown, before `on_shutdown`.
+
+    A request body may be as long as the first of `body_limits` that matches its route says,
+    and DEFAULT_BODY_BYTES on any other route (see LimitBodies).
     """
     state: dict[str, Any] = {"broker_started": False}
     tasks: list[asyncio.Task[None]] = []
@@ -88,21 +102,219 @@ def service_app(
             await broker.stop()
 
     app = FastAPI(title=f"mlbus {name}", lifespan=lifespan)
+    app.add_middleware(LimitBodies, limits=tuple(body_limits))
+    app.add_exception_handler(RequestValidationError, validation_problem)  # type: ignore[arg-type]
     app.state.broker = broker  # tests drive it with TestKafkaBroker
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
 
-    @app.get("/readyz", tags=["ops"])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        responses={503: {"description": "not ready yet (same body)", "model": dict[str, Any]}},
+    )
     async def readyz(response: Response) -> dict[str, Any]:
         is_ready = bool(state["broker_started"]) and ready()
         response.status_code = 200 if is_ready else 503
         body = {"ready": is_ready, "service": name, "broker": state["broker_started"]}
         return body | dict(ready_detail()) if ready_detail is not None else body
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> Response:
+        """Prometheus metrics in its text exposition format."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+# --- request body limits --------------------------------------------------------------------
+
+# Routes that take no body (reads, health, metrics) still get a bound on what they are sent.
+DEFAULT_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """At most `max_bytes` of body for `method` on paths matching `path` (a full-match regex)."""
+
+    method: str
+    path: str
+    max_bytes: int
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == self.method and re.fullmatch(self.path, path) is not None
+
+
+class BodyTooLarge(HTTPException):
+    """A request body over its route's limit (HTTP 413); raised while the body is read."""
+
+    def __init__(self, max_bytes: int, what: str) -> None:
+        super().__init__(
+            413, f"request body {what} is over this route's limit of {max_bytes} bytes"
+        )
+
+
+class LimitBodies:
+    """ASGI middleware: a body over its route's limit is refused with 413 before it is held.
+
+    A declared Content-Length over the limit is refused before the app sees the request (so
+    before any authentication or parsing); a body that streams in without one is counted as it
+    arrives and refused at the first chunk past the limit. Routes that read no body (a refusal
+    before reading, such as a missing token) never pull the rest of it in.
+    """
+
+    def __init__(self, app: ASGIApp, limits: Sequence[BodyLimit] = ()) -> None:
+        self.app = app
+        self.limits = tuple(limits)
+
+    def limit_for(self, method: str, path: str) -> int:
+        return next(
+            (rule.max_bytes for rule in self.limits if rule.matches(method, path)),
+            DEFAULT_BODY_BYTES,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(BodyTooLarge(limit, f"of {declared} bytes (Content-Length)"), scope, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit, f"of more than {limit} bytes")
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except BodyTooLarge as refused:  # raised where no exception handler turned it into 413
+            if started:
+                raise
+            await _refuse(refused, scope, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = Headers(scope=scope).get("content-length")
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None  # the server refuses a malformed Content-Length before we are called
+
+
+async def _refuse(refused: BodyTooLarge, scope: Scope, send: Send) -> None:
+    response = JSONResponse({"detail": refused.detail}, status_code=refused.status_code)
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+# --- text that is not Unicode --------------------------------------------------------------
+
+
+def refuse_lone_surrogates(body: bytes, decoded: object = None) -> None:
+    """422 naming where the JSON `body` holds a lone surrogate escape (its text can never be
+    encoded, so nothing made of it can be answered or published); `decoded`: the body decoded
+    already, if it was. A body that is not JSON passes: its route refuses it its own way."""
+    if not may_hold_surrogate(body):
+        return
+    if decoded is None:
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            return
+    where = lone_surrogate_path(decoded)
+    if where is not None:
+        message = f"text at {where} is not valid Unicode (a lone surrogate escape)"
+        raise RequestValidationError([{"type": "unicode", "loc": ("body", where), "msg": message}])
+
+
+# --- error bodies as the OpenAPI documents describe them --------------------------------------
+
+
+async def validation_problem(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, echoing only scalar inputs, cut short and made JSON-safe: the default
+    answer echoes every refused input whole, and itself fails (500) on NaN, a lone surrogate
+    or a deeply nested one."""
+    issues = [_issue(error) for error in exc.errors()]
+    return JSONResponse({"detail": issues}, status_code=422)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_ECHOED_CHARS = 200
+
+
+def _issue(error: Any) -> dict[str, Any]:
+    issue: dict[str, Any] = {
+        "type": str(error.get("type", "invalid")),
+        "loc": [item if isinstance(item, int) else _safe_text(str(item)) for item in error["loc"]],
+        "msg": _safe_text(str(error.get("msg", ""))),
+    }
+    value = error.get("input")
+    if isinstance(value, float) and not math.isfinite(value):
+        issue["input"] = repr(value)
+    elif isinstance(value, str):
+        issue["input"] = _safe_text(value)
+    elif value is None or isinstance(value, bool) or _exact_in_json(value):
+        issue["input"] = value
+    return issue  # other inputs (objects, arrays, huge numbers) are not echoed
+
+
+def _exact_in_json(value: object) -> bool:
+    """A number every JSON reader gets back as it was (within a double's exact integers)."""
+    return isinstance(value, int | float) and abs(value) < 2**53
+
+
+def _safe_text(text: str) -> str:
+    """`text` cut to MAX_ECHOED_CHARS, lone surrogates as U+FFFD (they cannot be encoded)."""
+    cut = text if len(text) <= MAX_ECHOED_CHARS else text[:MAX_ECHOED_CHARS] + "..."
+    return _LONE_SURROGATE.sub("\ufffd", cut)
+
+
+class ValidationIssue(BaseModel):
+    """One problem with a request, as FastAPI reports it (`input` and `ctx` may follow)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """Every 4xx and 5xx answer: a sentence, or FastAPI's list of validation issues."""
+
+    detail: str | list[ValidationIssue]
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error statuses, each with the Problem body."""
+    return {status: {"model": Problem, "description": _REASONS[status]} for status in statuses}
+
+
+_REASONS = {
+    400: "malformed request (e.g. a body that is not valid multipart or JSON)",
+    401: "missing or wrong bearer token",
+    404: "no such model, version or alias",
+    409: "conflicts with the stored state (nothing to change, or a corrupted stored artifact)",
+    413: "request body or element count over the route's limit",
+    422: "invalid request: the detail says what and where",
+    503: "not ready (no model, broker unavailable): retry later",
+}

@@ -61,7 +61,12 @@ def load_spec_setting(value: object) -> DatasetSpec:
 
 
 class SpecSettingMixin(BaseSettings):
-    """A `spec` field read from a file path; a bad spec stops the service at start."""
+    """A `spec` field read from a file path; a bad spec stops the service at start.
+
+    A refused setting is reported without its value: the value may be a secret.
+    """
+
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
 
     spec: Annotated[DatasetSpec, NoDecode] = HOUSE_PRICES
 
@@ -85,10 +90,32 @@ def model_name_for(spec: DatasetSpec, configured: str) -> str:
 
 # Values people leave in example env files; a secret equal to one of them is not a secret.
 SECRET_PLACEHOLDERS = frozenset({"", "changeme", "change-me", "secret", "token", "placeholder"})
+# A secret must be long and drawn from more than a handful of characters: `openssl rand -hex 16`
+# (32 characters, 128 bits) just passes. Eight distinct characters rule out words and repeats
+# ("password" has seven); 32 random hex digits have fewer than eight with odds of about 4e-8.
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT_CHARACTERS = 8
+HOW_TO_MAKE_ONE = "make one with `openssl rand -hex 32`"
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why `secret` is too weak to guard anything, or None; never quotes the secret."""
+    if secret.strip().lower() in SECRET_PLACEHOLDERS:
+        return "is empty or a placeholder"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"has {len(secret)} characters, fewer than the {MIN_SECRET_LENGTH} needed"
+    distinct = len(set(secret))
+    if distinct < MIN_SECRET_DISTINCT_CHARACTERS:
+        return (
+            f"uses only {distinct} different characters"
+            f" (at least {MIN_SECRET_DISTINCT_CHARACTERS} are needed)"
+        )
+    return None
 
 
 def require_real_secret(value: SecretStr, env_name: str) -> SecretStr:
-    """Fail fast at start-up when a secret is empty or a placeholder."""
-    if value.get_secret_value().strip().lower() in SECRET_PLACEHOLDERS:
-        raise ValueError(f"{env_name} must be set to a real secret, not a placeholder")
+    """Fail fast at start-up when a secret is empty, a placeholder, short or from few characters."""
+    weakness = secret_weakness(value.get_secret_value())
+    if weakness is not None:
+        raise ValueError(f"{env_name} {weakness}: it must be a real secret; {HOW_TO_MAKE_ONE}")
     return value

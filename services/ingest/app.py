@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from contracts import records_v2_topic
 from services.common.broker import make_broker
 from services.common.http import service_app
-from services.ingest.api import records_api
+from services.ingest.api import records_api, records_body_limits
 from services.ingest.config import Settings
 from services.ingest.dedup import SeenIds
 from services.ingest.handlers import build_router, output_sender
@@ -27,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = IngestMetrics(registry)
     ingestor = Ingestor(settings.spec, topics, send, metrics, seen, records_v2_topic=v2_topic)
     broker.include_router(build_router(settings, ingestor))
-    app = service_app("ingest", broker, registry)
-    app.include_router(records_api(ingestor))
+    limits = records_body_limits(settings.http_max_body_bytes)
+    app = service_app("ingest", broker, registry, body_limits=limits)
+    app.include_router(records_api(ingestor, settings.http_max_records))
     return app

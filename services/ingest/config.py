@@ -25,6 +25,10 @@ class Settings(SpecSettingMixin):
     batch_timeout_ms: int = Field(default=20, ge=1)
     # Also publish RecordIngestedV2 (contracts.v2) to ingest.records.v2, beside v1.
     publish_v2: bool = False
+    # POST /records: the longest body (413 while it streams in) and the most records in one.
+    # Each record of a body can become an event: these bound the work and memory of a request.
+    http_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    http_max_records: int = Field(default=10_000, ge=1)
 
     @property
     def group_id(self) -> str:

@@ -13,7 +13,7 @@ from services.common.broker import make_broker, raw_producer
 from services.common.http import service_app
 from services.predictor.config import Settings
 from services.predictor.handlers import Serving, build_router
-from services.predictor.http_api import build_predict_router
+from services.predictor.http_api import build_predict_router, predict_body_limits
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.registry_client import CHALLENGER, ModelSource, RegistryClient
 from services.predictor.serving import AliasReloader, ModelHolder, keep_models_loaded
@@ -82,6 +82,7 @@ def create_app(
         before_consume=load_champion,
         on_shutdown=on_shutdown,
         background=[load_models],
+        body_limits=predict_body_limits(settings.http_max_body_bytes),
     )
     app.state.model_holder = holder
     app.state.challenger_holder = serving.challenger.holder

@@ -42,8 +42,10 @@ class Settings(SpecSettingMixin, BaseSettings):
     # features and adds up to a few hundred bytes: it must fit in one Kafka message (Kafka's
     # message.max.bytes is 1,048,588 by default), or its send would fail on every retry.
     max_request_bytes: int = Field(default=1_000_000, ge=1024)
-    # Largest number of records one POST /predict may carry.
+    # Largest number of records one POST /predict may carry, and its longest body (413 while
+    # it streams in): a 99 MB body took 1.1 GB to parse before its 413.
     http_max_records: int = Field(default=10_000, ge=1)
+    http_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
     @model_validator(mode="after")
     def _resolve_model_name(self) -> Settings:

@@ -1,6 +1,7 @@
 """The registry HTTP API: upload versions, read them, download artifacts, move aliases.
 
-Reads are open; writes (upload, promote, rollback) need the bearer token.
+Reads are open; writes (upload, promote, rollback) need the bearer token, checked before their
+body is read: a write without the token is refused before anything it sent is parsed or held.
 """
 
 from __future__ import annotations
@@ -8,30 +9,36 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
 
 from fastapi import (
     APIRouter,
     Depends,
-    File,
-    Form,
     Header,
     HTTPException,
+    Path,
     Query,
+    Request,
     Response,
-    UploadFile,
+    Security,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
 
-from contracts import ModelEvent, ModelRefused, ModelVersion
+from contracts import ModelCard, ModelEvent, ModelRefused, ModelVersion
+from services.common.http import BodyLimit, problem_responses
 from services.registry.aliases import AliasMove
 from services.registry.artifacts import ArtifactCorrupted, sha256_of
 from services.registry.config import Settings
 from services.registry.metrics import RegistryMetrics
 from services.registry.outbox import Outbox
 from services.registry.policy import CHAMPION, decide_promotion
+from services.registry.sql import MAX_VERSION
 from services.registry.store import (
     AliasChange,
     Conflict,
@@ -46,16 +53,43 @@ from services.registry.validation import (
     check_sha256,
     check_spec,
     parse_card,
-    validate_model_name,
 )
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Publish = Callable[[ModelEvent], Awaitable[object]]
 
-_AUTH: dict[int | str, dict[str, Any]] = {401: {"description": "missing or wrong bearer token"}}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"description": "no such model, version or alias"}
+# The card is a form field beside the artifact; Starlette's own cap on a text field is 1 MiB.
+MAX_CARD_BYTES = 1024 * 1024
+# Multipart boundaries and part headers around the artifact and the card.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+# A promotion or rollback body: a reason of up to 500 characters, each at most a 12-byte
+# JSON escape pair, and an actor of up to 100.
+MAX_ALIAS_BODY_BYTES = 16 * 1024
+
+_NAME = r"[^/]+"
+_READS = problem_responses(404, 422)
+_WRITES = problem_responses(401, 404, 409, 413, 422)
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["artifact", "card"],
+                    "properties": {
+                        "artifact": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "the ONNX model",
+                        },
+                        "card": {"type": "string", "description": "contracts.ModelCard as JSON"},
+                    },
+                }
+            }
+        },
+    }
 }
 
 
@@ -70,6 +104,14 @@ class AliasRequest(BaseModel):
     )
 
 
+_ALIAS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": AliasRequest.model_json_schema()}},
+    }
+}
+
+
 class AliasChangeResult(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -78,24 +120,83 @@ class AliasChangeResult(BaseModel):
     moves: tuple[AliasMove, ...]
 
 
-def valid_name(name: str) -> str:
-    """The `{name}` path parameter, refused unless it is a valid model name."""
+ModelName = Annotated[
+    str,
+    Path(
+        pattern=ModelCard.model_fields["model_name"].metadata[0].pattern,
+        description="lower-case letters, digits, '-' and '_'; up to 64 characters",
+    ),
+]
+# Versions count from 1; the database holds them as 32-bit integers (PostgreSQL's INTEGER,
+# the smaller of the two backends), so a larger number can name no version.
+Version = Annotated[int, Path(ge=1, le=MAX_VERSION)]
+
+
+def registry_body_limits(settings: Settings) -> Sequence[BodyLimit]:
+    """The longest body each write may send (every other route: services.common.http's default)."""
+    upload = settings.max_artifact_bytes + MAX_CARD_BYTES + MULTIPART_OVERHEAD_BYTES
+    return (
+        BodyLimit("POST", f"/models/{_NAME}/versions", upload),
+        BodyLimit("POST", f"/models/{_NAME}/versions/{_NAME}/promote", MAX_ALIAS_BODY_BYTES),
+        BodyLimit("POST", f"/models/{_NAME}/rollback", MAX_ALIAS_BODY_BYTES),
+    )
+
+
+@dataclass(frozen=True)
+class Upload:
+    artifact: bytes  # at most the artifact limit + 1 byte, so that "too large" can be told
+    card: str
+
+
+async def read_upload(request: Request, max_artifact_bytes: int) -> Upload:
+    """The upload's form, read (and spooled by Starlette) only once the token is checked."""
+    form_limits = {"max_files": 1, "max_fields": 1, "max_part_size": MAX_CARD_BYTES}
+    async with request.form(**form_limits) as form:
+        artifact, card = form.get("artifact"), form.get("card")
+        issues = []
+        if not isinstance(artifact, UploadFile):
+            issues.append(_missing("artifact", "a file part with the ONNX model"))
+        if not isinstance(card, str):
+            issues.append(_missing("card", "a text field with the model card as JSON"))
+        if issues:
+            raise RequestValidationError(issues)
+        assert isinstance(artifact, UploadFile) and isinstance(card, str)
+        return Upload(await artifact.read(max_artifact_bytes + 1), card)
+
+
+def _missing(field: str, expected: str) -> dict[str, Any]:
+    return {"type": "missing", "loc": ("body", field), "msg": f"Field required: {expected}"}
+
+
+async def alias_request(request: Request) -> AliasRequest:
+    """The body of a promotion or rollback, parsed only once the token is checked."""
     try:
-        return validate_model_name(name)
-    except InvalidUpload as exc:
-        raise HTTPException(422, str(exc)) from exc
+        return AliasRequest.model_validate_json(await request.body())
+    except ValidationError as exc:
+        issues = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError(
+            [{**issue, "loc": ("body", *issue["loc"])} for issue in issues]
+        ) from exc
 
 
-ModelName = Annotated[str, Depends(valid_name)]
+AliasBody = Annotated[AliasRequest, Depends(alias_request)]
 
 
-def _bearer_check(settings: Settings) -> Callable[[str | None], None]:
+# Documents the bearer scheme in the OpenAPI document; require_token does the checking.
+_BEARER = HTTPBearer(
+    auto_error=False, scheme_name="registry token", description="MLBUS_REGISTRY_TOKEN"
+)
+
+
+def _bearer_check(settings: Settings) -> Callable[[HTTPAuthorizationCredentials | None], None]:
     expected = settings.token.get_secret_value().encode()
 
-    def require_token(authorization: Annotated[str | None, Header()] = None) -> None:
-        scheme, _, token = (authorization or "").partition(" ")
+    def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    ) -> None:
+        token = credentials.credentials.strip().encode() if credentials else b""
         # compare_digest: the comparison takes as long for a near miss as for a wild guess
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        if not hmac.compare_digest(token, expected):
             raise HTTPException(
                 401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
             )
@@ -132,18 +233,19 @@ def _add_upload(
         "/{name}/versions",
         status_code=201,
         dependencies=[Depends(_bearer_check(settings))],
-        responses={**_AUTH, 413: {"description": "too large"}, 422: {"description": "refused"}},
+        responses=problem_responses(400, 401, 413, 422),
+        openapi_extra=_UPLOAD_BODY,
     )
     async def upload_version(
         name: ModelName,
-        artifact: Annotated[UploadFile, File(description="the ONNX model")],
-        card: Annotated[str, Form(description="contracts.ModelCard as JSON")],
+        request: Request,
         x_content_sha256: Annotated[
             str | None, Header(description="sha256 of the artifact; refused if it differs")
         ] = None,
     ) -> ModelVersion:
         """Register a version; the promotion policy decides champion or challenger."""
-        data = await artifact.read(settings.max_artifact_bytes + 1)
+        upload = await read_upload(request, settings.max_artifact_bytes)
+        data, card = upload.artifact, upload.card
         try:
             if len(data) > settings.max_artifact_bytes:
                 raise InvalidUpload(f"artifact larger than {settings.max_artifact_bytes} bytes")
@@ -185,7 +287,8 @@ def _add_alias_writes(
 ) -> None:
     writes: dict[str, Any] = {
         "dependencies": [Depends(_bearer_check(settings))],
-        "responses": {**_AUTH, **_NOT_FOUND, 409: {"description": "nothing to change"}},
+        "responses": _WRITES,
+        "openapi_extra": _ALIAS_BODY,
     }
 
     async def apply(name: str, change: Callable[[], AliasChange]) -> AliasChangeResult:
@@ -202,43 +305,46 @@ def _add_alias_writes(
         return AliasChangeResult(model_name=name, champion=champion, moves=done.moves)
 
     @router.post("/{name}/versions/{version}/promote", **writes)
-    async def promote(name: ModelName, version: int, body: AliasRequest) -> AliasChangeResult:
+    async def promote(name: ModelName, version: Version, body: AliasBody) -> AliasChangeResult:
         """Make this version the champion by hand (ModelPromoted)."""
         result = await apply(name, partial(store.promote, name, version, body.actor, body.reason))
         metrics.promotions.inc()
         return result
 
     @router.post("/{name}/rollback", **writes)
-    async def rollback(name: ModelName, body: AliasRequest) -> AliasChangeResult:
+    async def rollback(name: ModelName, body: AliasBody) -> AliasChangeResult:
         """Give the champion alias back to the previous champion (ModelRolledBack)."""
         return await apply(name, partial(store.rollback, name, body.actor, body.reason))
 
 
 def _add_reads(router: APIRouter, store: RegistryStore) -> None:
-    @router.get("")
+    @router.get("", responses=problem_responses(422))
     def list_models() -> list[ModelSummary]:
         """Every model with its latest version number and aliases."""
         return store.list_models()
 
-    @router.get("/{name}/versions")
+    @router.get("/{name}/versions", responses=_READS)
     def list_versions(name: ModelName) -> list[ModelVersion]:
         return store.versions(name)
 
-    @router.get("/{name}/versions/{version}", responses=_NOT_FOUND)
-    def get_version(name: ModelName, version: int) -> ModelVersion:
+    @router.get("/{name}/versions/{version}", responses=_READS)
+    def get_version(name: ModelName, version: Version) -> ModelVersion:
         return _found(store.version(name, version), f"{name} v{version}")
 
-    @router.get("/{name}/versions/{version}/details", responses=_NOT_FOUND)
-    def get_details(name: ModelName, version: int) -> VersionDetails:
+    @router.get("/{name}/versions/{version}/details", responses=_READS)
+    def get_details(name: ModelName, version: Version) -> VersionDetails:
         """The version, its parent champion, the policy's decision and its ONNX signature."""
         return _found(store.details(name, version), f"{name} v{version}")
 
     @router.get(
         "/{name}/versions/{version}/artifact",
         response_class=Response,
-        responses={200: {"content": {"application/octet-stream": {}}}, **_NOT_FOUND},
+        responses={
+            200: {"content": {"application/octet-stream": {}}},
+            **problem_responses(404, 409, 422),
+        },
     )
-    def download_artifact(name: ModelName, version: int) -> Response:
+    def download_artifact(name: ModelName, version: Version) -> Response:
         """The ONNX bytes, verified against their sha256 (also in X-Content-SHA256)."""
         try:
             found = store.artifact(name, version)
@@ -259,11 +365,11 @@ def _add_reads(router: APIRouter, store: RegistryStore) -> None:
             },
         )
 
-    @router.get("/{name}/aliases/{alias}", responses=_NOT_FOUND)
-    def get_alias(name: ModelName, alias: str) -> ModelVersion:
+    @router.get("/{name}/aliases/{alias}", responses=_READS)
+    def get_alias(name: ModelName, alias: Annotated[str, Path(max_length=64)]) -> ModelVersion:
         return _found(store.by_alias(name, alias), f"alias {alias!r} of {name}")
 
-    @router.get("/{name}/alias-history")
+    @router.get("/{name}/alias-history", responses=problem_responses(422))
     def alias_history(
         name: ModelName, alias: Annotated[str | None, Query(max_length=64)] = None
     ) -> list[AliasMove]:

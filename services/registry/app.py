@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from contracts import ModelEvent
 from services.common.broker import make_broker
 from services.common.http import service_app
-from services.registry.api import build_api_router
+from services.registry.api import build_api_router, registry_body_limits
 from services.registry.artifacts import ArtifactStore
 from services.registry.config import Settings
 from services.registry.metrics import RegistryMetrics
@@ -34,7 +34,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Events queued while the broker was unreachable go out as soon as it answers.
         await outbox.run(settings.outbox_retry_seconds)
 
-    app = service_app("registry", broker, registry, background=[drain_outbox])
+    app = service_app(
+        "registry",
+        broker,
+        registry,
+        background=[drain_outbox],
+        body_limits=registry_body_limits(settings),
+    )
     metrics = RegistryMetrics(registry)
     # Refusals store nothing, so they have no outbox row: `send` publishes them directly.
     app.include_router(build_api_router(settings, store, outbox, metrics, publish_refusal=send))

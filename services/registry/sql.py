@@ -16,6 +16,10 @@ import psycopg
 
 Row = tuple[Any, ...]
 
+# Version numbers are INTEGER columns: 32 bits in PostgreSQL, 64 in SQLite. Both backends
+# take the smaller range, so a number beyond it is refused the same way on either.
+MAX_VERSION = 2**31 - 1
+
 
 class Connection(Protocol):
     """What the store needs of a connection: run a statement, read its rows."""

@@ -18,7 +18,7 @@ from services.registry.artifacts import ArtifactStore
 from services.registry.events import promotion_event, registration_events, rollback_event
 from services.registry.policy import CHALLENGER, CHAMPION, Champion, Decision
 from services.registry.signature import OnnxSignature
-from services.registry.sql import Connection, Database
+from services.registry.sql import MAX_VERSION, Connection, Database
 from services.registry.validation import validate_model_name
 
 PromotionPolicy = Callable[[ModelMetrics, Champion | None], Decision]
@@ -187,6 +187,8 @@ class RegistryStore:
             return self._version(db, name, version)
 
     def details(self, name: str, version: int) -> VersionDetails | None:
+        if not _storable(version):
+            return None
         with self.database.connection() as db:
             stored = self._version(db, name, version)
             row = db.row(
@@ -285,6 +287,8 @@ class RegistryStore:
 
     @staticmethod
     def _version(db: Connection, name: str, version: int) -> ModelVersion | None:
+        if not _storable(version):
+            return None  # no such version can exist; the database would refuse the number
         row = db.row(
             "SELECT sha256, size, created_at, card FROM versions WHERE name = ? AND version = ?",
             (name, version),
@@ -305,3 +309,7 @@ class RegistryStore:
             aliases=tuple(a for (a,) in held),
             card=ModelCard.model_validate_json(card),
         )
+
+
+def _storable(version: int) -> bool:
+    return 1 <= version <= MAX_VERSION

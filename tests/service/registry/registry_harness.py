@@ -15,7 +15,7 @@ from contracts import MODEL_EVENT, ModelCard, ModelEvent, ModelRefused
 from services.registry.app import create_app
 from services.registry.config import Settings
 
-TOKEN = "test-registry-token"
+TOKEN = "registry-test-token-5f0c2a9e8d7b4c13a6e1f0d9"
 
 
 @dataclass

@@ -24,7 +24,7 @@ PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 SERVICES = ("ingest", "trainer", "registry", "predictor", "monitor")
 INFRASTRUCTURE = ("kafka", "kafka-topics", "postgres", "prometheus", "grafana")
 CLIENTS_OF_THE_REGISTRY = ("trainer", "predictor", "monitor")
-TOKEN = "s3cret-test-token"
+TOKEN = "compose-test-token-1a7c3e9b5d2f8a4c6e0b"
 POSTGRES_PASSWORD = "pg-test-password"
 
 

@@ -6,6 +6,8 @@ from pydantic import ValidationError
 from services.registry.config import Settings
 from services.registry.sql import open_database
 
+TOKEN = "registry-config-token-2b8d4f6a0c1e3a5c7e9b"
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -14,11 +16,11 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_settings_come_from_the_registry_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", "s3cret-token")
+    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", TOKEN)
     monkeypatch.setenv("MLBUS_REGISTRY_DATA_DIR", "/srv/registry")
     monkeypatch.setenv("MLBUS_REGISTRY_PROMOTION_MARGIN", "0.05")
     settings = Settings()
-    assert settings.token.get_secret_value() == "s3cret-token"
+    assert settings.token.get_secret_value() == TOKEN
     assert settings.data_dir == Path("/srv/registry")
     assert settings.database_path == Path("/srv/registry/registry.sqlite3")
     assert settings.artifact_dir == Path("/srv/registry/artifacts")
@@ -26,7 +28,7 @@ def test_settings_come_from_the_registry_environment(monkeypatch: pytest.MonkeyP
 
 
 def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", "s3cret-token")
+    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", TOKEN)
     settings = Settings()
     assert (settings.host, settings.port) == ("127.0.0.1", 8003)
     assert settings.data_dir == Path("var/registry")
@@ -47,13 +49,13 @@ def test_placeholder_tokens_are_refused(placeholder: str) -> None:
 @pytest.mark.parametrize("margin", [-0.1, 1.0])
 def test_margin_must_be_a_fraction(margin: float) -> None:
     with pytest.raises(ValidationError, match="promotion_margin"):
-        Settings(token="s3cret-token", promotion_margin=margin)
+        Settings(token=TOKEN, promotion_margin=margin)
 
 
 def test_sqlite_in_the_data_dir_unless_a_database_url_is_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", "s3cret-token")
+    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", TOKEN)
     monkeypatch.setenv("MLBUS_REGISTRY_DATA_DIR", "/srv/registry")
     assert Settings().database == "sqlite:////srv/registry/registry.sqlite3"
     assert Settings().spec_check is False

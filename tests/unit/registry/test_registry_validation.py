@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -38,11 +39,39 @@ def test_malformed_card_is_refused(text: str) -> None:
         parse_card(text, "house-prices")
 
 
-@pytest.mark.parametrize("rmse", ["NaN", "Infinity", "-1.0"])
-def test_card_rmse_must_be_comparable(rmse: str) -> None:
+@pytest.mark.parametrize(
+    ("rmse", "why"),
+    [
+        ("NaN", "metrics.rmse: Input should be a finite number"),
+        ("Infinity", "metrics.rmse: Input should be a finite number"),
+        ("1e999", "metrics.rmse: Input should be a finite number"),  # overflows to inf
+        ("-1.0", "rmse must be >= 0"),
+    ],
+)
+def test_card_rmse_must_be_comparable(rmse: str, why: str) -> None:
     text = make_card().model_dump_json().replace('"rmse":10.0', f'"rmse":{rmse}')
     assert json.loads(text)["metrics"]["rmse"] != 10.0
-    with pytest.raises(InvalidUpload, match=r"rmse must be a finite number"):
+    with pytest.raises(InvalidUpload, match=re.escape(why)):
+        parse_card(text, "house-prices")
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "why"),
+    [
+        ("mae", "Infinity", "metrics.mae: Input should be a finite number"),
+        ("r2", "NaN", "metrics.r2: Input should be a finite number"),
+        ("champion_rmse", "-Infinity", "metrics.champion_rmse: Input should be a finite number"),
+        ("mape", "Infinity", "mape is not a finite number"),  # an extra metric
+        ("folds", '{"rmse": [1.0, NaN]}', "folds.rmse[1] is not a finite number"),
+    ],
+)
+def test_every_metric_must_be_finite(metric: str, value: str, why: str) -> None:
+    # The registry serves cards as JSON, which has no inf or NaN: a stored one would make every
+    # later read of the model fail. The trainer never scores a non-finite champion RMSE (None).
+    card = json.loads(make_card().model_dump_json())
+    card["metrics"][metric] = "<value>"
+    text = json.dumps(card).replace('"<value>"', value)
+    with pytest.raises(InvalidUpload, match=re.escape(why)):
         parse_card(text, "house-prices")
 
 

@@ -17,8 +17,8 @@ PASSWORD = "s3cret-sasl-password"
 @pytest.fixture
 def service_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """What every service needs to build its app without a broker."""
-    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", "a-real-registry-token")
-    monkeypatch.setenv("MLBUS_TRAINER_REGISTRY_TOKEN", "a-real-registry-token")
+    monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", "kafka-plumbing-token-3c9e1a7f5b2d8c4e6a0f")
+    monkeypatch.setenv("MLBUS_TRAINER_REGISTRY_TOKEN", "kafka-plumbing-token-3c9e1a7f5b2d8c4e6a0f")
     monkeypatch.setenv("MLBUS_REGISTRY_DATA_DIR", str(tmp_path / "registry"))
     monkeypatch.setenv("MLBUS_KAFKA_BOOTSTRAP_SERVERS", "broker.example:9093")
 

@@ -12,7 +12,7 @@ from services.registry.app import create_app
 from services.registry.artifacts import ArtifactStore
 from services.registry.config import Settings
 
-TOKEN = "registry-token-for-path-tests"
+TOKEN = "registry-path-tests-token-7d1f9b3e5a2c8e4b6f0a"
 TRAVERSALS = (
     "..",
     "../../etc/passwd",

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib
 import logging
+import secrets
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from services.common.settings import KafkaSettings
+from services.common.settings import KafkaSettings, secret_weakness
 
-TOKEN = "tok-9f8e7d6c5b4a"
+TOKEN = "tok-9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c"
 PASSWORD = "pw-0a1b2c3d4e5f"
 # Every setting that holds a credential, by service config module and field name.
 SECRET_FIELDS = {
@@ -80,6 +81,56 @@ def test_trainer_refuses_placeholder_tokens(
     monkeypatch.setenv("MLBUS_TRAINER_REGISTRY_TOKEN", placeholder)
     with pytest.raises(ValidationError, match="MLBUS_TRAINER_REGISTRY_TOKEN"):
         Settings()
+
+
+@pytest.mark.parametrize(
+    ("weak", "why"),
+    [
+        ("a", "has 1 characters, fewer than the 32 needed"),
+        ("password", "has 8 characters"),
+        ("12345678", "has 8 characters"),
+        ("change_me", "has 9 characters"),
+        ("a" * 64, "uses only 1 different characters"),
+        ("passwordpasswordpasswordpassword", "uses only 7 different characters"),
+        ("01" * 40, "uses only 2 different characters"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("settings_module", "env_name"),
+    [
+        ("services.registry.config", "MLBUS_REGISTRY_TOKEN"),
+        ("services.trainer.config", "MLBUS_TRAINER_REGISTRY_TOKEN"),
+    ],
+)
+def test_weak_tokens_are_refused_with_how_to_make_one(
+    weak: str, why: str, settings_module: str, env_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(env_name, weak)
+    with pytest.raises(ValidationError) as refused:
+        importlib.import_module(settings_module).Settings()
+    message = str(refused.value)
+    assert f"{env_name} {why}" in message
+    assert "openssl rand -hex 32" in message
+    assert "input_value" not in message and repr(weak) not in message  # never echoed
+
+
+@pytest.mark.parametrize(
+    "strong",
+    [
+        secrets.token_hex(32),  # what the README says: openssl rand -hex 32
+        secrets.token_hex(16),  # 32 hex digits, 128 bits: the shortest accepted
+        secrets.token_urlsafe(24),  # what `mlbus up` generates
+        "correct-horse-battery-staple-42x",
+    ],
+)
+def test_tokens_with_entropy_are_accepted(strong: str) -> None:
+    assert secret_weakness(strong) is None
+
+
+def test_random_hex_of_the_minimum_length_always_passes() -> None:
+    # The distinct-character rule must not refuse real random tokens: 20,000 draws of the
+    # shortest accepted form (odds of a refusal about 4e-8 each).
+    assert all(secret_weakness(secrets.token_hex(16)) is None for _ in range(20_000))
 
 
 def test_a_missing_token_stops_registry_and_trainer(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ from contracts import HOUSE_PRICES, DatasetSpec, RecordIngested
 from mlbus.datagen import RecordGenerator
 from services.trainer.config import Settings
 
-TOKEN = "s3cret-test-token"
+TOKEN = "trainer-test-token-8e2b6d0f4a1c9e7b3d5f"
 
 
 def labelled_records(
