@@ -157,8 +157,12 @@ def _number(value: object) -> int | float:
         raise Invalid("type", "expected a number, got a boolean")
     if isinstance(value, int | float):
         return value
-    if isinstance(value, str) and _NUMERIC_TEXT.fullmatch(value.strip()):
-        return float(value)
+    if isinstance(value, str):
+        # Parse the text the pattern checked: str.strip also removes separators such as
+        # U+001F and U+2028 that float() does not.
+        text = value.strip()
+        if _NUMERIC_TEXT.fullmatch(text):
+            return float(text)
     raise Invalid("type", f"expected a number, got {json_type(value)} {value!r:.60}")
 
 

@@ -35,7 +35,8 @@ class PredictRecord(BaseModel):
     fresh id. `features` are normalised and checked as ingest does; the target, if present,
     is checked and ignored."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # inf and NaN pass here: the normaliser refuses them with ingest's own reason ("finite").
+    model_config = ConfigDict(extra="forbid")
 
     record_id: str | int | None = None
     features: Features
