@@ -81,9 +81,11 @@ def output_sender(broker: KafkaBroker, topics: Topics, *, v2_topic: str | None =
         for topic, schema, description in outputs
     }
 
-    async def send(event: Envelope, topic: str, key: bytes | None) -> Awaitable[object] | None:
-        # Serialised here: twice as fast as faststream's encoder for a pydantic model.
-        body = event.model_dump_json().encode()
+    async def send(
+        event: Envelope, body: bytes, topic: str, key: bytes | None
+    ) -> Awaitable[object] | None:
+        # `body` is serialised by the Ingestor, per record: twice as fast as faststream's encoder
+        # for a pydantic model, and a record whose event cannot be serialised fails alone.
         client = raw_producer(broker)
         if client is not None:  # half the cost per event of going through faststream
             return await client.send(topic, body, key=key, headers=_JSON_HEADERS)  # type: ignore[no-any-return]

@@ -21,6 +21,7 @@ import msgspec
 import numpy as np
 
 from contracts import RecordRejected, RejectionReason, bounded_original
+from contracts.events import MAX_ID_CHARS
 from services.predictor.event_ids import TEXT_LENGTH, Bytes16, parse_uuids
 
 log = logging.getLogger(__name__)
@@ -56,10 +57,14 @@ Features = dict[str, FeatureValue]
 UuidText = Annotated[str, msgspec.Meta(min_length=TEXT_LENGTH, max_length=TEXT_LENGTH)]
 
 
+# A record id is echoed twice in a prediction (the key too): a bound keeps it in a Kafka message.
+RecordId = Annotated[str, msgspec.Meta(max_length=MAX_ID_CHARS)]
+
+
 class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """contracts.PredictionRequested, decoded by msgspec; `features` still as JSON."""
 
-    record_id: str
+    record_id: RecordId
     dataset: str
     features: msgspec.Raw
     kind: Literal["prediction.requested.v1"] = "prediction.requested.v1"
