@@ -12,6 +12,7 @@ from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from services.common.progress import ConsumerProgress
 from services.common.serve import freeze_startup_objects
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ def service_app(
     on_shutdown: Hook | None = None,
     background: Sequence[BackgroundJob] = (),
     start_retry_seconds: float = 1.0,
+    stall_seconds: float = 120.0,
 ) -> FastAPI:
     """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks.
 
@@ -40,9 +42,18 @@ def service_app(
 
     Each `background` job runs as a task once the broker has started and is cancelled at
     shutdown, before `on_shutdown`.
+
+    Every consumer of `broker` is watched (services.common.progress): /readyz turns red, and
+    says why, when one has had records waiting and made no progress for `stall_seconds`.
     """
     state: dict[str, Any] = {"broker_started": False}
     tasks: list[asyncio.Task[None]] = []
+    progress = ConsumerProgress(lambda: broker.subscribers, registry, stall_seconds)
+
+    async def consumer_progress() -> None:
+        await progress.run(interval_seconds=min(5.0, stall_seconds / 4))
+
+    background = (*background, consumer_progress)
 
     async def start_broker() -> None:
         while True:
@@ -92,9 +103,11 @@ def service_app(
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(response: Response) -> dict[str, Any]:
-        is_ready = bool(state["broker_started"]) and ready()
+        stalled = progress.problems()
+        is_ready = bool(state["broker_started"]) and ready() and not stalled
         response.status_code = 200 if is_ready else 503
-        return {"ready": is_ready, "service": name, "broker": state["broker_started"]}
+        answer = {"ready": is_ready, "service": name, "broker": state["broker_started"]}
+        return answer | ({"stalled": stalled} if stalled else {})
 
     @app.get("/metrics", tags=["ops"])
     async def metrics() -> Response:

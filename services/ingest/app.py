@@ -28,6 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     metrics = IngestMetrics(registry)
     ingestor = Ingestor(settings.spec, topics, send, metrics, seen, records_v2_topic=v2_topic)
     broker.include_router(build_router(settings, ingestor, PoisonMetrics(registry)))
-    app = service_app("ingest", broker, registry)
+    app = service_app(
+        "ingest", broker, registry, stall_seconds=settings.kafka.consumer_stall_seconds
+    )
     app.include_router(records_api(ingestor))
     return app

@@ -86,6 +86,7 @@ def create_app(
         before_consume=checkpoints.restore,
         on_shutdown=on_shutdown,
         background=[sweep, warm_statistics, checkpoint],
+        stall_seconds=settings.kafka.consumer_stall_seconds,
     )
     app.state.processor = processor
     app.state.checkpoints = checkpoints

@@ -81,6 +81,7 @@ def create_app(
         before_consume=load_champion,
         on_shutdown=on_shutdown,
         background=[load_models],
+        stall_seconds=settings.kafka.consumer_stall_seconds,
     )
     app.state.model_holder = holder
     app.state.challenger_holder = serving.challenger.holder

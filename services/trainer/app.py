@@ -41,7 +41,13 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
     )
     broker.include_router(build_router(settings, coordinator))
 
-    app = service_app("trainer", broker, registry, on_shutdown=coordinator.runs.close)
+    app = service_app(
+        "trainer",
+        broker,
+        registry,
+        on_shutdown=coordinator.runs.close,
+        stall_seconds=settings.kafka.consumer_stall_seconds,
+    )
     app.state.coordinator = coordinator
 
     @app.get("/status", tags=["trainer"])
