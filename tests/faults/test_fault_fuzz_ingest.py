@@ -65,7 +65,8 @@ async def test_every_fuzzed_input_ends_processed_or_dead_lettered(
         f" {sum(map(len, inputs)) / 1e6:.1f} MB): {dict(counts)}"
     )
     print(
-        f"fuzz: generated ({generated - started:.1f}s more after the stack was up), published in {published - generated:.1f}s,"
+        f"fuzz: generated ({generated - started:.1f}s more once the stack was up),"
+        f" published in {published - generated:.1f}s,"
         f" all consumed and committed {consumed - published:.1f}s later"
     )
     unaccounted = [
