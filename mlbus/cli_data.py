@@ -48,7 +48,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if args.rate is not None and args.rate <= 0:
         raise RuntimeError("--rate must be positive")
     since = asyncio.run(output_offsets(args.bootstrap, topics)) if args.wait > 0 else {}
-    progress = ProgressBar(count_rows(args.file))
+    try:  # reads the whole file: text that is not UTF-8 is refused before anything is sent
+        progress = ProgressBar(count_rows(args.file))
+    except UnicodeDecodeError as exc:
+        message = f"{args.file} is not valid UTF-8 text ({exc}); nothing was published"
+        raise ValueError(message) from exc
     started = time.monotonic()
     published = asyncio.run(
         publish_rows(
