@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry, Counter
 
@@ -41,6 +42,19 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, KafkaConnectionError | KafkaTimeoutError | ConnectionError | TimeoutError):
         return True
     return isinstance(error, KafkaError) and bool(error.retriable)
+
+
+def batch_records(raw_message: Any) -> Sequence[ConsumerRecord[Any, Any]]:
+    """The records of a faststream message: a tuple from Kafka, a list from the test broker,
+    one record for a subscriber that is not a batch one."""
+    return raw_message if isinstance(raw_message, tuple | list) else (raw_message,)
+
+
+def position_of(record: ConsumerRecord[Any, Any]) -> Position | None:
+    """Where a consumed record was (None for the in-memory test broker's, which have none)."""
+    if not isinstance(record.partition, int) or not isinstance(record.offset, int):
+        return None
+    return Position(record.topic, record.partition, record.offset)
 
 
 class PoisonMetrics:
