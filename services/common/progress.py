@@ -3,7 +3,7 @@
 A consumer that loops on one batch keeps its process, its broker connection and /healthz alive,
 and makes no progress. Every few seconds this looks at each consumer group of a service's broker:
 per assigned partition, its high watermark (from the last fetch) and its committed offset (its
-position for a consumer that never commits, such as the trainer's buffer). A partition with
+position for a consumer that has committed nothing, such as the trainer's buffer). A partition with
 records waiting whose offset has not moved for `stall_seconds` is stalled: /readyz says so and
 `mlbus_consumer_stalled` is 1 (deploy/prometheus/rules alerts on it).
 """
@@ -28,8 +28,10 @@ Clock = Callable[[], float]
 
 @dataclass
 class _Partition:
-    offset: int | None = None  # committed (or position), as last seen
-    moved_at: float = 0.0  # when it last moved (or was first seen)
+    offset: int | None = None  # committed (or the lower of the last two positions), as last seen
+    best: int = -1  # the furthest it got
+    moved_at: float = 0.0  # when it last got further (or was first seen)
+    position: int | None = None  # the position at the last check
     lag: int = 0
 
 
@@ -54,6 +56,7 @@ class ConsumerProgress:
         self._stall_seconds = stall_seconds
         self._clock = clock
         self._consumers: dict[str, _Consumer] = {}
+        self._problems: dict[str, str] = {}  # consumer -> why it is stalled
         self._lag = Gauge(
             "mlbus_consumer_lag",
             "Records waiting for this consumer: high watermark minus committed offset, summed.",
@@ -90,7 +93,7 @@ class ConsumerProgress:
             group = getattr(subscriber, "group_id", None)
             if not isinstance(consumer, AIOKafkaConsumer) or group is None:
                 continue  # not started, or no group: nothing committed to watch
-            name = "+".join(sorted(getattr(subscriber, "topics", ()) or ())) or str(group)
+            name = "+".join(sorted(getattr(subscriber, "topic_names", ()) or ())) or str(group)
             await self._check(name, consumer)
 
     async def _check(self, name: str, consumer: AIOKafkaConsumer) -> None:
@@ -100,43 +103,49 @@ class ConsumerProgress:
         for gone in set(state.partitions) - assigned:
             del state.partitions[gone]
         for partition in assigned:
-            offset = await _progress_offset(consumer, partition)
-            highwater = consumer.highwater(partition)
             seen = state.partitions.setdefault(partition, _Partition(moved_at=now))
-            if offset is not None and offset != seen.offset:
-                seen.offset, seen.moved_at = offset, now
-            if highwater is not None and offset is not None:
+            offset = await self._progress_offset(consumer, partition, seen)
+            if offset is None:
+                continue
+            if offset > seen.best:  # only getting further is progress: a rewind is not
+                seen.best, seen.moved_at = offset, now
+            highwater = consumer.highwater(partition)
+            if highwater is not None:
                 seen.lag = max(0, highwater - offset)
         self._export(name, state, now)
+
+    @staticmethod
+    async def _progress_offset(
+        consumer: AIOKafkaConsumer, partition: TopicPartition, seen: _Partition
+    ) -> int | None:
+        """The partition's committed offset; for a consumer that has committed nothing, the
+        lower of its last two positions (a batch rewound again and again moves the position
+        back and forth, never the lower of two)."""
+        with contextlib.suppress(Exception):  # a rebalance or a broker away: try next time
+            committed = await asyncio.wait_for(consumer.committed(partition), 5.0)
+            if committed is not None:
+                return int(committed)
+            position = int(await asyncio.wait_for(consumer.position(partition), 5.0))
+            previous, seen.position = seen.position, position
+            return position if previous is None else min(previous, position)
+        return None
 
     def _export(self, name: str, state: _Consumer, now: float) -> None:
         waiting = [p for p in state.partitions.values() if p.lag > 0]
         age = max((now - p.moved_at for p in waiting), default=0.0)
-        self._lag.labels(consumer=name).set(sum(p.lag for p in state.partitions.values()))
+        lag = sum(p.lag for p in waiting)
+        stalled = age >= self._stall_seconds
+        self._lag.labels(consumer=name).set(lag)
         self._age.labels(consumer=name).set(age)
-        self._stalled.labels(consumer=name).set(1 if age >= self._stall_seconds else 0)
+        self._stalled.labels(consumer=name).set(1 if stalled else 0)
+        self._problems.pop(name, None)
+        if stalled:
+            self._problems[name] = (
+                f"consumer {name} has {lag} records waiting and its offsets have not moved"
+                f" for {age:.0f}s (limit {self._stall_seconds:g}s)"
+            )
 
     def problems(self) -> list[str]:
-        """Why the service is not making progress: one line per stalled consumer."""
-        now = self._clock()
-        found = []
-        for name, state in self._consumers.items():
-            waiting = [p for p in state.partitions.values() if p.lag > 0]
-            age = max((now - p.moved_at for p in waiting), default=0.0)
-            if age >= self._stall_seconds:
-                lag = sum(p.lag for p in waiting)
-                found.append(
-                    f"consumer {name} has {lag} records waiting and its offsets have not moved"
-                    f" for {age:.0f}s (limit {self._stall_seconds:g}s)"
-                )
-        return found
-
-
-async def _progress_offset(consumer: AIOKafkaConsumer, partition: TopicPartition) -> int | None:
-    """The partition's committed offset, or the consumer's position when nothing is committed."""
-    with contextlib.suppress(Exception):  # a rebalance or a broker away: try again next time
-        committed = await asyncio.wait_for(consumer.committed(partition), 5.0)
-        if committed is not None:
-            return int(committed)
-        return int(await asyncio.wait_for(consumer.position(partition), 5.0))
-    return None
+        """Why the service is not making progress, as of the last check: one line per stalled
+        consumer (the same verdict as mlbus_consumer_stalled)."""
+        return list(self._problems.values())

@@ -35,7 +35,7 @@ class FakeConsumer(AIOKafkaConsumer):
 
 class Subscriber:
     group_id = "mlbus-ingest"
-    topics = ("raw",)
+    topic_names = ("raw",)
 
     def __init__(self, consumer: Any) -> None:
         self.consumer = consumer
@@ -90,3 +90,37 @@ async def test_subscribers_without_a_group_or_not_started_are_left_alone() -> No
     progress = ConsumerProgress(lambda: [unstarted], registry, 30)
     await progress.check()
     assert progress.problems() == [] and gauge(registry, "mlbus_consumer_lag") is None
+
+
+async def test_a_consumer_that_never_committed_and_rewinds_again_and_again_stalls() -> None:
+    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+    # Fetched one record, rewound, fetched it again ...: now and then seen twice at 6.
+    positions = iter([5, 6, 5, 6, 6, 5, 6, 5, 6, 5, 6])
+
+    async def position(partition: TopicPartition) -> int:
+        return next(positions)
+
+    consumer.position = position  # type: ignore[method-assign]
+    consumer.high = 6
+    progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
+    for now in range(0, 110, 10):
+        clock.now = now
+        await progress.check()
+    [problem] = progress.problems()
+    assert "has 1 records waiting" in problem
+
+
+async def test_a_consumer_that_never_commits_but_moves_on_is_not_stalled() -> None:
+    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+    positions = iter(range(0, 1000, 100))
+
+    async def position(partition: TopicPartition) -> int:
+        return next(positions)
+
+    consumer.position = position  # type: ignore[method-assign]
+    consumer.high = 10_000
+    progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
+    for now in range(0, 100, 10):
+        clock.now = now
+        await progress.check()
+    assert progress.problems() == []
