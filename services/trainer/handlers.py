@@ -86,7 +86,8 @@ def build_router(
         # the retained records again from the earliest offset and rebuilds it.
         ack_policy=AckPolicy.MANUAL,
     )
-    async def on_records(message: KafkaMessage) -> None:
+    async def on_records(bodies: list[bytes], message: KafkaMessage) -> None:
+        # The bodies are read from the records (the guard may hand them over one at a time).
         await records_guard.handle(batch_records(message.raw_message), add_records)
 
     @router.subscriber(
@@ -98,7 +99,7 @@ def build_router(
         decoder=raw_body,
         ack_policy=AckPolicy.ACK,  # committed once the run is requested
     )
-    async def on_control(message: KafkaMessage) -> None:
+    async def on_control(body: bytes, message: KafkaMessage) -> None:
         """TrainModel commands and DriftDetected events: both ask for a run."""
         await control_guard.handle(batch_records(message.raw_message), control)
 
