@@ -1,7 +1,7 @@
 """The largest possible dead-letter and prediction events fit in Apache Kafka's message.max.bytes.
 
 Both are bounded by construction (contracts.RecordRejected cuts every text, the predictor refuses
-requests over max_request_bytes and record ids over 300 characters); here the worst cases are
+requests over max_request_bytes and record ids over 5,000 characters); here the worst cases are
 built and sent to a broker with its default limit (1 MiB), which must take them.
 """
 
@@ -15,10 +15,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from contracts import MAX_ORIGINAL_CHARS, MAX_REASONS, RecordRejected, RejectionReason
-from contracts.events import MAX_ID_CHARS
 from mlbus.brokers import ApacheKafkaBroker
 from services.predictor.config import Settings as PredictorSettings
-from services.predictor.request_batch import RawRequest, encode_json, parse_requests
+from services.predictor.request_batch import (
+    MAX_RECORD_ID_CHARS,
+    RawRequest,
+    encode_json,
+    parse_requests,
+)
 from services.predictor.scoring import Prediction
 
 pytestmark = pytest.mark.e2e
@@ -53,7 +57,7 @@ def largest_prediction() -> tuple[bytes, bytes]:
         "kind": "prediction.requested.v1",
         "event_id": str(uuid.uuid4()),
         "occurred_at": datetime.now(UTC).isoformat(),
-        "record_id": WIDE * MAX_ID_CHARS,
+        "record_id": WIDE * MAX_RECORD_ID_CHARS,
         "dataset": "d",
         "features": {"area": 1.0, "note": ""},
     }
