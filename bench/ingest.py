@@ -129,8 +129,8 @@ async def baseline_worker(count: int) -> None:
     topics = kafka.topics
     broker = KafkaBroker(kafka.bootstrap_servers)
 
-    async def send(event: Envelope, topic: str, key: bytes | None) -> None:
-        await broker.publish(event, topic, key=key)  # awaited: the broker's ack per message
+    async def send(event: Envelope, body: bytes, topic: str, key: bytes | None) -> None:
+        await broker.publish(body, topic, key=key)  # awaited: the broker's ack per message
 
     ingestor = Ingestor(HOUSE_PRICES, topics, send, IngestMetrics(CollectorRegistry()))
     done = asyncio.Event()

@@ -13,6 +13,7 @@ from contracts.datasets import (
 )
 from contracts.events import (
     MAX_ORIGINAL_CHARS,
+    MAX_REASONS,
     MODEL_EVENT,
     DriftDetected,
     Envelope,
@@ -31,6 +32,8 @@ from contracts.events import (
     TrainerCommand,
     TrainModel,
     bounded_original,
+    bounded_text,
+    unicode_text,
 )
 from contracts.models import (
     CategoricalReference,
@@ -58,6 +61,7 @@ from contracts.v2 import (
 __all__ = [
     "HOUSE_PRICES",
     "MAX_ORIGINAL_CHARS",
+    "MAX_REASONS",
     "MODEL_EVENT",
     "RECORDS_V2",
     "RECORD_INGESTED_ANY",
@@ -101,5 +105,7 @@ __all__ = [
     "TrainerCommand",
     "as_v2",
     "bounded_original",
+    "bounded_text",
     "records_v2_topic",
+    "unicode_text",
 ]

@@ -5,11 +5,12 @@ A breaking change gets a new class (and `kind` / topic version) beside the old o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.datasets import FeatureValue
 from contracts.models import FINITE, ModelMetrics
@@ -52,37 +53,95 @@ class PredictionRequested(Envelope):
     features: Features
 
 
-class RejectionReason(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    field: str | None = Field(description="the offending field; None for the whole message")
-    rule: str = Field(description="machine-readable rule, e.g. 'json', 'required', 'max'")
-    message: str
-
-
-# A dead-letter event must always fit in a Kafka message (1 MiB by default), even when its input
-# was huge: otherwise its publish fails on every retry and blocks the partition.
+# A dead-letter event must always fit in a Kafka message (1 MiB by default, message.max.bytes),
+# whatever its input: otherwise its publish fails on every retry and blocks the partition. So
+# every text it carries is cut, with a note of what was cut, and the reasons are counted. JSON
+# spells a character in at most 6 bytes (a control character as \u00XX), so the largest
+# possible event is about 6 * (MAX_ORIGINAL_CHARS + MAX_REASONS * (field + rule + message)) =
+# 6 * (100,000 + 100 * 400) bytes = 840 KB; tests/faults/test_fault_event_bounds.py sends it.
 MAX_ORIGINAL_CHARS = 100_000
+MAX_REASONS = 100
+MAX_FIELD_CHARS = 120
+MAX_RULE_CHARS = 40
+MAX_MESSAGE_CHARS = 240
+MAX_ID_CHARS = 300  # record ids and sources echoed in a dead-letter event (and its key)
+
+
+def unicode_text(text: str) -> str:
+    """`text` with any lone surrogate spelled as an escape: always encodable as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def bounded_text(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters (`limit` >= 40), cut with a note of how many were
+    cut; lone surrogates escaped. Bounding a bounded text changes nothing."""
+    text = unicode_text(text)
+    if len(text) <= limit:
+        return text
+    # The note names at most len(text) cut characters: room for that many digits is enough.
+    keep = limit - len(_cut_note(len(text)))
+    return text[:keep] + _cut_note(len(text) - keep)
+
+
+def _cut_note(cut: int) -> str:
+    return f"...[{cut} more characters cut]"
 
 
 def bounded_original(original: str) -> str:
-    """`original`, cut to MAX_ORIGINAL_CHARS characters with a note of how many were cut."""
-    if len(original) <= MAX_ORIGINAL_CHARS:
-        return original
-    cut = len(original) - MAX_ORIGINAL_CHARS
-    return f"{original[:MAX_ORIGINAL_CHARS]}...[{cut} more characters cut]"
+    """`original` in at most MAX_ORIGINAL_CHARS characters, cut with a note of how many were cut."""
+    return bounded_text(original, MAX_ORIGINAL_CHARS)
+
+
+def _bounded_optional(limit: int) -> Callable[[str | None], str | None]:
+    return lambda text: None if text is None else bounded_text(text, limit)
+
+
+BoundedField = Annotated[str | None, AfterValidator(_bounded_optional(MAX_FIELD_CHARS))]
+BoundedId = Annotated[str | None, AfterValidator(_bounded_optional(MAX_ID_CHARS))]
+
+
+class RejectionReason(BaseModel):
+    # Its texts are bounded (cut with a note) wherever it is made.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    field: BoundedField = Field(description="the offending field; None for the whole message")
+    rule: Annotated[str, AfterValidator(lambda text: bounded_text(text, MAX_RULE_CHARS))] = Field(
+        description="machine-readable rule, e.g. 'json', 'required', 'max'"
+    )
+    message: Annotated[str, AfterValidator(lambda text: bounded_text(text, MAX_MESSAGE_CHARS))]
+
+
+def bounded_reasons(reasons: Sequence[RejectionReason]) -> tuple[RejectionReason, ...]:
+    """At most MAX_REASONS reasons: the last one says how many more were cut."""
+    if len(reasons) <= MAX_REASONS:
+        return tuple(reasons)
+    more = len(reasons) - (MAX_REASONS - 1)
+    summary = RejectionReason(field=None, rule="truncated", message=f"{more} more reasons cut")
+    return (*reasons[: MAX_REASONS - 1], summary)
 
 
 class RecordRejected(Envelope):
     """A message that could not be accepted, with the original bytes and every reason (step 4)."""
 
+    # Bounded by construction (see MAX_ORIGINAL_CHARS): it always fits in a Kafka message.
+
     kind: Literal["record.rejected.v1"] = "record.rejected.v1"
-    record_id: str | None = None
-    source: str = Field(description="topic name, or 'http' for POST /records")
+    record_id: BoundedId = None
+    source: Annotated[str, AfterValidator(lambda text: bounded_text(text, MAX_ID_CHARS))] = Field(
+        description="topic name, or 'http' for POST /records"
+    )
     partition: int | None = None
     offset: int | None = None
-    original: str = Field(description="the original payload, decoded as UTF-8 with replacement")
-    reasons: tuple[RejectionReason, ...] = Field(min_length=1)
+    original: Annotated[str, AfterValidator(bounded_original)] = Field(
+        description="the original payload, decoded as UTF-8 with replacement"
+    )
+    reasons: Annotated[tuple[RejectionReason, ...], AfterValidator(bounded_reasons)] = Field(
+        min_length=1
+    )
 
 
 # --- registry -------------------------------------------------------------------------------

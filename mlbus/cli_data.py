@@ -63,6 +63,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec) if args.spec else HOUSE_PRICES
+    try:  # reads the whole file: text that is not UTF-8 is refused before anything is sent
+        total = count_rows(args.file)
+    except UnicodeDecodeError as exc:
+        message = f"{args.file} is not valid UTF-8 text ({exc}); nothing was published"
+        raise ValueError(message) from exc
     rows = read_rows(args.file)
     if _derive_ids(args, spec.record_id_field):
         rows = with_record_ids(rows, spec.record_id_field, file_identity(args.file))
@@ -74,7 +79,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if args.rate is not None and args.rate <= 0:
         raise RuntimeError("--rate must be positive")
     since = asyncio.run(output_offsets(args.bootstrap, topics)) if args.wait > 0 else {}
-    progress = ProgressBar(count_rows(args.file))
+    progress = ProgressBar(total)
     started = time.monotonic()
     published = asyncio.run(
         publish_rows(args.bootstrap, topics.raw, rows, spec, rate=args.rate, progress=progress)

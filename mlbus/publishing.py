@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts import DatasetSpec, RejectionReason, Topics
 from contracts.normalise import Invalid, normalise_fields, record_id_text
+from contracts.text import lone_surrogate_path, may_hold_surrogate
 from mlbus.bus import encode, producer
 
 Position = tuple[int, int]
@@ -69,6 +70,18 @@ def record_id_of(row: dict[str, Any], spec: DatasetSpec) -> str:
     return "" if value is None else str(value)
 
 
+def unicode_row(row: dict[str, Any], number: int) -> bytes:
+    """The JSON of row `number` of a file; ValueError when it holds text that is not Unicode
+    (a lone surrogate, which no consumer could encode): refused here, before it is sent."""
+    body = encode(row)
+    if may_hold_surrogate(body) and (path := lone_surrogate_path(row)) is not None:
+        raise ValueError(
+            f"row {number}: the text at {path} is not valid Unicode (a lone surrogate);"
+            " fix the file and publish again (rows before it were published)"
+        )
+    return body
+
+
 async def publish_rows(
     bootstrap: str,
     topic: str,
@@ -84,9 +97,10 @@ async def publish_rows(
     async with producer(bootstrap) as client:
         pending: list[asyncio.Future[Any]] = []
         for sent, row in enumerate(rows, start=1):
+            body = unicode_row(row, sent)
             record_id = record_id_of(row, spec)
             published.record_ids.append(record_id)
-            pending.append(await client.send(topic, encode(row), key=record_id.encode()))
+            pending.append(await client.send(topic, body, key=record_id.encode()))
             if rate:
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.text import lone_surrogate_path, may_hold_surrogate
+from services.common.progress import ConsumerProgress
 from services.common.serve import freeze_startup_objects
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def service_app(
     background: Sequence[BackgroundJob] = (),
     start_retry_seconds: float = 1.0,
     body_limits: Sequence[BodyLimit] = (),
+    stall_seconds: float = 120.0,
 ) -> FastAPI:
     """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks.
 
@@ -58,9 +60,17 @@ def service_app(
 
     A request body may be as long as the first of `body_limits` that matches its route says,
     and DEFAULT_BODY_BYTES on any other route (see LimitBodies).
+    Every consumer of `broker` is watched (services.common.progress): /readyz turns red, and
+    says why, when one has had records waiting and made no progress for `stall_seconds`.
     """
     state: dict[str, Any] = {"broker_started": False}
     tasks: list[asyncio.Task[None]] = []
+    progress = ConsumerProgress(lambda: broker.subscribers, registry, stall_seconds)
+
+    async def consumer_progress() -> None:
+        await progress.run(interval_seconds=min(5.0, stall_seconds / 4))
+
+    background = (*background, consumer_progress)
 
     async def start_broker() -> None:
         while True:
@@ -116,10 +126,13 @@ def service_app(
         responses={503: {"description": "not ready yet (same body)", "model": dict[str, Any]}},
     )
     async def readyz(response: Response) -> dict[str, Any]:
-        is_ready = bool(state["broker_started"]) and ready()
+        stalled = progress.problems()
+        is_ready = bool(state["broker_started"]) and ready() and not stalled
         response.status_code = 200 if is_ready else 503
         body = {"ready": is_ready, "service": name, "broker": state["broker_started"]}
-        return body | dict(ready_detail()) if ready_detail is not None else body
+        if ready_detail is not None:
+            body |= dict(ready_detail())
+        return body | ({"stalled": stalled} if stalled else {})
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     async def metrics() -> Response:

@@ -36,6 +36,9 @@ class KafkaSettings(BaseSettings):
     # message.max.bytes (1 MiB by default); a request, under socket.request.max.bytes (100 MiB).
     producer_batch_bytes: int = Field(default=512 * 1024, ge=1024)
     producer_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # A consumer with records waiting whose offsets have not moved for this long is stalled:
+    # its service's /readyz turns red and says why (services.common.progress).
+    consumer_stall_seconds: float = Field(default=120.0, gt=0)
 
     @property
     def topics(self) -> Topics:

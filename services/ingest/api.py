@@ -10,8 +10,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
 from contracts import RejectionReason
-from contracts.text import may_hold_surrogate
-from services.common.http import BodyLimit, problem_responses, refuse_lone_surrogates
+from services.common.http import BodyLimit, problem_responses
 from services.ingest.routing import Ingestor, Origin, Rejected
 
 log = logging.getLogger(__name__)
@@ -49,8 +48,8 @@ def records_api(ingestor: Ingestor, max_records: int) -> APIRouter:
     async def post_records(request: Request) -> IngestAnswer:
         """Validate and route records; rejected ones are also dead-lettered with their reasons.
 
-        At most `max_records` records per body (413); text that is not valid Unicode (a lone
-        surrogate escape) is refused whole (422): no part of it could be published.
+        At most `max_records` records per body (413). A record with text that is not valid
+        Unicode (a lone surrogate escape) is rejected alone, as on Kafka: the rest are routed.
         """
         # The raw body, not a parsed model: malformed records are answered and dead-lettered.
         body = await request.body()
@@ -70,15 +69,14 @@ def records_api(ingestor: Ingestor, max_records: int) -> APIRouter:
 
 
 def refuse_unfit_body(body: bytes, max_records: int) -> None:
-    """413 for an array of more than `max_records` records; 422 for a lone surrogate.
+    """413 for an array of more than `max_records` records.
 
-    A body that is not JSON passes: the ingestor rejects and dead-letters it with its reason,
-    as it does a Kafka message.
+    A body that is not JSON, or a record with a lone surrogate, passes: the ingestor rejects
+    and dead-letters it with its reason, as it does a Kafka message.
     """
-    # An array of n elements takes at least 2n + 1 bytes ("[1,1,...]"): a body shorter than
-    # that cannot be too long, and needs decoding here only if it may hold a surrogate.
-    too_long_possible = len(body) > 2 * max_records + 1
-    if not (too_long_possible or may_hold_surrogate(body)):
+    # An array of n elements takes at least 2n + 1 bytes ("[1,1,...]"): a shorter body cannot
+    # hold too many, and is not decoded here.
+    if len(body) <= 2 * max_records + 1:
         return
     try:
         decoded = json.loads(body)
@@ -88,7 +86,6 @@ def refuse_unfit_body(body: bytes, max_records: int) -> None:
         raise HTTPException(
             413, f"{len(decoded)} records in one body: at most {max_records} per request"
         )
-    refuse_lone_surrogates(body, decoded)
 
 
 def _answer(rejected: Rejected) -> RejectedRecord:

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 from contracts import records_v2_topic
 from services.common.broker import make_broker
 from services.common.http import service_app
+from services.common.poison import PoisonMetrics
 from services.ingest.api import records_api, records_body_limits
 from services.ingest.config import Settings
 from services.ingest.dedup import SeenIds
@@ -26,8 +27,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     send = output_sender(broker, topics, v2_topic=v2_topic)
     metrics = IngestMetrics(registry)
     ingestor = Ingestor(settings.spec, topics, send, metrics, seen, records_v2_topic=v2_topic)
-    broker.include_router(build_router(settings, ingestor))
-    limits = records_body_limits(settings.http_max_body_bytes)
-    app = service_app("ingest", broker, registry, body_limits=limits)
+    broker.include_router(build_router(settings, ingestor, PoisonMetrics(registry)))
+    app = service_app(
+        "ingest",
+        broker,
+        registry,
+        body_limits=records_body_limits(settings.http_max_body_bytes),
+        stall_seconds=settings.kafka.consumer_stall_seconds,
+    )
     app.include_router(records_api(ingestor, settings.http_max_records))
     return app

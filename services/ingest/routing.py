@@ -26,21 +26,23 @@ from contracts import (
     RecordRejected,
     RejectionReason,
     Topics,
-    bounded_original,
 )
+from contracts.text import lone_surrogate_path, may_hold_surrogate
 from services.ingest.dedup import SeenIds
 from services.ingest.metrics import Destination, IngestMetrics
 from services.ingest.validation import InvalidRecord, ValidRecord, decode_json, validate_record
 
 log = logging.getLogger(__name__)
 
-# Hands one event to the producer and returns what to await for its acknowledgement (None when
-# it is already acknowledged): a batch is sent without waiting for each event.
-Send = Callable[[Envelope, str, bytes | None], Awaitable[Awaitable[object] | None]]
+# Hands one event (and its JSON, serialised once per record while planning) to the producer and
+# returns what to await for its acknowledgement (None when it is already acknowledged): a batch
+# is sent without waiting for each event.
+Send = Callable[[Envelope, bytes, str, bytes | None], Awaitable[Awaitable[object] | None]]
 
-# Bounds on a dead-letter event's reasons, as contracts.bounded_original bounds its original:
-# it must always fit in a Kafka message, or its publish would fail on every retry.
-MAX_REASONS = 200
+# An event must fit in a Kafka message (message.max.bytes, 1 MiB by default) with its key and
+# headers; a record whose event would not is dead-lettered alone (dead-letter events are bounded
+# by construction, contracts.RecordRejected).
+MAX_EVENT_BYTES = 1_000_000
 _EVENT_NAMESPACE = UUID("6f1c3a4e-25b1-4c55-9a53-6d0f1e0b8c21")
 Kind = Literal["accepted", "rejected", "duplicate"]
 
@@ -81,6 +83,7 @@ class _Output:
     """One event to publish, and how it counts once acknowledged."""
 
     event: Envelope
+    body: bytes  # the event's JSON
     topic: str
     key: bytes | None
     kind: Kind | None  # None: a second version of an event already counted
@@ -91,8 +94,10 @@ class Ingestor:
     """Validates the records of messages and publishes each one to its topic.
 
     A batch is validated first, then all its events are sent at once and awaited together.
+    Decoding, validating, serialising and sizing happen per record while planning, so a record
+    that fails any of them is dead-lettered alone, with its reason, and never fails its batch.
     Publish errors propagate: the caller must not commit the input (Kafka) or must answer
-    with an error (HTTP), so that nothing is lost. Any other error dead-letters the record.
+    with an error (HTTP), so that nothing is lost.
     A valid record whose id was routed within the horizon of `seen` is a duplicate: it is
     dead-lettered with the rule 'duplicate' and counted as such, never routed twice. Only
     explicit ids count: a record without one gets a fresh id, and is never a duplicate.
@@ -107,6 +112,7 @@ class Ingestor:
         seen: SeenIds | None = None,
         *,
         records_v2_topic: str | None = None,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self._spec = spec
         self._topics = topics
@@ -115,6 +121,7 @@ class Ingestor:
         self._seen = seen if seen is not None else SeenIds(horizon_seconds=0, max_ids=1)
         # Where RecordIngestedV2 goes beside v1 (contracts.v2); None publishes v1 only.
         self._records_v2_topic = records_v2_topic
+        self._max_event_bytes = max_event_bytes
         # Kafka batches and HTTP bodies take turns, so a duplicate is seen whatever its path.
         self._lock = asyncio.Lock()
 
@@ -140,7 +147,9 @@ class Ingestor:
         pending: list[Awaitable[object]] = []
         try:
             for output in outputs:
-                acknowledgement = await self._send(output.event, output.topic, output.key)
+                acknowledgement = await self._send(
+                    output.event, output.body, output.topic, output.key
+                )
                 if acknowledgement is not None:
                     pending.append(acknowledgement)
         except BaseException:
@@ -148,25 +157,59 @@ class Ingestor:
             raise
         await asyncio.gather(*pending)
 
+    async def dead_letter(self, message: Message, error: BaseException) -> None:
+        """Dead-letter `message` alone because handling it failed with `error` (the last resort
+        of services.common.poison); returns once the broker has acknowledged it."""
+        reason = RejectionReason(
+            field=None, rule="unhandled", message=f"{type(error).__name__}: {error}"
+        )
+        rejected = Rejected(index=0, record_id=None, reasons=(reason,))
+        event_id = _EventIds(message.origin, message.raw).next()
+        output = self._rejection(rejected, _text(message.raw), message.origin, event_id, "rejected")
+        async with self._lock:
+            await self._publish_all([output])
+        self._metrics.count("rejected")
+
     def _plan(self, message: Message, routed: dict[str, None]) -> tuple[Outcome, list[_Output]]:
-        """The outcome of one message and the events it turns into; no I/O."""
-        outcome = Outcome()
+        """The outcome of one message and the events it turns into; no I/O, never raises."""
+        try:
+            return self._plan_message(message, routed)
+        except Exception as exc:  # a bug must not fail the batch: dead-letter the message alone
+            log.exception("ingest: planning the message from %s failed", message.origin)
+            return self._refused(message, _handler_error(exc))
+
+    def _plan_message(
+        self, message: Message, routed: dict[str, None]
+    ) -> tuple[Outcome, list[_Output]]:
         origin, raw = message.origin, message.raw
-        event_ids = _EventIds(origin, raw)
         decoded = decode_json(raw)
         if isinstance(decoded, RejectionReason):
-            rejected = Rejected(index=0, record_id=None, reasons=(decoded,))
-            outcome.rejected.append(rejected)
-            output = self._rejection(rejected, _text(raw), origin, event_ids.next(), "rejected")
-            return outcome, [output]
+            return self._refused(message, decoded)
         is_array = isinstance(decoded, list)
-        outputs = []
-        for index, item in enumerate(decoded if is_array else [decoded]):
+        items = decoded if is_array else [decoded]
+        # Text that is not Unicode is refused here, at decode time: nothing could encode it later.
+        surrogates = may_hold_surrogate(raw)
+        if surrogates and not is_array and (path := lone_surrogate_path(decoded)) is not None:
+            return self._refused(message, _not_unicode(path))
+        outcome, outputs = Outcome(), []
+        event_ids = _EventIds(origin, raw)
+        for index, item in enumerate(items):
             # An array element is a record of its own: its own JSON is its original.
             original = _json_text(item) if is_array else _text(raw)
             record = _Record(item, index, original, origin, event_ids.next())
+            if surrogates and (path := lone_surrogate_path(item, f"$[{index}]")) is not None:
+                outputs.append(self._reject(record, None, (_not_unicode(path),), outcome))
+                continue
             outputs.extend(self._plan_record(record, routed, outcome))
         return outcome, outputs
+
+    def _refused(self, message: Message, reason: RejectionReason) -> tuple[Outcome, list[_Output]]:
+        """A whole message refused for one reason."""
+        rejected = Rejected(index=0, record_id=None, reasons=(reason,))
+        event_id = _EventIds(message.origin, message.raw).next()
+        raw_text, origin = _text(message.raw), message.origin
+        output = self._rejection(rejected, raw_text, origin, event_id, "rejected")
+        return Outcome(rejected=[rejected]), [output]
 
     def _plan_record(
         self, record: _Record, routed: dict[str, None], outcome: Outcome
@@ -177,16 +220,24 @@ class Ingestor:
             result = validate_record(record.item, self._spec, fresh_id=str(record.event_id))
             if isinstance(result, ValidRecord):
                 return self._accept(result, record, routed, outcome)
+        except _Unpublishable as exc:  # its event cannot be serialised or is too large
+            result = InvalidRecord(record_id=exc.record_id, reasons=(exc.reason,))
         except Exception as exc:  # a bug must not stop the stream: dead-letter the record
             log.exception("ingest: handling record %d from %s failed", record.index, record.source)
-            reason = RejectionReason(
-                field=None, rule="handler_error", message=f"{type(exc).__name__}: {exc}"
-            )
-            result = InvalidRecord(record_id=None, reasons=(reason,))
-        rejected = Rejected(index=record.index, record_id=result.record_id, reasons=result.reasons)
+            result = InvalidRecord(record_id=None, reasons=(_handler_error(exc),))
+        return [self._reject(record, result.record_id, result.reasons, outcome)]
+
+    def _reject(
+        self,
+        record: _Record,
+        record_id: str | None,
+        reasons: tuple[RejectionReason, ...],
+        outcome: Outcome,
+    ) -> _Output:
+        rejected = Rejected(index=record.index, record_id=record_id, reasons=reasons)
         outcome.rejected.append(rejected)
         origin, event_id = record.origin, record.event_id
-        return [self._rejection(rejected, record.original, origin, event_id, "rejected")]
+        return self._rejection(rejected, record.original, origin, event_id, "rejected")
 
     def _accept(
         self, valid: ValidRecord, record: _Record, routed: dict[str, None], outcome: Outcome
@@ -209,11 +260,8 @@ class Ingestor:
             origin, event_id = record.origin, record.event_id
             return [self._rejection(duplicate, record.original, origin, event_id, "duplicate")]
         event, topic, destination = self._routed(valid, record.event_id)
-        if explicit:
-            routed[valid.record_id] = None
-        outcome.accepted += 1
         key = valid.record_id.encode()
-        outputs = [_Output(event, topic, key, "accepted", destination)]
+        outputs = [self._output(event, topic, key, "accepted", destination, valid.record_id)]
         if self._records_v2_topic is not None and isinstance(event, RecordIngested):
             v2 = RecordIngestedV2(
                 **event.model_dump(exclude={"kind"}),
@@ -222,8 +270,42 @@ class Ingestor:
                 partition=record.origin.partition,
                 offset=record.origin.offset,
             )
-            outputs.append(_Output(v2, self._records_v2_topic, key, None))
+            topic_v2 = self._records_v2_topic
+            outputs.append(self._output(v2, topic_v2, key, None, None, valid.record_id))
+        if explicit:  # only once every event of the record is publishable
+            routed[valid.record_id] = None
+        outcome.accepted += 1
         return outputs
+
+    def _output(
+        self,
+        event: Envelope,
+        topic: str,
+        key: bytes,
+        kind: Kind | None,
+        destination: Destination | None,
+        record_id: str,
+    ) -> _Output:
+        """`event` serialised, or _Unpublishable when it cannot be or is too large to send."""
+        try:
+            body = event.model_dump_json().encode()
+        except Exception as exc:
+            reason = RejectionReason(
+                field=None,
+                rule="serialise",
+                message=f"the {event.__class__.__name__} event "
+                f"could not be serialised: {type(exc).__name__}: {exc}",
+            )
+            raise _Unpublishable(record_id, reason) from exc
+        if len(body) + len(key) > self._max_event_bytes:
+            reason = RejectionReason(
+                field=None,
+                rule="size",
+                message=f"its {event.__class__.__name__} event of "
+                f"{len(body) + len(key)} bytes is over the {self._max_event_bytes}-byte limit",
+            )
+            raise _Unpublishable(record_id, reason)
+        return _Output(event, body, topic, key, kind, destination)
 
     def _routed(
         self, record: ValidRecord, event_id: UUID
@@ -243,17 +325,19 @@ class Ingestor:
     def _rejection(
         self, rejected: Rejected, original: str, origin: Origin, event_id: UUID, kind: Kind
     ) -> _Output:
+        # Bounded by construction (contracts.RecordRejected): it always serialises and fits.
         event = RecordRejected(
             event_id=event_id,
             record_id=rejected.record_id,
             source=origin.source,
             partition=origin.partition,
             offset=origin.offset,
-            original=bounded_original(original),
-            reasons=_bounded_reasons(rejected.reasons),
+            original=original,
+            reasons=rejected.reasons,
         )
-        key = rejected.record_id.encode() if rejected.record_id is not None else None
-        return _Output(event, self._topics.rejected, key, kind)
+        key = event.record_id.encode() if event.record_id is not None else None
+        body = event.model_dump_json().encode()
+        return _Output(event, body, self._topics.rejected, key, kind)
 
 
 @dataclass(frozen=True)
@@ -303,9 +387,22 @@ def _json_text(value: Any) -> str:
         return reprlib.repr(value)
 
 
-def _bounded_reasons(reasons: tuple[RejectionReason, ...]) -> tuple[RejectionReason, ...]:
-    if len(reasons) <= MAX_REASONS:
-        return reasons
-    more = len(reasons) - (MAX_REASONS - 1)
-    summary = RejectionReason(field=None, rule="truncated", message=f"{more} more reasons cut")
-    return (*reasons[: MAX_REASONS - 1], summary)
+class _Unpublishable(Exception):
+    """A valid record whose event cannot be published: it is dead-lettered instead."""
+
+    def __init__(self, record_id: str, reason: RejectionReason) -> None:
+        super().__init__(reason.message)
+        self.record_id = record_id
+        self.reason = reason
+
+
+def _handler_error(exc: Exception) -> RejectionReason:
+    return RejectionReason(field=None, rule="handler_error", message=f"{type(exc).__name__}: {exc}")
+
+
+def _not_unicode(path: str) -> RejectionReason:
+    return RejectionReason(
+        field=path,
+        rule="unicode",
+        message="text is not valid Unicode (a lone surrogate escape such as \\ud800)",
+    )

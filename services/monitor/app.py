@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 from contracts import DriftDetected
 from services.common.broker import make_broker
 from services.common.http import service_app
+from services.common.poison import PoisonMetrics
 from services.monitor.checkpoint_store import KafkaCheckpointStore
 from services.monitor.checkpointer import Checkpointer
 from services.monitor.config import Settings
@@ -63,7 +64,8 @@ def create_app(
         group_id=settings.group_id,
         ids=min(settings.checkpoint_ids, settings.dedupe_capacity),
     )
-    broker.include_router(build_router(settings, processor, metrics, checkpoints))
+    poison = PoisonMetrics(registry)
+    broker.include_router(build_router(settings, processor, metrics, checkpoints, poison))
 
     async def sweep() -> None:
         await _sweep_forever(processor, settings.reference_retry_seconds)
@@ -86,6 +88,7 @@ def create_app(
         before_consume=checkpoints.restore,
         on_shutdown=on_shutdown,
         background=[sweep, warm_statistics, checkpoint],
+        stall_seconds=settings.kafka.consumer_stall_seconds,
     )
     app.state.processor = processor
     app.state.checkpoints = checkpoints

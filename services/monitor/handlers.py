@@ -14,6 +14,7 @@ from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from contracts import Envelope, PredictionMade, RecordIngested
+from services.common.poison import PoisonGuard, PoisonMetrics, position_of
 from services.monitor.checkpointer import Checkpointer
 from services.monitor.config import Settings
 from services.monitor.metrics import MonitorMetrics
@@ -55,9 +56,25 @@ def build_router(
     processor: PredictionProcessor,
     metrics: MonitorMetrics,
     checkpoints: Checkpointer,
+    poison: PoisonMetrics,
 ) -> KafkaRouter:
     router = KafkaRouter()
     topics = settings.kafka.topics
+    # A batch whose processing fails twice is processed record by record; a record that still
+    # fails is logged with its partition and offset, counted and skipped (events are deduplicated
+    # by id, so a record processed again is not counted twice).
+    guard = PoisonGuard("monitor", poison, position_of)
+
+    async def process(records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        by_topic: dict[str, list[bytes]] = {}
+        for record in records:
+            by_topic.setdefault(record.topic, []).append(record.value or b"")
+        if served := by_topic.get(topics.predict_results):
+            await processor.process(parse_predictions(served, metrics))
+        if shadow := by_topic.get(topics.predict_shadow):
+            processor.process_shadow(parse_predictions(shadow, metrics))
+        if labelled := by_topic.get(topics.records):
+            processor.process_labels(parse_events(labelled, RecordIngested, metrics))
 
     # One consumer for the three topics: each consumer group costs a join (seconds) at start.
     # Offsets are committed by `checkpoints` with the state they lead to, never per batch:
@@ -79,14 +96,6 @@ def build_router(
     async def on_batch(message: KafkaMessage) -> None:
         records = batch_records(message.raw_message)
         async with checkpoints.batch(message.consumer, records) as admitted:
-            by_topic: dict[str, list[bytes]] = {}
-            for record in admitted:
-                by_topic.setdefault(record.topic, []).append(record.value or b"")
-            if served := by_topic.get(topics.predict_results):
-                await processor.process(parse_predictions(served, metrics))
-            if shadow := by_topic.get(topics.predict_shadow):
-                processor.process_shadow(parse_predictions(shadow, metrics))
-            if labelled := by_topic.get(topics.records):
-                processor.process_labels(parse_events(labelled, RecordIngested, metrics))
+            await guard.handle(admitted, process)
 
     return router

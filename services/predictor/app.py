@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from contracts import ModelRefused
 from services.common.broker import make_broker, raw_producer
 from services.common.http import service_app
+from services.common.poison import PoisonMetrics
 from services.predictor.config import Settings
 from services.predictor.handlers import Serving, build_router
 from services.predictor.http_api import build_predict_router, predict_body_limits
@@ -51,7 +52,11 @@ def create_app(
     serving = Serving(champion=reloader(None), challenger=reloader(CHALLENGER))
     holder = serving.champion.holder
     router, stop_pipeline = build_router(
-        settings, serving, metrics, producer=lambda: raw_producer(broker)
+        settings,
+        serving,
+        metrics,
+        producer=lambda: raw_producer(broker),
+        poison=PoisonMetrics(registry),
     )
     broker.include_router(router)
 
@@ -83,6 +88,7 @@ def create_app(
         on_shutdown=on_shutdown,
         background=[load_models],
         body_limits=predict_body_limits(settings.http_max_body_bytes),
+        stall_seconds=settings.kafka.consumer_stall_seconds,
     )
     app.state.model_holder = holder
     app.state.challenger_holder = serving.challenger.holder

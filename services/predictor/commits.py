@@ -15,7 +15,7 @@ import contextlib
 import logging
 import operator
 from asyncio import CancelledError
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +76,10 @@ _offset_of = operator.attrgetter("offset")
 class CommitPipeline:
     """Commits batches in order once their sends are acknowledged; at most `depth` waiting."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, on_rewound: Callable[[int], None] = lambda _: None) -> None:
+        """`on_rewound(n)`: n records were handed back, to be delivered again (a metric)."""
         self._stage = OrderedStage("predictor-commits", self._settle, depth)
+        self._on_rewound = on_rewound
         # Partitions rewound after a failed batch -> the offset they were sought back to.
         self._rewound: dict[TopicPartition, int] = {}
         self.failed_batches = 0
@@ -103,6 +105,7 @@ class CommitPipeline:
 
     def _rewind(self, batch: PendingBatch, error: BaseException) -> None:
         self.failed_batches += 1
+        self._on_rewound(sum(batch.next[p] - batch.first[p] for p in batch.first))
         log.warning("predictor: a batch's sends failed (%s); consuming it again", error)
         for partition, offset in batch.first.items():
             target = min(offset, self._rewound.get(partition, offset))

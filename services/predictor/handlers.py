@@ -18,10 +18,12 @@ from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.publisher.usecase import DefaultPublisher
 from faststream.message import StreamMessage
+from prometheus_client import CollectorRegistry
 from pydantic import BaseModel, ValidationError
 
 from contracts import MODEL_EVENT, ModelPromoted, ModelRegistered, ModelRolledBack, RecordRejected
 from services.common.metrics import observe_many
+from services.common.poison import PoisonMetrics
 from services.predictor.commits import CommitPipeline, PendingBatch
 from services.predictor.config import Settings
 from services.predictor.metrics import PredictorMetrics
@@ -60,13 +62,17 @@ def build_router(
     serving: Serving,
     metrics: PredictorMetrics,
     producer: ProducerLookup = lambda: None,
+    poison: PoisonMetrics | None = None,
 ) -> tuple[KafkaRouter, Callable[[], Awaitable[None]]]:
     """The subscribers; `producer` gives the broker's aiokafka producer once connected (None
     on the in-memory test broker), used directly because faststream's per-message publish
     costs more than scoring the message. Returns the router and the hook that stops its
     pipeline (scoring, then commits once acknowledged) at shutdown."""
     topics = settings.kafka.topics
-    commits = CommitPipeline(settings.pipeline_depth)
+    # Records handed back after a failed send are counted as redelivered, as in every consumer.
+    poison = poison or PoisonMetrics(CollectorRegistry())
+    redelivered = poison.redelivered.labels(consumer="predictor.requests")
+    commits = CommitPipeline(settings.pipeline_depth, on_rewound=redelivered.inc)
     # One thread for inference: a batch is scored there while the event loop sends the results
     # of the batch before it; more threads would only compete for the same cores.
     inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predictor-inference")

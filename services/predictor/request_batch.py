@@ -56,10 +56,17 @@ Features = dict[str, FeatureValue]
 UuidText = Annotated[str, msgspec.Meta(min_length=TEXT_LENGTH, max_length=TEXT_LENGTH)]
 
 
+# A record id is echoed twice in a prediction (its key too): with this bound, the prediction of
+# a request of max_request_bytes still fits in a Kafka message (tests/faults/
+# test_fault_event_bounds.py). Ingest lets integer ids through as their digits (up to 4,300).
+MAX_RECORD_ID_CHARS = 5_000
+RecordId = Annotated[str, msgspec.Meta(max_length=MAX_RECORD_ID_CHARS)]
+
+
 class Request(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """contracts.PredictionRequested, decoded by msgspec; `features` still as JSON."""
 
-    record_id: str
+    record_id: RecordId
     dataset: str
     features: msgspec.Raw
     kind: Literal["prediction.requested.v1"] = "prediction.requested.v1"

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from contracts import ModelRefused
 from services.common.broker import make_broker
 from services.common.http import service_app
+from services.common.poison import PoisonMetrics
 from services.trainer.config import Settings
 from services.trainer.coordinator import ChampionSource, TrainingCoordinator, Uploader
 from services.trainer.handlers import build_router
@@ -39,9 +40,15 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
     coordinator = TrainingCoordinator(
         settings, uploader, metrics, champions=champions, publish_refusal=publish_refusal
     )
-    broker.include_router(build_router(settings, coordinator))
+    broker.include_router(build_router(settings, coordinator, PoisonMetrics(registry)))
 
-    app = service_app("trainer", broker, registry, on_shutdown=coordinator.runs.close)
+    app = service_app(
+        "trainer",
+        broker,
+        registry,
+        on_shutdown=coordinator.runs.close,
+        stall_seconds=settings.kafka.consumer_stall_seconds,
+    )
     app.state.coordinator = coordinator
 
     @app.get("/status", tags=["trainer"])

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts import DriftDetected, RecordIngested, TrainModel
+from services.common.poison import PoisonGuard, PoisonMetrics, batch_records, position_of
 from services.trainer.config import Settings
 from services.trainer.coordinator import TrainingCoordinator
 
@@ -42,8 +46,28 @@ def parse(adapter: TypeAdapter[Event], body: bytes) -> Event | None:
         return None
 
 
-def build_router(settings: Settings, coordinator: TrainingCoordinator) -> KafkaRouter:
+def build_router(
+    settings: Settings, coordinator: TrainingCoordinator, poison: PoisonMetrics
+) -> KafkaRouter:
     topics = settings.kafka.topics
+    # A batch that fails twice is handled record by record; a record that still fails is
+    # logged with its partition and offset, counted and skipped (the trainer has no
+    # dead-letter topic of its own: its input was validated by ingest).
+    records_guard = PoisonGuard("trainer.records", poison, position_of)
+    control_guard = PoisonGuard("trainer.control", poison, position_of)
+
+    async def add_records(batch: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        parsed = (parse(RECORD, record.value or b"") for record in batch)
+        coordinator.add_records([r for r in parsed if r is not None])
+
+    async def control(batch: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        for record in batch:
+            event = parse(CONTROL_EVENT, record.value or b"")
+            if isinstance(event, TrainModel):
+                coordinator.on_command(event)
+            elif isinstance(event, DriftDetected):
+                coordinator.on_drift(event)
+
     # A group per subscriber: consumers of different topics sharing a group make every join
     # rebalance all of them (measured on the embedded broker: 17 s until a command was read,
     # and the never-committed records consumer re-read its topic on each rebalance).
@@ -62,9 +86,9 @@ def build_router(settings: Settings, coordinator: TrainingCoordinator) -> KafkaR
         # the retained records again from the earliest offset and rebuilds it.
         ack_policy=AckPolicy.MANUAL,
     )
-    async def on_records(bodies: list[bytes]) -> None:
-        records = [r for r in (parse(RECORD, body) for body in bodies) if r is not None]
-        coordinator.add_records(records)
+    async def on_records(bodies: list[bytes], message: KafkaMessage) -> None:
+        # The bodies are read from the records (the guard may hand them over one at a time).
+        await records_guard.handle(batch_records(message.raw_message), add_records)
 
     @router.subscriber(
         topics.trainer_commands,
@@ -75,12 +99,8 @@ def build_router(settings: Settings, coordinator: TrainingCoordinator) -> KafkaR
         decoder=raw_body,
         ack_policy=AckPolicy.ACK,  # committed once the run is requested
     )
-    async def on_control(body: bytes) -> None:
+    async def on_control(body: bytes, message: KafkaMessage) -> None:
         """TrainModel commands and DriftDetected events: both ask for a run."""
-        event = parse(CONTROL_EVENT, body)
-        if isinstance(event, TrainModel):
-            coordinator.on_command(event)
-        elif isinstance(event, DriftDetected):
-            coordinator.on_drift(event)
+        await control_guard.handle(batch_records(message.raw_message), control)
 
     return router

@@ -37,7 +37,7 @@ def start_trained_stack(bootstrap_servers: str, config_dir: Any) -> Stack:
     )
     stack = Stack(config).start()
     try:
-        stack.wait_ready(timeout=90)
+        stack.wait_ready(timeout=180)  # five imports at once on a loaded machine
         labelled = RecordGenerator(HOUSE_PRICES, seed=7, id_prefix="train")
         asyncio.run(_publish(config, labelled.records(800)))
         asyncio.run(wait_for_champion(config.url("registry"), HOUSE_PRICES.name, 120))

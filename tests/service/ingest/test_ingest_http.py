@@ -136,3 +136,17 @@ async def test_a_record_sent_again_is_answered_as_a_duplicate_not_routed(service
     text = (await service.client.get("/metrics")).text
     assert 'mlbus_ingest_records_total{outcome="duplicate"} 2.0' in text
     assert 'mlbus_ingest_records_total{outcome="accepted"} 1.0' in text
+
+
+@pytest.mark.parametrize(
+    "body", [b'["\\ud800"]', b'{"record_id": "\\udc00"}', b'{"\\ud83d": 1, "area": 1}']
+)
+async def test_text_that_is_not_unicode_is_answered_as_a_rejection_not_a_retry(
+    service: Service, body: bytes
+) -> None:
+    answer = await service.client.post("/records", content=body)
+    assert answer.status_code == 200, answer.text  # never "retry later": it can never succeed
+    [rejected] = answer.json()["rejected"]
+    assert [reason["rule"] for reason in rejected["reasons"]] == ["unicode"]
+    [event] = service.published.on(TOPICS.rejected)
+    assert event["reasons"][0]["rule"] == "unicode"

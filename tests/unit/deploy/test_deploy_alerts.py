@@ -11,6 +11,7 @@ from test_compose import required_tool
 ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 RULES = sorted((PROMETHEUS / "rules").glob("*.yml"))
+TESTS = sorted((PROMETHEUS / "tests").glob("*-test.yml"))
 HINT = "apt-get install prometheus (scripts/install-ci-deps.sh)"
 
 
@@ -36,10 +37,21 @@ def test_promtool_accepts_the_alert_rules() -> None:
         for group in yaml.safe_load(path.read_text())["groups"]
         for rule in group["rules"]
     ]
-    assert {"MlbusDatasetDrift", "MlbusDriftDetected", "MlbusLiveErrorAboveHoldout"} <= set(alerts)
+    assert {
+        "MlbusDatasetDrift",
+        "MlbusDriftDetected",
+        "MlbusLiveErrorAboveHoldout",
+        "MlbusConsumerStalled",
+        "MlbusPoisonSkipped",
+    } <= set(alerts)
+
+
+def test_every_rule_file_has_a_promtool_unit_test() -> None:
+    tested = {path.name.removesuffix("-test.yml") for path in TESTS}
+    assert tested == {path.stem for path in RULES}
 
 
 def test_the_alert_rules_fire_as_their_promtool_unit_tests_expect() -> None:
-    result = promtool("test", "rules", str(PROMETHEUS / "tests" / "mlbus-monitor-test.yml"))
+    result = promtool("test", "rules", *map(str, TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+    assert result.stdout.count("SUCCESS") == len(TESTS)

@@ -34,7 +34,9 @@ class Sender:
         self.sent: list[tuple[Envelope, str]] = []
         self.fail = False
 
-    async def __call__(self, event: Envelope, topic: str, key: bytes | None) -> asyncio.Future[Any]:
+    async def __call__(
+        self, event: Envelope, body: bytes, topic: str, key: bytes | None
+    ) -> asyncio.Future[Any]:
         acknowledgement: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.fail:
             acknowledgement.set_exception(ConnectionError("broker gone"))

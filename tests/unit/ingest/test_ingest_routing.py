@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from contracts import (
     HOUSE_PRICES,
     MAX_ORIGINAL_CHARS,
+    MAX_REASONS,
     Envelope,
     PredictionRequested,
     RecordIngested,
@@ -19,7 +20,7 @@ from contracts import (
 )
 from mlbus.datagen import RecordGenerator
 from services.ingest.metrics import IngestMetrics
-from services.ingest.routing import MAX_REASONS, Ingestor, Origin
+from services.ingest.routing import Ingestor, Message, Origin
 from services.ingest.validation import validate_record
 
 TOPICS = Topics.with_prefix("unit.")
@@ -32,7 +33,8 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[Envelope, str, bytes | None]] = []
 
-    async def __call__(self, event: Envelope, topic: str, key: bytes | None) -> None:
+    async def __call__(self, event: Envelope, body: bytes, topic: str, key: bytes | None) -> None:
+        assert body == event.model_dump_json().encode()
         self.sent.append((event, topic, key))
 
     def on(self, topic: str) -> list[Any]:
@@ -186,7 +188,7 @@ async def test_an_unexpected_error_dead_letters_the_record(
 async def test_publish_failures_propagate_so_the_input_is_not_committed(
     registry: CollectorRegistry,
 ) -> None:
-    async def broken(event: Envelope, topic: str, key: bytes | None) -> None:
+    async def broken(event: Envelope, body: bytes, topic: str, key: bytes | None) -> None:
         raise ConnectionError("broker down")
 
     ingestor = Ingestor(HOUSE_PRICES, TOPICS, broken, IngestMetrics(registry))
@@ -205,3 +207,95 @@ async def test_huge_rejections_are_bounded(ingestor: Ingestor, sent: Recorder) -
     assert len(event.original) < MAX_ORIGINAL_CHARS + 100
     assert event.original.endswith("more characters cut]")
     assert len(event.model_dump_json()) < 512 * 1024
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'["\\ud800"]', "$[0]"),
+        (b'{"record_id": "\\udc00x", "area": 1}', "$.record_id"),
+        (b'{"\\ud83dname": 1}', "$ (a key)"),
+    ],
+)
+async def test_text_that_is_not_unicode_is_refused_at_decode_time(
+    ingestor: Ingestor, sent: Recorder, raw: bytes, field: str
+) -> None:
+    outcome = await ingestor.ingest(raw, KAFKA)
+    [event] = sent.on(TOPICS.rejected)
+    assert [(r.field, r.rule) for r in event.reasons] == [(field, "unicode")]
+    assert outcome.accepted == 0 and len(outcome.rejected) == 1
+    event.model_dump_json().encode("utf-8")  # it serialises: the surrogate was escaped
+
+
+async def test_a_lone_surrogate_in_one_element_fails_that_element_alone(
+    ingestor: Ingestor, sent: Recorder
+) -> None:
+    good = labelled()
+    raw = b"[" + encode(good) + b', {"area": "\\ud800"}]'
+    outcome = await ingestor.ingest(raw, KAFKA)
+    assert outcome.accepted == 1
+    [event] = sent.on(TOPICS.rejected)
+    assert [(r.field, r.rule) for r in event.reasons] == [("$[1].area", "unicode")]
+    assert "\\ud800" in event.original  # escaped, so the original still serialises
+
+
+async def test_a_record_with_a_million_character_field_name_gets_a_bounded_event(
+    ingestor: Ingestor, sent: Recorder
+) -> None:
+    raw = encode({**labelled(), "k" * 1_000_000: 1})
+    outcome = await ingestor.ingest(raw, KAFKA)
+    assert outcome.accepted == 0
+    [event] = sent.on(TOPICS.rejected)
+    [reason] = event.reasons
+    assert reason.rule == "unknown_field"
+    assert reason.field is not None and reason.field.endswith("more characters cut]")
+    assert len(event.model_dump_json()) < 200_000
+
+
+async def test_a_record_whose_event_is_too_large_is_dead_lettered_alone(
+    sent: Recorder, registry: CollectorRegistry
+) -> None:
+    small = Ingestor(HOUSE_PRICES, TOPICS, sent, IngestMetrics(registry), max_event_bytes=900)
+    record = labelled()
+    outcome = await small.ingest(encode([record, {**record, "record_id": "x" * 250}]), KAFKA)
+    assert outcome.accepted == 1
+    [event] = sent.on(TOPICS.rejected)
+    assert [r.rule for r in event.reasons] == ["size"]
+    assert event.record_id == "x" * 250
+    assert len(sent.on(TOPICS.records)) == 1
+
+
+async def test_a_record_whose_event_cannot_be_serialised_is_dead_lettered_alone(
+    ingestor: Ingestor, sent: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = RecordIngested.model_dump_json
+
+    def fussy(event: RecordIngested, **kwargs: Any) -> str:
+        if event.record_id == "unserialisable":
+            raise ValueError("cannot")
+        return original(event, **kwargs)
+
+    monkeypatch.setattr(RecordIngested, "model_dump_json", fussy)
+    outcome = await ingestor.ingest(
+        encode([{**labelled(), "record_id": "unserialisable"}, labelled()]), KAFKA
+    )
+    assert outcome.accepted == 1
+    [event] = sent.on(TOPICS.rejected)
+    assert [r.rule for r in event.reasons] == ["serialise"]
+    assert event.record_id == "unserialisable"
+
+
+async def test_dead_letter_sends_one_message_alone_with_the_error(
+    ingestor: Ingestor, sent: Recorder, registry: CollectorRegistry
+) -> None:
+    await ingestor.dead_letter(_message(b'{"area": 1}'), RuntimeError("still failing"))
+    [event] = sent.on(TOPICS.rejected)
+    assert [(r.rule, r.message) for r in event.reasons] == [
+        ("unhandled", "RuntimeError: still failing")
+    ]
+    assert (event.partition, event.offset) == (KAFKA.partition, KAFKA.offset)
+    assert count(registry, "mlbus_ingest_records_total", outcome="rejected") == 1
+
+
+def _message(raw: bytes) -> Message:
+    return Message(raw, KAFKA)

@@ -61,7 +61,8 @@ async def test_a_batch_is_committed_only_once_every_send_is_acknowledged() -> No
 
 
 async def test_a_failed_batch_is_rewound_and_batches_read_past_it_are_not_committed() -> None:
-    consumer, pipeline = FakeConsumer(), CommitPipeline(depth=4)
+    rewound: list[int] = []
+    consumer, pipeline = FakeConsumer(), CommitPipeline(depth=4, on_rewound=rewound.append)
     failed, ahead, again = acks(1), acks(2), acks(1)
     await pipeline.submit(batch(consumer, failed, (0, 20), (1, 7)))
     await pipeline.submit(batch(consumer, ahead, (0, 21), (1, 8)))  # read before the rewind
@@ -74,6 +75,7 @@ async def test_a_failed_batch_is_rewound_and_batches_read_past_it_are_not_commit
     assert consumer.seeks == [(P0, 20), (P1, 7)]
     assert consumer.commits == [{P0: 21, P1: 9}]  # only the batch read after the rewind
     assert pipeline.failed_batches == 1
+    assert rewound == [2]  # its two records are delivered again
     await pipeline.close()
 
 

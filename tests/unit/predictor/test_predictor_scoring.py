@@ -13,6 +13,7 @@ from contracts import MAX_ORIGINAL_CHARS, PredictionMade, PredictionRequested
 from services.predictor.event_ids import parse_uuids
 from services.predictor.model import Columns, LoadedModel
 from services.predictor.request_batch import (
+    MAX_RECORD_ID_CHARS,
     PREDICT_ERROR,
     RawRequest,
     RequestBatch,
@@ -207,3 +208,25 @@ def test_a_request_over_the_size_limit_is_rejected_alone_with_a_bounded_original
 def test_uuid_texts_of_another_length_are_refused_rather_than_misread() -> None:
     with pytest.raises(ValueError, match="36 characters"):
         parse_uuids([str(uuid.uuid4()), "5b0d3c8e6f554cbb9d6e3a0c4b1e2f70"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"record_id": "\\ud800", "dataset": "d", "features": {}}',
+        b'{"record_id": "r", "dataset": "d", "features": {"\\udc00": 1}}',
+        b'{"record_id": "r", "dataset": "d", "features": {"area": "\\ud83d"}}',
+    ],
+)
+def test_a_request_with_text_that_is_not_unicode_is_rejected_alone(raw: bytes) -> None:
+    parsed, rejected = parse_requests([_good("r1"), RawRequest(raw, TOPIC, 2, 7), _good("r2")])
+    assert [e.record_id for e in parsed.events] == ["r1", "r2"]
+    [rejection] = rejected
+    assert rejection.offset == 7
+    rejection.model_dump_json().encode("utf-8")  # its original serialises
+
+
+def test_a_request_whose_record_id_is_too_long_to_echo_is_rejected_alone() -> None:
+    parsed, rejected = parse_requests([_good("x" * (MAX_RECORD_ID_CHARS + 1)), _good("r2")])
+    assert [e.record_id for e in parsed.events] == ["r2"]
+    assert len(rejected) == 1 and len(rejected[0].record_id or "") <= 300

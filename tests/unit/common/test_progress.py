@@ -1,0 +1,126 @@
+"""ConsumerProgress sees a consumer that has records waiting and makes no progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from services.common.progress import ConsumerProgress
+
+RAW = TopicPartition("raw", 0)
+
+
+class FakeConsumer(AIOKafkaConsumer):
+    """An unstarted aiokafka consumer whose offsets the test sets."""
+
+    def __init__(self) -> None:
+        super().__init__(bootstrap_servers="127.0.0.1:9")
+        self.committed_offset: int | None = None
+        self.high = 0
+
+    def assignment(self) -> set[TopicPartition]:
+        return {RAW}
+
+    async def committed(self, partition: TopicPartition) -> int | None:
+        return self.committed_offset
+
+    async def position(self, partition: TopicPartition) -> int:
+        return 0
+
+    def highwater(self, partition: TopicPartition) -> int:
+        return self.high
+
+
+class Subscriber:
+    group_id = "mlbus-ingest"
+    topic_names = ("raw",)
+
+    def __init__(self, consumer: Any) -> None:
+        self.consumer = consumer
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def gauge(registry: CollectorRegistry, name: str) -> float | None:
+    return registry.get_sample_value(name, {"consumer": "raw"})
+
+
+async def test_records_waiting_without_progress_stall_the_consumer() -> None:
+    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+    progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
+    consumer.committed_offset, consumer.high = 10, 25
+    await progress.check()
+    assert gauge(registry, "mlbus_consumer_lag") == 15
+    clock.now = 29
+    await progress.check()
+    assert progress.problems() == [] and gauge(registry, "mlbus_consumer_stalled") == 0
+    clock.now = 31
+    await progress.check()
+    [problem] = progress.problems()
+    assert "consumer raw has 15 records waiting" in problem and "for 31s" in problem
+    assert gauge(registry, "mlbus_consumer_stalled") == 1
+    assert gauge(registry, "mlbus_consumer_commit_age_seconds") == 31
+
+
+async def test_progress_or_an_empty_backlog_is_not_a_stall() -> None:
+    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+    progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
+    consumer.committed_offset, consumer.high = 10, 25
+    await progress.check()
+    clock.now, consumer.committed_offset = 40, 20  # moved
+    await progress.check()
+    assert progress.problems() == []
+    clock.now, consumer.committed_offset = 100, 25  # caught up, then idle for long
+    await progress.check()
+    clock.now = 500
+    await progress.check()
+    assert progress.problems() == [] and gauge(registry, "mlbus_consumer_lag") == 0
+
+
+async def test_subscribers_without_a_group_or_not_started_are_left_alone() -> None:
+    registry = CollectorRegistry()
+    unstarted = Subscriber(None)
+    progress = ConsumerProgress(lambda: [unstarted], registry, 30)
+    await progress.check()
+    assert progress.problems() == [] and gauge(registry, "mlbus_consumer_lag") is None
+
+
+async def test_a_consumer_that_never_committed_and_rewinds_again_and_again_stalls() -> None:
+    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+    # Fetched one record, rewound, fetched it again ...: now and then seen twice at 6.
+    positions = iter([5, 6, 5, 6, 6, 5, 6, 5, 6, 5, 6])
+
+    async def position(partition: TopicPartition) -> int:
+        return next(positions)
+
+    consumer.position = position  # type: ignore[method-assign]
+    consumer.high = 6
+    progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
+    for now in range(0, 110, 10):
+        clock.now = now
+        await progress.check()
+    [problem] = progress.problems()
+    assert "has 1 records waiting" in problem
+
+
+async def test_a_consumer_that_never_commits_but_moves_on_is_not_stalled() -> None:
+    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+    positions = iter(range(0, 1000, 100))
+
+    async def position(partition: TopicPartition) -> int:
+        return next(positions)
+
+    consumer.position = position  # type: ignore[method-assign]
+    consumer.high = 10_000
+    progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
+    for now in range(0, 100, 10):
+        clock.now = now
+        await progress.check()
+    assert progress.problems() == []
