@@ -109,6 +109,8 @@ async def runs(stack: Stack) -> Runs:
     url = f"{stack.config.url('registry')}/models/{HOUSE_PRICES.name}/aliases/champion"
     async with httpx.AsyncClient(timeout=10) as registry:
         champion_after = (await registry.get(url)).json()["version"]
+    for run in (better, worse):  # the figures, for the record (pytest -s shows them)
+        print(f"v{run.version.version} {run.registered_as}: {run.reason}")
     return Runs(ids, champion, better, worse, champion_after)
 
 
