@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: setup demo up test check lint typecheck test-fast test-kafka test-faults audit bench format
+.PHONY: setup demo up test check lint typecheck test-fast test-kafka test-faults test-containers audit bench format
 
 setup: $(VENV)/.synced
 
@@ -21,7 +21,7 @@ demo: setup
 up: setup
 	$(BIN)/mlbus up
 
-test: check audit test-fast test-kafka test-faults
+test: check audit test-fast test-kafka test-faults test-containers
 
 check: lint typecheck
 
@@ -34,7 +34,7 @@ typecheck: setup
 
 # Unit, service and end-to-end tests; the end-to-end ones on the embedded tansu broker.
 test-fast: setup
-	$(PYTEST) tests --ignore=tests/faults
+	$(PYTEST) tests --ignore=tests/faults --ignore=tests/containers
 
 # The end-to-end suite again, on Apache Kafka (jars from Maven Central, the machine's Java).
 test-kafka: setup
@@ -43,6 +43,20 @@ test-kafka: setup
 # Kill -9, broker restarts, poison and back-pressure on Apache Kafka with a persistent log.
 test-faults: setup
 	$(PYTEST) tests/faults
+
+# compose.yaml on a Docker engine: the five images from the Dockerfile on a Debian base made
+# here, Kafka/PostgreSQL/Prometheus stand-ins from the same software, the loop through the
+# stack's 127.0.0.1 ports, then `compose down -v`; prints build and run times.
+# scripts/docker-engine.sh installs (apt) and starts an engine when none answers; where none
+# can be had the tier is skipped, except in CI, where it must run.
+test-containers: setup
+	@if bash scripts/docker-engine.sh >/dev/null; then \
+		$(PYTEST) tests/containers; \
+	elif [ -n "$$CI" ]; then \
+		echo "test-containers: no Docker engine in CI" >&2; exit 1; \
+	else \
+		echo "test-containers: skipped, no Docker engine could be started"; \
+	fi
 
 # Known vulnerabilities in the locked dependencies, from PyPI's project JSON (mlbus/audit.py):
 # fails on a vulnerable pin (unless listed with a reason in .audit-ignore) or a failed lookup;
