@@ -95,6 +95,8 @@ def _kafka_tree(folder: Path, opt_kafka: Path) -> None:
     shutil.copytree(folder / "bin", opt_kafka / "bin")
     shutil.copytree(folder / "config", opt_kafka / "config")
     shutil.copytree(kafka_image_libs(folder / "pom.xml"), opt_kafka / "libs", copy_function=_link)
+    for path in (opt_kafka, *opt_kafka.rglob("*")):  # what the user appuser must read
+        path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
 
 
 def _link(source: str, target: str) -> None:
@@ -116,6 +118,7 @@ def kafka_image_libs(pom: Path) -> Path:
     argv += [f"-Dkafka.version={KAFKA_VERSION}"]
     run(argv, timeout=900)
     (staging / COMPLETE_MARKER).write_text(KAFKA_VERSION)
+    staging.chmod(0o755)  # mkdtemp's 0700 would follow the jars into the image
     shutil.rmtree(libs, ignore_errors=True)
     staging.rename(libs)
     return libs

@@ -32,15 +32,26 @@ SERVICE_USER_ID = "10001"  # the Dockerfile's `mlbus` user
 DOCKER_STOP_GRACE = 10  # seconds: `docker stop`'s default, and compose.yaml sets none longer
 
 
+LOGS = Path("/tmp/mlbus-container-tier")  # not under pytest's basetemp: others' runs prune it
+FAILED_UP: list[str] = []
+
+
 @pytest.fixture(scope="module")
-def stack(images: Images, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(images: Images) -> Iterator[Stack]:
+    if FAILED_UP:  # pytest sets a failed module fixture up again for every test: once is enough
+        pytest.fail(f"the stack did not come up (see the first error): {FAILED_UP[0]}")
     stand_ins = {"kafka": images.kafka, "postgres": images.postgres}
     stack = Stack(images.docker, {**stand_ins, "prometheus": images.prometheus})
-    logs = tmp_path_factory.mktemp("compose") / "compose.log"
+    LOGS.mkdir(exist_ok=True)
+    logs = LOGS / f"{stack.project}.log"
     try:
         with STOPWATCH.time("compose up until every healthcheck passes"):
-            stack.compose("up", "--detach", "--no-build", timeout=600)
-            stack.wait_healthy(timeout=300)
+            try:
+                stack.compose("up", "--detach", "--no-build", timeout=600)
+                stack.wait_healthy(timeout=300)
+            except Exception:
+                FAILED_UP.append(f"logs in {logs}")
+                raise
         yield stack
     finally:
         logs.write_text(stack.logs())
