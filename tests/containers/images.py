@@ -78,7 +78,9 @@ def _image_exists(docker: str, tag: str) -> bool:
 def stand_in_image(docker: str, base: str, name: str) -> str:
     """mlbus-test/NAME:HASH from tests/containers/images/NAME, built unless it exists."""
     folder = IMAGES / name
-    tag = f"mlbus-test/{name}:{_content_hash(folder, base)}"
+    # This module assembles the context too: a change to it makes a new tag.
+    recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    tag = f"mlbus-test/{name}:{_content_hash(folder, base, recipe)}"
     if _image_exists(docker, tag):
         return tag
     with tempfile.TemporaryDirectory(prefix=f"mlbus-image-{name}-") as tmp:

@@ -139,12 +139,20 @@ def test_prometheus_scrapes_all_five_services(stack: Stack) -> None:
 def test_docker_stop_stops_each_service_cleanly_within_the_grace_period(stack: Stack) -> None:
     for service in SERVICES:
         container = stack.container_id(service)
+        since = stack.inspect(container)["State"]["StartedAt"]
         started = time.monotonic()
         subprocess.run([stack.docker, "stop", container], capture_output=True, check=True)
         seconds = time.monotonic() - started
         state: dict[str, Any] = stack.inspect(container)["State"]
         assert state["ExitCode"] == 0, f"{service} exited {state['ExitCode']} on SIGTERM"
         assert seconds < DOCKER_STOP_GRACE, f"{service} took {seconds:.1f}s: killed, not stopped"
+        logs = subprocess.run(
+            [stack.docker, "logs", "--since", since, container],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "Traceback" not in logs.stdout + logs.stderr, f"{service} logged a traceback"
 
 
 def _exec(stack: Stack, container: str, *argv: str) -> str:
