@@ -21,7 +21,7 @@ from mlbus.brokers.apache import KAFKA_VERSION
 from mlbus.brokers.process import cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
-IMAGES = Path(__file__).with_name("images")
+STAND_INS = Path(__file__).with_name("stand-ins")
 SERVICES = ("ingest", "trainer", "registry", "predictor", "monitor")
 COMPLETE_MARKER = ".complete"
 
@@ -87,8 +87,8 @@ def _remove_images(docker: str, images: list[str]) -> None:
 
 
 def stand_in_image(docker: str, base: str, name: str) -> str:
-    """mlbus-test/NAME:HASH from tests/containers/images/NAME, built unless it exists."""
-    folder = IMAGES / name
+    """mlbus-test/NAME:HASH from tests/containers/stand-ins/NAME, built unless it exists."""
+    folder = STAND_INS / name
     # This module assembles the context too: a change to it makes a new tag.
     recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     tag = f"mlbus-test/{name}:{_content_hash(folder, base, recipe)}"

@@ -28,6 +28,9 @@ from mlbus.bus import read_topic
 from mlbus.datagen import Record, RecordGenerator
 from mlbus.demo import wait_for_champion
 
+# A cold first run builds every image inside the first test that needs the stack.
+pytestmark = pytest.mark.timeout(2400)
+
 SERVICE_USER_ID = "10001"  # the Dockerfile's `mlbus` user
 DOCKER_STOP_GRACE = 10  # seconds: `docker stop`'s default, and compose.yaml sets none longer
 
