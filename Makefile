@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
-.PHONY: setup install-system demo up test check lint typecheck test-fast test-kafka test-faults audit bench
-.PHONY: format
+.PHONY: setup install-system demo up test check lint typecheck test-fast test-kafka test-faults
+.PHONY: test-containers audit bench format
 
 setup: $(VENV)/.synced
 
@@ -23,7 +23,7 @@ up: setup
 	$(BIN)/mlbus up
 
 # The system packages the tests need come first (see install-system).
-test: install-system check audit test-fast test-kafka test-faults
+test: install-system check audit test-fast test-kafka test-faults test-containers
 
 # What the tests need beyond Python packages, installed only when missing, each one named as it
 # is installed: promtool and Prometheus, PostgreSQL, Chromium, Java 17 and Maven (apt-get, with
@@ -42,7 +42,7 @@ typecheck: setup
 
 # Unit, service and end-to-end tests; the end-to-end ones on the embedded tansu broker.
 test-fast: setup
-	$(PYTEST) tests --ignore=tests/faults
+	$(PYTEST) tests --ignore=tests/faults --ignore=tests/containers
 
 # The end-to-end suite again, on Apache Kafka (jars from Maven Central, the machine's Java).
 test-kafka: setup
@@ -51,6 +51,20 @@ test-kafka: setup
 # Kill -9, broker restarts, poison and back-pressure on Apache Kafka with a persistent log.
 test-faults: setup
 	$(PYTEST) tests/faults
+
+# compose.yaml on a Docker engine: the five images from the Dockerfile on a Debian base made
+# here, Kafka/PostgreSQL/Prometheus stand-ins from the same software, the loop through the
+# stack's 127.0.0.1 ports, then `compose down -v`; prints build and run times.
+# scripts/docker-engine.sh installs (apt) and starts an engine when none answers; where none
+# can be had the tier is skipped, except in CI, where it must run.
+test-containers: setup
+	@if bash scripts/docker-engine.sh >/dev/null; then \
+		$(PYTEST) tests/containers; \
+	elif [ -n "$$CI" ]; then \
+		echo "test-containers: no Docker engine in CI" >&2; exit 1; \
+	else \
+		echo "test-containers: skipped, no Docker engine could be started"; \
+	fi
 
 # Known vulnerabilities in the locked dependencies, from PyPI's project JSON (mlbus/audit.py):
 # fails on a vulnerable pin (unless listed with a reason in .audit-ignore) or a failed lookup;
