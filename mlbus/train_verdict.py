@@ -1,9 +1,10 @@
 """`mlbus train`'s wait for the trainer's verdict on the command it published.
 
-The trainer's GET /status names how the last request ended (uploaded, failed, skipped) and
-the request's reason; the CLI puts a tag of its own in the reason, so it knows its command's
-verdict from another's. A model the trainer refused (ONNX parity) ends as failed, with the
-reason it also publishes as ModelRefused on the registry topic.
+The trainer's GET /status names how its latest requests ended (uploaded, failed, skipped),
+each with the request's reason; the CLI puts a tag of its own in the reason, so it knows its
+command's verdict from another's, even when another run ended after it. A model the trainer
+refused (ONNX parity) ends as failed, with the reason it also publishes as ModelRefused on the
+registry topic.
 """
 
 from __future__ import annotations
@@ -72,8 +73,13 @@ def wait_for_verdict(
 
 def verdict_of(status: dict[str, Any], reason: str) -> Verdict | None:
     """The verdict in a /status answer if it is about the request made with `reason`."""
-    result = status.get("last_result")
-    if not isinstance(result, dict) or result.get("reason") != f"command: {reason}":
+    # Newest first; a trainer older than `recent_results` has only its last result.
+    results = status.get("recent_results") or [status.get("last_result")]
+    mine = f"command: {reason}"
+    result = next(
+        (r for r in reversed(results) if isinstance(r, dict) and r.get("reason") == mine), None
+    )
+    if result is None:
         return None
     return Verdict(
         outcome=str(result.get("outcome")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -36,6 +37,8 @@ from services.trainer.unchanged import repeats
 log = logging.getLogger(__name__)
 
 TOO_FEW_RECORDS = "too_few_records"
+# Results kept for GET /status (a few hundred bytes each).
+RECENT_RESULTS = 20
 INVALID_COMMAND = "invalid_command"
 UNCHANGED = "unchanged"
 Trainer = Callable[[Snapshot, DatasetSpec, str, TrainingOptions, Champion | None], TrainedModel]
@@ -85,7 +88,9 @@ class TrainingCoordinator:
         self.settings = settings
         self.buffer = RecordBuffer(settings.spec.name, settings.max_records)
         self.runs = RunCoalescer(self._run)
-        self.last_result: RunResult | None = None
+        # The latest results, newest last: a caller that waits for its own request's result
+        # still finds it when another run ends right after it.
+        self.recent_results: deque[RunResult] = deque(maxlen=RECENT_RESULTS)
         self._uploader = uploader
         self._metrics = metrics
         self._train = train
@@ -176,6 +181,7 @@ class TrainingCoordinator:
             "running": self.runs.running,
             "pending": pending.reason if pending else None,
             "last_result": asdict(self.last_result) if self.last_result else None,
+            "recent_results": [asdict(result) for result in self.recent_results],
         }
 
     def _has_min_records(self, reason: str) -> bool:
@@ -188,7 +194,7 @@ class TrainingCoordinator:
     def _skip(self, reason: str, detail: str, size: int, why: str = TOO_FEW_RECORDS) -> None:
         log.warning("trainer: not training (%s): %s", reason, detail)
         self._metrics.skipped.labels(reason=why).inc()
-        self.last_result = RunResult(reason, "skipped", detail, snapshot_size=size)
+        self._ended(RunResult(reason, "skipped", detail, snapshot_size=size))
 
     async def _run(self, request: TrainRequest) -> None:
         """One run; every failure is logged and counted, never raised."""
@@ -224,7 +230,7 @@ class TrainingCoordinator:
         except Exception as exc:  # training or upload: the service keeps consuming
             log.error("trainer: run failed (%s): %s", request.reason, exc)
             self._metrics.runs.labels(outcome="failed").inc()
-            self.last_result = RunResult(request.reason, "failed", str(exc), len(records))
+            self._ended(RunResult(request.reason, "failed", str(exc), len(records)))
             if isinstance(exc, ModelRefusedError):
                 await self._refused(request.model_name, str(exc))
             return
@@ -244,14 +250,23 @@ class TrainingCoordinator:
             size,
             model.seconds,
         )
-        self.last_result = RunResult(
-            request.reason,
-            "uploaded",
-            f"{version.model_name} v{version.version}",
-            snapshot_size=size,
-            version=version.version,
-            rmse=rmse,
+        self._ended(
+            RunResult(
+                request.reason,
+                "uploaded",
+                f"{version.model_name} v{version.version}",
+                snapshot_size=size,
+                version=version.version,
+                rmse=rmse,
+            )
         )
+
+    def _ended(self, result: RunResult) -> None:
+        self.recent_results.append(result)
+
+    @property
+    def last_result(self) -> RunResult | None:
+        return self.recent_results[-1] if self.recent_results else None
 
     async def _repeats_latest(
         self, request: TrainRequest, snapshot: Snapshot, options: TrainingOptions

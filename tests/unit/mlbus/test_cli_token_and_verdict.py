@@ -102,6 +102,19 @@ def test_a_verdict_is_only_about_the_request_that_asked() -> None:
     assert uploaded.render() == "trained wine-quality v3 on 1,200 records, holdout rmse 0.5"
 
 
+def test_a_verdict_is_found_after_another_run_ended_behind_it() -> None:
+    mine = "requested from the CLI (def)"
+    status = {
+        "last_result": {"reason": "drift", "outcome": "uploaded", "detail": "m v4", "version": 4},
+        "recent_results": [
+            {"reason": f"command: {mine}", "outcome": "skipped", "detail": "too few"},
+            {"reason": "drift", "outcome": "uploaded", "detail": "m v4", "version": 4},
+        ],
+    }
+    verdict = verdict_of(status, mine)
+    assert verdict is not None and verdict.render() == "skipped: too few"
+
+
 @pytest.mark.parametrize(
     ("outcome", "detail", "rendered"),
     [

@@ -74,6 +74,16 @@ async def test_the_same_records_and_options_do_not_upload_a_second_version() -> 
     assert "house-prices v1 has the same snapshot" in result.detail
 
 
+async def test_status_keeps_the_latest_results_newest_last() -> None:
+    harness = Harness(VersionedUploader())
+    harness.coordinator.add_records(labelled_records(120))
+    await harness.command()
+    await harness.command()
+    recent = harness.coordinator.status()["recent_results"]
+    assert [r["outcome"] for r in recent] == ["uploaded", "skipped"]
+    assert harness.coordinator.last_result == harness.coordinator.recent_results[-1]
+
+
 @pytest.mark.parametrize(
     "options",
     [{"seed": 3}, {"hyperparameters": {"alpha": 2.0}}, {"estimator": "hist_gradient_boosting"}],
