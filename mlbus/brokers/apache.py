@@ -63,6 +63,11 @@ def _tool(name: str, hint: str) -> str:
     return found
 
 
+def java_path() -> str:
+    """The java executable: $JAVA_HOME's, else the one on PATH."""
+    return _tool("java", "install a Java 17+ runtime (apt-get install openjdk-17-jre-headless)")
+
+
 def kafka_libs_dir(version: str = KAFKA_VERSION) -> Path:
     return cache_root() / f"kafka-{version}" / "libs"
 
@@ -198,7 +203,7 @@ class ApacheKafkaBroker(LocalBroker):
         return super().ready() and groups_ready(self.host, self.port, partitions)
 
     def _java(self, libs: Path, main_class: str, *args: str) -> list[str]:
-        java = _tool("java", "install a Java 17+ runtime (apt-get install openjdk-17-jre-headless)")
+        java = java_path()
         logs = self.log_path.parent
         return [
             java,

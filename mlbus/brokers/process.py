@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Literal, Self
 
 from mlbus.brokers.probe import is_ready
 
 LOCALHOST = "127.0.0.1"
+BrokerKind = Literal["tansu", "kafka"]
 PR_SET_PDEATHSIG = 1
 
 
@@ -157,6 +158,10 @@ class LocalBroker:
 
     def environment(self) -> dict[str, str] | None:
         return None
+
+    def client_env(self) -> dict[str, str]:
+        """Settings (MLBUS_* environment) the services should run with against this broker."""
+        return {}
 
     def ready(self) -> bool:
         """Serves clients: answers metadata and lists itself at its advertised address."""

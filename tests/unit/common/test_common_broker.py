@@ -20,7 +20,8 @@ async def test_no_raw_producer_in_the_in_memory_test_broker() -> None:
         assert raw_producer(connected) is None  # tests go through faststream's publisher
 
 
-def test_every_consumer_fetches_with_a_short_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_consumers_wait_on_the_broker_unless_told_to_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLBUS_KAFKA_FETCH_MAX_WAIT_MS", raising=False)
+    assert KafkaSettings().fetch_max_wait_ms == 500  # Apache Kafka answers once data arrives
+    monkeypatch.setenv("MLBUS_KAFKA_FETCH_MAX_WAIT_MS", "10")  # what `mlbus up` sets for tansu
     assert KafkaSettings().fetch_max_wait_ms == 10
-    monkeypatch.setenv("MLBUS_KAFKA_FETCH_MAX_WAIT_MS", "250")
-    assert KafkaSettings().fetch_max_wait_ms == 250
