@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts import DatasetSpec, Topics
 from mlbus.bus import encode, producer
+from services.common.offsets import log_end_offsets
 from services.ingest.validation import stable_record_id
 
 Position = tuple[int, int]
@@ -144,10 +145,7 @@ async def output_offsets(bootstrap: str, topics: Topics) -> dict[TopicPartition,
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(
-            await _partitions(bootstrap, topics)
-        )
-        return ends
+        return await log_end_offsets(consumer, await _partitions(bootstrap, topics))
     finally:
         await consumer.stop()
 
