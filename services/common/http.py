@@ -12,6 +12,7 @@ from fastapi import FastAPI, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from services.common.broker import wait_for_records
 from services.common.serve import freeze_startup_objects
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def service_app(
                     await before_consume()
                     state["prepared"] = True
                 await broker.start()
+                wait_for_records(broker)
             except Exception as exc:  # broker not up yet: keep serving /healthz and retry
                 log.warning("%s: broker not reachable yet (%s); retrying", name, exc)
                 with contextlib.suppress(Exception):
