@@ -172,8 +172,10 @@ async def read_timestamps(
     count: int,
     timeout: float,
     stop: Callable[[], None] = lambda: None,
+    prefix: str = "",
 ) -> dict[str, int]:
-    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic`.
+    """record_id -> broker timestamp (ms) of the first `count` outputs on `topic` whose record
+    id starts with `prefix`.
 
     Every contender keys its outputs by record id: the key is read, not the JSON, so this
     reader takes as little as it can of the two cores it shares with the contender."""
@@ -188,7 +190,9 @@ async def read_timestamps(
             stop()
             for batch in (await consumer.getmany(timeout_ms=200)).values():
                 for message in batch:
-                    seen.setdefault(message.key.decode(), message.timestamp)
+                    key = message.key.decode()
+                    if key.startswith(prefix):
+                        seen.setdefault(key, message.timestamp)
     finally:
         await consumer.stop()
     if len(seen) < count:
@@ -339,7 +343,8 @@ class Bench:
         """p50 and p99 (ms) from request sent to output timestamp, at `per_second` requests/s."""
         topics = self.fresh_topics("l")
         with self.contender(kind, topics):
-            asyncio.run(paced_latency(self.bootstrap, topics, 100, 2.0))  # joins group, warms up
+            # Joins the group, warms up.
+            asyncio.run(paced_latency(self.bootstrap, topics, 100, 2.0, prefix="warm"))
             latencies = asyncio.run(paced_latency(self.bootstrap, topics, per_second, seconds))
         return percentile(latencies, 50), percentile(latencies, 99)
 
@@ -403,14 +408,19 @@ async def paced_send(
 
 
 async def paced_latency(
-    bootstrap: str, topics: Topics, per_second: int, seconds: float
+    bootstrap: str, topics: Topics, per_second: int, seconds: float, prefix: str = "lat"
 ) -> list[float]:
-    """Send `per_second` requests a second for `seconds`; ms from each send to its result."""
-    payloads = requests("lat", int(per_second * seconds), seed=7)
+    """Send `per_second` requests a second for `seconds`; ms from each send to its result.
+
+    Record ids start with `prefix`: a warm-up on the same topics must use another one, or its
+    results would be taken for these (negative latencies at low rates)."""
+    payloads = requests(prefix, int(per_second * seconds), seed=7)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     await producer.start()
     reader = asyncio.create_task(
-        read_timestamps(bootstrap, topics.predict_results, len(payloads), timeout=seconds + 60)
+        read_timestamps(
+            bootstrap, topics.predict_results, len(payloads), timeout=seconds + 60, prefix=prefix
+        )
     )
     try:
         sent_at = await paced_send(producer, topics.predict_requests, payloads, per_second)
