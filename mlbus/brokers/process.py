@@ -75,6 +75,7 @@ class ManagedProcess:
         self.log_path = log_path
         self._popen: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.exit_code: int | None = None  # of the last process stopped (negative: a signal)
 
     @property
     def running(self) -> bool:
@@ -127,6 +128,8 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 popen.kill()
                 popen.wait()
+        if popen is not None:
+            self.exit_code = popen.returncode
         if self._log is not None:
             self._log.close()
             self._log = None
