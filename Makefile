@@ -1,4 +1,5 @@
-# mlbus: `make demo` runs the whole loop on an embedded broker; `make test` runs every test.
+# mlbus: `make demo` runs the whole loop on a local broker (Apache Kafka where Java 17+ runs,
+# else tansu); `make test` runs every test.
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 VENV := .venv

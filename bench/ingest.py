@@ -40,6 +40,7 @@ from mlbus.bus import ensure_topics, publish_all  # noqa: E402
 from mlbus.datagen import RecordGenerator  # noqa: E402
 from mlbus.publishing import topic_partitions  # noqa: E402
 from mlbus.runner import free_port  # noqa: E402
+from services.common.offsets import log_end_offsets  # noqa: E402
 
 
 def records(count: int) -> list[dict[str, Any]]:
@@ -57,9 +58,9 @@ async def output_span(bootstrap: str, topics: Topics) -> tuple[int, float]:
     try:
         names = (topics.records, topics.predict_requests, topics.rejected)
         partitions = await topic_partitions(bootstrap, names)
+        ends = await log_end_offsets(consumer, partitions)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
         stamps: list[int] = []
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for batch in (await consumer.getmany(timeout_ms=500, max_records=10_000)).values():

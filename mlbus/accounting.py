@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from contracts import Topics
 from mlbus.publishing import topic_partitions
+from services.common.offsets import log_end_offsets
 
 
 @dataclass
@@ -68,34 +69,23 @@ class Accounting:
 async def read_all(
     bootstrap_servers: str, topics: Iterable[str], *, timeout: float = 30.0
 ) -> dict[str, list[bytes]]:
-    """Every message in `topics`, from the beginning until no more come (for 0.3 s)."""
+    """Every message in `topics`, from the beginning to where each partition ends now."""
     found: dict[str, list[bytes]] = {name: [] for name in topics}
-    consumer = AIOKafkaConsumer(
-        *found,
-        bootstrap_servers=bootstrap_servers,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
+    partitions = await topic_partitions(bootstrap_servers, found)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
+        ends = await log_end_offsets(consumer, partitions)
+        behind = {tp for tp, end in ends.items() if end > 0}
+        consumer.assign(list(behind))
+        await consumer.seek_to_beginning(*behind)
         deadline = time.monotonic() + timeout
-        ends: dict[TopicPartition, int] = {}
-        while True:
+        while behind:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {sorted(found)} to their end in {timeout}s")
-            batches = await consumer.getmany(timeout_ms=300)
-            for tp, messages in batches.items():
+            for tp, messages in (await consumer.getmany(*behind, timeout_ms=300)).items():
                 found[tp.topic].extend(m.value for m in messages if m.value)
-            assigned = consumer.assignment()
-            if {tp.topic for tp in assigned} != set(found):
-                continue  # still discovering partitions
-            if set(ends) != assigned:
-                ends = await consumer.end_offsets(list(assigned))
-            # Some brokers (tansu) under-report end offsets: read at least to them, then until idle.
-            behind = [tp for tp, end in ends.items() if await consumer.position(tp) < end]
-            if not batches and not behind:
-                break
+            behind = {tp for tp in behind if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
     return found
@@ -204,7 +194,7 @@ async def wait_until_committed(
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             check()
-            ends = await consumer.end_offsets(partitions)
+            ends = await log_end_offsets(consumer, partitions)
             behind = {
                 tp: end
                 for tp, end in ends.items()

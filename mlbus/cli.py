@@ -20,7 +20,8 @@ import httpx
 
 from contracts import HOUSE_PRICES, Topics, TrainModel
 from mlbus import cli_data, cli_models, registry_token
-from mlbus.brokers import start_broker
+from mlbus.brokers import Broker, BrokerKind, BrokerStartError, start_broker
+from mlbus.brokers.choice import default_broker_kind, fallback_message
 from mlbus.bus import publish_all
 from mlbus.demo import DEMO_ENV, DemoPlan, run_demo, summary
 from mlbus.runner import Stack, StackConfig, environment_token, free_port
@@ -110,8 +111,8 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--broker",
         choices=("tansu", "kafka"),
-        default="tansu",
-        help="embedded broker to start when --bootstrap is not given",
+        help="broker to start when --bootstrap is not given (default: Apache Kafka where Java"
+        " 17+ runs, else the embedded tansu)",
     )
     parser.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON)")
     parser.add_argument("--workdir", type=Path, help="where data and logs go (default: temp)")
@@ -135,10 +136,9 @@ def _running_stack(
         workdir.mkdir(parents=True, exist_ok=True)
         bootstrap = args.bootstrap
         if not bootstrap:
-            print(f"starting embedded broker ({args.broker}) ...")
-            port = getattr(args, "broker_port", None)
-            broker = stack.enter_context(start_broker(args.broker, workdir / "broker", port))
+            broker = stack.enter_context(_start_broker(args, workdir / "broker"))
             bootstrap = broker.bootstrap_servers
+            extra_env = {**broker.client_env(), **extra_env}
         config = StackConfig(
             bootstrap,
             workdir,
@@ -162,6 +162,24 @@ def _say_where_the_token_is(config: StackConfig) -> None:
         return
     path = registry_token.write_token_file(config.workdir, config.registry_token)
     print(f"registry token: in {path} (mode 0600)")
+
+
+def _start_broker(args: argparse.Namespace, workdir: Path) -> Broker:
+    """The broker named by --broker, else Apache Kafka where it runs, else tansu (said so)."""
+    port = getattr(args, "broker_port", None)
+    kind: BrokerKind = args.broker or default_broker_kind()
+    names = {"kafka": "Apache Kafka (KRaft)", "tansu": "the embedded tansu broker"}
+    print(f"starting {names[kind]} ...")
+    began = time.monotonic()
+    try:
+        broker = start_broker(kind, workdir, port)
+    except BrokerStartError as exc:
+        if args.broker or kind == "tansu":
+            raise
+        print(fallback_message(f"it did not start: {str(exc).splitlines()[0]}"))
+        broker = start_broker("tansu", workdir, port)
+    print(f"broker ready at {broker.bootstrap_servers} in {time.monotonic() - began:.1f} s")
+    return broker
 
 
 def cmd_up(args: argparse.Namespace) -> int:

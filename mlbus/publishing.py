@@ -22,6 +22,7 @@ from contracts import DatasetSpec, RejectionReason, Topics
 from contracts.normalise import Invalid, normalise_fields, record_id_text
 from contracts.text import lone_surrogate_path, may_hold_surrogate
 from mlbus.bus import encode, producer
+from services.common.offsets import log_end_offsets
 
 Position = tuple[int, int]
 
@@ -205,10 +206,7 @@ async def output_offsets(bootstrap: str, topics: Topics) -> dict[TopicPartition,
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        ends: dict[TopicPartition, int] = await consumer.end_offsets(
-            await _partitions(bootstrap, topics)
-        )
-        return ends
+        return await log_end_offsets(consumer, await _partitions(bootstrap, topics))
     finally:
         await consumer.stop()
 

@@ -3,7 +3,8 @@
 # `make test` runs it first, and says here what it installs):
 #   promtool and prometheus (Debian package `prometheus`) for the deploy and dashboard tests,
 #   PostgreSQL and Chromium, Java 17+ and Maven for the
-#   Apache Kafka broker, then the Kafka jars themselves, resolved once into ~/.cache/mlbus.
+#   Apache Kafka broker, then the Kafka jars themselves, resolved once into ~/.cache/mlbus;
+#   kcat (librdkafka's CLI) for the end-to-end test of plain Kafka + JSON on the default broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 # A real PostgreSQL for the registry's SQL tests, headless Chromium for the drift report page.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "install-ci-deps: system packages present (prometheus, java, maven, postgresql, chromium)"
@@ -31,6 +33,7 @@ fi
 
 java -version 2>&1 | head -n 1
 promtool --version 2>&1 | head -n 1
+kcat -V 2>&1 | head -n 1
 # The registry tests start their own throwaway PostgreSQL cluster from these binaries (as the
 # `postgres` user when run as root): nothing to start here, only check that they run.
 "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)/postgres" --version

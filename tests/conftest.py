@@ -27,8 +27,15 @@ def broker_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def broker(broker_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """The session's one broker; started only if a test asks for it."""
-    with start_broker(broker_kind, tmp_path_factory.mktemp(f"broker-{broker_kind}")) as running:
+    """The session's one broker; started only if a test asks for it.
+
+    Service processes the tests start inherit the settings `mlbus up` gives this broker's
+    clients (tansu: short fetch waits), as they would under `mlbus up`.
+    """
+    workdir = tmp_path_factory.mktemp(f"broker-{broker_kind}")
+    with start_broker(broker_kind, workdir) as running, pytest.MonkeyPatch.context() as patch:
+        for name, value in running.client_env().items():
+            patch.setenv(name, value)
         yield running
 
 

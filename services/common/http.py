@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.text import lone_surrogate_path, may_hold_surrogate
+from services.common.broker import wait_for_records
 from services.common.progress import ConsumerProgress
 from services.common.serve import freeze_startup_objects
 
@@ -80,6 +81,7 @@ def service_app(
                     await before_consume()
                     state["prepared"] = True
                 await broker.start()
+                wait_for_records(broker)
             except Exception as exc:  # broker not up yet: keep serving /healthz and retry
                 log.warning("%s: broker not reachable yet (%s); retrying", name, exc)
                 with contextlib.suppress(Exception):

@@ -24,10 +24,11 @@ class KafkaSettings(BaseSettings):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     ssl_cafile: Path | None = None
-    # How long the broker may hold a fetch that has too little data. Kafka's default (500 ms)
-    # is pure latency at light load, and tansu holds every fetch that long: measured in
-    # bench/predictor.py, p99 at 1,000 events/s went from 275 ms to under 20 ms.
-    fetch_max_wait_ms: int = Field(default=10, ge=0)
+    # How long the broker may hold a fetch that finds no data. Apache Kafka answers as soon as
+    # data arrives, so a long wait costs no latency and keeps an idle consumer asleep; a broker
+    # that holds every fetch for the whole wait (the embedded tansu) needs a short one, which
+    # `mlbus up` sets when it starts that broker (see mlbus.brokers.tansu).
+    fetch_max_wait_ms: int = Field(default=500, ge=0)
     # The producer fills one batch per partition and, once it is full, waits for it to go out;
     # and aiokafka has one request in flight per broker. Its defaults (16 KiB batches, about 30
     # of our events; 1 MiB requests) kept the send loop waiting on the network more than it

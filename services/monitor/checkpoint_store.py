@@ -10,6 +10,7 @@ from aiokafka.partitioner import murmur2
 from faststream.kafka import KafkaBroker
 
 from services.common.broker import raw_producer
+from services.common.offsets import log_end_offsets
 
 
 class KafkaCheckpointStore:
@@ -32,10 +33,9 @@ class KafkaCheckpointStore:
     async def latest(self) -> bytes | None:
         partition = TopicPartition(self._topic, await self._partition(self._producer()))
         builder = await self._broker.connect()  # aiokafka's consumer with the broker's settings
-        consumer = builder(enable_auto_commit=False, fetch_max_wait_ms=10)
+        consumer = builder(enable_auto_commit=False)
         await consumer.start()
         try:
-            consumer.assign([partition])
             return await asyncio.wait_for(
                 _last_value(consumer, partition, self._key), self._read_timeout
             )
@@ -57,7 +57,8 @@ class KafkaCheckpointStore:
 async def _last_value(consumer: Any, partition: TopicPartition, key: bytes) -> bytes | None:
     """The latest value of `key`: reads the partition's tail, looking further back each time."""
     begin = (await consumer.beginning_offsets([partition]))[partition]
-    end = (await consumer.end_offsets([partition]))[partition]
+    end = (await log_end_offsets(consumer, [partition]))[partition]
+    consumer.assign([partition])
     span = 1
     while True:
         start = max(begin, end - span)
@@ -71,16 +72,11 @@ async def _last_value(consumer: Any, partition: TopicPartition, key: bytes) -> b
 async def _read_to_end(
     consumer: Any, partition: TopicPartition, end: int, key: bytes
 ) -> tuple[bool, bytes | None]:
-    """Whether `key` occurs from the position on, and its last value (None: a tombstone).
-
-    Reads past `end` until the partition is idle: some brokers (tansu) report end offsets short.
-    """
+    """Whether `key` occurs from the position up to `end`; its last value (None: a tombstone)."""
     seen, value = False, None
-    while True:
+    while await consumer.position(partition) < end:
         batch = await consumer.getmany(partition, timeout_ms=200)
-        records = batch.get(partition, [])
-        for record in records:
-            if record.key == key:
+        for record in batch.get(partition, []):
+            if record.offset < end and record.key == key:
                 seen, value = True, record.value
-        if not records and await consumer.position(partition) >= end:
-            return seen, value
+    return seen, value

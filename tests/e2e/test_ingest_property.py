@@ -25,6 +25,7 @@ from mlbus.brokers import Broker
 from mlbus.bus import producer
 from mlbus.publishing import topic_partitions
 from mlbus.runner import Stack
+from services.common.offsets import log_end_offsets
 from tests.e2e.ingest_messages import Generated, messages
 from tests.e2e.ingest_support import outcomes, running_ingest
 
@@ -105,9 +106,9 @@ async def read_to_end(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     await consumer.start()
     try:
         partitions = await topic_partitions(bootstrap, [topic])
+        ends = await log_end_offsets(consumer, partitions)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
         values: list[dict[str, Any]] = []
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for records in (await consumer.getmany(timeout_ms=500)).values():

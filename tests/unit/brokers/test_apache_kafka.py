@@ -77,3 +77,34 @@ def test_kafka_start_failure_reports_the_brokers_own_error(tmp_path: Path) -> No
         with pytest.raises(BrokerStartError, match="Unable to start acceptor for PLAINTEXT"):
             broker.start()
     assert not broker.process.running
+
+
+def test_a_cleanly_stopped_first_broker_leaves_its_class_archive_for_the_next(
+    tmp_path: Path,
+) -> None:
+    libs = tmp_path / "cache" / "libs"
+    libs.mkdir(parents=True)
+    (libs / ".complete").write_text("test")
+    first = ApacheKafkaBroker(tmp_path / "first", libs_dir=libs)
+    assert first._class_sharing() == [f"-XX:ArchiveClassesAtExit={first._archive_draft}"]
+    first._archive_draft.parent.mkdir(parents=True)
+    first._archive_draft.write_bytes(b"archive")  # what the JVM writes as it exits
+    first.process.exit_code = 143  # stopped by SIGTERM, shut down cleanly
+    first._keep_class_archive()
+    assert first.class_archive == libs.parent / "broker-classes.jsa"
+    assert first.class_archive.read_bytes() == b"archive"
+    assert not first._archive_draft.exists()
+    second = ApacheKafkaBroker(tmp_path / "second", libs_dir=libs)
+    assert second._class_sharing()[0] == f"-XX:SharedArchiveFile={first.class_archive}"
+
+
+def test_a_killed_brokers_class_archive_is_thrown_away(tmp_path: Path) -> None:
+    libs = tmp_path / "cache" / "libs"
+    libs.mkdir(parents=True)
+    (libs / ".complete").write_text("test")
+    broker = ApacheKafkaBroker(tmp_path / "killed", libs_dir=libs)
+    broker._archive_draft.parent.mkdir(parents=True)
+    broker._archive_draft.write_bytes(b"half an arch")
+    broker.process.exit_code = -9
+    broker._keep_class_archive()
+    assert not broker.class_archive.exists() and not broker._archive_draft.exists()
