@@ -188,10 +188,10 @@ def dashboard_expressions() -> dict[str, str]:
     return found
 
 
-def alert_expressions() -> dict[str, str]:
-    """The expression of every alert rule of deploy/prometheus/rules, by alert name."""
+def alert_expressions(files: str = "*.yml") -> dict[str, str]:
+    """The expression of every alert rule of deploy/prometheus/rules (those `files`), by name."""
     found: dict[str, str] = {}
-    for path in sorted(RULES.glob("*.yml")):
+    for path in sorted(RULES.glob(files)):
         for group in yaml.safe_load(path.read_text())["groups"]:
             for rule in group["rules"]:
                 found[rule["alert"]] = rule["expr"]
