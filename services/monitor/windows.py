@@ -319,12 +319,12 @@ def columns(
 
 
 def _with_drift(report: WindowReport, policy: WindowPolicy) -> WindowReport:
-    """The event names every feature, drifting ones first, then by PSI (a feature without
-    values in the window by the PSI of its present and missing shares)."""
+    """The event names every feature, drifting ones first, then by PSI: the larger of its
+    values' PSI and the PSI of its present and missing shares (see _ranking_psi)."""
     drifting = report.drifting_features()
     features = report.statistics.features
     ranked = sorted(
-        ((name, _psi_or_missing_psi(s)) for name, s in features.items()),
+        ((name, _ranking_psi(s)) for name, s in features.items()),
         key=lambda item: (item[0] not in drifting, -item[1]),
     )
     event = DriftDetected(
@@ -337,8 +337,15 @@ def _with_drift(report: WindowReport, policy: WindowPolicy) -> WindowReport:
     return replace(report, drift=event)
 
 
-def _psi_or_missing_psi(s: ColumnStatistics) -> float:
-    if s.present or s.missing is None:
-        return s.psi
+def _ranking_psi(s: ColumnStatistics) -> float:
+    """How far a feature moved, in PSI: its values' PSI or, when larger, its missing share's.
+
+    A feature half of whose rows stopped carrying it still has values (with their old
+    distribution): ranked by those alone, it would sit behind a small shift elsewhere.
+    """
+    values = s.psi if s.present else 0.0
     m = s.missing
-    return psi([1 - m.reference_rate, m.reference_rate], [1 - m.rate, m.rate])
+    if m is None:
+        return values
+    shares = psi([1 - m.reference_rate, m.reference_rate], [1 - m.rate, m.rate])
+    return max(values, shares)

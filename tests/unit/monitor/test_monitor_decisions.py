@@ -103,3 +103,22 @@ def test_one_shift_gives_one_drift_event_within_the_cooldown(baseline: Baseline)
     now[0] = 61.0  # cooldown over: the drift that still holds is raised again
     second = _run(windows, baseline, rows[2000:])
     assert [r.drift is not None for r in second] == [False, True, False, False]
+
+
+def test_a_feature_missing_from_half_the_rows_ranks_by_its_missing_share(
+    baseline: Baseline,
+) -> None:
+    # `parking` keeps its distribution where present, but half the rows lose it, while `area`
+    # moves by 30%: both drift, and the event ranks the larger move (the missing share) first.
+    windows = DriftWindows(WindowPolicy(window_size=WINDOW, min_window=WINDOW, drift_windows=2))
+    observations = _observations(RecordGenerator(seed=13).records(2 * WINDOW), {"area": 1.3})
+    for index, observation in enumerate(observations):
+        if index % 2:
+            observation.features["parking"] = None
+    reports = _run(windows, baseline, observations)
+    event = reports[-1].drift
+    assert event is not None
+    stats = reports[-1].statistics.features
+    assert stats["parking"].present and stats["parking"].drifting, stats["parking"]
+    assert [f.feature for f in event.features[:2]] == ["parking", "area"], event.features[:3]
+    assert event.features[0].psi > stats["parking"].psi
