@@ -92,35 +92,34 @@ async def test_subscribers_without_a_group_or_not_started_are_left_alone() -> No
     assert progress.problems() == [] and gauge(registry, "mlbus_consumer_lag") is None
 
 
-async def test_a_consumer_that_never_committed_and_rewinds_again_and_again_stalls() -> None:
+async def _checked_at_positions(
+    positions: list[int], high: int, seconds: range
+) -> ConsumerProgress:
+    """A consumer that never commits, at these positions over these seconds, checked."""
     consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
-    # Fetched one record, rewound, fetched it again ...: now and then seen twice at 6.
-    positions = iter([5, 6, 5, 6, 6, 5, 6, 5, 6, 5, 6])
+    at = iter(positions)
 
     async def position(partition: TopicPartition) -> int:
-        return next(positions)
+        return next(at)
 
     consumer.position = position  # type: ignore[method-assign]
-    consumer.high = 6
+    consumer.high = high
     progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
-    for now in range(0, 110, 10):
+    for now in seconds:
         clock.now = now
         await progress.check()
+    return progress
+
+
+async def test_a_consumer_that_never_committed_and_rewinds_again_and_again_stalls() -> None:
+    # Fetched one record, rewound, fetched it again ...: now and then seen twice at 6.
+    positions = [5, 6, 5, 6, 6, 5, 6, 5, 6, 5, 6]
+    progress = await _checked_at_positions(positions, high=6, seconds=range(0, 110, 10))
     [problem] = progress.problems()
     assert "has 1 records waiting" in problem
 
 
 async def test_a_consumer_that_never_commits_but_moves_on_is_not_stalled() -> None:
-    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
-    positions = iter(range(0, 1000, 100))
-
-    async def position(partition: TopicPartition) -> int:
-        return next(positions)
-
-    consumer.position = position  # type: ignore[method-assign]
-    consumer.high = 10_000
-    progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
-    for now in range(0, 100, 10):
-        clock.now = now
-        await progress.check()
+    positions = list(range(0, 1000, 100))
+    progress = await _checked_at_positions(positions, high=10_000, seconds=range(0, 100, 10))
     assert progress.problems() == []
