@@ -9,31 +9,31 @@ from contracts import records_v2_topic
 from services.common.broker import make_broker
 from services.common.http import service_app
 from services.common.poison import PoisonMetrics
-from services.ingest.api import records_api, records_body_limits
 from services.ingest.config import Settings
 from services.ingest.dedup import SeenIds
 from services.ingest.handlers import build_router, output_sender
+from services.ingest.http import body_limits, build_http_router
 from services.ingest.metrics import IngestMetrics
 from services.ingest.routing import Ingestor
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    registry = CollectorRegistry()
-    broker = make_broker(settings.kafka, client_id="mlbus-ingest", registry=registry)
+    metrics_registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-ingest", registry=metrics_registry)
     topics = settings.kafka.topics
     seen = SeenIds(settings.dedup_horizon_seconds, settings.dedup_max_ids)
     v2_topic = records_v2_topic(topics) if settings.publish_v2 else None
     send = output_sender(broker, topics, v2_topic=v2_topic)
-    metrics = IngestMetrics(registry)
+    metrics = IngestMetrics(metrics_registry)
     ingestor = Ingestor(settings.spec, topics, send, metrics, seen, records_v2_topic=v2_topic)
-    broker.include_router(build_router(settings, ingestor, PoisonMetrics(registry)))
+    broker.include_router(build_router(settings, ingestor, PoisonMetrics(metrics_registry)))
     app = service_app(
         "ingest",
         broker,
-        registry,
-        body_limits=records_body_limits(settings.http_max_body_bytes),
+        metrics_registry,
+        body_limits=body_limits(settings.http_max_body_bytes),
         stall_seconds=settings.kafka.consumer_stall_seconds,
     )
-    app.include_router(records_api(ingestor, settings.http_max_records))
+    app.include_router(build_http_router(ingestor, settings.http_max_records))
     return app
