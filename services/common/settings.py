@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts import HOUSE_PRICES, DatasetSpec, Topics
@@ -46,6 +46,18 @@ class KafkaSettings(BaseSettings):
     # A consumer with records waiting whose offsets have not moved for this long is stalled:
     # its service's /readyz turns red and says why (services.common.progress).
     consumer_stall_seconds: float = Field(default=120.0, gt=0)
+
+    @model_validator(mode="after")
+    def _sasl_has_credentials(self) -> Self:
+        """A SASL protocol without a user or password would retry its login forever."""
+        if self.security_protocol.startswith("SASL_") and not (
+            self.sasl_username and self.sasl_password and self.sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs MLBUS_KAFKA_SASL_USERNAME"
+                " and MLBUS_KAFKA_SASL_PASSWORD"
+            )
+        return self
 
     @property
     def topics(self) -> Topics:

@@ -67,3 +67,10 @@ def test_a_settings_class_whose_env_prefix_disagrees_with_its_service_fails_at_i
             model_config = SettingsConfigDict(env_prefix="MLBUS_OTHER_")
             service: ClassVar[str] = "odd"
             port: Port = 9000
+
+
+def test_a_sasl_protocol_without_credentials_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLBUS_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("MLBUS_KAFKA_SASL_USERNAME", "svc")
+    with pytest.raises(ValidationError, match="needs MLBUS_KAFKA_SASL_USERNAME"):
+        KafkaSettings()
