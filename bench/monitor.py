@@ -13,7 +13,8 @@ Measured in one run on the same pre-generated events (generation and JSON parsin
   all of them at the window's end (memory grows with the window);
 - raw rows, recompute per batch: the same at every batch, which a live view from raw rows
   (the partial-window gauges) needs;
-- raw rows, PSI only: the walking skeleton's drift.py, PSI alone, once per window.
+- raw rows, PSI only: the walking skeleton's drift.py (tests/support/drift_oracle.py), PSI
+  alone, once per window.
 Memory: tracemalloc peak of the incremental path for 1x and 5x the events (flat = same).
 Medians of several runs; the host may be shared and noisy, so compare the ratios.
 """
@@ -39,13 +40,15 @@ from prometheus_client import CollectorRegistry
 from contracts import PredictionMade
 from mlbus.datagen import RecordGenerator
 from services.monitor.accumulate import Baseline, DriftRule, WindowCounts, window_statistics
-from services.monitor.drift import numeric_psi, window_psi
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor
 from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows, Observation, WindowPolicy, columns
 
+# The whole-window baseline is the tests' oracle; monitor_support needs tests/support too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
+from drift_oracle import numeric_psi, window_psi
 from monitor_support import model_version
 
 KEY = ("house-prices", 1)
@@ -120,7 +123,7 @@ def recompute(observations: list[Observation], baseline: Baseline, *, every_batc
 
 
 def psi_only(observations: list[Observation], baseline: Baseline) -> int:
-    """The walking skeleton's way: PSI only, from raw rows, once per window (drift.py)."""
+    """The walking skeleton's way: PSI only, from raw rows, once per window (drift_oracle.py)."""
     reference = baseline.reference
     evaluations = 0
     for start in range(0, len(observations), WINDOW):

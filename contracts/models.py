@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 # No contract carries inf or NaN: JSON has no spelling for them (encoders write null or a
 # non-standard literal), and a stored one would break every later read of the record.
@@ -37,9 +35,14 @@ class ChampionComparison(BaseModel):
 
 
 class ModelMetrics(BaseModel):
-    # Extra keys are kept so cards written by older trainers still load; everything this
-    # trainer writes is a typed field.
-    model_config = ConfigDict(frozen=True, extra="allow", **FINITE)
+    """What the trainer records about a run: scores, parity, and how to replay it.
+
+    Every key a trainer has ever written is a typed field. Unknown keys are dropped on reading
+    (not kept, not refused), so a card stored or published with them still loads everywhere;
+    the registry refuses them on upload (services/registry/validation.py).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", **FINITE)
 
     rmse: float
     mae: float
@@ -74,28 +77,6 @@ class ModelMetrics(BaseModel):
     # also carry `comparison`, which names the rows).
     champion_version: int | None = None
     champion_rmse: float | None = None
-
-    @model_validator(mode="after")
-    def _extras_are_finite(self) -> ModelMetrics:
-        """Extra metrics are free-form, but a number among them must be finite too."""
-        extras = (self.model_extra or {}).items()
-        where = next((at for key, item in extras if (at := _non_finite(item, key))), None)
-        if where is not None:
-            raise ValueError(f"{where} is not a finite number")
-        return self
-
-
-def _non_finite(value: object, path: str) -> str | None:
-    """Where `value` (decoded JSON) holds inf or NaN, or None."""
-    if isinstance(value, float):
-        return None if math.isfinite(value) else path
-    if isinstance(value, Mapping):
-        items = ((f"{path}.{key}", item) for key, item in value.items())
-    elif isinstance(value, list | tuple):
-        items = ((f"{path}[{index}]", item) for index, item in enumerate(value))
-    else:
-        return None
-    return next((found for at, item in items if (found := _non_finite(item, at))), None)
 
 
 class NumericReference(BaseModel):

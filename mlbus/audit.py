@@ -18,17 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 PROJECT_JSON = "https://pypi.org/pypi/{name}/json"
 CONCURRENCY = 8
 ATTEMPTS = 3
 RETRY_DELAY_S = 1.0
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)\s*(?:;\s*(.+?))?\s*$")
-_VERSION = re.compile(
-    r"^v?(?:(\d+)!)?(\d+(?:\.\d+)*)(?:(a|b|rc)(\d+))?(?:\.post(\d+))?(?:\.dev(\d+))?(?:\+.*)?$"
-)
-_PRE_RANK = {"a": 0, "b": 1, "rc": 2}
-VersionKey = tuple[int, tuple[int, ...], tuple[int, int, int], int, int]
 
 
 class LookupFailed(Exception):
@@ -45,7 +42,7 @@ class Pin:
 
     @property
     def project(self) -> str:
-        return re.sub(r"[-_.]+", "-", self.name).lower()
+        return canonicalize_name(self.name)
 
 
 @dataclass(frozen=True)
@@ -82,22 +79,13 @@ class Finding:
         return self.project is not None and same_version(self.pin.version, self.project.latest)
 
 
-def version_key(version: str) -> VersionKey | None:
-    """A PEP 440 sort key for the usual version forms; None when it cannot tell."""
-    match = _VERSION.match(version.strip().lower())
-    if match is None:
+def version_key(version: str) -> Version | None:
+    """The PEP 440 version without its local label (1.0+cpu is the 1.0 release as far as
+    advisories go); None when it is not a PEP 440 version."""
+    try:
+        return Version(Version(version.strip()).public)
+    except InvalidVersion:
         return None
-    epoch, release, pre, pre_n, post, dev = match.groups()
-    numbers = [int(part) for part in release.split(".")]
-    while len(numbers) > 1 and numbers[-1] == 0:
-        numbers.pop()
-    if pre:
-        phase = (0, _PRE_RANK[pre], int(pre_n))
-    else:  # 1.0.dev1 < 1.0a1 < 1.0 < 1.0.post1
-        phase = (-1, 0, 0) if dev and not post else (1, 0, 0)
-    post_n = int(post) if post else -1
-    dev_n = int(dev) if dev else sys.maxsize
-    return (int(epoch or 0), tuple(numbers), phase, post_n, dev_n)
 
 
 def same_version(left: str, right: str) -> bool:

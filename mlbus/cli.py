@@ -23,6 +23,7 @@ from mlbus import cli_data, cli_models, registry_token
 from mlbus.brokers import Broker, BrokerKind, BrokerStartError, start_broker
 from mlbus.brokers.choice import default_broker_kind, fallback_message
 from mlbus.bus import publish_all
+from mlbus.cli_options import bus_options
 from mlbus.demo import DEMO_ENV, DemoPlan, run_demo, summary
 from mlbus.runner import Stack, StackConfig, environment_token, free_port
 from mlbus.train_verdict import registration, wait_for_verdict
@@ -99,11 +100,6 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_models.register(sub)
     return parser
-
-
-def bus_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
-    parser.add_argument("--topic-prefix", default="", help="prefix of every topic name")
 
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:

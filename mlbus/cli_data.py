@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from contracts import HOUSE_PRICES, Topics
+from mlbus.cli_options import bus_options
 from mlbus.datafiles import column_names, count_rows, file_identity, read_rows, with_record_ids
 from mlbus.publishing import ProgressBar, check_rows, output_offsets, publish_rows, summarise
 from mlbus.spec_inference import TARGET_NAMES, draft_spec, guesses_comment, looks_like_id_name
@@ -16,8 +17,6 @@ from services.common.specfile import dump_spec, load_spec
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from mlbus.cli import bus_options
-
     publish = sub.add_parser("publish", help="publish a CSV or Parquet file's rows as data events")
     publish.add_argument("file", type=Path, help="a .csv file, or .parquet / .pq")
     bus_options(publish)

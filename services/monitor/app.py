@@ -13,8 +13,8 @@ from contracts import DriftDetected
 from services.common.broker import make_broker
 from services.common.http import service_app
 from services.common.poison import PoisonMetrics
-from services.monitor.checkpoint_store import KafkaCheckpointStore
-from services.monitor.checkpointer import Checkpointer
+from services.monitor.checkpointing.checkpointer import Checkpointer
+from services.monitor.checkpointing.kafka_store import KafkaCheckpointStore
 from services.monitor.config import Settings
 from services.monitor.handlers import build_router
 from services.monitor.http import build_http_router

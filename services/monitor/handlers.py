@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from contracts import Envelope, PredictionMade, RecordIngested
 from services.common.poison import PoisonGuard, PoisonMetrics, position_of
-from services.monitor.checkpointer import Checkpointer
+from services.monitor.checkpointing.checkpointer import Checkpointer
 from services.monitor.config import Settings
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor

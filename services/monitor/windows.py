@@ -211,20 +211,39 @@ class DriftWindows:
         if state is None:
             return []
         if state.counts is None:
-            state.counts = WindowCounts.for_reference(baseline.reference)
-            state.baseline = baseline
-            if state.carried is not None:
-                if not state.counts.load(*state.carried):
-                    log.info("%s v%d: checkpointed counts do not fit; window restarts", *key)
-                state.carried = None
-            if self.policy.sequential:
-                state.totals = WindowCounts.for_reference(baseline.reference)
-                if state.carried_totals is not None:
-                    state.totals.load(*state.carried_totals)
-            state.carried_totals = None
-        counts = state.counts
-        reports = []
+            self._start_counting(key, state, baseline)
         now = self.clock()
+        reports = self._count_pending(key, state, baseline, now)
+        if self._time_is_up(state, now):
+            reports.append(self._close(key, state, baseline))
+        early_look = self._early_look(key, state, baseline)
+        if early_look is not None:
+            reports.append(early_look)
+        if reports:
+            state.last_report = reports[-1]
+        return reports
+
+    def _start_counting(self, key: ModelKey, state: WindowState, baseline: Baseline) -> None:
+        """Bins for the reference now known, filled with the checkpointed counts if they fit."""
+        state.counts = WindowCounts.for_reference(baseline.reference)
+        state.baseline = baseline
+        if state.carried is not None:
+            if not state.counts.load(*state.carried):
+                log.info("%s v%d: checkpointed counts do not fit; window restarts", *key)
+            state.carried = None
+        if self.policy.sequential:
+            state.totals = WindowCounts.for_reference(baseline.reference)
+            if state.carried_totals is not None:
+                state.totals.load(*state.carried_totals)
+        state.carried_totals = None
+
+    def _count_pending(
+        self, key: ModelKey, state: WindowState, baseline: Baseline, now: float
+    ) -> list[WindowReport]:
+        """Counts the pending predictions in batches; a report for every window they fill."""
+        counts = state.counts
+        assert counts is not None
+        reports = []
         while state.pending:
             take = min(self.policy.window_size - counts.size, len(state.pending))
             batch = [state.pending.popleft() for _ in range(take)]
@@ -233,15 +252,20 @@ class DriftWindows:
             counts.add_batch(columns(batch, counts.bins), take)
             if counts.size >= self.policy.window_size:
                 reports.append(self._close(key, state, baseline))
-        if self._time_is_up(state, now):
-            reports.append(self._close(key, state, baseline))
-        wants_early_look = state.complete_windows == 0 and counts.size >= self.policy.min_window
-        if wants_early_look and counts.size != state.last_partial_size:
-            state.last_partial_size = counts.size
-            reports.append(self._report(key, counts, baseline, complete=False))
-        if reports:
-            state.last_report = reports[-1]
         return reports
+
+    def _early_look(
+        self, key: ModelKey, state: WindowState, baseline: Baseline
+    ) -> WindowReport | None:
+        """A partial report of the version's first window, when it is big enough and grew."""
+        counts = state.counts
+        assert counts is not None
+        if state.complete_windows > 0 or counts.size < self.policy.min_window:
+            return None
+        if counts.size == state.last_partial_size:
+            return None
+        state.last_partial_size = counts.size
+        return self._report(key, counts, baseline, complete=False)
 
     def _time_is_up(self, state: WindowState, now: float) -> bool:
         seconds = self.policy.window_seconds

@@ -32,7 +32,9 @@ def validate_model_name(name: str) -> str:
 def parse_card(card_json: str | bytes, url_name: str) -> ModelCard:
     """The card as a ModelCard whose name is the URL's and whose RMSE can be compared."""
     try:
-        card = ModelCard.model_validate_json(card_json)
+        # Readers drop metrics they do not know (older cards still load); an upload naming
+        # one is refused instead, so nothing it sends is silently lost.
+        card = ModelCard.model_validate_json(card_json, extra="forbid")
     except ValidationError as exc:
         raise InvalidUpload(f"invalid model card: {_summary(exc)}") from exc
     if card.model_name != url_name:

@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
+from accounting import wait_until_committed
 
 from contracts import (
     HOUSE_PRICES,
@@ -36,7 +37,6 @@ from contracts import (
     ReferenceStatistics,
     Topics,
 )
-from mlbus.accounting import wait_until_committed
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
 

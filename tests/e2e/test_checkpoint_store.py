@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from mlbus.brokers import Broker
 from services.common.broker import make_broker
 from services.common.settings import KafkaSettings
-from services.monitor.checkpoint_store import KafkaCheckpointStore
+from services.monitor.checkpointing.kafka_store import KafkaCheckpointStore
 from tests.e2e.test_end_offsets import create_topic
 
 PARTITIONS = 3

@@ -13,9 +13,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+from accounting import Accounting, read_all, wait_until_processed
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.accounting import Accounting, read_all, wait_until_processed
 from mlbus.bus import publish_all
 from mlbus.datagen import RecordGenerator
 from mlbus.demo import DEMO_ENV, wait_for_champion

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from accounting import tally
+
 from contracts import Topics
-from mlbus.accounting import tally
 
 TOPICS = Topics.with_prefix("t.")
 

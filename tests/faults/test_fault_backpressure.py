@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from accounting import wait_until_processed
 
 from contracts import HOUSE_PRICES, PredictionRequested, Topics
-from mlbus.accounting import wait_until_processed
 from mlbus.bus import publish_all
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from accounting import wait_until_processed
 from fault_helpers import monitor_predictions, steady_stream
 
 from contracts import Topics
-from mlbus.accounting import wait_until_processed
 from mlbus.brokers import ApacheKafkaBroker
 from mlbus.bus import read_topic
 from mlbus.runner import Stack

@@ -19,12 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+from accounting import read_all, wait_until_committed
 from aiokafka import AIOKafkaProducer
 from fault_helpers import start_trained_stack
 from fuzz_inputs import fuzz_inputs
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.accounting import read_all, wait_until_committed
 from mlbus.brokers import ApacheKafkaBroker
 from mlbus.publishing import record_id_of
 from mlbus.runner import Stack

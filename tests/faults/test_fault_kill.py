@@ -9,11 +9,11 @@ import time
 
 import httpx
 import pytest
+from accounting import read_all, wait_until_processed
 from fault_helpers import kill_hard, steady_stream
 from pydantic import ValidationError
 
 from contracts import PredictionMade, Topics
-from mlbus.accounting import read_all, wait_until_processed
 from mlbus.runner import Stack
 from tests.e2e.monitor_support import monitor_caught_up
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import onnx
 import pytest
+from accounting import read_all
 from fault_helpers import kill_hard, predicted_versions, stream_and_account
 
 from contracts import HOUSE_PRICES, ModelPromoted, Topics
-from mlbus.accounting import read_all
 from mlbus.bus import publish_all
 from mlbus.runner import Stack
 

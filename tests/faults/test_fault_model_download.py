@@ -22,10 +22,10 @@ from typing import Any
 import httpx
 import onnx
 import pytest
+from accounting import read_all
 from fault_helpers import predicted_versions, stream_and_account
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.accounting import read_all
 from mlbus.runner import Stack
 
 pytestmark = pytest.mark.e2e

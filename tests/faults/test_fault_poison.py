@@ -8,11 +8,11 @@ import time
 
 import httpx
 import pytest
+from accounting import account, read_all, wait_until_processed
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.accounting import account, read_all, wait_until_processed
 from mlbus.bus import publish_all
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack

@@ -16,10 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from accounting import account, read_all, wait_until_processed
 from aiokafka import AIOKafkaProducer
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.accounting import account, read_all, wait_until_processed
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack
 

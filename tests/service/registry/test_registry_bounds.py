@@ -46,7 +46,7 @@ def test_the_store_treats_unstorable_versions_as_absent(registry: Registry) -> N
 
 
 @pytest.mark.parametrize(
-    ("metric", "value"), [("mae", "Infinity"), ("r2", "NaN"), ("drift", "-Infinity")]
+    ("metric", "value"), [("mae", "Infinity"), ("r2", "NaN"), ("training_seconds", "-Infinity")]
 )
 async def test_a_non_finite_metric_is_refused_not_stored(
     registry: Registry, metric: str, value: str
@@ -63,6 +63,22 @@ async def test_a_non_finite_metric_is_refused_not_stored(
     assert "finite" in response.json()["detail"]
     assert registry.nothing_written()
     assert (await registry.client.get("/models")).status_code == 200
+
+
+async def test_a_metric_the_contract_does_not_name_is_refused_not_stored(
+    registry: Registry,
+) -> None:
+    card = json.loads(make_card().model_dump_json())
+    card["metrics"]["drift"] = 0.3
+    response = await registry.client.post(
+        "/models/house-prices/versions",
+        files={"artifact": ("model.onnx", make_onnx())},
+        data={"card": json.dumps(card)},
+        headers=AUTH,
+    )
+    assert response.status_code == 422, response.text
+    assert "metrics.drift: Extra inputs are not permitted" in response.json()["detail"]
+    assert registry.nothing_written()
 
 
 async def test_a_malformed_write_without_the_token_is_401(registry: Registry) -> None:

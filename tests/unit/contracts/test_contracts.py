@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import uuid
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+import contracts
 from contracts import (
     HOUSE_PRICES,
     MODEL_EVENT,
@@ -114,3 +117,52 @@ def test_imputation_rules_are_optional_and_house_prices_has_none() -> None:
         }
     )
     assert spec.features[0].impute is False
+
+
+# Metrics as trainers before typed fields wrote them (the last seven keys were untyped extras),
+# and a metric a hand-made card added.
+OLD_METRICS = {
+    "rmse": 2.5,
+    "mae": 1.5,
+    "r2": 0.8,
+    "holdout_size": 40,
+    "parity_max_abs_error": 1e-5,
+    "parity_max_rel_error": 1e-6,
+    "train_size": 160,
+    "training_seconds": 0.4,
+    "champion_version": 1,
+    "champion_rmse": 3.0,
+    "parity_tolerance": 1e-3,
+    "seed": 7,
+    "hyperparameters": {"max_iter": 50, "learning_rate": 0.1, "loss": "squared_error"},
+    "snapshot": {"mode": "recent", "since": None, "until": "2026-12-01T00:00:00+00:00"},
+    "mape": 0.12,
+}
+
+
+def test_an_old_card_still_loads_with_its_run_typed_and_unknown_metrics_dropped() -> None:
+    event = ModelRegistered.model_validate(
+        {"model_name": "m", "version": 3, "sha256": "ab", "metrics": OLD_METRICS}
+    )
+    metrics = event.metrics
+    assert metrics.seed == 7 and metrics.parity_tolerance == 1e-3
+    assert metrics.hyperparameters == OLD_METRICS["hyperparameters"]
+    assert metrics.snapshot is not None and metrics.snapshot["mode"] == "recent"
+    assert "mape" not in metrics.model_dump()
+    assert metrics.model_extra is None  # nothing untyped is carried along
+    assert {"rmse": 2.5, "champion_version": 1}.items() <= metrics.model_dump().items()
+
+
+def test_no_contract_keeps_unknown_keys() -> None:
+    """Every pydantic model of contracts/ refuses or drops keys it does not name."""
+    models = {
+        cls
+        for module in pkgutil.iter_modules(contracts.__path__)
+        for cls in vars(importlib.import_module(f"contracts.{module.name}")).values()
+        if isinstance(cls, type)
+        and issubclass(cls, BaseModel)
+        and cls.__module__.startswith("contracts")
+    }
+    assert len(models) > 20 and ModelMetrics in models
+    keeping = sorted(cls.__name__ for cls in models if cls.model_config.get("extra") == "allow")
+    assert keeping == []

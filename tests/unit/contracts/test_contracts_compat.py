@@ -80,15 +80,13 @@ def incompatibilities(old: FieldSchemas, new: FieldSchemas) -> list[str]:
 
 def _compatible(old: Any, new: Any) -> bool:
     """Equal, or `new` only adds optional properties to objects that accept unknown ones
-    (additionalProperties: true): consumers of either read both (a model card's metrics)."""
+    (additionalProperties true, or absent as JSON Schema reads it: a model whose readers drop
+    unknown keys): consumers of either read both (a model card's metrics)."""
     if old == new:
         return True
     if not (isinstance(old, dict) and isinstance(new, dict)):
         return False
-    open_object = old.get("additionalProperties") is True and new.get("type") == "object"
-    if not open_object or {k: v for k, v in old.items() if k != "properties"} != {
-        k: v for k, v in new.items() if k != "properties"
-    }:
+    if not (_open(old) and _open(new)) or _shape(old) != _shape(new):
         return False
     before, after = old.get("properties", {}), new.get("properties", {})
     added = after.keys() - before.keys()
@@ -97,6 +95,14 @@ def _compatible(old: Any, new: Any) -> bool:
         and not added & set(new.get("required", ()))
         and all(_compatible(before[key], after[key]) for key in before)
     )
+
+
+def _open(node: dict[str, Any]) -> bool:
+    return node.get("type") == "object" and node.get("additionalProperties", True) is True
+
+
+def _shape(node: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in node.items() if k not in ("properties", "additionalProperties")}
 
 
 def _snapshot_path(kind: str) -> Path:
@@ -180,3 +186,6 @@ def test_an_open_object_may_gain_optional_properties_only() -> None:
     assert not _compatible(old, {**old, "properties": {"a": {"type": "string"}}})
     closed = {**old, "additionalProperties": False}
     assert not _compatible(closed, {**gained, "additionalProperties": False})
+    assert not _compatible(old, {**old, "additionalProperties": False})  # a reader now refuses
+    dropping = {k: v for k, v in gained.items() if k != "additionalProperties"}  # extra="ignore"
+    assert _compatible(old, dropping)

@@ -11,11 +11,11 @@ from pydantic import ValidationError
 
 from contracts import DriftDetected, PredictionMade, RecordIngested
 from services.monitor.accumulate import Baseline, WindowCounts
-from services.monitor.checkpoint import Checkpoint, decode, encode, pack_ids, unpack_ids
+from services.monitor.checkpointing.capture import capture, restore, wall_offset
+from services.monitor.checkpointing.format import Checkpoint, decode, encode, pack_ids, unpack_ids
 from services.monitor.live_error import LabelJoiner
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor
-from services.monitor.state import capture, restore, wall_offset
 from services.monitor.windows import DriftWindows, WindowPolicy
 
 MakePredictions = Callable[..., list[PredictionMade]]

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from contracts import PredictionMade
 from services.monitor.accumulate import Baseline
-from services.monitor.checkpointer import Checkpointer
+from services.monitor.checkpointing.checkpointer import Checkpointer
+from services.monitor.checkpointing.positions import Positions
 from services.monitor.metrics import MonitorMetrics
-from services.monitor.offsets import Positions
 from services.monitor.processor import PredictionProcessor
 from services.monitor.windows import DriftWindows, WindowPolicy
 

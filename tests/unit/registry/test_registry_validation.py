@@ -61,8 +61,8 @@ def test_card_rmse_must_be_comparable(rmse: str, why: str) -> None:
         ("mae", "Infinity", "metrics.mae: Input should be a finite number"),
         ("r2", "NaN", "metrics.r2: Input should be a finite number"),
         ("champion_rmse", "-Infinity", "metrics.champion_rmse: Input should be a finite number"),
-        ("mape", "Infinity", "mape is not a finite number"),  # an extra metric
-        ("folds", '{"rmse": [1.0, NaN]}', "folds.rmse[1] is not a finite number"),
+        ("seed", "NaN", "metrics.seed: Input should be a finite number"),
+        ("hyperparameters", '{"alpha": Infinity}', "metrics.hyperparameters.alpha.float:"),
     ],
 )
 def test_every_metric_must_be_finite(metric: str, value: str, why: str) -> None:
@@ -72,6 +72,20 @@ def test_every_metric_must_be_finite(metric: str, value: str, why: str) -> None:
     card["metrics"][metric] = "<value>"
     text = json.dumps(card).replace('"<value>"', value)
     with pytest.raises(InvalidUpload, match=re.escape(why)):
+        parse_card(text, "house-prices")
+
+
+@pytest.mark.parametrize(
+    ("metric", "value"), [("mape", "0.1"), ("folds", '{"rmse": [1.0, 2.0]}'), ("seeds", "[1]")]
+)
+def test_a_metric_the_contract_does_not_name_is_refused_not_dropped(
+    metric: str, value: str
+) -> None:
+    # Readers of stored cards drop unknown metrics; an upload is told instead of losing them.
+    card = json.loads(make_card().model_dump_json())
+    card["metrics"][metric] = "<value>"
+    text = json.dumps(card).replace('"<value>"', value)
+    with pytest.raises(InvalidUpload, match=re.escape(f"metrics.{metric}: Extra inputs")):
         parse_card(text, "house-prices")
 
 

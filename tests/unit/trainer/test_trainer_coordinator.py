@@ -255,10 +255,12 @@ async def test_a_command_overrides_estimator_hyperparameters_seed_and_snapshot()
     await harness.idle()
     [(_, card)] = harness.uploader.uploads
     assert card.estimator == "hist_gradient_boosting"
-    extra = card.metrics.model_dump()
-    assert extra["hyperparameters"]["max_iter"] == 5 and extra["seed"] == 7
+    run = card.metrics
+    assert run.hyperparameters is not None and run.hyperparameters["max_iter"] == 5
+    assert run.seed == 7
     assert card.snapshot_size == 60 and card.snapshot_fingerprint == fingerprint(records[-60:])
-    assert extra["snapshot"]["mode"] == "recent" and extra["snapshot"]["records"] == 60
+    assert run.snapshot is not None
+    assert run.snapshot["mode"] == "recent" and run.snapshot["records"] == 60
 
 
 @pytest.mark.parametrize(

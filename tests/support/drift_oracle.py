@@ -1,7 +1,8 @@
-"""PSI of a whole window recomputed from its raw rows.
+"""Test oracle: PSI of a whole window recomputed from its raw rows.
 
-The monitor itself counts bins incrementally (services/monitor/accumulate.py); this is the
-straightforward version it is checked against, and the baseline of bench/monitor.py.
+The monitor itself counts bins incrementally (services/monitor/accumulate.py and windows.py
+hold the real drift rule); this is the straightforward version the tests check it against,
+and the baseline of bench/monitor.py. Not shipped: it lives under tests/support.
 """
 
 from __future__ import annotations

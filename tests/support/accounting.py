@@ -1,4 +1,4 @@
-"""End-of-test accounting: read every topic of a prefix and say what was lost or duplicated.
+"""Test-only accounting: read every topic of a prefix and say what was lost or duplicated.
 
 A fault test publishes records, breaks something, and then calls `account(...)`: the answer
 counts what the raw topic received, what ingest accepted or dead-lettered, which accepted

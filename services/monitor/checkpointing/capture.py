@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from services.monitor.accumulate import WindowCounts
-from services.monitor.checkpoint import (
+from services.monitor.checkpointing.format import (
     CarriedErrorWindow,
     CarriedWindow,
     CounterValue,

@@ -11,7 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from contracts import DriftDetected
-from services.monitor.offsets import Partition
+from services.monitor.checkpointing.positions import Partition
 
 _UUID_BYTES = 16
 

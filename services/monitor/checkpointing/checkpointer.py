@@ -4,7 +4,7 @@ Every few seconds (and at a graceful stop) the state and the next offset of ever
 it covers are written to the state topic; only once the broker has acknowledged the write are
 those offsets committed. A committed offset is thus never past the latest checkpoint's, and a
 restarted monitor restores that checkpoint and skips the records below its offsets
-(offsets.py): nothing counted twice, nothing lost, no Kafka transactions.
+(positions.py): nothing counted twice, nothing lost, no Kafka transactions.
 
 The checkpoint is keyed by the consumer group: one monitor process per group (its drift
 windows need every prediction of a model anyway).
@@ -21,11 +21,11 @@ from typing import Any, Protocol
 from aiokafka import TopicPartition
 from pydantic import ValidationError
 
-from services.monitor.checkpoint import Checkpoint, decode, encode
+from services.monitor.checkpointing.capture import capture, restore, wall_offset
+from services.monitor.checkpointing.format import Checkpoint, decode, encode
+from services.monitor.checkpointing.positions import Partition, Positions, RecordT
 from services.monitor.metrics import MonitorMetrics
-from services.monitor.offsets import Partition, Positions, RecordT
 from services.monitor.processor import PredictionProcessor
-from services.monitor.state import capture, restore, wall_offset
 
 log = logging.getLogger(__name__)
 
