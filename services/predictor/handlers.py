@@ -13,6 +13,7 @@ from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from contracts import MODEL_EVENT
+from services.common.broker import FETCHER_WAKE_MS
 from services.predictor.config import Settings
 from services.predictor.pipeline import BatchPipeline
 from services.predictor.serving import Serving
@@ -42,6 +43,7 @@ def build_router(settings: Settings, pipeline: BatchPipeline, serving: Serving) 
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
+        consumer_timeout_ms=FETCHER_WAKE_MS,
         # The pipeline commits offsets once the batch's outputs are acknowledged; on an error
         # it rewinds the batch (nack) to score it again.
         ack_policy=AckPolicy.MANUAL,
@@ -50,7 +52,12 @@ def build_router(settings: Settings, pipeline: BatchPipeline, serving: Serving) 
     async def score_batch(message: KafkaMessage) -> None:
         await pipeline.take(message)
 
-    @router.subscriber(topics.models, auto_offset_reset="latest", decoder=_raw_body)
+    @router.subscriber(
+        topics.models,
+        auto_offset_reset="latest",
+        consumer_timeout_ms=FETCHER_WAKE_MS,
+        decoder=_raw_body,
+    )
     async def on_model_event(body: bytes) -> None:
         """Every instance sees every model event (no group): reload the aliases it concerns."""
         try:
