@@ -12,7 +12,7 @@ from services.common.poison import PoisonMetrics
 from services.common.sending import BrokerSender, ProducerSender
 from services.predictor.config import Settings
 from services.predictor.handlers import build_router
-from services.predictor.http import predict_body_limits, predictor_routes
+from services.predictor.http import body_limits, build_http_router
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.pipeline import BatchPipeline, BatchScorer, InlinePipeline, KafkaPipeline
 from services.predictor.registry_client import ModelSource, RegistryClient
@@ -28,9 +28,9 @@ def create_app(
     """The predictor app; `registry_client` replaces the HTTP registry client, and `in_memory`
     says faststream's in-memory test broker drives it (no offsets, delivered at once)."""
     settings = settings or Settings()
-    registry = CollectorRegistry()
-    broker = make_broker(settings.kafka, client_id="mlbus-predictor", registry=registry)
-    metrics = PredictorMetrics(registry)
+    metrics_registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-predictor", registry=metrics_registry)
+    metrics = PredictorMetrics(metrics_registry)
     source, owned_client = registry_client, None
     if source is None:
         source = owned_client = RegistryClient(
@@ -44,7 +44,7 @@ def create_app(
         source, settings.model_name, metrics, spec=settings.spec, on_refused=announce_refusal
     )
     # Records handed back after a failed send count as redelivered, as in every consumer.
-    redelivered = PoisonMetrics(registry).redelivered.labels(consumer="predictor.requests")
+    redelivered = PoisonMetrics(metrics_registry).redelivered.labels(consumer="predictor.requests")
     sender = BrokerSender(broker) if in_memory else ProducerSender(broker)
     scorer = BatchScorer(settings, serving, metrics, sender)
     pipeline: BatchPipeline = (
@@ -67,16 +67,16 @@ def create_app(
     app = service_app(
         "predictor",
         broker,
-        registry,
+        metrics_registry,
         ready=lambda: serving.champion.holder.current is not None,
         ready_detail=lambda: {"model": serving.champion.waiting()},
         before_consume=lambda: serving.load_champion(settings.registry_timeout_seconds),
         on_shutdown=on_shutdown,
         background=[load_models],
-        body_limits=predict_body_limits(settings.http_max_body_bytes),
+        body_limits=body_limits(settings.http_max_body_bytes),
         stall_seconds=settings.kafka.consumer_stall_seconds,
     )
     app.state.model_holder = serving.champion.holder
     app.state.challenger_holder = serving.challenger.holder
-    app.include_router(predictor_routes(serving, settings))
+    app.include_router(build_http_router(serving, settings))
     return app

@@ -100,7 +100,7 @@ def _record_id(value: object, reasons: list[RejectionReason]) -> str | None:
         return None
 
 
-def predict_body_limits(max_body_bytes: int) -> Sequence[BodyLimit]:
+def body_limits(max_body_bytes: int) -> Sequence[BodyLimit]:
     return (BodyLimit("POST", "/predict", max_body_bytes),)
 
 
@@ -131,7 +131,7 @@ async def read_records(request: Request, max_records: int) -> list[PredictRecord
     return body if isinstance(body, list) else [body]
 
 
-def predictor_routes(serving: Serving, settings: Settings) -> APIRouter:
+def build_http_router(serving: Serving, settings: Settings) -> APIRouter:
     """POST /predict with the champion, then GET /model."""
     router = APIRouter(tags=["predictor"])
     _add_predict(router, serving.champion.holder, settings.spec, settings.http_max_records)
