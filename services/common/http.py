@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mappi
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -37,7 +37,7 @@ BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 def service_app(
     name: str,
     broker: KafkaBroker,
-    registry: CollectorRegistry,
+    metrics_registry: CollectorRegistry,
     *,
     ready: ReadinessCheck = lambda: True,
     ready_detail: ReadinessDetail | None = None,
@@ -64,84 +64,145 @@ def service_app(
     Every consumer of `broker` is watched (services.common.progress): /readyz turns red, and
     says why, when one has had records waiting and made no progress for `stall_seconds`.
     """
-    state: dict[str, Any] = {"broker_started": False}
-    tasks: list[asyncio.Task[None]] = []
-    progress = ConsumerProgress(lambda: broker.subscribers, registry, stall_seconds)
+    progress = ConsumerProgress(lambda: broker.subscribers, metrics_registry, stall_seconds)
 
     async def consumer_progress() -> None:
         await progress.run(interval_seconds=min(5.0, stall_seconds / 4))
 
-    background = (*background, consumer_progress)
-
-    async def start_broker() -> None:
-        while True:
-            try:
-                await broker.connect()
-                if before_consume is not None and not state.get("prepared"):
-                    await before_consume()
-                    state["prepared"] = True
-                await broker.start()
-                wait_for_records(broker)
-            except Exception as exc:  # broker not up yet: keep serving /healthz and retry
-                log.warning("%s: broker not reachable yet (%s); retrying", name, exc)
-                with contextlib.suppress(Exception):
-                    await broker.stop()  # close the half-started clients before the next try
-                await asyncio.sleep(start_retry_seconds)
-                continue
-            state["broker_started"] = True
-            if on_startup is not None:
-                await on_startup()
-            if getattr(app.state, "freeze_gc_after_start", False):  # set by serve()
-                freeze_startup_objects()
-            tasks.extend(
-                asyncio.create_task(job(), name=f"{name}-{job.__name__}") for job in background
-            )
-            log.info("%s: started", name)
-            return
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        starter = asyncio.create_task(start_broker())
-        try:
-            yield
-        finally:
-            for task in (starter, *tasks):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            if on_shutdown is not None:
-                await on_shutdown()
-            await broker.stop()
-
-    app = FastAPI(title=f"mlbus {name}", lifespan=lifespan)
+    life = ServiceLifecycle(
+        name,
+        broker,
+        before_consume=before_consume,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        background=(*background, consumer_progress),
+        start_retry_seconds=start_retry_seconds,
+    )
+    app = FastAPI(title=f"mlbus {name}", lifespan=life.lifespan)
     app.add_middleware(LimitBodies, limits=tuple(body_limits))
     app.add_exception_handler(RequestValidationError, validation_problem)  # type: ignore[arg-type]
     app.state.broker = broker  # tests drive it with TestKafkaBroker
+    readiness = Readiness(name, life, progress, ready, ready_detail)
+    app.include_router(ops_router(name, readiness, metrics_registry))
+    return app
 
-    @app.get("/healthz", tags=["ops"])
+
+class ServiceLifecycle:
+    """Starts the broker (retrying until it answers), then the hooks and background jobs;
+    stops them all, in reverse, at shutdown."""
+
+    def __init__(
+        self,
+        name: str,
+        broker: KafkaBroker,
+        *,
+        before_consume: Hook | None,
+        on_startup: Hook | None,
+        on_shutdown: Hook | None,
+        background: Sequence[BackgroundJob],
+        start_retry_seconds: float,
+    ) -> None:
+        self.name = name
+        self.broker = broker
+        self.before_consume = before_consume
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+        self.background = tuple(background)
+        self.start_retry_seconds = start_retry_seconds
+        self.broker_started = False
+        self._prepared = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        starter = asyncio.create_task(self.start(app))
+        try:
+            yield
+        finally:
+            for task in (starter, *self._tasks):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self.on_shutdown is not None:
+                await self.on_shutdown()
+            await self.broker.stop()
+
+    async def start(self, app: FastAPI) -> None:
+        """Until the broker answers: /healthz is served meanwhile, /readyz says not ready."""
+        while True:
+            if await self._start_broker():
+                break
+            await asyncio.sleep(self.start_retry_seconds)
+        self.broker_started = True
+        if self.on_startup is not None:
+            await self.on_startup()
+        if getattr(app.state, "freeze_gc_after_start", False):  # set by serve()
+            freeze_startup_objects()
+        self._tasks.extend(
+            asyncio.create_task(job(), name=f"{self.name}-{job.__name__}")
+            for job in self.background
+        )
+        log.info("%s: started", self.name)
+
+    async def _start_broker(self) -> bool:
+        try:
+            await self.broker.connect()
+            if self.before_consume is not None and not self._prepared:
+                await self.before_consume()
+                self._prepared = True
+            await self.broker.start()
+            wait_for_records(self.broker)
+        except Exception as exc:  # broker not up yet: keep serving /healthz and retry
+            log.warning("%s: broker not reachable yet (%s); retrying", self.name, exc)
+            with contextlib.suppress(Exception):
+                await self.broker.stop()  # close the half-started clients before the next try
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """/readyz's answer: the broker started, the service's own check, no stalled consumer."""
+
+    name: str
+    life: ServiceLifecycle
+    progress: ConsumerProgress
+    ready: ReadinessCheck
+    detail: ReadinessDetail | None
+
+    def answer(self) -> tuple[bool, dict[str, Any]]:
+        stalled = self.progress.problems()
+        started = self.life.broker_started
+        is_ready = started and self.ready() and not stalled
+        body: dict[str, Any] = {"ready": is_ready, "service": self.name, "broker": started}
+        if self.detail is not None:
+            body |= dict(self.detail())
+        return is_ready, body | ({"stalled": stalled} if stalled else {})
+
+
+def ops_router(name: str, readiness: Readiness, metrics_registry: CollectorRegistry) -> APIRouter:
+    """/healthz, /readyz and /metrics, the same in every service."""
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
 
-    @app.get(
+    @router.get(
         "/readyz",
-        tags=["ops"],
         responses={503: {"description": "not ready yet (same body)", "model": dict[str, Any]}},
     )
     async def readyz(response: Response) -> dict[str, Any]:
-        stalled = progress.problems()
-        is_ready = bool(state["broker_started"]) and ready() and not stalled
+        is_ready, body = readiness.answer()
         response.status_code = 200 if is_ready else 503
-        body = {"ready": is_ready, "service": name, "broker": state["broker_started"]}
-        if ready_detail is not None:
-            body |= dict(ready_detail())
-        return body | ({"stalled": stalled} if stalled else {})
+        return body
 
-    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics() -> Response:
         """Prometheus metrics in its text exposition format."""
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return router
 
 
 # --- request body limits --------------------------------------------------------------------

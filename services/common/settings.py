@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts import HOUSE_PRICES, DatasetSpec, Topics
@@ -15,10 +15,16 @@ from contracts import HOUSE_PRICES, DatasetSpec, Topics
 class KafkaSettings(BaseSettings):
     """How to reach the broker; services never assume which broker it is."""
 
-    model_config = SettingsConfigDict(env_prefix="MLBUS_KAFKA_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MLBUS_KAFKA_", extra="forbid", hide_input_in_errors=True
+    )
 
-    bootstrap_servers: str = "localhost:9092"
-    topic_prefix: str = Field(default="", description="prepended to every topic name")
+    bootstrap_servers: str = Field(default="localhost:9092", min_length=1)
+    topic_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9._-]*$",  # the characters Kafka allows in a topic name
+        description="prepended to every topic name",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
@@ -46,13 +52,6 @@ class KafkaSettings(BaseSettings):
         return Topics.with_prefix(self.topic_prefix)
 
 
-class HttpSettings(BaseSettings):
-    """Where a service serves its HTTP routes (/healthz, /readyz, /metrics and its API)."""
-
-    host: str = "127.0.0.1"
-    port: int = 8000
-
-
 def load_spec_setting(value: object) -> DatasetSpec:
     """A spec setting: a path to a YAML/JSON spec file, or empty for the house-price default."""
     from services.common.specfile import load_spec  # local import: keeps settings import light
@@ -64,20 +63,69 @@ def load_spec_setting(value: object) -> DatasetSpec:
     return load_spec(Path(str(value)))
 
 
-class SpecSettingMixin(BaseSettings):
-    """A `spec` field read from a file path; a bad spec stops the service at start.
+# A `spec` setting: the path of a YAML/JSON spec file (empty: the house-price spec), read and
+# checked when the settings load, so a bad spec stops the service at start. NoDecode: the
+# environment's text is the path itself, not JSON.
+SpecSetting = Annotated[DatasetSpec, NoDecode, BeforeValidator(load_spec_setting)]
 
-    A refused setting is reported without its value: the value may be a secret.
+# A TCP port to listen on; 0 lets the system choose (tests do).
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+def _http_base_url(value: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", value):
+        raise ValueError("must be an http:// or https:// URL")  # no echo: it may hold a password
+    return value
+
+
+# The base URL of another service's HTTP API, such as the registry's.
+HttpBaseUrl = Annotated[str, AfterValidator(_http_base_url)]
+
+
+class ServiceSettings(BaseSettings):
+    """The one base of every service's `Settings` (in its `config.py`).
+
+    A subclass names its `service` and reads MLBUS_<SERVICE>_* variables:
+
+        class Settings(ServiceSettings):
+            model_config = SettingsConfigDict(env_prefix="MLBUS_INGEST_")
+            service: ClassVar[str] = "ingest"
+            port: Port = 8001
+
+    It fails fast: a value out of range stops the service at start with a message that does
+    not quote the value (it may be a secret), and a keyword that names no setting is refused
+    rather than ignored. Secrets are SecretStr fields.
     """
+
+    model_config = SettingsConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    service: ClassVar[str]
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    host: str = Field(default="127.0.0.1", min_length=1)
+    port: Port
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A service's env prefix is MLBUS_<SERVICE>_: checked when its module is imported."""
+        super().__pydantic_init_subclass__(**kwargs)
+        expected = f"MLBUS_{cls.service.upper()}_"
+        if cls.model_config.get("env_prefix") != expected:
+            raise TypeError(f"{cls.__qualname__} must read env_prefix {expected!r}")
+
+    @property
+    def group_id(self) -> str:
+        """The service's Kafka consumer group: `<topic prefix>mlbus-<service>`, so stacks that
+        share a broker under different prefixes never share a group."""
+        return f"{self.kafka.topic_prefix}mlbus-{self.service}"
+
+
+class SpecSettingMixin(BaseSettings):
+    """The predictor's `spec` until its Settings derives from ServiceSettings (issue 15,
+    another branch); delete this class then. New settings use ServiceSettings + SpecSetting."""
 
     model_config = SettingsConfigDict(hide_input_in_errors=True)
 
-    spec: Annotated[DatasetSpec, NoDecode] = HOUSE_PRICES
-
-    @field_validator("spec", mode="before")
-    @classmethod
-    def _load_spec(cls, value: object) -> DatasetSpec:
-        return load_spec_setting(value)
+    spec: SpecSetting = HOUSE_PRICES
 
 
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as contracts.ModelCard.model_name

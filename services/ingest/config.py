@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, SpecSettingMixin
+from contracts import HOUSE_PRICES
+from services.common.settings import Port, ServiceSettings, SpecSetting
 
 
-class Settings(SpecSettingMixin):
+class Settings(ServiceSettings):
     """`spec` is read from the path in MLBUS_INGEST_SPEC (empty: the house-price spec)."""
 
-    model_config = SettingsConfigDict(env_prefix="MLBUS_INGEST_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MLBUS_INGEST_")
+    service: ClassVar[str] = "ingest"
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    host: str = "127.0.0.1"
-    port: int = 8001
+    port: Port = 8001
+    spec: SpecSetting = HOUSE_PRICES
     # Idempotency: a record id routed within this many seconds is not routed again (0: off).
     dedup_horizon_seconds: float = Field(default=3600.0, ge=0)
     # Memory bound of the idempotency window: beyond it the oldest ids are forgotten first.
@@ -29,7 +32,3 @@ class Settings(SpecSettingMixin):
     # Each record of a body can become an event: these bound the work and memory of a request.
     http_max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     http_max_records: int = Field(default=10_000, ge=1)
-
-    @property
-    def group_id(self) -> str:
-        return f"{self.kafka.topic_prefix}mlbus-ingest"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
@@ -19,11 +17,11 @@ from services.monitor.checkpoint_store import KafkaCheckpointStore
 from services.monitor.checkpointer import Checkpointer
 from services.monitor.config import Settings
 from services.monitor.handlers import build_router
+from services.monitor.http import build_http_router
 from services.monitor.live_error import LabelJoiner
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor, PublishDrift
 from services.monitor.reference_client import ReferenceSource, RegistryReferenceClient
-from services.monitor.report import render_report
 from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows
 
@@ -35,9 +33,9 @@ def create_app(
 ) -> FastAPI:
     """The monitor app; `references` replaces the registry client (tests)."""
     settings = settings or Settings()
-    registry = CollectorRegistry()
-    broker = make_broker(settings.kafka, client_id="mlbus-monitor", registry=registry)
-    metrics = MonitorMetrics(registry)
+    metrics_registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-monitor", registry=metrics_registry)
+    metrics = MonitorMetrics(metrics_registry)
     client = None
     if references is None:
         references = client = RegistryReferenceClient(
@@ -45,18 +43,7 @@ def create_app(
             retry_seconds=settings.reference_retry_seconds,
             timeout_seconds=settings.registry_timeout_seconds,
         )
-    processor = PredictionProcessor(
-        DriftWindows(settings.window_policy),
-        references,
-        metrics,
-        publish=_drift_publisher(broker, settings.kafka.topics.drift),
-        dedupe_capacity=settings.dedupe_capacity,
-        joiner=LabelJoiner(
-            capacity=settings.join_capacity,
-            horizon_seconds=settings.join_horizon_seconds,
-            window_size=settings.error_window,
-        ),
-    )
+    processor = _processor(settings, references, metrics, broker)
     checkpoints = Checkpointer(
         processor,
         metrics,
@@ -64,7 +51,7 @@ def create_app(
         group_id=settings.group_id,
         ids=min(settings.checkpoint_ids, settings.dedupe_capacity),
     )
-    poison = PoisonMetrics(registry)
+    poison = PoisonMetrics(metrics_registry)
     broker.include_router(build_router(settings, processor, metrics, checkpoints, poison))
 
     async def sweep() -> None:
@@ -84,35 +71,33 @@ def create_app(
     app = service_app(
         "monitor",
         broker,
-        registry,
+        metrics_registry,
         before_consume=checkpoints.restore,
         on_shutdown=on_shutdown,
         background=[sweep, warm_statistics, checkpoint],
         stall_seconds=settings.kafka.consumer_stall_seconds,
     )
+    app.include_router(build_http_router(processor))
     app.state.processor = processor
     app.state.checkpoints = checkpoints
-
-    @app.get("/windows", tags=["monitor"])
-    async def windows() -> list[dict[str, Any]]:
-        """The state of every (model, version) window."""
-        return _window_status(processor)
-
-    @app.get("/report", tags=["monitor"], response_class=HTMLResponse)
-    async def report() -> HTMLResponse:
-        """Reference vs latest window of every feature, as charts, with the statistics."""
-        return HTMLResponse(_report_page(processor))
-
     return app
 
 
-def _report_page(processor: PredictionProcessor) -> str:
-    windows = [
-        (key, state.last_report, state.baseline)
-        for key, state in processor.windows.states()
-        if state.last_report is not None and state.baseline is not None
-    ]
-    return render_report(windows, processor.joiner.windows.items())
+def _processor(
+    settings: Settings, references: ReferenceSource, metrics: MonitorMetrics, broker: KafkaBroker
+) -> PredictionProcessor:
+    return PredictionProcessor(
+        DriftWindows(settings.window_policy),
+        references,
+        metrics,
+        publish=_drift_publisher(broker, settings.kafka.topics.drift),
+        dedupe_capacity=settings.dedupe_capacity,
+        joiner=LabelJoiner(
+            capacity=settings.join_capacity,
+            horizon_seconds=settings.join_horizon_seconds,
+            window_size=settings.error_window,
+        ),
+    )
 
 
 def _drift_publisher(broker: KafkaBroker, topic: str) -> PublishDrift:
@@ -138,21 +123,3 @@ async def _sweep_forever(processor: PredictionProcessor, interval: float) -> Non
             await processor.sweep()
         except Exception:  # keep sweeping: the next round may succeed
             log.exception("monitor sweep failed")
-
-
-def _window_status(processor: PredictionProcessor) -> list[dict[str, Any]]:
-    return [
-        {
-            "model_name": name,
-            "model_version": version,
-            "pending": len(state.pending),
-            "complete_windows": state.complete_windows,
-            "drifting_windows": state.drifting_windows,
-            "dropped": state.dropped,
-            "counted": state.counts.size if state.counts is not None else 0,
-            "drift_share": (
-                state.last_report.statistics.drift_share if state.last_report else None
-            ),
-        }
-        for (name, version), state in processor.windows.states()
-    ]

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings
+from services.common.settings import HttpBaseUrl, Port, ServiceSettings
 from services.monitor.windows import WindowPolicy
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MLBUS_MONITOR_", extra="ignore")
+class Settings(ServiceSettings):
+    """The group id (ServiceSettings.group_id) also keys the checkpoints on the state topic."""
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    host: str = "127.0.0.1"
-    port: int = 8005
-    registry_url: str = "http://127.0.0.1:8003"
+    model_config = SettingsConfigDict(env_prefix="MLBUS_MONITOR_")
+    service: ClassVar[str] = "monitor"
+
+    port: Port = 8005
+    registry_url: HttpBaseUrl = "http://127.0.0.1:8003"
     registry_timeout_seconds: float = Field(default=2.0, gt=0)
     reference_retry_seconds: float = Field(
         default=5.0, gt=0, description="wait before asking the registry again after a failure"
@@ -93,11 +94,6 @@ class Settings(BaseSettings):
                 f"min_window ({self.min_window}) must not exceed window_size ({self.window_size})"
             )
         return self
-
-    @property
-    def group_id(self) -> str:
-        """The consumer group; it also keys the checkpoints on the state topic."""
-        return f"{self.kafka.topic_prefix}mlbus-monitor"
 
     @property
     def window_policy(self) -> WindowPolicy:

@@ -14,7 +14,7 @@ from faststream.message import StreamMessage
 from pydantic import ValidationError
 
 from contracts import Envelope, PredictionMade, RecordIngested
-from services.common.poison import PoisonGuard, PoisonMetrics, position_of
+from services.common.poison import PoisonGuard, PoisonMetrics, batch_records, position_of
 from services.monitor.checkpointer import Checkpointer
 from services.monitor.config import Settings
 from services.monitor.metrics import MonitorMetrics
@@ -27,11 +27,6 @@ EventT = TypeVar("EventT", bound=Envelope)
 async def raw_bodies(message: StreamMessage[Any]) -> Any:
     """Skip faststream's JSON decoding: one bad message must not fail the decoding of its batch."""
     return message.body
-
-
-def batch_records(raw_message: Any) -> Sequence[ConsumerRecord[Any, Any]]:
-    """The records of a batch message (a tuple from Kafka, a list from the test broker)."""
-    return raw_message if isinstance(raw_message, tuple | list) else (raw_message,)
 
 
 def parse_events(bodies: list[bytes], model: type[EventT], metrics: MonitorMetrics) -> list[EventT]:

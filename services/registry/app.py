@@ -8,9 +8,9 @@ from prometheus_client import CollectorRegistry
 from contracts import ModelEvent
 from services.common.broker import make_broker
 from services.common.http import service_app
-from services.registry.api import build_api_router, registry_body_limits
 from services.registry.artifacts import ArtifactStore
 from services.registry.config import Settings
+from services.registry.http import body_limits, build_http_router
 from services.registry.metrics import RegistryMetrics
 from services.registry.outbox import Outbox
 from services.registry.sql import open_database
@@ -20,8 +20,8 @@ from services.registry.store import RegistryStore
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     # The registry only publishes (topics.models): its broker has no subscribers.
-    registry = CollectorRegistry()
-    broker = make_broker(settings.kafka, client_id="mlbus-registry", registry=registry)
+    metrics_registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-registry", registry=metrics_registry)
     store = RegistryStore(open_database(settings.database), ArtifactStore(settings.artifact_dir))
     topic = settings.kafka.topics.models
 
@@ -37,12 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = service_app(
         "registry",
         broker,
-        registry,
+        metrics_registry,
         background=[drain_outbox],
-        body_limits=registry_body_limits(settings),
+        body_limits=body_limits(settings),
     )
-    metrics = RegistryMetrics(registry)
+    metrics = RegistryMetrics(metrics_registry)
     # Refusals store nothing, so they have no outbox row: `send` publishes them directly.
-    app.include_router(build_api_router(settings, store, outbox, metrics, publish_refusal=send))
+    app.include_router(build_http_router(settings, store, outbox, metrics, publish_refusal=send))
     app.state.store = store
     return app

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, SpecSettingMixin, require_real_secret
+from contracts import HOUSE_PRICES
+from services.common.settings import Port, ServiceSettings, SpecSetting, require_real_secret
 
 
-class Settings(SpecSettingMixin, BaseSettings):
+class Settings(ServiceSettings):
     """Metadata in SQLite under `data_dir` unless `database_url` names PostgreSQL."""
 
-    model_config = SettingsConfigDict(env_prefix="MLBUS_REGISTRY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MLBUS_REGISTRY_")
+    service: ClassVar[str] = "registry"
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    host: str = "127.0.0.1"
-    port: int = 8003
+    port: Port = 8003
+    spec: SpecSetting = HOUSE_PRICES
     data_dir: Path = Path("var/registry")
     database_url: SecretStr | None = Field(
         default=None,

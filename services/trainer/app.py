@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -14,6 +12,7 @@ from services.common.poison import PoisonMetrics
 from services.trainer.config import Settings
 from services.trainer.coordinator import ChampionSource, TrainingCoordinator, Uploader
 from services.trainer.handlers import build_router
+from services.trainer.http import build_http_router
 from services.trainer.metrics import TrainerMetrics
 from services.trainer.registry_client import RegistryClient
 
@@ -22,9 +21,9 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
     """The trainer app; `uploader` replaces the HTTP registry client (tests), and also serves
     the champion if it can."""
     settings = settings or Settings()
-    registry = CollectorRegistry()
-    broker = make_broker(settings.kafka, client_id="mlbus-trainer", registry=registry)
-    metrics = TrainerMetrics(registry)
+    metrics_registry = CollectorRegistry()
+    broker = make_broker(settings.kafka, client_id="mlbus-trainer", registry=metrics_registry)
+    metrics = TrainerMetrics(metrics_registry)
     if uploader is None:
         uploader = RegistryClient(
             settings.registry_url,
@@ -40,20 +39,15 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
     coordinator = TrainingCoordinator(
         settings, uploader, metrics, champions=champions, publish_refusal=publish_refusal
     )
-    broker.include_router(build_router(settings, coordinator, PoisonMetrics(registry)))
+    broker.include_router(build_router(settings, coordinator, PoisonMetrics(metrics_registry)))
 
     app = service_app(
         "trainer",
         broker,
-        registry,
+        metrics_registry,
         on_shutdown=coordinator.runs.close,
         stall_seconds=settings.kafka.consumer_stall_seconds,
     )
+    app.include_router(build_http_router(coordinator))
     app.state.coordinator = coordinator
-
-    @app.get("/status", tags=["trainer"])
-    async def status() -> dict[str, Any]:
-        """Buffered records, the run in progress or pending, and how the last request ended."""
-        return coordinator.status()
-
     return app

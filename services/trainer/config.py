@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from contracts import HOUSE_PRICES
 from services.common.settings import (
     MODEL_NAME,
-    KafkaSettings,
-    SpecSettingMixin,
+    HttpBaseUrl,
+    Port,
+    ServiceSettings,
+    SpecSetting,
     model_name_for,
     require_real_secret,
 )
@@ -23,13 +28,13 @@ from services.trainer.training import (
 __all__ = ["MODEL_NAME", "Settings"]
 
 
-class Settings(SpecSettingMixin):
-    model_config = SettingsConfigDict(env_prefix="MLBUS_TRAINER_", extra="ignore")
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MLBUS_TRAINER_")
+    service: ClassVar[str] = "trainer"
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    host: str = "127.0.0.1"
-    port: int = 8002
-    registry_url: str = "http://127.0.0.1:8003"
+    port: Port = 8002
+    spec: SpecSetting = HOUSE_PRICES
+    registry_url: HttpBaseUrl = "http://127.0.0.1:8003"
     registry_token: SecretStr
     registry_timeout_seconds: float = Field(default=60.0, gt=0)
     model_name: str = Field(default="", description="empty: the dataset spec's name")

@@ -71,7 +71,7 @@ def build_router(
     # A group per subscriber: consumers of different topics sharing a group make every join
     # rebalance all of them (measured on the embedded broker: 17 s until a command was read,
     # and the never-committed records consumer re-read its topic on each rebalance).
-    group_id = f"{settings.kafka.topic_prefix}mlbus-trainer"
+    group_id = settings.group_id
     router = KafkaRouter()
 
     @router.subscriber(

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from services.common.http import DEFAULT_BODY_BYTES
-from services.registry.api import MAX_ALIAS_BODY_BYTES
+from services.registry.http import MAX_ALIAS_BODY_BYTES
 from services.registry.sql import MAX_VERSION
 from services.registry.store import NotFound
 from tests.service.common.asgi_stream import chunks_of, stream_request

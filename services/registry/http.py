@@ -132,7 +132,7 @@ ModelName = Annotated[
 Version = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 
 
-def registry_body_limits(settings: Settings) -> Sequence[BodyLimit]:
+def body_limits(settings: Settings) -> Sequence[BodyLimit]:
     """The longest body each write may send (every other route: services.common.http's default)."""
     upload = settings.max_artifact_bytes + MAX_CARD_BYTES + MULTIPART_OVERHEAD_BYTES
     return (
@@ -204,7 +204,7 @@ def _bearer_check(settings: Settings) -> Callable[[HTTPAuthorizationCredentials 
     return require_token
 
 
-def build_api_router(
+def build_http_router(
     settings: Settings,
     store: RegistryStore,
     outbox: Outbox,

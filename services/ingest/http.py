@@ -37,11 +37,11 @@ class IngestAnswer(BaseModel):
     duplicates: list[RejectedRecord] = []
 
 
-def records_body_limits(max_body_bytes: int) -> Sequence[BodyLimit]:
+def body_limits(max_body_bytes: int) -> Sequence[BodyLimit]:
     return (BodyLimit("POST", "/records", max_body_bytes),)
 
 
-def records_api(ingestor: Ingestor, max_records: int) -> APIRouter:
+def build_http_router(ingestor: Ingestor, max_records: int) -> APIRouter:
     router = APIRouter(tags=["ingest"])
 
     @router.post("/records", openapi_extra=_BODY_DOC, responses=problem_responses(413, 422, 503))
