@@ -37,7 +37,7 @@ def build_router(settings: Settings, pipeline: BatchPipeline, serving: Serving) 
 
     @router.subscriber(
         topics.predict_requests,
-        group_id=f"{settings.kafka.topic_prefix}mlbus-predictor",
+        group_id=settings.group_id,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,
