@@ -85,6 +85,12 @@ def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
 # broker: any record ends the wait at once, so this only sets how often an idle loop wakes.
 IDLE_WAIT_MS = 1000
 
+# aiokafka's background fetcher also wakes every consumer_timeout_ms (200 ms by default), even
+# while its fetch waits on the broker. Whatever needs it sooner wakes it at once (a fetch
+# answered, records consumed, a seek, a new assignment), so this only sets how often an idle
+# consumer wakes: pass it as the subscriber's consumer_timeout_ms.
+FETCHER_WAKE_MS = IDLE_WAIT_MS
+
 GetMany = Callable[..., Awaitable[dict[Any, list[Any]]]]
 
 

@@ -131,15 +131,6 @@ class ServiceSettings(BaseSettings):
         return f"{self.kafka.topic_prefix}mlbus-{self.service}"
 
 
-class SpecSettingMixin(BaseSettings):
-    """The predictor's `spec` until its Settings derives from ServiceSettings (issue 15,
-    another branch); delete this class then. New settings use ServiceSettings + SpecSetting."""
-
-    model_config = SettingsConfigDict(hide_input_in_errors=True)
-
-    spec: SpecSetting = HOUSE_PRICES
-
-
 MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # as contracts.ModelCard.model_name
 
 

@@ -9,6 +9,7 @@ from contracts import records_v2_topic
 from services.common.broker import make_broker
 from services.common.http import service_app
 from services.common.poison import PoisonMetrics
+from services.common.sending import BrokerSender, ProducerSender
 from services.ingest.config import Settings
 from services.ingest.dedup import SeenIds
 from services.ingest.handlers import build_router, output_sender
@@ -17,14 +18,17 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.routing import Ingestor
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, in_memory: bool = False) -> FastAPI:
+    """The ingest app; `in_memory`: faststream's in-memory test broker drives it, so outputs
+    go through the broker's publish (which it delivers) rather than the aiokafka producer."""
     settings = settings or Settings()
     metrics_registry = CollectorRegistry()
     broker = make_broker(settings.kafka, client_id="mlbus-ingest", registry=metrics_registry)
     topics = settings.kafka.topics
     seen = SeenIds(settings.dedup_horizon_seconds, settings.dedup_max_ids)
     v2_topic = records_v2_topic(topics) if settings.publish_v2 else None
-    send = output_sender(broker, topics, v2_topic=v2_topic)
+    sender = BrokerSender(broker) if in_memory else ProducerSender(broker)
+    send = output_sender(broker, topics, sender, v2_topic=v2_topic)
     metrics = IngestMetrics(metrics_registry)
     ingestor = Ingestor(settings.spec, topics, send, metrics, seen, records_v2_topic=v2_topic)
     broker.include_router(build_router(settings, ingestor, PoisonMetrics(metrics_registry)))

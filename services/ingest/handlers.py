@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
@@ -21,8 +20,8 @@ from contracts import (
     RecordRejected,
     Topics,
 )
-from services.common.broker import raw_producer
 from services.common.poison import PoisonGuard, PoisonMetrics, Position
+from services.common.sending import Acknowledgement, Sender
 from services.ingest.config import Settings
 from services.ingest.routing import Ingestor, Message, Origin, Send
 
@@ -30,8 +29,6 @@ Record: TypeAlias = ConsumerRecord[Any, Any]
 # A batch is a tuple from aiokafka, a list from faststream's in-memory test broker.
 Records: TypeAlias = Record | tuple[Record, ...] | list[Record]
 Parser = Callable[[Any], Awaitable[StreamMessage[Any]]]
-_JSON = {"content-type": "application/json"}
-_JSON_HEADERS = [("content-type", b"application/json")]
 
 
 async def raw_bodies(message: StreamMessage[Any]) -> list[bytes]:
@@ -68,8 +65,10 @@ async def tolerant_parser(records: Records, original: Parser) -> StreamMessage[A
         return await original(_readable(records))
 
 
-def output_sender(broker: KafkaBroker, topics: Topics, *, v2_topic: str | None = None) -> Send:
-    """Declares ingest's outputs (they appear in the AsyncAPI document) and sends to them."""
+def output_sender(
+    broker: KafkaBroker, topics: Topics, sender: Sender, *, v2_topic: str | None = None
+) -> Send:
+    """Declares ingest's outputs (they appear in the AsyncAPI document); sends with `sender`."""
     outputs: list[tuple[str, type[Envelope], str]] = [
         (topics.records, RecordIngested, "Accepted labelled records, for training."),
         (topics.predict_requests, PredictionRequested, "Accepted unlabelled records, to score."),
@@ -77,22 +76,13 @@ def output_sender(broker: KafkaBroker, topics: Topics, *, v2_topic: str | None =
     ]
     if v2_topic is not None:
         outputs.append((v2_topic, RecordIngestedV2, "Accepted labelled records, version 2."))
-    publishers = {
-        topic: broker.publisher(topic, schema=schema, description=description)
-        for topic, schema, description in outputs
-    }
+    for topic, schema, description in outputs:
+        broker.publisher(topic, schema=schema, description=description)
 
-    async def send(
-        event: Envelope, body: bytes, topic: str, key: bytes | None
-    ) -> Awaitable[object] | None:
+    async def send(event: Envelope, body: bytes, topic: str, key: bytes | None) -> Acknowledgement:
         # `body` is serialised by the Ingestor, per record: twice as fast as faststream's encoder
         # for a pydantic model, and a record whose event cannot be serialised fails alone.
-        client = raw_producer(broker)
-        if client is not None:  # half the cost per event of going through faststream
-            return await client.send(topic, body, key=key, headers=_JSON_HEADERS)  # type: ignore[no-any-return]
-        pending = await publishers[topic].publish(body, key=key, headers=_JSON, no_confirm=True)
-        # faststream's in-memory test broker delivers at once and returns no future.
-        return pending if isinstance(pending, asyncio.Future) else None
+        return await sender.send(topic, body, key)
 
     return send
 

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import KafkaSettings, SpecSettingMixin, model_name_for
+from contracts import HOUSE_PRICES
+from services.common.settings import (
+    HttpBaseUrl,
+    Port,
+    ServiceSettings,
+    SpecSetting,
+    model_name_for,
+)
 
 
-class Settings(SpecSettingMixin, BaseSettings):
+class Settings(ServiceSettings):
     """`spec` (MLBUS_PREDICTOR_SPEC, a spec file path) is what model inputs are checked against."""
 
-    model_config = SettingsConfigDict(env_prefix="MLBUS_PREDICTOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MLBUS_PREDICTOR_")
+    service: ClassVar[str] = "predictor"
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    host: str = "127.0.0.1"
-    port: int = 8004
-    registry_url: str = "http://127.0.0.1:8003"
+    port: Port = 8004
+    spec: SpecSetting = HOUSE_PRICES
+    registry_url: HttpBaseUrl = "http://127.0.0.1:8003"
     registry_timeout_seconds: float = Field(default=30.0, gt=0)
     model_name: str = Field(default="", description="empty: the dataset spec's name")
     # Large batches amortise the per-batch work; light load still gets small ones (timeout).

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from contracts import DatasetSpec, ModelRefused, ModelVersion
+from contracts import (
+    DatasetSpec,
+    ModelPromoted,
+    ModelRefused,
+    ModelRegistered,
+    ModelRolledBack,
+    ModelVersion,
+)
+from contracts.events import ModelEvent
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel, ModelLoadError, load_model
 from services.predictor.registry_client import (
+    CHALLENGER,
     CHAMPION,
     ArtifactIntegrityError,
     ArtifactTransferError,
@@ -250,3 +261,61 @@ async def _until_retry_wanted(reloaders: list[AliasReloader], timeout: float) ->
         for wait in waits:
             wait.cancel()
     return bool(done)
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The champion and the challenger, each in its holder with its reloader."""
+
+    champion: AliasReloader
+    challenger: AliasReloader
+
+    @classmethod
+    def of(
+        cls,
+        source: ModelSource,
+        model_name: str,
+        metrics: PredictorMetrics,
+        *,
+        spec: DatasetSpec,
+        on_refused: RefusalSink,
+    ) -> Serving:
+        def reloader(alias: str) -> AliasReloader:
+            return AliasReloader(
+                ModelHolder(),
+                source,
+                model_name,
+                metrics,
+                alias=alias,
+                spec=spec,
+                on_refused=on_refused,
+            )
+
+        return cls(champion=reloader(CHAMPION), challenger=reloader(CHALLENGER))
+
+    async def load_champion(self, timeout_seconds: float) -> None:
+        """Serve the champion from the first batch on, if there is one: one bounded try, since
+        `keep_loaded` keeps trying (and batches wait for a model meanwhile)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.champion.reload(), timeout_seconds)
+
+    async def keep_loaded(self, *, poll_seconds: float, recheck_seconds: float) -> None:
+        """Until cancelled: see `keep_models_loaded`."""
+        await keep_models_loaded(
+            [self.champion, self.challenger],
+            poll_seconds=poll_seconds,
+            recheck_seconds=recheck_seconds,
+        )
+
+    async def follow(self, event: ModelEvent) -> None:
+        """Reload the aliases a model event concerns; events of other models are ignored."""
+        if event.model_name != self.champion.model_name:
+            return
+        if isinstance(event, ModelPromoted | ModelRolledBack):
+            log.info("predictor: %s for %s v%d", event.kind, event.model_name, event.version)
+            if event.alias == CHAMPION:
+                await self.champion.reload()
+            # A promotion moves the challenger too (to champion, or a new one).
+            await self.challenger.reload()
+        elif isinstance(event, ModelRegistered):
+            await self.challenger.reload()

@@ -42,7 +42,7 @@ async def test_hostile_bodies_are_processed_or_refused_with_a_4xx() -> None:
     settings = Settings(
         kafka=KafkaSettings(topic_prefix="fuzz-ingest."), http_max_records=MAX_RECORDS
     )
-    app = create_app(settings)
+    app = create_app(settings, in_memory=True)
     tally = Tally()
     transport = httpx.ASGITransport(app=app)
     async with (

@@ -49,7 +49,7 @@ async def test_hostile_bodies_are_scored_or_refused_with_a_4xx() -> None:
     registry = FakeRegistry()
     model = tiny_model_bytes()
     registry.promote(model_version(1, model), model)
-    app = create_app(settings, registry_client=registry)
+    app = create_app(settings, registry_client=registry, in_memory=True)
     tally = Tally()
     transport = httpx.ASGITransport(app=app)
     async with (

@@ -43,7 +43,7 @@ def http_client(app: FastAPI) -> httpx.AsyncClient:
 
 @pytest.fixture
 async def service() -> AsyncIterator[Service]:
-    app = create_app(SETTINGS)
+    app = create_app(SETTINGS, in_memory=True)
     broker: KafkaBroker = app.state.broker
     published = Published()
 

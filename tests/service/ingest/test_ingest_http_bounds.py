@@ -32,7 +32,7 @@ JSON = {"content-type": "application/json"}
 
 @pytest.fixture
 async def app() -> FastAPI:
-    return create_app(SETTINGS)
+    return create_app(SETTINGS, in_memory=True)
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ async def test_a_body_of_countless_tiny_elements_is_refused_at_once() -> None:
     # The attack of the issue: 200,000 elements in 400 KB made 200,000 dead-letter events.
     settings = Settings(kafka=KafkaSettings(topic_prefix="svc-http-tiny."))
     tiny = b"[" + b",".join([b"0"] * 200_000) + b"]"
-    app = create_app(settings)
+    app = create_app(settings, in_memory=True)
     async with TestKafkaBroker(app.state.broker), http_client(app) as client:
         started = time.perf_counter()
         response = await client.post("/records", content=tiny, headers=JSON)

@@ -44,7 +44,7 @@ class Harness:
 async def harness() -> AsyncIterator[Harness]:
     settings = Settings(kafka=KafkaSettings(topic_prefix="svc-kafka."))
     topics = settings.kafka.topics
-    broker: KafkaBroker = create_app(settings).state.broker
+    broker: KafkaBroker = create_app(settings, in_memory=True).state.broker
     seen = Seen()
 
     @broker.subscriber(topics.records, topics.predict_requests, topics.rejected)

@@ -32,7 +32,7 @@ SPEC = HOUSE_PRICES.model_copy(
 async def test_v2_is_published_beside_an_unchanged_v1() -> None:
     settings = Settings(kafka=KafkaSettings(topic_prefix="svc-v2."), publish_v2=True, spec=SPEC)
     topics = settings.kafka.topics
-    broker: KafkaBroker = create_app(settings).state.broker
+    broker: KafkaBroker = create_app(settings, in_memory=True).state.broker
     v1_seen: list[RecordIngested] = []
     v2_seen: list[dict[str, Any]] = []
 

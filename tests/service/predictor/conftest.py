@@ -73,7 +73,7 @@ class Predictor:
 
 @pytest.fixture
 async def predictor(settings: Settings, registry: FakeRegistry) -> AsyncIterator[Predictor]:
-    app = create_app(settings, registry_client=registry)
+    app = create_app(settings, registry_client=registry, in_memory=True)
     broker: KafkaBroker = app.state.broker
     topics = settings.kafka.topics
     transport = httpx.ASGITransport(app=app)

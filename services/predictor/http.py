@@ -1,4 +1,5 @@
-"""POST /predict: score one or many records synchronously with the serving champion.
+"""The predictor's routes. POST /predict: score one or many records synchronously with the
+serving champion; GET /model: which versions serve.
 
 Records pass through the normaliser ingest uses (contracts.normalise) before they are scored,
 so a record gets the same features, and the same prediction, here as through ingest and Kafka;
@@ -23,9 +24,10 @@ from contracts import DatasetSpec, FeatureValue, RejectionReason
 from contracts.events import Features
 from contracts.normalise import Invalid, normalise_fields, record_id_text
 from services.common.http import BodyLimit, problem_responses, refuse_lone_surrogates
+from services.predictor.config import Settings
 from services.predictor.request_batch import RawRequest, RequestBatch, encode_json
 from services.predictor.scoring import OFFLOAD_FROM, Prediction, ScoredBatch, score_requests
-from services.predictor.serving import ModelHolder
+from services.predictor.serving import ModelHolder, Serving
 
 _HTTP_SOURCE = RawRequest(b"", "http")
 
@@ -98,7 +100,7 @@ def _record_id(value: object, reasons: list[RejectionReason]) -> str | None:
         return None
 
 
-def predict_body_limits(max_body_bytes: int) -> Sequence[BodyLimit]:
+def body_limits(max_body_bytes: int) -> Sequence[BodyLimit]:
     return (BodyLimit("POST", "/predict", max_body_bytes),)
 
 
@@ -129,8 +131,33 @@ async def read_records(request: Request, max_records: int) -> list[PredictRecord
     return body if isinstance(body, list) else [body]
 
 
-def build_predict_router(holder: ModelHolder, spec: DatasetSpec, max_records: int) -> APIRouter:
+def build_http_router(serving: Serving, settings: Settings) -> APIRouter:
+    """POST /predict with the champion, then GET /model."""
     router = APIRouter(tags=["predictor"])
+    _add_predict(router, serving.champion.holder, settings.spec, settings.http_max_records)
+    _add_model(router, serving, settings.model_name)
+    return router
+
+
+def _add_model(router: APIRouter, serving: Serving, model_name: str) -> None:
+    @router.get("/model")
+    async def serving_model() -> dict[str, object]:
+        """Which model versions serve right now (champion, and challenger if shadow-scored)."""
+        model, shadow = serving.champion.holder.current, serving.challenger.holder.current
+        if model is None:
+            return {"model_name": model_name, "loaded": False}
+        return {
+            "model_name": model.name,
+            "loaded": True,
+            "version": model.version,
+            "sha256": model.sha256,
+            "challenger_version": shadow.version if shadow else None,
+        }
+
+
+def _add_predict(
+    router: APIRouter, holder: ModelHolder, spec: DatasetSpec, max_records: int
+) -> None:
 
     @router.post(
         "/predict",
@@ -166,8 +193,6 @@ def build_predict_router(holder: ModelHolder, spec: DatasetSpec, max_records: in
                 for r in scored.rejections
             ],
         )
-
-    return router
 
 
 def _as_dict(prediction: Prediction) -> dict[str, Any]:

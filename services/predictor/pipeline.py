@@ -1,0 +1,292 @@
+"""The predictor's stages, from a consumed batch of requests to its committed offsets.
+
+`BatchScorer` parses a batch and starts its scoring in the inference thread, then sends its
+outputs once scored. `KafkaPipeline` overlaps batches: batch N's results are sent while batch
+N+1 is scored and N+2 parsed, and N's offsets are committed once its sends are acknowledged
+(`CommitPipeline`). `InlinePipeline` serves faststream's in-memory broker, which has no offsets
+and delivers at once: each batch is scored, sent and acknowledged in line. app.py picks one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import operator
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+import numpy as np
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faststream.kafka.annotations import KafkaMessage
+
+from contracts import RecordRejected
+from services.common.metrics import observe_many
+from services.common.sending import Acknowledgement, Sender
+from services.predictor.commits import CommitPipeline, PendingBatch
+from services.predictor.config import Settings
+from services.predictor.metrics import PredictorMetrics
+from services.predictor.model import LoadedModel
+from services.predictor.request_batch import RequestBatch, encode_json, parse_requests
+from services.predictor.scoring import Prediction, ScoredBatch, score_requests_beside_loop
+from services.predictor.serving import ModelHolder, Serving
+from services.predictor.shadow import shadow_score_beside_loop
+from services.predictor.stage import OrderedStage
+
+log = logging.getLogger(__name__)
+
+ShadowScored = tuple[list[Prediction], int]  # the challenger's predictions, and its failures
+Records = Sequence[ConsumerRecord[Any, Any]]
+
+
+class BatchPipeline(Protocol):
+    """Takes each consumed batch of requests from the subscriber; stopped at shutdown."""
+
+    async def take(self, message: KafkaMessage) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ScoringJob:
+    """A consumed batch, parsed, with the model that will score it."""
+
+    records: Records
+    model: LoadedModel
+    parsed: RequestBatch
+    rejections: list[RecordRejected]
+    scored: asyncio.Future[ScoredBatch]  # scoring, started once parsed
+    shadowed: asyncio.Future[ShadowScored] | None  # the challenger's, if there is one
+    started: float
+
+
+class BatchScorer:
+    """Parses batches, scores them with the champion (and a sample with the challenger) in an
+    inference thread, and sends their predictions and rejections."""
+
+    def __init__(
+        self, settings: Settings, serving: Serving, metrics: PredictorMetrics, sender: Sender
+    ) -> None:
+        self._settings = settings
+        self._topics = settings.kafka.topics
+        self._serving = serving
+        self._metrics = metrics
+        self._sender = sender
+        # One thread for inference: a batch is scored there while the event loop sends the
+        # results of the batch before it; more threads would only compete for the same cores.
+        self._inference = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="predictor-inference"
+        )
+
+    async def start(self, message: KafkaMessage) -> ScoringJob | None:
+        """The batch, parsed, its scoring started; None if no model serves in time (the batch
+        is then handed back, to be consumed again once a model serves)."""
+        started = time.perf_counter()
+        holder = self._serving.champion.holder
+        model = holder.current or await _wait_for_model(holder, self._settings.model_wait_seconds)
+        if model is None:
+            return None
+        records = _records(message.raw_message)
+        parsed, rejections = parse_requests(records, self._settings.max_request_bytes)
+        # Scoring starts now, beside the batches ahead of it; they are sent in order.
+        scored = asyncio.ensure_future(score_requests_beside_loop(model, parsed, self._inference))
+        challenger = self._serving.challenger.holder.current
+        fraction = self._settings.shadow_fraction
+        shadowed = _start_shadow(challenger, parsed, fraction, self._inference)
+        return ScoringJob(records, model, parsed, rejections, scored, shadowed, started)
+
+    async def emit(self, job: ScoringJob) -> list[Acknowledgement]:
+        """Send the batch's results and rejections once scored, and its shadow results: the
+        acknowledgements the batch's commit waits for (shadow sends never hold it up)."""
+        scored = await job.scored
+        rejections = job.rejections + scored.rejections
+        sends = await self._send_predictions(self._topics.predict_results, scored.predictions)
+        sends += [await self._send_rejection(rejection) for rejection in rejections]
+        shadow_made = await _shadow_results(job.shadowed, self._metrics)
+        shadow_sends = await self._send_predictions(self._topics.predict_shadow, shadow_made)
+        _count_shadow(self._metrics, shadow_made, shadow_sends)
+        made, done = len(scored.predictions), time.perf_counter()
+        _observe(self._metrics, job.model, job.records, made, len(rejections), job.started, done)
+        self._metrics.inference_seconds.observe(scored.inference_seconds)
+        return sends
+
+    def close(self) -> None:
+        self._inference.shutdown(wait=False, cancel_futures=True)
+
+    async def _send_predictions(
+        self, topic: str, predictions: list[Prediction]
+    ) -> list[Acknowledgement]:
+        values = list(map(encode_json, predictions))
+        keys = [prediction.record_id.encode() for prediction in predictions]
+        return await self._sender.send_all(topic, values, keys)
+
+    async def _send_rejection(self, rejection: RecordRejected) -> Acknowledgement:
+        key = rejection.record_id.encode() if rejection.record_id is not None else None
+        value = rejection.model_dump_json().encode()
+        return await self._sender.send(self._topics.rejected, value, key)
+
+
+class KafkaPipeline:
+    """Batches overlap on Kafka: one is sent while the next is scored (in the inference thread)
+    and the one after parsed; each batch's offsets are committed once its sends are
+    acknowledged, and a batch whose sends fail is consumed again (at-least-once)."""
+
+    def __init__(
+        self,
+        scorer: BatchScorer,
+        metrics: PredictorMetrics,
+        depth: int,
+        on_rewound: Callable[[int], None],
+    ) -> None:
+        """`depth`: batches that may await their acks; `on_rewound(n)`: n records were handed
+        back to be delivered again."""
+        self._scorer = scorer
+        self._metrics = metrics
+        self._commits = CommitPipeline(depth, on_rewound=on_rewound)
+        self._scoring = OrderedStage("predictor-scoring", self._finish, depth)
+
+    async def take(self, message: KafkaMessage) -> None:
+        job = await self._scorer.start(message)
+        if job is None:
+            await message.nack()  # its partitions are sought back to its first records
+            return
+        # The subscriber's aiokafka consumer: its offsets are committed once acknowledged.
+        consumer = cast(AIOKafkaConsumer, message.consumer)
+        await self._scoring.submit((consumer, job))
+
+    async def stop(self) -> None:
+        """At shutdown: let queued batches finish and commit (bounded), then stop the stages."""
+        await self._scoring.drain(timeout_seconds=5.0)
+        await self._commits.drain(timeout_seconds=5.0)
+        await self._scoring.close()
+        await self._commits.close()
+        self._scorer.close()
+
+    async def _finish(self, item: tuple[AIOKafkaConsumer, ScoringJob]) -> None:
+        consumer, job = item
+        try:
+            sends = await self._scorer.emit(job)
+        except Exception as exc:  # e.g. the producer is gone: rewound like a failed send
+            log.warning("predictor: a batch could not be scored and sent: %s", exc)
+            sends = [_failed(exc)]
+        pending = PendingBatch.of(consumer, job.records, sends)
+        await self._commits.submit(pending)
+        _record_lag(self._metrics, consumer, pending.next)
+
+
+class InlinePipeline:
+    """For faststream's in-memory broker, which has no offsets and delivers each send to its
+    subscribers at once: a batch is scored, sent and acknowledged before the next."""
+
+    def __init__(self, scorer: BatchScorer) -> None:
+        self._scorer = scorer
+
+    async def take(self, message: KafkaMessage) -> None:
+        job = await self._scorer.start(message)
+        if job is None:
+            return  # no offsets to hand the batch back to: it is not acknowledged either
+        await asyncio.gather(*await self._scorer.emit(job))
+        await message.ack()
+
+    async def stop(self) -> None:
+        self._scorer.close()
+
+
+def _failed(error: Exception) -> Acknowledgement:
+    failed: Acknowledgement = asyncio.get_running_loop().create_future()
+    failed.set_exception(error)
+    return failed
+
+
+def _start_shadow(
+    model: LoadedModel | None, parsed: RequestBatch, fraction: float, executor: Executor
+) -> asyncio.Future[ShadowScored] | None:
+    if model is None or fraction <= 0:
+        return None
+    return asyncio.ensure_future(shadow_score_beside_loop(model, parsed, fraction, executor))
+
+
+async def _shadow_results(
+    shadowed: asyncio.Future[ShadowScored] | None, metrics: PredictorMetrics
+) -> list[Prediction]:
+    if shadowed is None:
+        return []
+    made, failed = await shadowed
+    if failed:
+        metrics.shadow_failures.inc(failed)
+    return made
+
+
+async def _wait_for_model(holder: ModelHolder, timeout_seconds: float) -> LoadedModel | None:
+    """The first model, or None if none comes in time (the batch is then handed back)."""
+    try:
+        return await asyncio.wait_for(holder.wait_ready(), timeout_seconds)
+    except TimeoutError:
+        log.info("predictor: no model loaded yet; requests wait for a promoted model")
+        return None
+
+
+def _records(raw_message: Any) -> Records:
+    """The consumed records of a batch message (a tuple from Kafka, a list in memory)."""
+    if isinstance(raw_message, list | tuple):
+        return raw_message
+    return (raw_message,)
+
+
+def _count_shadow(
+    metrics: PredictorMetrics, made: list[Prediction], sends: list[Acknowledgement]
+) -> None:
+    """Count each shadow result once its send settles; shadow sends never hold up a batch."""
+    if not made:
+        return
+    first = made[0]
+    delivered = metrics.shadow_predictions.labels(
+        model=first.model_name, version=str(first.model_version)
+    )
+
+    def settled(send: Acknowledgement) -> None:
+        if send.cancelled() or send.exception() is not None:
+            metrics.shadow_failures.inc()
+        else:
+            delivered.inc()
+
+    for send in sends:
+        send.add_done_callback(settled)
+
+
+def _observe(
+    metrics: PredictorMetrics,
+    model: LoadedModel,
+    records: Records,
+    made: int,
+    rejected: int,
+    started: float,
+    done: float,
+) -> None:
+    metrics.batch_size.observe(len(records))
+    metrics.batch_seconds.observe(done - started)
+    if made:
+        metrics.predictions.labels(model=model.name, version=str(model.version)).inc(made)
+    if rejected:
+        metrics.rejected.inc(rejected)
+    # In numpy: this runs over every record. A missing timestamp (None) becomes NaN, then left out.
+    stamps = np.array(list(map(_timestamp_of, records)), dtype=np.float64)
+    stamps = stamps[stamps > 0]
+    observe_many(metrics.latency_seconds, np.maximum(0.0, time.time() * 1000 - stamps) / 1000)
+
+
+_timestamp_of = operator.attrgetter("timestamp")
+
+
+def _record_lag(
+    metrics: PredictorMetrics, consumer: AIOKafkaConsumer, next_offsets: dict[TopicPartition, int]
+) -> None:
+    """Lag of each partition in the batch: its high watermark minus the next offset to read."""
+    for partition, offset in next_offsets.items():
+        highwater = consumer.highwater(partition)
+        if highwater is not None:
+            metrics.consumer_lag.labels(partition=str(partition.partition)).set(
+                max(0, highwater - offset)
+            )
