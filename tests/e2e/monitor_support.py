@@ -7,7 +7,6 @@ import shutil
 import struct
 import subprocess
 import threading
-import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -39,6 +38,7 @@ from contracts import (
 from mlbus.accounting import wait_until_committed
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
+from tests.support.polling import eventually_sync
 
 HOLDOUT_RMSE = 1000.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,15 +165,13 @@ def prometheus(workdir: Path, targets: Mapping[str, int]) -> Iterator[str]:
 
 
 def _wait_ready(url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("prometheus did not become ready: " + log.read_text())
+    eventually_sync(
+        lambda: httpx.get(f"{url}/-/ready", timeout=1).status_code,
+        what="prometheus ready",
+        until=lambda status: status == 200,
+        ignoring=(httpx.HTTPError,),
+        context=log.read_text,
+    )
 
 
 def dashboard_expressions() -> dict[str, str]:

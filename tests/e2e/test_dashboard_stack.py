@@ -10,20 +10,20 @@ have data. Prometheus scrapes all five services every second.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from monitor_support import alert_expressions, dashboard_expressions, prometheus, query
 
 from contracts import RecordIngested, Topics
 from mlbus.brokers import Broker
 from mlbus.bus import publish_all
 from mlbus.demo import DEMO_ENV, DemoPlan, DemoResult, run_demo
 from mlbus.runner import SERVICES, Stack, StackConfig
+from tests.e2e.monitor_support import alert_expressions, dashboard_expressions, prometheus, query
+from tests.support.polling import eventually_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -67,10 +67,14 @@ def _without_data(prometheus_url: str, expressions: dict[str, str]) -> dict[str,
 
 
 def _wait_for_data(prometheus_url: str, expressions: dict[str, str], timeout: float) -> None:
-    """Until every expression returns data (the last labels joined and scraped) or timeout."""
-    deadline = time.monotonic() + timeout
-    while _without_data(prometheus_url, expressions) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    """Until every expression returns data (the last labels joined and scraped)."""
+    eventually_sync(
+        lambda: _without_data(prometheus_url, expressions),
+        what="data for every dashboard expression",
+        until=lambda empty: not empty,
+        timeout=timeout,
+        interval=0.5,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,12 @@ from uuid import uuid4
 import httpx
 import numpy as np
 import pytest
-from monitor_support import (
+
+from contracts import RecordIngested, Topics
+from mlbus.brokers import Broker
+from mlbus.bus import ensure_topics, publish_all
+from mlbus.runner import Stack, StackConfig
+from tests.e2e.monitor_support import (
     alert_expressions,
     dashboard_expressions,
     made_predictions,
@@ -33,11 +38,7 @@ from monitor_support import (
     required,
     stand_in_registry,
 )
-
-from contracts import RecordIngested, Topics
-from mlbus.brokers import Broker
-from mlbus.bus import ensure_topics, publish_all
-from mlbus.runner import Stack, StackConfig
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -101,13 +102,17 @@ async def _feed(bootstrap: str, topics: Topics, monitor_url: str) -> None:
 
 
 async def _wait_for_metric(monitor_url: str, fragment: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if fragment in (await client.get(f"{monitor_url}/metrics")).text:
-                return
-            await asyncio.sleep(0.3)
-    raise AssertionError(f"monitor never exported {fragment!r}")
+    async def exported() -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{monitor_url}/metrics")).text
+
+    await eventually(
+        exported,
+        what=f"the monitor exporting {fragment!r}",
+        until=lambda text: fragment in text,
+        timeout=timeout,
+        interval=0.3,
+    )
 
 
 @pytest.fixture(scope="module")

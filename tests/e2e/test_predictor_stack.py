@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, StackConfig, free_port
+from tests.support.polling import eventually_sync
 from tests.unit.predictor.predictor_fixtures import (
     CATEGORICAL,
     NUMERIC,
@@ -44,12 +44,17 @@ class Predictors:
         return sum(float(line.split()[-1]) for line in lines if line.startswith(prefix))
 
     def wait_for(self, key: str, value: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        for url in self.urls:
-            while httpx.get(url + "/model").json().get(key) != value:
-                self.stack.check_alive()
-                assert time.monotonic() < deadline, f"{url}: {key} never became {value}"
-                time.sleep(0.1)
+        def seen() -> dict[str, object]:
+            self.stack.check_alive()
+            return {url: httpx.get(url + "/model").json().get(key) for url in self.urls}
+
+        eventually_sync(
+            seen,
+            what=f"{key} = {value} on every predictor",
+            until=lambda found: set(found.values()) == {value},
+            timeout=timeout,
+            interval=0.1,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +208,8 @@ def test_a_model_the_spec_cannot_feed_is_refused_and_the_old_one_serves(
     foreign = _with_foreign_input(tiny_model_bytes())
     bad = _upload(stack, foreign, rmse=25.0, version_hint=3, categorical="colour")
     assert "champion" in bad["aliases"]  # the registry promoted it; the predictors must not
-    deadline = time.monotonic() + 30
-    refused: list[dict[str, Any]] = []
-    while len(refused) < 2 and time.monotonic() < deadline:
+
+    def refused_so_far() -> list[dict[str, Any]]:
         events = asyncio.run(
             read_topic(
                 stack.config.bootstrap_servers,
@@ -214,7 +218,14 @@ def test_a_model_the_spec_cannot_feed_is_refused_and_the_old_one_serves(
                 timeout=10,
             )
         )
-        refused = [e for e in events if e["kind"] == "model.refused.v1"]
+        return [e for e in events if e["kind"] == "model.refused.v1"]
+
+    refused = eventually_sync(
+        refused_so_far,
+        what="both predictors' refusals",
+        until=lambda found: len(found) >= 2,
+        interval=0,
+    )
     assert [(e["version"], e["refused_by"]) for e in refused] == [(bad["version"], "predictor")] * 2
     assert "not a feature of the spec" in refused[0]["reason"]
     _send(stack, _requests("after-refusal-", 200))

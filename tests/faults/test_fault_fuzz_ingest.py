@@ -20,14 +20,14 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from fault_helpers import start_trained_stack
-from fuzz_inputs import fuzz_inputs
 
 from contracts import HOUSE_PRICES, Topics
 from mlbus.accounting import read_all, wait_until_committed
 from mlbus.brokers import ApacheKafkaBroker
 from mlbus.publishing import record_id_of
 from mlbus.runner import Stack
+from tests.faults.fault_helpers import start_trained_stack
+from tests.faults.fuzz_inputs import fuzz_inputs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # generation is CPU-bound
 

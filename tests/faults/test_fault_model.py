@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import onnx
 import pytest
-from fault_helpers import kill_hard, predicted_versions, stream_and_account
 
 from contracts import HOUSE_PRICES, ModelPromoted, Topics
 from mlbus.accounting import read_all
 from mlbus.bus import publish_all
 from mlbus.runner import Stack
+from tests.faults.fault_helpers import kill_hard, predicted_versions, stream_and_account
 
 pytestmark = pytest.mark.e2e
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka_roundtrip import committed_total, consume, create_topic, produce
 
 from mlbus.brokers import ApacheKafkaBroker, BrokerStartError, start_broker
 from mlbus.brokers.apache import new_cluster_id, render_properties, server_properties
 from mlbus.brokers.probe import metadata_brokers
+from tests.unit.brokers.kafka_roundtrip import committed_total, consume, create_topic, produce
 
 MESSAGES = [b"one", b"two", b"three"]
 

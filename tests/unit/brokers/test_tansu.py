@@ -6,15 +6,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka_roundtrip import committed_total, consume, create_topic, produce
 
 from mlbus.brokers import BrokerStartError, TansuBroker, new_broker, start_broker
 from mlbus.brokers.probe import is_ready, metadata_brokers
+from tests.support.polling import eventually_sync
+from tests.unit.brokers.kafka_roundtrip import committed_total, consume, create_topic, produce
 
 MESSAGES = [b"one", b"two", b"three"]
 
@@ -75,10 +75,13 @@ def test_a_broker_does_not_outlive_a_parent_killed_before_stop(tmp_path: Path) -
     )
     assert parent.returncode == -signal.SIGKILL, parent.stderr
     broker_pid = int(parent.stdout)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and process_exists(broker_pid):
-        time.sleep(0.05)
-    assert not process_exists(broker_pid)
+    eventually_sync(
+        lambda: process_exists(broker_pid),
+        what=f"the orphaned broker (pid {broker_pid}) gone",
+        until=lambda exists: not exists,
+        timeout=5,
+        interval=0.05,
+    )
 
 
 ORPHANING_PARENT = """

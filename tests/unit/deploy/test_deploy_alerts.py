@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from test_compose import required_tool
+
+from tests.unit.deploy.test_compose import required_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
