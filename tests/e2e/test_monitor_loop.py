@@ -4,19 +4,17 @@ new version promoted -> the predictor serves it. All five services as real proce
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
 from mlbus.demo import wait_for_champion
-from mlbus.runner import Stack, StackConfig
+from mlbus.runner import Stack
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -41,17 +39,8 @@ def _key(record: dict[str, Any]) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.with_free_ports(
-        broker.bootstrap_servers,
-        tmp_path_factory.mktemp("monitor-loop"),
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        extra_env=LOOP_ENV,
-    )
-    with Stack(config) as running:
-        running.wait_ready(timeout=90)
-        yield running
-        running.check_alive()
+def stack_env() -> dict[str, str]:
+    return LOOP_ENV
 
 
 async def _metric(url: str, pattern: str) -> float | None:

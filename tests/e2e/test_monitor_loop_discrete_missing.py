@@ -9,15 +9,12 @@ DriftDetected naming that feature first, and the trainer answers each with a new
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from contracts import HOUSE_PRICES, DatasetSpec, Topics
-from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
 from mlbus.demo import wait_for_champion
@@ -76,21 +73,16 @@ def _moved_without_parking(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("monitor-discrete-missing")
-    spec_path = workdir / "spec.yaml"
-    spec_path.write_text(dump_spec(_spec()))
-    config = StackConfig.with_free_ports(
-        broker.bootstrap_servers,
-        workdir,
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        extra_env=ENV,
-    )
-    config.spec_path = spec_path
-    with Stack(config) as running:
-        running.wait_ready(timeout=180)  # a shared, busy host: the trainer imports slowly
-        yield running
-        running.check_alive()
+def stack_env() -> dict[str, str]:
+    return ENV
+
+
+@pytest.fixture(scope="module")
+def stack_config(stack_config: StackConfig) -> StackConfig:
+    """The e2e stack's settings, with the spec where `parking` may be null."""
+    stack_config.spec_path = stack_config.workdir / "spec.yaml"
+    stack_config.spec_path.write_text(dump_spec(_spec()))
+    return stack_config
 
 
 async def _version(registry: str, version: int) -> dict[str, Any] | None:

@@ -3,19 +3,16 @@ challenger's holdout, lineage recorded in the card (real broker, five processes)
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from contracts import HOUSE_PRICES, ModelVersion, Topics, TrainModel
-from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
-from mlbus.runner import Stack, StackConfig
+from mlbus.runner import Stack
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -24,17 +21,8 @@ ENV = {"MLBUS_TRAINER_RETRAIN_EVERY": "1000000", "MLBUS_TRAINER_MIN_RECORDS": "2
 
 
 @pytest.fixture(scope="module")
-def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.with_free_ports(
-        broker.bootstrap_servers,
-        tmp_path_factory.mktemp("trainer"),
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        extra_env=ENV,
-    )
-    with Stack(config) as running:
-        running.wait_ready(timeout=90)
-        yield running
-        running.check_alive()
+def stack_env() -> dict[str, str]:
+    return ENV
 
 
 def events_of(messages: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -66,11 +54,14 @@ async def champion_runs(stack: Stack) -> tuple[ModelVersion, ModelVersion]:
         generator.records(RECORDS),
         key=lambda r: r[HOUSE_PRICES.record_id_field],
     )
-    async with httpx.AsyncClient(base_url=config.url("trainer"), timeout=5) as trainer:
-        for _ in range(150):
-            if (await trainer.get("/status")).json()["records_buffered"] >= RECORDS:
-                break
-            await asyncio.sleep(0.2)
+
+    async def buffered() -> int:
+        async with httpx.AsyncClient(base_url=config.url("trainer"), timeout=5) as trainer:
+            return int((await trainer.get("/status")).json()["records_buffered"])
+
+    await eventually(
+        buffered, what=f"the trainer buffering {RECORDS} records", until=lambda n: n >= RECORDS
+    )
     await train_and_wait(stack, TrainModel(estimator="linear", reason="e2e first"), 1)
     command = TrainModel(
         estimator="hist_gradient_boosting",
