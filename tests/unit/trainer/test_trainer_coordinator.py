@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -79,6 +81,7 @@ class Harness:
         self,
         uploader: FakeUploader | None = None,
         champions: FakeChampions | None = None,
+        clock: Callable[[], datetime] | None = None,
         **settings: Any,
     ) -> None:
         values: dict[str, Any] = {
@@ -97,6 +100,7 @@ class Harness:
             TrainerMetrics(self.registry),
             champions=champions,
             publish_refusal=self._refused,
+            clock=clock,
         )
 
     async def _refused(self, event: ModelRefused) -> None:
@@ -282,9 +286,12 @@ async def test_an_invalid_command_is_skipped_with_its_reason(
 
 
 async def test_a_window_with_too_few_records_is_skipped() -> None:
-    harness = Harness(retrain_every=10_000)
-    harness.coordinator.add_records(labelled_records(80))
-    await asyncio.sleep(0.05)
+    occurred = datetime(2026, 1, 1, tzinfo=UTC)
+    harness = Harness(retrain_every=10_000, clock=lambda: occurred + timedelta(seconds=1))
+    records = labelled_records(80)
+    harness.coordinator.add_records(
+        [r.model_copy(update={"occurred_at": occurred}) for r in records]
+    )
     command = TrainModel(snapshot_mode="window", snapshot_window_seconds=0.01)
     assert harness.coordinator.on_command(command) is True
     await harness.idle()
