@@ -7,10 +7,12 @@ import shutil
 import struct
 import subprocess
 import threading
+import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -203,6 +205,44 @@ def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
     assert body["status"] == "success", (expr, body)
     result: list[dict[str, Any]] = body["data"]["result"]
     return result
+
+
+def wait_scraped(prometheus_url: str, job: str) -> float:
+    """Until Prometheus has scraped `job` after this call, so that it holds what the job's
+    /metrics showed now; returns when that scrape was seen (a time.time())."""
+    since = time.time()
+    eventually_sync(
+        lambda: _last_scrape(prometheus_url, job),
+        what=f"a scrape of {job} after {since:.3f}",
+        until=lambda scraped: scraped > since,
+        interval=0.1,
+    )
+    return time.time()
+
+
+def wait_scraped_and_evaluated(prometheus_url: str, job: str) -> None:
+    """Until Prometheus has scraped `job` after this call and then evaluated every rule group,
+    so that its alerts reflect what the job's /metrics showed now."""
+    seen = wait_scraped(prometheus_url, job)
+    eventually_sync(
+        lambda: _oldest_rule_evaluation(prometheus_url),
+        what=f"every rule group evaluated after {seen:.3f}",
+        until=lambda evaluated: evaluated > seen,
+        interval=0.1,
+    )
+
+
+def _last_scrape(prometheus_url: str, job: str) -> float:
+    """When the last scrape of `job` began (its `up` sample's time), 0 before the first."""
+    result = query(prometheus_url, f'timestamp(up{{job="{job}"}})')
+    return max((float(r["value"][1]) for r in result), default=0.0)
+
+
+def _oldest_rule_evaluation(prometheus_url: str) -> float:
+    """When the rule group evaluated longest ago last began, 0 before every group ran."""
+    groups = httpx.get(f"{prometheus_url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    starts = [datetime.fromisoformat(g["lastEvaluation"]).timestamp() for g in groups]
+    return min(starts, default=0.0)
 
 
 def png_pixels(data: bytes) -> np.ndarray:

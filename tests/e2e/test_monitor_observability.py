@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +36,8 @@ from tests.e2e.monitor_support import (
     query,
     required,
     stand_in_registry,
+    wait_scraped,
+    wait_scraped_and_evaluated,
 )
 from tests.support.polling import eventually
 
@@ -65,7 +66,7 @@ class Observed:
     workdir: Path
 
 
-async def _feed(bootstrap: str, topics: Topics, monitor_url: str) -> None:
+async def _feed(bootstrap: str, topics: Topics, monitor_url: str, prometheus_url: str) -> None:
     """A calm window first (counters start at 0), then drift, shadows and late labels."""
     calm = made_predictions(WINDOW, seed=1, id_prefix="obs1")
     await publish_all(bootstrap, topics.predict_results, calm, key=lambda e: e.record_id)
@@ -73,7 +74,8 @@ async def _feed(bootstrap: str, topics: Topics, monitor_url: str) -> None:
         monitor_url,
         'mlbus_monitor_windows_total{model="house-prices",model_version="1",outcome="clean"} 1.0',
     )
-    await asyncio.sleep(2.5)  # two scrapes of the calm state
+    for _ in range(2):  # two scrapes of the calm state: rates and increases start from it
+        await asyncio.to_thread(wait_scraped, prometheus_url, "monitor")
     drifted = made_predictions(2 * WINDOW, seed=2, id_prefix="obs2", drift={"area": 0.3})
     await publish_all(bootstrap, topics.predict_results, drifted, key=lambda e: e.record_id)
     # Labels 5000 above the served prediction; the challenger (v2) is 100 off.
@@ -135,8 +137,9 @@ def observed(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             with prometheus(workdir, {"monitor": config.ports["monitor"]}) as prometheus_url:
                 monitor_url = config.url("monitor")
                 stack.wait_service_ready("monitor")
-                asyncio.run(_feed(broker.bootstrap_servers, topics, monitor_url))
-                time.sleep(2.5)  # Prometheus scrapes the drifted state and evaluates the rules
+                asyncio.run(_feed(broker.bootstrap_servers, topics, monitor_url, prometheus_url))
+                # Prometheus scrapes the drifted state and evaluates the rules on it.
+                wait_scraped_and_evaluated(prometheus_url, "monitor")
                 yield Observed(monitor_url, prometheus_url, workdir)
                 stack.check_alive()
         finally:
