@@ -259,7 +259,9 @@ def png_pixels(data: bytes) -> np.ndarray:
             chunks.append(payload)
         position += 12 + length
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    assert depth == 8, (depth, colour, interlace)
+    assert colour in (2, 6), (depth, colour, interlace)
+    assert interlace == 0, (depth, colour, interlace)
     channels = 3 if colour == 2 else 4
     raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8)
     stride = width * channels

@@ -119,7 +119,8 @@ def test_a_better_challenger_on_more_data_is_promoted_on_unseen_records(runs: Ru
     metrics = runs.better.version.card.metrics
     assert metrics.train_size == len(trained_on(runs.ids))
     comparison = metrics.comparison
-    assert comparison is not None and comparison.champion_version == 1
+    assert comparison is not None
+    assert comparison.champion_version == 1
     unseen = [i for i in runs.ids if is_held_out(i, 0.2)]
     assert comparison.rows == holdout_rows(unseen) == metrics.holdout_rows
     assert not set(unseen) & (trained_on(runs.ids[:FIRST]) | trained_on(runs.ids))
@@ -136,10 +137,12 @@ def test_a_worse_challenger_on_less_data_is_not_promoted(runs: Runs) -> None:
     assert metrics.train_size is not None
     assert metrics.train_size + metrics.holdout_size == RECENT
     comparison = metrics.comparison
-    assert comparison is not None and comparison.champion_version == 2
+    assert comparison is not None
+    assert comparison.champion_version == 2
     assert comparison.rows == metrics.holdout_rows
     assert comparison.rows.count == metrics.holdout_size > 0
     assert comparison.rmse > comparison.champion_rmse
-    assert runs.worse.registered_as == "challenger" and runs.champion_after == 2
+    assert runs.worse.registered_as == "challenger"
+    assert runs.champion_after == 2
     assert "does not beat champion" in runs.worse.reason
     assert "unseen by both" in runs.worse.reason

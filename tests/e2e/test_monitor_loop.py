@@ -101,7 +101,8 @@ async def test_a_shift_retrains_promotes_and_serves_a_new_version(stack: Stack) 
     second = await _until(promoted, "a new champion after the drift", stack)
     assert second is not None
     metrics = second["card"]["metrics"]
-    assert metrics["champion_version"] == 1 and metrics["rmse"] < metrics["champion_rmse"]
+    assert metrics["champion_version"] == 1
+    assert metrics["rmse"] < metrics["champion_rmse"]
 
     async def serving() -> bool:
         value = await _metric(predictor, r'^mlbus_predictor_model_version\{model="house-prices"\}')
@@ -117,4 +118,5 @@ async def test_a_shift_retrains_promotes_and_serves_a_new_version(stack: Stack) 
         until=lambda m: any(p["record_id"].startswith("after") for p in m),
     )
     after = [p for p in predictions if p["record_id"].startswith("after")]
-    assert after and all(p["model_version"] == second["version"] for p in after)
+    assert after
+    assert all(p["model_version"] == second["version"] for p in after)

@@ -167,7 +167,8 @@ def test_every_monitor_expression_of_the_dashboard_and_alerts_returns_data(
     # The consumers' alerts watch every service; test_dashboard_stack runs them on the stack.
     consumers = {f"alert {name}" for name in alert_expressions("mlbus-consumers.yml")}
     others = [name for name in whole_stack if name not in consumers]
-    assert monitor_count >= 20 and all(name.startswith("panel") for name in others), others
+    assert monitor_count >= 20, whole_stack
+    assert all(name.startswith("panel") for name in others), others
 
 
 def test_the_alert_rules_load_and_the_drift_and_error_alerts_are_active(
@@ -175,7 +176,8 @@ def test_the_alert_rules_load_and_the_drift_and_error_alerts_are_active(
 ) -> None:
     rules = httpx.get(f"{observed.prometheus_url}/api/v1/rules", timeout=10).json()
     loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
-    assert loaded and all(r["health"] == "ok" for r in loaded), loaded
+    assert loaded
+    assert all(r["health"] == "ok" for r in loaded), loaded
     alerts = httpx.get(f"{observed.prometheus_url}/api/v1/alerts", timeout=10).json()
     active = {a["labels"]["alertname"] for a in alerts["data"]["alerts"]}
     expected = {
@@ -196,7 +198,8 @@ def test_the_report_renders_its_charts_in_headless_chromium(observed: Observed) 
         [chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=60
     ).stdout
     assert dom.count('<svg class="chart"') == 13, dom[:2000]  # 12 features + predictions
-    assert 'data-feature="area"' in dom and "house-prices v1: drifting" in dom
+    assert 'data-feature="area"' in dom
+    assert "house-prices v1: drifting" in dom
     assert 'id="live-error"' in dom
 
     shot = observed.workdir / "report.png"
@@ -210,4 +213,5 @@ def test_the_report_renders_its_charts_in_headless_chromium(observed: Observed) 
     # The bars were painted: pixels of both series' colours (report.py) on the page.
     current = np.all(pixels == (0x29, 0x80, 0xB9), axis=-1).sum()
     reference = np.all(pixels == (0x95, 0xA5, 0xA6), axis=-1).sum()
-    assert current > 500 and reference > 500, (current, reference)
+    assert current > 500, (current, reference)
+    assert reference > 500, (current, reference)

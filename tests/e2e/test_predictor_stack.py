@@ -170,10 +170,12 @@ def test_two_predictors_split_the_partitions_and_score_each_record_once(
     _send(stack, _requests("split-", 2000))
     results = _read(stack, "predict.results.v1", "split-", 2000)
     counts = Counter(r["record_id"] for r in results)
-    assert len(counts) == 2000 and max(counts.values()) == 1
+    assert len(counts) == 2000
+    assert max(counts.values()) == 1
     after = [predictors.metric_total(url, predicted) for url in predictors.urls]
     shares = [a - b for a, b in zip(after, before, strict=True)]
-    assert sum(shares) == 2000 and min(shares) > 0, shares
+    assert sum(shares) == 2000, shares
+    assert min(shares) > 0, shares
     for url in predictors.urls:
         metrics = httpx.get(url + "/metrics").text
         # Real consumer underneath: lag per partition, latency per record, one load so far.
@@ -192,7 +194,8 @@ def test_a_promotion_under_load_swaps_without_losing_a_record(predictors: Predic
     _send(stack, requests[2000:])
     results = _read(stack, "predict.results.v1", "swap-", 3000)
     counts = Counter(r["record_id"] for r in results)
-    assert len(counts) == 3000 and max(counts.values()) == 1
+    assert len(counts) == 3000
+    assert max(counts.values()) == 1
     versions = {r["record_id"]: r["model_version"] for r in results}
     assert {versions[r.record_id] for r in requests[2000:]} == {2}
     assert set(versions.values()) <= {1, 2}

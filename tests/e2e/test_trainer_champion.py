@@ -83,7 +83,8 @@ async def champion_runs(stack: Stack) -> tuple[ModelVersion, ModelVersion]:
 
 async def test_the_second_run_carries_the_champion_scored_on_its_holdout(stack: Stack) -> None:
     first, second = await champion_runs(stack)
-    assert first.card.estimator == "linear" and first.card.metrics.champion_version is None
+    assert first.card.estimator == "linear"
+    assert first.card.metrics.champion_version is None
     assert second.card.estimator == "hist_gradient_boosting"
     metrics = second.card.metrics
     # The same records and seed give the same holdout: v1 scores its own holdout RMSE.
@@ -91,6 +92,7 @@ async def test_the_second_run_carries_the_champion_scored_on_its_holdout(stack: 
     assert metrics.champion_rmse == pytest.approx(first.card.metrics.rmse, rel=1e-5)
     extra = metrics.model_dump()
     assert extra["hyperparameters"]["max_iter"] == 50
-    assert extra["snapshot"]["mode"] == "recent" and extra["snapshot"]["records"] == RECORDS
+    assert extra["snapshot"]["mode"] == "recent"
+    assert extra["snapshot"]["records"] == RECORDS
     assert second.card.snapshot_fingerprint == first.card.snapshot_fingerprint
     assert extra["parity_spread_error"] <= extra["parity_tolerance"]

@@ -107,4 +107,5 @@ def test_a_killed_brokers_class_archive_is_thrown_away(tmp_path: Path) -> None:
     broker._archive_draft.write_bytes(b"half an arch")
     broker.process.exit_code = -9
     broker._keep_class_archive()
-    assert not broker.class_archive.exists() and not broker._archive_draft.exists()
+    assert not broker.class_archive.exists()
+    assert not broker._archive_draft.exists()

@@ -29,7 +29,8 @@ def test_tansu_answers_metadata_with_its_advertised_address(tansu: TansuBroker) 
     host, port = tansu.bootstrap_servers.split(":")
     nodes = metadata_brokers(host, int(port))
     assert [node.address for node in nodes] == [tansu.bootstrap_servers]
-    assert tansu.last_start_seconds is not None and tansu.last_start_seconds < 5
+    assert tansu.last_start_seconds is not None
+    assert tansu.last_start_seconds < 5
 
 
 async def test_tansu_auto_creates_topics_and_commits_group_offsets(tansu: TansuBroker) -> None:

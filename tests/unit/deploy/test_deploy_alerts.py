@@ -26,7 +26,8 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_prometheus_config_loads_every_rule_file() -> None:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     loaded = {p for pattern in config["rule_files"] for p in PROMETHEUS.glob(pattern)}
-    assert RULES and loaded == set(RULES)
+    assert RULES
+    assert loaded == set(RULES)
 
 
 def test_promtool_accepts_the_alert_rules() -> None:
