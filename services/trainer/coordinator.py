@@ -84,8 +84,10 @@ class TrainingCoordinator:
         train: Trainer = train_model,
         champions: ChampionSource | None = None,
         publish_refusal: PublishRefusal | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
+        self._clock = clock or _now  # what "now" a window snapshot counts back from
         self.buffer = RecordBuffer(settings.spec.name, settings.max_records)
         self.runs = RunCoalescer(self._run)
         # The latest results, newest last: a caller that waits for its own request's result
@@ -202,7 +204,7 @@ class TrainingCoordinator:
         if wanted is not None and self._new_since_run < wanted:
             log.debug("trainer: the previous run already trained on the new records")
             return
-        records, parameters = select(self.buffer.recent(), request.selection, _now())
+        records, parameters = select(self.buffer.recent(), request.selection, self._clock())
         self._new_since_run = 0
         if len(records) < self.settings.min_records:
             needed = f"{len(records)} records ({request.selection.describe()}), "

@@ -11,7 +11,8 @@ import fcntl
 from collections.abc import Iterator
 
 import pytest
-from images import (
+
+from tests.containers.images import (
     SERVICES,
     STOPWATCH,
     Images,

@@ -8,14 +8,13 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from images import ROOT, SERVICES
-
 from mlbus.brokers.process import free_port
+from tests.containers.images import ROOT, SERVICES
+from tests.support.polling import eventually_sync
 
 OVERRIDE = Path(__file__).with_name("compose.test.yaml")
 SECRETS = ("MLBUS_REGISTRY_TOKEN", "MLBUS_POSTGRES_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
@@ -75,15 +74,13 @@ class Stack:
 
     def wait_healthy(self, timeout: float) -> list[dict[str, Any]]:
         """Until every container with a healthcheck is healthy and the topics job exited 0."""
-        deadline = time.monotonic() + timeout
-        while True:
-            containers = self.containers()
-            waiting = [c["Service"] for c in containers if not _settled(c)]
-            if not waiting:
-                return containers
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"not healthy after {timeout:.0f}s: {waiting}\n{containers}")
-            time.sleep(2)
+        return eventually_sync(
+            self.containers,
+            what="every container healthy and the topics job exited 0",
+            until=lambda containers: all(_settled(c) for c in containers),
+            timeout=timeout,
+            interval=2,
+        )
 
     def logs(self) -> str:
         return self.compose("logs", "--no-color", "--timestamps", check=False).stdout

@@ -20,13 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
-from images import SERVICES, STOPWATCH, Images
-from stack import KAFKA_FROM_THE_HOST, SECRETS, Stack
 
 from contracts import Topics
 from mlbus.bus import read_topic
 from mlbus.datagen import Record, RecordGenerator
 from mlbus.demo import wait_for_champion
+from tests.containers.images import SERVICES, STOPWATCH, Images
+from tests.containers.stack import KAFKA_FROM_THE_HOST, SECRETS, Stack
+from tests.support.polling import eventually_sync
 
 # A cold first run builds every image inside the first test that needs the stack.
 pytestmark = pytest.mark.timeout(2400)
@@ -128,15 +129,18 @@ def test_published_rows_get_a_champion_and_a_prediction_for_every_unlabelled_row
 
 
 def test_prometheus_scrapes_all_five_services(stack: Stack) -> None:
-    deadline = time.monotonic() + 60
-    health: dict[str, str] = {}
-    while time.monotonic() < deadline:
+    def health() -> dict[str, str | None]:
         targets = httpx.get(f"{stack.url('prometheus')}/api/v1/targets", timeout=5).json()
-        health = {t["labels"]["job"]: t["health"] for t in targets["data"]["activeTargets"]}
-        if all(health.get(service) == "up" for service in SERVICES):
-            break
-        time.sleep(2)
-    assert {service: health.get(service) for service in SERVICES} == dict.fromkeys(SERVICES, "up")
+        found = {t["labels"]["job"]: t["health"] for t in targets["data"]["activeTargets"]}
+        return {service: found.get(service) for service in SERVICES}
+
+    eventually_sync(
+        health,
+        what="Prometheus scraping all five services",
+        until=lambda seen: seen == dict.fromkeys(SERVICES, "up"),
+        timeout=60,
+        interval=2,
+    )
 
 
 def test_docker_stop_stops_each_service_cleanly_within_the_grace_period(stack: Stack) -> None:

@@ -12,6 +12,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from contracts import (
 )
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
+from tests.support.polling import eventually_sync
 
 HOLDOUT_RMSE = 1000.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,15 +167,13 @@ def prometheus(workdir: Path, targets: Mapping[str, int]) -> Iterator[str]:
 
 
 def _wait_ready(url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("prometheus did not become ready: " + log.read_text())
+    eventually_sync(
+        lambda: httpx.get(f"{url}/-/ready", timeout=1).status_code,
+        what="prometheus ready",
+        until=lambda status: status == 200,
+        ignoring=(httpx.HTTPError,),
+        context=log.read_text,
+    )
 
 
 def dashboard_expressions() -> dict[str, str]:
@@ -207,6 +207,44 @@ def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
     return result
 
 
+def wait_scraped(prometheus_url: str, job: str) -> float:
+    """Until Prometheus has scraped `job` after this call, so that it holds what the job's
+    /metrics showed now; returns when that scrape was seen (a time.time())."""
+    since = time.time()
+    eventually_sync(
+        lambda: _last_scrape(prometheus_url, job),
+        what=f"a scrape of {job} after {since:.3f}",
+        until=lambda scraped: scraped > since,
+        interval=0.1,
+    )
+    return time.time()
+
+
+def wait_scraped_and_evaluated(prometheus_url: str, job: str) -> None:
+    """Until Prometheus has scraped `job` after this call and then evaluated every rule group,
+    so that its alerts reflect what the job's /metrics showed now."""
+    seen = wait_scraped(prometheus_url, job)
+    eventually_sync(
+        lambda: _oldest_rule_evaluation(prometheus_url),
+        what=f"every rule group evaluated after {seen:.3f}",
+        until=lambda evaluated: evaluated > seen,
+        interval=0.1,
+    )
+
+
+def _last_scrape(prometheus_url: str, job: str) -> float:
+    """When the last scrape of `job` began (its `up` sample's time), 0 before the first."""
+    result = query(prometheus_url, f'timestamp(up{{job="{job}"}})')
+    return max((float(r["value"][1]) for r in result), default=0.0)
+
+
+def _oldest_rule_evaluation(prometheus_url: str) -> float:
+    """When the rule group evaluated longest ago last began, 0 before every group ran."""
+    groups = httpx.get(f"{prometheus_url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    starts = [datetime.fromisoformat(g["lastEvaluation"]).timestamp() for g in groups]
+    return min(starts, default=0.0)
+
+
 def png_pixels(data: bytes) -> np.ndarray:
     """RGB(A) pixels of an 8-bit, non-interlaced PNG (what chromium's screenshots are)."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
@@ -221,7 +259,9 @@ def png_pixels(data: bytes) -> np.ndarray:
             chunks.append(payload)
         position += 12 + length
     width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header)
-    assert depth == 8 and colour in (2, 6) and interlace == 0, (depth, colour, interlace)
+    assert depth == 8, (depth, colour, interlace)
+    assert colour in (2, 6), (depth, colour, interlace)
+    assert interlace == 0, (depth, colour, interlace)
     channels = 3 if colour == 2 else 4
     raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8)
     stride = width * channels

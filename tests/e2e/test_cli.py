@@ -91,4 +91,5 @@ def test_a_bad_spec_stops_with_a_clear_message(tmp_path: Path) -> None:
     spec.write_text("name: Bad Name\nfeatures: []\n")
     result = mlbus("up", "--spec", str(spec), "--bootstrap", "127.0.0.1:9")
     assert result.returncode == 1
-    assert "invalid dataset spec" in result.stderr and "broken.yaml" in result.stderr
+    assert "invalid dataset spec" in result.stderr
+    assert "broken.yaml" in result.stderr

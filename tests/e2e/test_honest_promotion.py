@@ -8,9 +8,6 @@ were never trained on by either model: the test recomputes them from the ids it 
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +15,11 @@ import httpx
 import pytest
 
 from contracts import HOUSE_PRICES, ModelVersion, Topics, TrainModel
-from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
-from mlbus.runner import Stack, StackConfig
+from mlbus.runner import Stack
 from services.trainer.holdout import holdout_rows, is_held_out
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -47,17 +44,8 @@ class Runs:
 
 
 @pytest.fixture(scope="module")
-def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.with_free_ports(
-        broker.bootstrap_servers,
-        tmp_path_factory.mktemp("promotion"),
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        extra_env=ENV,
-    )
-    with Stack(config) as running:
-        running.wait_ready(timeout=300)
-        yield running
-        running.check_alive()
+def stack_env() -> dict[str, str]:
+    return ENV
 
 
 async def publish_records(stack: Stack, records: list[dict[str, Any]], buffered: int) -> None:
@@ -65,12 +53,17 @@ async def publish_records(stack: Stack, records: list[dict[str, Any]], buffered:
     topics = Topics.with_prefix(config.topic_prefix)
     key = HOUSE_PRICES.record_id_field
     await publish_all(config.bootstrap_servers, topics.raw, records, key=lambda r: r[key])
-    async with httpx.AsyncClient(base_url=config.url("trainer"), timeout=5) as trainer:
-        for _ in range(600):
-            if (await trainer.get("/status")).json()["records_buffered"] >= buffered:
-                return
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"the trainer did not buffer {buffered} records")
+
+    async def buffered_so_far() -> int:
+        async with httpx.AsyncClient(base_url=config.url("trainer"), timeout=5) as trainer:
+            return int((await trainer.get("/status")).json()["records_buffered"])
+
+    await eventually(
+        buffered_so_far,
+        what=f"the trainer buffering {buffered} records",
+        until=lambda count: count >= buffered,
+        timeout=120,
+    )
 
 
 async def train(stack: Stack, command: TrainModel, version: int) -> Registered:
@@ -126,7 +119,8 @@ def test_a_better_challenger_on_more_data_is_promoted_on_unseen_records(runs: Ru
     metrics = runs.better.version.card.metrics
     assert metrics.train_size == len(trained_on(runs.ids))
     comparison = metrics.comparison
-    assert comparison is not None and comparison.champion_version == 1
+    assert comparison is not None
+    assert comparison.champion_version == 1
     unseen = [i for i in runs.ids if is_held_out(i, 0.2)]
     assert comparison.rows == holdout_rows(unseen) == metrics.holdout_rows
     assert not set(unseen) & (trained_on(runs.ids[:FIRST]) | trained_on(runs.ids))
@@ -143,10 +137,12 @@ def test_a_worse_challenger_on_less_data_is_not_promoted(runs: Runs) -> None:
     assert metrics.train_size is not None
     assert metrics.train_size + metrics.holdout_size == RECENT
     comparison = metrics.comparison
-    assert comparison is not None and comparison.champion_version == 2
+    assert comparison is not None
+    assert comparison.champion_version == 2
     assert comparison.rows == metrics.holdout_rows
     assert comparison.rows.count == metrics.holdout_size > 0
     assert comparison.rmse > comparison.champion_rmse
-    assert runs.worse.registered_as == "challenger" and runs.champion_after == 2
+    assert runs.worse.registered_as == "challenger"
+    assert runs.champion_after == 2
     assert "does not beat champion" in runs.worse.reason
     assert "unseen by both" in runs.worse.reason

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import select
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 
 from mlbus.brokers import Broker
 from mlbus.runner import Stack, StackConfig
+from tests.support.polling import eventually_sync
 
 pytestmark = pytest.mark.e2e
 TOTAL = 200 * 1024 * 1024
@@ -53,16 +53,18 @@ class Refusal:
 
 
 def _wait_healthy(stack: Stack, name: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def health() -> int:
         stack.check_alive([name])
-        try:
-            if httpx.get(stack.config.url(name) + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{name} not healthy:\n{stack.log_tail(name)}")
+        return httpx.get(stack.config.url(name) + "/healthz", timeout=2).status_code
+
+    eventually_sync(
+        health,
+        what=f"{name} healthy",
+        until=lambda status: status == 200,
+        timeout=timeout,
+        ignoring=(httpx.HTTPError,),
+        context=lambda: stack.log_tail(name),
+    )
 
 
 def _memory(pid: int, field: str) -> int:

@@ -28,6 +28,7 @@ from mlbus.runner import Stack
 from services.common.offsets import log_end_offsets
 from tests.e2e.ingest_messages import Generated, messages
 from tests.e2e.ingest_support import outcomes, running_ingest
+from tests.support.polling import eventually_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -91,13 +92,18 @@ async def publish(bootstrap: str, topic: str, batch: list[Generated]) -> list[tu
 
 
 def wait_accounted(stack: Stack, total: int, timeout: float = 90) -> dict[str, float]:
-    deadline = time.monotonic() + timeout
-    counted = outcomes(stack)
-    while sum(counted.values()) < total and time.monotonic() < deadline:
+    def counted() -> dict[str, float]:
         stack.check_alive()  # the service never stops
-        time.sleep(0.3)
-        counted = outcomes(stack)
-    return counted
+        return outcomes(stack)
+
+    return eventually_sync(
+        counted,
+        what=f"{total} messages accounted for",
+        until=lambda found: sum(found.values()) >= total,
+        timeout=timeout,
+        interval=0.3,
+        context=lambda: stack.log_tail("ingest"),
+    )
 
 
 async def read_to_end(bootstrap: str, topic: str) -> list[dict[str, Any]]:

@@ -67,7 +67,8 @@ def test_publishing_a_csv_ends_with_a_summary_of_verdicts(
     assert result.returncode == 0, result.stderr
     assert "290 records" in result.stdout
     assert SUMMARY in result.stdout, result.stdout
-    assert "10  area: min" in result.stdout and "10  mainroad: category" in result.stdout
+    assert "10  area: min" in result.stdout
+    assert "10  mainroad: category" in result.stdout
     assert "[##############################] 290/290 100%" in result.stderr  # the progress bar
     assert sum(outcomes(stack).values()) - before == 290
 

@@ -109,7 +109,8 @@ def test_a_librdkafka_consumer_group_reads_predictions_and_commits(
     try:
         values = poll_values(first, UNLABELLED)
         committed = first.commit(asynchronous=False)
-        assert committed and all(tp.error is None for tp in committed)
+        assert committed
+        assert all(tp.error is None for tp in committed)
         assignment = first.assignment()
         positions = {tp.partition: tp.offset for tp in first.committed(assignment, timeout=10)}
         ends = {tp.partition: first.get_watermark_offsets(tp)[1] for tp in assignment}

@@ -3,22 +3,19 @@ new version promoted -> the predictor serves it. All five services as real proce
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from contracts import HOUSE_PRICES, Topics
-from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
 from mlbus.demo import wait_for_champion
-from mlbus.runner import Stack, StackConfig
+from mlbus.runner import Stack
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +30,7 @@ LOOP_ENV = {
     "MLBUS_MONITOR_DRIFT_WINDOWS": "2",
 }
 TIMEOUT = 120.0
+T = TypeVar("T")
 
 
 def _key(record: dict[str, Any]) -> str | None:
@@ -41,17 +39,8 @@ def _key(record: dict[str, Any]) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = StackConfig.with_free_ports(
-        broker.bootstrap_servers,
-        tmp_path_factory.mktemp("monitor-loop"),
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        extra_env=LOOP_ENV,
-    )
-    with Stack(config) as running:
-        running.wait_ready(timeout=90)
-        yield running
-        running.check_alive()
+def stack_env() -> dict[str, str]:
+    return LOOP_ENV
 
 
 async def _metric(url: str, pattern: str) -> float | None:
@@ -61,18 +50,20 @@ async def _metric(url: str, pattern: str) -> float | None:
     return float(found.group(1)) if found else None
 
 
-async def _until(check: Any, what: str, stack: Stack) -> Any:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
+async def _until(check: Callable[[], Awaitable[T]], what: str, stack: Stack) -> T:
+    async def alive_and_checked() -> T:
         stack.check_alive()
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.5)
-    logs = "\n".join(
-        f"--- {n}\n{stack.log_tail(n, 15)}" for n in ("trainer", "registry", "monitor")
+        return await check()
+
+    return await eventually(
+        alive_and_checked,
+        what=what,
+        timeout=TIMEOUT,
+        interval=0.5,
+        context=lambda: "\n".join(
+            f"--- {n}\n{stack.log_tail(n, 15)}" for n in ("trainer", "registry", "monitor")
+        ),
     )
-    raise AssertionError(f"timed out waiting for {what}\n{logs}")
 
 
 async def test_a_shift_retrains_promotes_and_serves_a_new_version(stack: Stack) -> None:
@@ -108,8 +99,10 @@ async def test_a_shift_retrains_promotes_and_serves_a_new_version(stack: Stack) 
         return champion if champion["version"] >= 2 else None
 
     second = await _until(promoted, "a new champion after the drift", stack)
+    assert second is not None
     metrics = second["card"]["metrics"]
-    assert metrics["champion_version"] == 1 and metrics["rmse"] < metrics["champion_rmse"]
+    assert metrics["champion_version"] == 1
+    assert metrics["rmse"] < metrics["champion_rmse"]
 
     async def serving() -> bool:
         value = await _metric(predictor, r'^mlbus_predictor_model_version\{model="house-prices"\}')
@@ -125,4 +118,5 @@ async def test_a_shift_retrains_promotes_and_serves_a_new_version(stack: Stack) 
         until=lambda m: any(p["record_id"].startswith("after") for p in m),
     )
     after = [p for p in predictions if p["record_id"].startswith("after")]
-    assert after and all(p["model_version"] == second["version"] for p in after)
+    assert after
+    assert all(p["model_version"] == second["version"] for p in after)

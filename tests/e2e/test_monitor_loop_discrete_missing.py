@@ -8,23 +8,19 @@ DriftDetected naming that feature first, and the trainer answers each with a new
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from contracts import HOUSE_PRICES, DatasetSpec, Topics
-from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
 from mlbus.demo import wait_for_champion
 from mlbus.runner import Stack, StackConfig
 from services.common.specfile import dump_spec
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -77,21 +73,16 @@ def _moved_without_parking(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("monitor-discrete-missing")
-    spec_path = workdir / "spec.yaml"
-    spec_path.write_text(dump_spec(_spec()))
-    config = StackConfig.with_free_ports(
-        broker.bootstrap_servers,
-        workdir,
-        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
-        extra_env=ENV,
-    )
-    config.spec_path = spec_path
-    with Stack(config) as running:
-        running.wait_ready(timeout=180)  # a shared, busy host: the trainer imports slowly
-        yield running
-        running.check_alive()
+def stack_env() -> dict[str, str]:
+    return ENV
+
+
+@pytest.fixture(scope="module")
+def stack_config(stack_config: StackConfig) -> StackConfig:
+    """The e2e stack's settings, with the spec where `parking` may be null."""
+    stack_config.spec_path = stack_config.workdir / "spec.yaml"
+    stack_config.spec_path.write_text(dump_spec(_spec()))
+    return stack_config
 
 
 async def _version(registry: str, version: int) -> dict[str, Any] | None:
@@ -101,29 +92,41 @@ async def _version(registry: str, version: int) -> dict[str, Any] | None:
 
 
 async def _until_version(stack: Stack, version: int) -> dict[str, Any]:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
+    async def registered() -> dict[str, Any] | None:
         stack.check_alive()
-        found = await _version(stack.config.url("registry"), version)
-        if found is not None:
-            return found
-        await asyncio.sleep(0.5)
-    logs = "\n".join(f"--- {n}\n{stack.log_tail(n, 15)}" for n in ("trainer", "monitor"))
-    raise AssertionError(f"timed out waiting for version {version}\n{logs}")
+        return await _version(stack.config.url("registry"), version)
+
+    found = await eventually(
+        registered,
+        what=f"version {version}",
+        timeout=TIMEOUT,
+        interval=0.5,
+        context=lambda: "\n".join(
+            f"--- {n}\n{stack.log_tail(n, 15)}" for n in ("trainer", "monitor")
+        ),
+    )
+    assert found is not None
+    return found
+
+
+async def _buffered(stack: Stack) -> float:
+    stack.check_alive()
+    async with httpx.AsyncClient(timeout=5) as client:
+        text = (await client.get(f"{stack.config.url('trainer')}/metrics")).text
+    found = re.search(r"^mlbus_trainer_records_buffered (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 async def _until_buffered(stack: Stack, count: int) -> None:
     """Until the trainer holds `count` labelled records: a drift run then trains on them."""
-    deadline = time.monotonic() + TIMEOUT
-    async with httpx.AsyncClient(timeout=5) as client:
-        while time.monotonic() < deadline:
-            stack.check_alive()
-            text = (await client.get(f"{stack.config.url('trainer')}/metrics")).text
-            found = re.search(r"^mlbus_trainer_records_buffered (\S+)$", text, re.M)
-            if found and float(found.group(1)) >= count:
-                return
-            await asyncio.sleep(0.5)
-    raise AssertionError(f"the trainer did not buffer {count} records\n{stack.log_tail('trainer')}")
+    await eventually(
+        lambda: _buffered(stack),
+        what=f"the trainer buffering {count} records",
+        until=lambda buffered: buffered >= count,
+        timeout=TIMEOUT,
+        interval=0.5,
+        context=lambda: stack.log_tail("trainer"),
+    )
 
 
 async def _drift_events(stack: Stack, count: int) -> list[dict[str, Any]]:

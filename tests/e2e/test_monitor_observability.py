@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,12 @@ from uuid import uuid4
 import httpx
 import numpy as np
 import pytest
-from monitor_support import (
+
+from contracts import RecordIngested, Topics
+from mlbus.brokers import Broker
+from mlbus.bus import ensure_topics, publish_all
+from mlbus.runner import Stack, StackConfig
+from tests.e2e.monitor_support import (
     alert_expressions,
     dashboard_expressions,
     made_predictions,
@@ -32,12 +36,10 @@ from monitor_support import (
     query,
     required,
     stand_in_registry,
+    wait_scraped,
+    wait_scraped_and_evaluated,
 )
-
-from contracts import RecordIngested, Topics
-from mlbus.brokers import Broker
-from mlbus.bus import ensure_topics, publish_all
-from mlbus.runner import Stack, StackConfig
+from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +66,7 @@ class Observed:
     workdir: Path
 
 
-async def _feed(bootstrap: str, topics: Topics, monitor_url: str) -> None:
+async def _feed(bootstrap: str, topics: Topics, monitor_url: str, prometheus_url: str) -> None:
     """A calm window first (counters start at 0), then drift, shadows and late labels."""
     calm = made_predictions(WINDOW, seed=1, id_prefix="obs1")
     await publish_all(bootstrap, topics.predict_results, calm, key=lambda e: e.record_id)
@@ -72,7 +74,8 @@ async def _feed(bootstrap: str, topics: Topics, monitor_url: str) -> None:
         monitor_url,
         'mlbus_monitor_windows_total{model="house-prices",model_version="1",outcome="clean"} 1.0',
     )
-    await asyncio.sleep(2.5)  # two scrapes of the calm state
+    for _ in range(2):  # two scrapes of the calm state: rates and increases start from it
+        await asyncio.to_thread(wait_scraped, prometheus_url, "monitor")
     drifted = made_predictions(2 * WINDOW, seed=2, id_prefix="obs2", drift={"area": 0.3})
     await publish_all(bootstrap, topics.predict_results, drifted, key=lambda e: e.record_id)
     # Labels 5000 above the served prediction; the challenger (v2) is 100 off.
@@ -101,13 +104,17 @@ async def _feed(bootstrap: str, topics: Topics, monitor_url: str) -> None:
 
 
 async def _wait_for_metric(monitor_url: str, fragment: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as client:
-        while time.monotonic() < deadline:
-            if fragment in (await client.get(f"{monitor_url}/metrics")).text:
-                return
-            await asyncio.sleep(0.3)
-    raise AssertionError(f"monitor never exported {fragment!r}")
+    async def exported() -> str:
+        async with httpx.AsyncClient() as client:
+            return (await client.get(f"{monitor_url}/metrics")).text
+
+    await eventually(
+        exported,
+        what=f"the monitor exporting {fragment!r}",
+        until=lambda text: fragment in text,
+        timeout=timeout,
+        interval=0.3,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +137,9 @@ def observed(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             with prometheus(workdir, {"monitor": config.ports["monitor"]}) as prometheus_url:
                 monitor_url = config.url("monitor")
                 stack.wait_service_ready("monitor")
-                asyncio.run(_feed(broker.bootstrap_servers, topics, monitor_url))
-                time.sleep(2.5)  # Prometheus scrapes the drifted state and evaluates the rules
+                asyncio.run(_feed(broker.bootstrap_servers, topics, monitor_url, prometheus_url))
+                # Prometheus scrapes the drifted state and evaluates the rules on it.
+                wait_scraped_and_evaluated(prometheus_url, "monitor")
                 yield Observed(monitor_url, prometheus_url, workdir)
                 stack.check_alive()
         finally:
@@ -159,7 +167,8 @@ def test_every_monitor_expression_of_the_dashboard_and_alerts_returns_data(
     # The consumers' alerts watch every service; test_dashboard_stack runs them on the stack.
     consumers = {f"alert {name}" for name in alert_expressions("mlbus-consumers.yml")}
     others = [name for name in whole_stack if name not in consumers]
-    assert monitor_count >= 20 and all(name.startswith("panel") for name in others), others
+    assert monitor_count >= 20, whole_stack
+    assert all(name.startswith("panel") for name in others), others
 
 
 def test_the_alert_rules_load_and_the_drift_and_error_alerts_are_active(
@@ -167,7 +176,8 @@ def test_the_alert_rules_load_and_the_drift_and_error_alerts_are_active(
 ) -> None:
     rules = httpx.get(f"{observed.prometheus_url}/api/v1/rules", timeout=10).json()
     loaded = [r for g in rules["data"]["groups"] for r in g["rules"]]
-    assert loaded and all(r["health"] == "ok" for r in loaded), loaded
+    assert loaded
+    assert all(r["health"] == "ok" for r in loaded), loaded
     alerts = httpx.get(f"{observed.prometheus_url}/api/v1/alerts", timeout=10).json()
     active = {a["labels"]["alertname"] for a in alerts["data"]["alerts"]}
     expected = {
@@ -188,7 +198,8 @@ def test_the_report_renders_its_charts_in_headless_chromium(observed: Observed) 
         [chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=60
     ).stdout
     assert dom.count('<svg class="chart"') == 13, dom[:2000]  # 12 features + predictions
-    assert 'data-feature="area"' in dom and "house-prices v1: drifting" in dom
+    assert 'data-feature="area"' in dom
+    assert "house-prices v1: drifting" in dom
     assert 'id="live-error"' in dom
 
     shot = observed.workdir / "report.png"
@@ -202,4 +213,5 @@ def test_the_report_renders_its_charts_in_headless_chromium(observed: Observed) 
     # The bars were painted: pixels of both series' colours (report.py) on the page.
     current = np.all(pixels == (0x29, 0x80, 0xB9), axis=-1).sum()
     reference = np.all(pixels == (0x95, 0xA5, 0xA6), axis=-1).sum()
-    assert current > 500 and reference > 500, (current, reference)
+    assert current > 500, (current, reference)
+    assert reference > 500, (current, reference)

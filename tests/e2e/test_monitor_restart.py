@@ -12,12 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from monitor_support import made_predictions, model_version, monitor_caught_up, stand_in_registry
 
 from contracts import PredictionMade, RecordIngested, Topics
 from mlbus.brokers import Broker
 from mlbus.bus import ensure_topics, publish_all
 from mlbus.runner import Stack, StackConfig
+from tests.e2e.monitor_support import (
+    made_predictions,
+    model_version,
+    monitor_caught_up,
+    stand_in_registry,
+)
 
 pytestmark = pytest.mark.e2e
 

@@ -213,7 +213,8 @@ def test_an_own_data_set_is_trained_served_and_as_good_as_sklearn_offline(
         stack.stop()
 
     expected_r2, train_rows = offline_r2(files, data.target)
-    assert model.card.dataset == data.name and model.version == 1
+    assert model.card.dataset == data.name
+    assert model.version == 1
     assert model.card.metrics.train_size == train_rows  # the same rows as offline
     assert model.card.metrics.train_size + model.card.metrics.holdout_size == len(files.labelled)
     assert set(predictions) == set(files.unlabelled["record_id"])

@@ -6,7 +6,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, StackConfig, free_port
+from tests.support.polling import eventually_sync
 from tests.unit.predictor.predictor_fixtures import (
     CATEGORICAL,
     NUMERIC,
@@ -44,12 +44,17 @@ class Predictors:
         return sum(float(line.split()[-1]) for line in lines if line.startswith(prefix))
 
     def wait_for(self, key: str, value: int, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        for url in self.urls:
-            while httpx.get(url + "/model").json().get(key) != value:
-                self.stack.check_alive()
-                assert time.monotonic() < deadline, f"{url}: {key} never became {value}"
-                time.sleep(0.1)
+        def seen() -> dict[str, object]:
+            self.stack.check_alive()
+            return {url: httpx.get(url + "/model").json().get(key) for url in self.urls}
+
+        eventually_sync(
+            seen,
+            what=f"{key} = {value} on every predictor",
+            until=lambda found: set(found.values()) == {value},
+            timeout=timeout,
+            interval=0.1,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -165,10 +170,12 @@ def test_two_predictors_split_the_partitions_and_score_each_record_once(
     _send(stack, _requests("split-", 2000))
     results = _read(stack, "predict.results.v1", "split-", 2000)
     counts = Counter(r["record_id"] for r in results)
-    assert len(counts) == 2000 and max(counts.values()) == 1
+    assert len(counts) == 2000
+    assert max(counts.values()) == 1
     after = [predictors.metric_total(url, predicted) for url in predictors.urls]
     shares = [a - b for a, b in zip(after, before, strict=True)]
-    assert sum(shares) == 2000 and min(shares) > 0, shares
+    assert sum(shares) == 2000, shares
+    assert min(shares) > 0, shares
     for url in predictors.urls:
         metrics = httpx.get(url + "/metrics").text
         # Real consumer underneath: lag per partition, latency per record, one load so far.
@@ -187,7 +194,8 @@ def test_a_promotion_under_load_swaps_without_losing_a_record(predictors: Predic
     _send(stack, requests[2000:])
     results = _read(stack, "predict.results.v1", "swap-", 3000)
     counts = Counter(r["record_id"] for r in results)
-    assert len(counts) == 3000 and max(counts.values()) == 1
+    assert len(counts) == 3000
+    assert max(counts.values()) == 1
     versions = {r["record_id"]: r["model_version"] for r in results}
     assert {versions[r.record_id] for r in requests[2000:]} == {2}
     assert set(versions.values()) <= {1, 2}
@@ -203,9 +211,8 @@ def test_a_model_the_spec_cannot_feed_is_refused_and_the_old_one_serves(
     foreign = _with_foreign_input(tiny_model_bytes())
     bad = _upload(stack, foreign, rmse=25.0, version_hint=3, categorical="colour")
     assert "champion" in bad["aliases"]  # the registry promoted it; the predictors must not
-    deadline = time.monotonic() + 30
-    refused: list[dict[str, Any]] = []
-    while len(refused) < 2 and time.monotonic() < deadline:
+
+    def refused_so_far() -> list[dict[str, Any]]:
         events = asyncio.run(
             read_topic(
                 stack.config.bootstrap_servers,
@@ -214,7 +221,14 @@ def test_a_model_the_spec_cannot_feed_is_refused_and_the_old_one_serves(
                 timeout=10,
             )
         )
-        refused = [e for e in events if e["kind"] == "model.refused.v1"]
+        return [e for e in events if e["kind"] == "model.refused.v1"]
+
+    refused = eventually_sync(
+        refused_so_far,
+        what="both predictors' refusals",
+        until=lambda found: len(found) >= 2,
+        interval=0,
+    )
     assert [(e["version"], e["refused_by"]) for e in refused] == [(bad["version"], "predictor")] * 2
     assert "not a feature of the spec" in refused[0]["reason"]
     _send(stack, _requests("after-refusal-", 200))

@@ -111,10 +111,12 @@ def test_cli_shows_a_version_and_rolls_back(registry_stack: Stack) -> None:
     assert (rollback["version"], rollback["previous_version"]) == (1, 3)
 
     denied = mlbus(registry_stack, "promote", NAME, "3", "--token", "wrong")
-    assert denied.returncode == 1 and "401" in denied.stderr
+    assert denied.returncode == 1
+    assert "401" in denied.stderr
     history = mlbus(registry_stack, "models", "history", NAME)
     assert history.returncode == 0, history.stderr
-    assert "rollback by" in history.stdout and "v3 -> v1" in history.stdout
+    assert "rollback by" in history.stdout
+    assert "v3 -> v1" in history.stdout
 
 
 def test_a_model_not_matching_the_spec_is_refused_and_announced(
@@ -132,6 +134,7 @@ def test_a_model_not_matching_the_spec_is_refused_and_announced(
     assert response.status_code == 422
     assert "furnishingstatus" in response.json()["detail"]
     refused = [e for e in models_topic(registry_stack, 7) if e["kind"] == "model.refused.v1"]
-    assert refused and refused[0]["refused_by"] == "registry"
+    assert refused
+    assert refused[0]["refused_by"] == "registry"
     versions = httpx.get(f"{registry_stack.config.url('registry')}/models/{NAME}/versions")
     assert len(versions.json()) == 3

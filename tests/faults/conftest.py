@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fault_helpers import start_trained_stack
 
 from mlbus.brokers import ApacheKafkaBroker
 from mlbus.runner import Stack
+from tests.faults.fault_helpers import start_trained_stack
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,8 @@ def largest_dead_letter() -> tuple[bytes, bytes]:
         original=long,
         reasons=reasons,
     )
-    assert len(event.reasons) == MAX_REASONS and len(event.original) <= MAX_ORIGINAL_CHARS
+    assert len(event.reasons) == MAX_REASONS
+    assert len(event.original) <= MAX_ORIGINAL_CHARS
     assert event.record_id is not None
     return event.model_dump_json().encode(), event.record_id.encode()
 
@@ -66,7 +67,8 @@ def largest_prediction() -> tuple[bytes, bytes]:
     raw = json.dumps(request, ensure_ascii=False).encode()
     assert max_bytes - 6 < len(raw) <= max_bytes
     parsed, rejected = parse_requests([RawRequest(raw, "requests", 0, 0)], max_bytes)
-    assert rejected == [] and len(parsed) == 1
+    assert rejected == []
+    assert len(parsed) == 1
     [event] = parsed.events
     prediction = Prediction(
         event.record_id,

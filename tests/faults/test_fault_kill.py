@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import time
 
 import httpx
 import pytest
+<<<<<<< HEAD
 from accounting import read_all, wait_until_processed
 from fault_helpers import kill_hard, steady_stream
+=======
+>>>>>>> issue-15-tests
 from pydantic import ValidationError
 
 from contracts import PredictionMade, Topics
 from mlbus.runner import Stack
 from tests.e2e.monitor_support import monitor_caught_up
+from tests.faults.fault_helpers import kill_hard, steady_stream
+from tests.support.polling import eventually_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -97,10 +101,11 @@ def _versions(registry_url: str) -> list[int]:
 
 def _restarted_trainer_run(trainer_url: str, timeout: float = 60.0) -> dict[str, object]:
     """How the restarted trainer's first run (on the records it re-read) ended."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = httpx.get(trainer_url + "/status", timeout=5).json()["last_result"]
-        if result is not None:
-            return dict(result)
-        time.sleep(0.5)
-    raise TimeoutError(f"the restarted trainer ran nothing within {timeout}s")
+    result = eventually_sync(
+        lambda: httpx.get(trainer_url + "/status", timeout=5).json()["last_result"],
+        what="the restarted trainer's first run",
+        until=lambda last: last is not None,
+        timeout=timeout,
+        interval=0.5,
+    )
+    return dict(result)

@@ -14,7 +14,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,11 +22,16 @@ from typing import Any
 import httpx
 import onnx
 import pytest
+<<<<<<< HEAD
 from accounting import read_all
 from fault_helpers import predicted_versions, stream_and_account
+=======
+>>>>>>> issue-15-tests
 
 from contracts import HOUSE_PRICES, Topics
 from mlbus.runner import Stack
+from tests.faults.fault_helpers import predicted_versions, stream_and_account
+from tests.support.polling import eventually_sync
 
 pytestmark = pytest.mark.e2e
 
@@ -122,11 +127,12 @@ async def test_an_interrupted_download_keeps_the_old_model_until_a_retry_succeed
         stand_in.cutting.set()
         new = _promote_a_variant(registry, old, config.registry_token)
         started = time.monotonic()
-        _wait_for(
-            lambda: stand_in.requests_for(new, cut=True) >= 2,
-            lambda: (
-                f"two cut downloads: {stand_in.artifact_requests}\n"
-                + trained_stack.log_tail("predictor", 40)
+        eventually_sync(
+            lambda: stand_in.requests_for(new, cut=True),
+            what="two cut downloads",
+            until=lambda cut: cut >= 2,
+            context=lambda: (
+                f"{stand_in.artifact_requests}\n" + trained_stack.log_tail("predictor", 40)
             ),
         )
         cut_seen = time.monotonic() - started
@@ -142,11 +148,12 @@ async def test_an_interrupted_download_keeps_the_old_model_until_a_retry_succeed
 
         stand_in.cutting.clear()
         healed = time.monotonic()
-        _wait_for(
-            lambda: _serving(predictor_url) == new,
-            lambda: (
-                f"v{new} served: {stand_in.artifact_requests}\n"
-                + trained_stack.log_tail("predictor", 40)
+        eventually_sync(
+            lambda: _serving(predictor_url),
+            what=f"v{new} served",
+            until=lambda serving: serving == new,
+            context=lambda: (
+                f"{stand_in.artifact_requests}\n" + trained_stack.log_tail("predictor", 40)
             ),
         )
         recovered = time.monotonic() - healed
@@ -202,14 +209,3 @@ def _loads(predictor_url: str) -> dict[str, float]:
 
 def _serving(predictor_url: str) -> int:
     return int(httpx.get(predictor_url + "/model", timeout=5).json()["version"])
-
-
-def _wait_for(
-    condition: Callable[[], bool], what: Callable[[], str], timeout: float = 30.0
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise TimeoutError(f"not seen within {timeout}s: {what()}")

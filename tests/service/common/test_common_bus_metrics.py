@@ -32,7 +32,7 @@ async def test_handled_failed_and_published_messages_are_counted_per_service() -
     async with TestKafkaBroker(broker) as test_broker:
         for n in (1, 2, 3):
             await test_broker.publish({"n": n}, "t.in")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="negative"):
             await test_broker.publish({"n": -1}, "t.in")
 
     handler = {"app_name": "trainer", "handler": "t.in"}

@@ -119,7 +119,8 @@ async def test_drift_held_for_two_windows_is_published_once(
     assert len(monitor.drift_events) == 1
     event = monitor.drift_events[0]
     assert (event.model_name, event.model_version, event.window_size) == ("house-prices", 1, WINDOW)
-    assert event.features[0].feature == "area" and event.features[0].psi > 0.2
+    assert event.features[0].feature == "area"
+    assert event.features[0].psi > 0.2
 
     metrics = await monitor.metrics()
     assert metrics[("mlbus_monitor_drift_events_total", _labels(model="house-prices"))] == 1
@@ -139,7 +140,9 @@ async def test_invalid_messages_are_skipped_without_losing_their_batch(
 
     response = await monitor.http.get("/windows")
     [window] = response.json()
-    assert window["counted"] == 10 and window["pending"] == 0 and window["complete_windows"] == 0
+    assert window["counted"] == 10
+    assert window["pending"] == 0
+    assert window["complete_windows"] == 0
 
 
 async def test_late_labels_give_live_error_for_champion_and_shadow(
@@ -199,7 +202,8 @@ async def test_issue_metrics_and_the_report_page_after_drift(
     assert ("mlbus_prediction_drift", _labels(**version, statistic="ks")) in metrics
 
     response = await monitor.http.get("/report")
-    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
     page = response.text
     assert page.count("<svg class='chart'") == len(baseline.reference.features) + 1
     assert "house-prices v1: drifting" in page
@@ -216,7 +220,8 @@ async def test_promtool_accepts_the_metrics_page(
     ]
     await monitor.broker.publish_batch(*labels, topic=monitor.settings.kafka.topics.records)
     page = (await monitor.http.get("/metrics")).text
-    assert "mlbus_feature_drift{" in page and "mlbus_prediction_error{" in page
+    assert "mlbus_feature_drift{" in page
+    assert "mlbus_prediction_error{" in page
 
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -225,7 +230,8 @@ async def test_promtool_accepts_the_metrics_page(
         [promtool, "check", "metrics"], input=page, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.strip() == "" and result.stderr.strip() == ""
+    assert result.stdout.strip() == ""
+    assert result.stderr.strip() == ""
 
 
 async def test_a_feature_that_stops_arriving_is_exported_and_raises_drift(
@@ -247,7 +253,9 @@ async def test_a_feature_that_stops_arriving_is_exported_and_raises_drift(
         labels = _labels(**version, feature="parking", statistic=statistic)
         return metrics[("mlbus_feature_drift", labels)]
 
-    assert parking("missing_rate") == 1.0 and parking("missing_reference_rate") == 0.0
-    assert parking("missing_drifting") == 1.0 and parking("drifting") == 1.0
+    assert parking("missing_rate") == 1.0
+    assert parking("missing_reference_rate") == 0.0
+    assert parking("missing_drifting") == 1.0
+    assert parking("drifting") == 1.0
     assert parking("missing_p_value_adjusted") < 0.01
     assert [event.features[0].feature for event in monitor.drift_events] == ["parking"]

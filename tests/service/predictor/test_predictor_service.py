@@ -42,7 +42,8 @@ async def test_startup_loads_the_champion_and_becomes_ready(
     registry.promote(model_version(1, onnx_v1), onnx_v1)  # the registry gets its first model
     await predictor.wait_for_version(1)
     readyz = await predictor.http.get("/readyz")
-    assert readyz.status_code == 200 and readyz.json()["ready"] is True
+    assert readyz.status_code == 200
+    assert readyz.json()["ready"] is True
     assert (await predictor.http.get("/model")).json()["version"] == 1
     assert await predictor.metric('mlbus_predictor_model_version{model="house-prices"}') == 1
 
@@ -94,7 +95,8 @@ async def test_requests_wait_for_the_first_model_instead_of_being_dropped(
     requests = _requests(3)
     sending = asyncio.create_task(_send(predictor, requests))
     await asyncio.sleep(0.1)
-    assert not sending.done() and predictor.results == []
+    assert not sending.done()
+    assert predictor.results == []
     registry.promote(model_version(1, onnx_v1), onnx_v1)
     await predictor.broker.publish(
         _promoted(1, model_version(1, onnx_v1).sha256), predictor.topics.models
@@ -115,7 +117,8 @@ async def test_a_promotion_event_swaps_in_the_new_champion(
     v2 = model_version(2, onnx_v2)
     registry.promote(v2, onnx_v2)
     await predictor.broker.publish(_promoted(2, v2.sha256, previous=1), predictor.topics.models)
-    assert predictor.holder.current is not None and predictor.holder.current.version == 2
+    assert predictor.holder.current is not None
+    assert predictor.holder.current.version == 2
     await _send(predictor, _requests(1, seed=5))
 
     first, second = predictor.results
@@ -140,7 +143,8 @@ async def test_a_rollback_event_reloads_and_a_bad_promotion_is_refused(
         reason="operator",
     )
     await predictor.broker.publish(rollback, predictor.topics.models)
-    assert predictor.holder.current is not None and predictor.holder.current.version == 1
+    assert predictor.holder.current is not None
+    assert predictor.holder.current.version == 1
 
     corrupt = b"not an onnx model"
     registry.promote(model_version(3, corrupt), corrupt)
@@ -177,7 +181,8 @@ async def test_other_models_and_other_event_kinds_do_not_trigger_a_reload(
     )
     await predictor.broker.publish(b'{"kind": "model.unknown.v9"}', topic)
     assert registry.downloads == downloads
-    assert predictor.holder.current is not None and predictor.holder.current.version == 1
+    assert predictor.holder.current is not None
+    assert predictor.holder.current.version == 1
 
 
 async def test_readyz_says_which_model_it_waits_for_and_since_when(
@@ -186,7 +191,8 @@ async def test_readyz_says_which_model_it_waits_for_and_since_when(
     waiting = await predictor.http.get("/readyz")
     assert waiting.status_code == 503
     model = waiting.json()["model"]
-    assert model["model_name"] == "house-prices" and model["version"] is None
+    assert model["model_name"] == "house-prices"
+    assert model["version"] is None
     assert datetime.fromisoformat(model["waiting_since"]) <= datetime.now(UTC)
     assert "no champion of model 'house-prices'" in model["waiting_for"]
 

@@ -84,6 +84,7 @@ async def test_a_refused_champion_is_announced_on_the_models_topic(
     )
     refused = [e for e in model_events if isinstance(e, ModelRefused)]
     assert [(e.version, e.refused_by) for e in refused] == [(2, "predictor")]
-    assert predictor.holder.current is not None and predictor.holder.current.version == 1
+    assert predictor.holder.current is not None
+    assert predictor.holder.current.version == 1
     await _send(predictor, _requests(2))
     assert [r.model_version for r in predictor.results] == [1, 1]

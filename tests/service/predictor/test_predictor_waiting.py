@@ -20,6 +20,7 @@ async def test_a_batch_without_a_model_is_handed_back_not_rejected(predictor: Pr
     )
     await predictor.broker.publish_batch(request, topic=predictor.topics.predict_requests)
     # The handler nacks the batch (Kafka rewinds to it); nothing is published anywhere.
-    assert predictor.results == [] and predictor.rejected == []
+    assert predictor.results == []
+    assert predictor.rejected == []
     assert await predictor.metric("mlbus_predictor_rejected_total") == 0
     assert predictor.holder.current is None

@@ -28,7 +28,8 @@ async def test_manual_promotion_and_rollback_are_announced(registry: Registry) -
     assert rolled.status_code == 200, rolled.text
     assert rolled.json()["champion"] == 1
     events = registry.captured.events[-2:]
-    assert isinstance(events[0], ModelPromoted) and events[0].version == 2
+    assert isinstance(events[0], ModelPromoted)
+    assert events[0].version == 2
     assert isinstance(events[1], ModelRolledBack)
     assert (events[1].version, events[1].previous_version) == (1, 2)
     assert "latency regression" in events[1].reason

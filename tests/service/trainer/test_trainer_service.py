@@ -25,7 +25,8 @@ async def test_records_and_a_train_command_lead_to_an_upload(trainer: Trainer) -
 
     [(onnx, version)] = trainer.registry.versions
     card = version.card
-    assert card.model_name == "house-prices" and card.snapshot_size == 300
+    assert card.model_name == "house-prices"
+    assert card.snapshot_size == 300
     held_out = [r.record_id for r in records if is_held_out(r.record_id, 0.2)]
     assert card.estimator == "hist_gradient_boosting"
     assert card.metrics.holdout_rows == holdout_rows(held_out)
@@ -161,7 +162,8 @@ async def test_a_model_failing_parity_is_refused_on_the_models_topic(topic_prefi
         await app.state.coordinator.runs.wait_idle()
     assert registry.versions == []
     [refusal] = refusals
-    assert refusal.refused_by == "trainer" and refusal.model_name == "house-prices"
+    assert refusal.refused_by == "trainer"
+    assert refusal.model_name == "house-prices"
     assert "of the target's spread" in refusal.reason
 
 

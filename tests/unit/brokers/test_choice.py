@@ -44,7 +44,8 @@ def test_without_java_the_default_is_tansu_and_it_says_why(
     said: list[str] = []
     assert default_broker_kind(said.append) == "tansu"
     assert len(said) == 1
-    assert "`java` not found" in said[0] and "falling back to the embedded tansu" in said[0]
+    assert "`java` not found" in said[0]
+    assert "falling back to the embedded tansu" in said[0]
     assert "kcat" in said[0]
 
 
@@ -57,7 +58,8 @@ def test_without_jars_or_maven_the_default_is_tansu_and_it_says_why(
     said: list[str] = []
     assert default_broker_kind(said.append) == "tansu"
     assert said[0].startswith("fetching the Apache Kafka jars with Maven")
-    assert "`mvn` not found" in said[1] and "falling back to the embedded tansu" in said[1]
+    assert "`mvn` not found" in said[1]
+    assert "falling back to the embedded tansu" in said[1]
 
 
 @pytest.mark.kafka

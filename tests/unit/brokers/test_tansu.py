@@ -6,15 +6,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka_roundtrip import committed_total, consume, create_topic, produce
 
 from mlbus.brokers import BrokerStartError, TansuBroker, new_broker, start_broker
 from mlbus.brokers.probe import is_ready, metadata_brokers
+from tests.support.polling import eventually_sync
+from tests.unit.brokers.kafka_roundtrip import committed_total, consume, create_topic, produce
 
 MESSAGES = [b"one", b"two", b"three"]
 
@@ -29,7 +29,8 @@ def test_tansu_answers_metadata_with_its_advertised_address(tansu: TansuBroker) 
     host, port = tansu.bootstrap_servers.split(":")
     nodes = metadata_brokers(host, int(port))
     assert [node.address for node in nodes] == [tansu.bootstrap_servers]
-    assert tansu.last_start_seconds is not None and tansu.last_start_seconds < 5
+    assert tansu.last_start_seconds is not None
+    assert tansu.last_start_seconds < 5
 
 
 async def test_tansu_auto_creates_topics_and_commits_group_offsets(tansu: TansuBroker) -> None:
@@ -75,10 +76,13 @@ def test_a_broker_does_not_outlive_a_parent_killed_before_stop(tmp_path: Path) -
     )
     assert parent.returncode == -signal.SIGKILL, parent.stderr
     broker_pid = int(parent.stdout)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and process_exists(broker_pid):
-        time.sleep(0.05)
-    assert not process_exists(broker_pid)
+    eventually_sync(
+        lambda: process_exists(broker_pid),
+        what=f"the orphaned broker (pid {broker_pid}) gone",
+        until=lambda exists: not exists,
+        timeout=5,
+        interval=0.05,
+    )
 
 
 ORPHANING_PARENT = """

@@ -39,5 +39,5 @@ def test_observe_many_of_nothing_changes_nothing() -> None:
 
 def test_a_histogram_with_labels_needs_its_child() -> None:
     histogram = Histogram("labelled_seconds", "test", ["model"], registry=CollectorRegistry())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="missing label values"):
         observe_many(histogram, [0.1])

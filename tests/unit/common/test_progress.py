@@ -60,11 +60,13 @@ async def test_records_waiting_without_progress_stall_the_consumer() -> None:
     assert gauge(registry, "mlbus_consumer_lag") == 15
     clock.now = 29
     await progress.check()
-    assert progress.problems() == [] and gauge(registry, "mlbus_consumer_stalled") == 0
+    assert progress.problems() == []
+    assert gauge(registry, "mlbus_consumer_stalled") == 0
     clock.now = 31
     await progress.check()
     [problem] = progress.problems()
-    assert "consumer raw has 15 records waiting" in problem and "for 31s" in problem
+    assert "consumer raw has 15 records waiting" in problem
+    assert "for 31s" in problem
     assert gauge(registry, "mlbus_consumer_stalled") == 1
     assert gauge(registry, "mlbus_consumer_commit_age_seconds") == 31
 
@@ -81,7 +83,8 @@ async def test_progress_or_an_empty_backlog_is_not_a_stall() -> None:
     await progress.check()
     clock.now = 500
     await progress.check()
-    assert progress.problems() == [] and gauge(registry, "mlbus_consumer_lag") == 0
+    assert progress.problems() == []
+    assert gauge(registry, "mlbus_consumer_lag") == 0
 
 
 async def test_subscribers_without_a_group_or_not_started_are_left_alone() -> None:
@@ -89,7 +92,8 @@ async def test_subscribers_without_a_group_or_not_started_are_left_alone() -> No
     unstarted = Subscriber(None)
     progress = ConsumerProgress(lambda: [unstarted], registry, 30)
     await progress.check()
-    assert progress.problems() == [] and gauge(registry, "mlbus_consumer_lag") is None
+    assert progress.problems() == []
+    assert gauge(registry, "mlbus_consumer_lag") is None
 
 
 async def _checked_at_positions(

@@ -44,7 +44,8 @@ def test_every_text_of_a_rejection_is_bounded_wherever_it_is_made() -> None:
     assert MAX_ORIGINAL_CHARS - 2 <= len(event.original) <= MAX_ORIGINAL_CHARS
     assert len(event.reasons) == MAX_REASONS
     assert event.reasons[-1].message == f"{1000 - MAX_REASONS + 1} more reasons cut"
-    assert len(event.record_id or "") <= 300 and len(event.source) <= 300
+    assert len(event.record_id or "") <= 300
+    assert len(event.source) <= 300
 
 
 def test_a_lone_surrogate_anywhere_in_a_rejection_still_serialises() -> None:

@@ -92,7 +92,8 @@ def test_registry_token_url_and_volume_are_wired(config: dict[str, Any]) -> None
         assert services[name]["environment"][variable] == "http://registry:8003"
         assert services[name]["depends_on"]["registry"]["condition"] == "service_healthy"
     [volume] = services["registry"]["volumes"]
-    assert volume["type"] == "volume" and volume["source"] in config["volumes"]
+    assert volume["type"] == "volume"
+    assert volume["source"] in config["volumes"]
     data_dir = services["registry"]["environment"]["MLBUS_REGISTRY_DATA_DIR"]
     assert data_dir.startswith(volume["target"] + "/")
 
@@ -154,12 +155,15 @@ def test_docker_context_holds_every_packaged_folder_and_no_venv() -> None:
 
 def test_dockerfile_installs_the_service_extra_and_runs_it_unprivileged() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "FROM ${PYTHON_IMAGE}" in dockerfile and "PYTHON_IMAGE=python:3.11-slim" in dockerfile
-    assert '--extra "$SERVICE"' in dockerfile and "--locked" in dockerfile
+    assert "FROM ${PYTHON_IMAGE}" in dockerfile
+    assert "PYTHON_IMAGE=python:3.11-slim" in dockerfile
+    assert '--extra "$SERVICE"' in dockerfile
+    assert "--locked" in dockerfile
     assert re.search(r"^USER mlbus$", dockerfile, re.M)
     assert "services.${MLBUS_SERVICE}" in dockerfile
     accepted = re.search(r'case "\$SERVICE" in (\S+)\)', dockerfile)
-    assert accepted is not None and accepted.group(1).split("|") == list(SERVICES)
+    assert accepted is not None
+    assert accepted.group(1).split("|") == list(SERVICES)
     for name in SERVICES:
         assert f"MLBUS_{name.upper()}_HOST=0.0.0.0" in dockerfile
 
@@ -182,4 +186,5 @@ def test_registry_metadata_lives_in_postgres(config: dict[str, Any]) -> None:
     assert registry["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert registry["depends_on"]["kafka-topics"]["condition"] == ("service_completed_successfully")
     [volume] = postgres["volumes"]
-    assert volume["target"] == "/var/lib/postgresql/data" and volume["source"] in config["volumes"]
+    assert volume["target"] == "/var/lib/postgresql/data"
+    assert volume["source"] in config["volumes"]

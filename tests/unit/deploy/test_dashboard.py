@@ -119,7 +119,8 @@ def metric_names(expr: str) -> set[str]:
 
 
 def test_dashboard_has_identity_and_unique_panel_ids(dashboard: dict[str, Any]) -> None:
-    assert dashboard["uid"] == "mlbus-overview" and dashboard["title"]
+    assert dashboard["uid"] == "mlbus-overview"
+    assert dashboard["title"]
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
     assert all(panel["targets"] for panel in data_panels(dashboard))

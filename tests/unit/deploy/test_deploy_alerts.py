@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from test_compose import required_tool
+
+from tests.unit.deploy.test_compose import required_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -25,7 +26,8 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_prometheus_config_loads_every_rule_file() -> None:
     config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
     loaded = {p for pattern in config["rule_files"] for p in PROMETHEUS.glob(pattern)}
-    assert RULES and loaded == set(RULES)
+    assert RULES
+    assert loaded == set(RULES)
 
 
 def test_promtool_accepts_the_alert_rules() -> None:

@@ -65,10 +65,14 @@ def test_a_drafted_spec_types_columns_and_imputes_nullable_ones(csv_file: Path) 
     )
     assert spec.feature_names == ["area", "rooms", "pool", "colour"]
     area, rooms, pool, colour = spec.features
-    assert isinstance(area, NumericFeature) and (area.nullable, area.impute) == (True, 90.25)
-    assert isinstance(rooms, IntegerFeature) and (rooms.min, rooms.impute) == (0, 2)
-    assert isinstance(pool, BooleanFeature) and not pool.nullable
-    assert isinstance(colour, CategoricalFeature) and colour.categories == ("blue", "red")
+    assert isinstance(area, NumericFeature)
+    assert (area.nullable, area.impute) == (True, 90.25)
+    assert isinstance(rooms, IntegerFeature)
+    assert (rooms.min, rooms.impute) == (0, 2)
+    assert isinstance(pool, BooleanFeature)
+    assert not pool.nullable
+    assert isinstance(colour, CategoricalFeature)
+    assert colour.categories == ("blue", "red")
     assert draft.skipped == ["column 'note' skipped: 3 distinct texts (an id or free text?)"]
     # The draft accepts the very file it was drafted from, nulls imputed.
     rows = [{k: v for k, v in row.items() if k != "note"} for row in read_rows(csv_file)]

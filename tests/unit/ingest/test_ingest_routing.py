@@ -223,7 +223,8 @@ async def test_text_that_is_not_unicode_is_refused_at_decode_time(
     outcome = await ingestor.ingest(raw, KAFKA)
     [event] = sent.on(TOPICS.rejected)
     assert [(r.field, r.rule) for r in event.reasons] == [(field, "unicode")]
-    assert outcome.accepted == 0 and len(outcome.rejected) == 1
+    assert outcome.accepted == 0
+    assert len(outcome.rejected) == 1
     event.model_dump_json().encode("utf-8")  # it serialises: the surrogate was escaped
 
 
@@ -248,7 +249,8 @@ async def test_a_record_with_a_million_character_field_name_gets_a_bounded_event
     [event] = sent.on(TOPICS.rejected)
     [reason] = event.reasons
     assert reason.rule == "unknown_field"
-    assert reason.field is not None and reason.field.endswith("more characters cut]")
+    assert reason.field is not None
+    assert reason.field.endswith("more characters cut]")
     assert len(event.model_dump_json()) < 200_000
 
 

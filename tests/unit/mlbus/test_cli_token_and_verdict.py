@@ -75,7 +75,8 @@ def test_the_token_comes_from_option_then_env_then_file(
 def test_promote_without_any_token_says_where_it_looked(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["promote", "m", "1", "--registry", "http://127.0.0.1:9"]) == 1
     err = capsys.readouterr().err
-    assert "MLBUS_REGISTRY_TOKEN" in err and "--token-file" in err
+    assert "MLBUS_REGISTRY_TOKEN" in err
+    assert "--token-file" in err
 
 
 def _status(reason: str, **result: Any) -> dict[str, Any]:
@@ -97,7 +98,8 @@ def test_a_verdict_is_only_about_the_request_that_asked() -> None:
         ),
         mine,
     )
-    assert uploaded is not None and uploaded.trained
+    assert uploaded is not None
+    assert uploaded.trained
     assert uploaded.model_name == "wine-quality"
     assert uploaded.render() == "trained wine-quality v3 on 1,200 records, holdout rmse 0.5"
 
@@ -112,7 +114,8 @@ def test_a_verdict_is_found_after_another_run_ended_behind_it() -> None:
         ],
     }
     verdict = verdict_of(status, mine)
-    assert verdict is not None and verdict.render() == "skipped: too few"
+    assert verdict is not None
+    assert verdict.render() == "skipped: too few"
 
 
 @pytest.mark.parametrize(
@@ -125,5 +128,6 @@ def test_a_verdict_is_found_after_another_run_ended_behind_it() -> None:
 )
 def test_verdicts_that_trained_nothing(outcome: str, detail: str, rendered: str) -> None:
     verdict = Verdict(outcome=outcome, detail=detail)
-    assert not verdict.trained and verdict.model_name is None
+    assert not verdict.trained
+    assert verdict.model_name is None
     assert verdict.render().startswith(rendered)

@@ -57,7 +57,9 @@ def test_any_spec_works() -> None:
         }
     )
     record = RecordGenerator(spec, seed=0).record()
-    assert 0 <= record["x"] <= 1 and isinstance(record["flag"], bool) and record["c"] in "ab"
+    assert 0 <= record["x"] <= 1
+    assert isinstance(record["flag"], bool)
+    assert record["c"] in "ab"
     assert isinstance(record["y"], float)
 
 

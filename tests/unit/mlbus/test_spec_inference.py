@@ -101,10 +101,12 @@ def test_boolean_like_text_columns_get_the_usual_spellings(tmp_path: Path) -> No
     )
     spec = draft_spec(path).spec
     smoker, member, active = spec.features
-    assert isinstance(smoker, CategoricalFeature) and smoker.categories == ("no", "yes")
+    assert isinstance(smoker, CategoricalFeature)
+    assert smoker.categories == ("no", "yes")
     assert smoker.aliases == {"y": "yes", "true": "yes", "1": "yes", "n": "no", "false": "no",
                               "0": "no"}  # fmt: skip
-    assert isinstance(member, CategoricalFeature) and member.categories == ("no", "yes")
+    assert isinstance(member, CategoricalFeature)
+    assert member.categories == ("no", "yes")
     assert (member.nullable, member.impute) == (True, "yes")
     assert isinstance(active, BooleanFeature)
     # Every spelling of the file, and the others people use, pass ingest's normaliser.
@@ -116,7 +118,8 @@ def test_boolean_like_text_columns_get_the_usual_spellings(tmp_path: Path) -> No
 def test_numbers_that_may_be_negative_have_no_lower_bound(tmp_path: Path) -> None:
     spec = draft_spec(_csv(tmp_path, "a,target\n-0.5,1\n0.25,-2\n")).spec
     [a] = spec.features
-    assert isinstance(a, NumericFeature) and a.min is None
+    assert isinstance(a, NumericFeature)
+    assert a.min is None
     assert spec.target.min is None
 
 

@@ -120,13 +120,15 @@ async def test_a_restored_processor_continues_exactly_like_the_original(
     assert after[("mlbus_monitor_invalid_messages_total", frozenset())] == 2
     for key in (("house-prices", 1), ("house-prices", 2)):
         a, b = original.windows.state(key), restored.windows.state(key)
-        assert a is not None and b is not None
+        assert a is not None
+        assert b is not None
         assert (a.complete_windows, a.drifting_windows, a.open_size) == (
             b.complete_windows,
             b.drifting_windows,
             b.open_size,
         )
-        assert a.counts is not None and b.counts is not None
+        assert a.counts is not None
+        assert b.counts is not None
         assert {n: c.tolist() for n, c in a.counts.counts.items()} == {
             n: c.tolist() for n, c in b.counts.counts.items()
         }
@@ -144,7 +146,8 @@ async def test_a_window_restored_before_its_reference_is_known_keeps_its_counts(
     second = _monitor(baseline)  # restored again before any prediction arrived
     restore(capture(first[0], first[1], ids=0, to_wall=0.0), second[0], second[1])
     window = second[0].windows.state(("house-prices", 1))
-    assert window is not None and window.open_size == 150
+    assert window is not None
+    assert window.open_size == 150
     await second[0].process(make_predictions(50, seed=2))
     assert window.complete_windows == 1
 
@@ -196,13 +199,17 @@ async def test_the_sequential_totals_travel_in_the_checkpoint(
     await original.process(make_predictions(250, seed=1))
     value = encode(Checkpoint.of("g", {}, capture(original, metrics, ids=0, to_wall=0.0)))
     [carried] = decode(value).state.windows
-    assert carried.totals_size == 200 and carried.size == 50
+    assert carried.totals_size == 200
+    assert carried.size == 50
     restored, restored_metrics = sequential()
     restore(decode(value).state, restored, restored_metrics)
     await restored.process(make_predictions(50, seed=2))
     window = restored.windows.state(("house-prices", 1))
-    assert window is not None and window.totals is not None and window.totals.size == 300
-    assert window.last_report is not None and window.last_report.sequential_size == 300
+    assert window is not None
+    assert window.totals is not None
+    assert window.totals.size == 300
+    assert window.last_report is not None
+    assert window.last_report.sequential_size == 300
 
 
 def test_a_foreign_value_is_not_a_checkpoint() -> None:

@@ -159,7 +159,8 @@ async def test_no_offset_is_committed_unless_its_checkpoint_was_written(
     store.failing = True
     with pytest.raises(ConnectionError):
         await monitor.checkpoints.checkpoint()
-    assert log == [] and consumer.committed == {}
+    assert log == []
+    assert consumer.committed == {}
 
     store.failing = False
     await monitor.checkpoints.checkpoint()
@@ -188,7 +189,8 @@ async def test_a_checkpoint_waits_for_the_batch_being_applied(
         checkpoint = asyncio.create_task(monitor.checkpoints.checkpoint())
         for _ in range(5):
             await asyncio.sleep(0)  # hand the loop over: the checkpoint must stay blocked
-        assert not checkpoint.done() and log == []
+        assert not checkpoint.done()
+        assert log == []
         await monitor.processor.process([r.value for r in admitted if r.value is not None])
     await checkpoint
     assert log == ["write", "commit"]
@@ -204,7 +206,8 @@ async def test_before_restore_batches_pass_untouched_and_nothing_is_written(
     events = make_predictions(20, seed=1)
     await monitor.consume(consumer, [Record(TOPIC, 0, 0, e) for e in events])
     await monitor.checkpoints.checkpoint()
-    assert monitor.counted() == 20 and log == []
+    assert monitor.counted() == 20
+    assert log == []
 
 
 async def test_an_unreadable_checkpoint_starts_the_counts_afresh(baseline: Baseline) -> None:
@@ -212,7 +215,8 @@ async def test_an_unreadable_checkpoint_starts_the_counts_afresh(baseline: Basel
     store.values.append(b'{"format": 1, "something": "else"}')
     monitor = _monitor(store, baseline)
     await monitor.checkpoints.restore()
-    assert monitor.checkpoints.active and monitor.counted() is None
+    assert monitor.checkpoints.active
+    assert monitor.counted() is None
 
 
 def test_records_below_their_partitions_next_offset_are_skipped() -> None:

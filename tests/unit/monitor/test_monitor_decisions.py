@@ -72,12 +72,14 @@ def test_a_30_percent_shift_on_one_feature_is_detected_within_two_windows(
     reports = _run(windows, baseline, _observations(rows, scale))
     assert [r.drifting for r in reports] == [True, True]
     event = reports[1].drift
-    assert event is not None and event.window_size == WINDOW
+    assert event is not None
+    assert event.window_size == WINDOW
     assert event.features[0].feature == "area"
     assert len(event.features) == len(baseline.reference.features)  # every feature's PSI
     stats = reports[1].statistics.features
     assert [name for name, s in stats.items() if s.drifting] == ["area"]
-    assert stats["area"].p_value_adjusted < 0.01 and stats["area"].test == "ks"
+    assert stats["area"].p_value_adjusted < 0.01
+    assert stats["area"].test == "ks"
 
 
 def test_the_share_of_drifting_features_decides_for_the_data_set(baseline: Baseline) -> None:
@@ -119,6 +121,7 @@ def test_a_feature_missing_from_half_the_rows_ranks_by_its_missing_share(
     event = reports[-1].drift
     assert event is not None
     stats = reports[-1].statistics.features
-    assert stats["parking"].present and stats["parking"].drifting, stats["parking"]
+    assert stats["parking"].present, stats["parking"]
+    assert stats["parking"].drifting, stats["parking"]
     assert [f.feature for f in event.features[:2]] == ["parking", "area"], event.features[:3]
     assert event.features[0].psi > stats["parking"].psi

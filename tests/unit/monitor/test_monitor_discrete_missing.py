@@ -48,9 +48,12 @@ def _reference() -> ReferenceStatistics:
 
 def test_discrete_bins_count_unseen_values_apart_and_missing_values_last() -> None:
     bins = ColumnBins(INTEGER)
-    assert bins.binning == "discrete" and bins.size == 6 and bins.slots == 7
+    assert bins.binning == "discrete"
+    assert bins.size == 6
+    assert bins.slots == 7
     assert bins.fractions.tolist() == [0.0, 0.2, 0.3, 0.3, 0.2, 0.0]
-    assert bins.labels[0] == "below 0.5" and bins.labels[-1] == "above 4.5"
+    assert bins.labels[0] == "below 0.5"
+    assert bins.labels[-1] == "above 4.5"
     tally = bins.tally([0, 1, 2, 2, 4, 4.6, 7, None, math.nan, math.inf, "three"])
     # 0 below, 1, 2, 2, 4, then 4.6 and 7 above; None, NaN, inf and a string are missing.
     assert tally.tolist() == [1, 1, 2, 0, 1, 2, 4]
@@ -81,7 +84,8 @@ def test_the_missing_rate_test_equals_scipy_on_the_2x2_table() -> None:
     expected = scipy_stats.chi2_contingency(table, correction=False)
     assert result.test_statistic == pytest.approx(expected.statistic, rel=1e-9)
     assert result.p_value == pytest.approx(expected.pvalue, rel=1e-9)
-    assert result.rate == 0.18 and result.reference_rate == 0.1
+    assert result.rate == 0.18
+    assert result.reference_rate == 0.1
     # A few missing values against none in training are not evidence (cells expected < 5).
     assert missing_statistics(0.0, missing=2, size=1000, reference_size=2000).p_value == 1.0
 
@@ -143,7 +147,8 @@ def test_wasserstein_of_a_whole_value_moved_equals_scipy_on_the_values() -> None
 def test_wasserstein_of_a_normal_shift_reads_in_standard_deviations() -> None:
     sample = RNG.normal(50, 10, 200_000)
     column = numeric_reference(sample)
-    assert column is not None and column.binning == "quantile"
+    assert column is not None
+    assert column.binning == "quantile"
     bins = ColumnBins(column)
     assert bins.boundaries is not None
     shifted = bins.counts(list(RNG.normal(53, 10, 200_000)))
@@ -182,9 +187,13 @@ def test_a_feature_that_stops_arriving_is_reported_by_its_missing_rate() -> None
     rows = _rows(1000, rooms=[1, 2, 2, 3, 3, 3, 4, 4], flag=[None])
     statistics = window_statistics(_window(rows, reference), 2000, DriftRule())
     flag = statistics.features["flag"]
-    assert not flag.present and math.isnan(flag.psi)
-    assert flag.missing is not None and flag.missing.rate == 1.0 and flag.missing.drifting
-    assert flag.drifting and statistics.drift_share >= 1 / 3
+    assert not flag.present
+    assert math.isnan(flag.psi)
+    assert flag.missing is not None
+    assert flag.missing.rate == 1.0
+    assert flag.missing.drifting
+    assert flag.drifting
+    assert statistics.drift_share >= 1 / 3
     assert set(statistics.features) == {"rooms", "flag", "x"}
 
 
@@ -193,7 +202,8 @@ def test_an_integer_value_never_seen_in_training_drifts() -> None:
     rows = _rows(1000, rooms=[1, 2, 2, 3, 3, 3, 5, 5], flag=["yes", "no", "no", None])
     statistics = window_statistics(_window(rows, reference), 2000, DriftRule())
     rooms = statistics.features["rooms"]
-    assert rooms.drifting and rooms.total_variation >= 0.2
+    assert rooms.drifting
+    assert rooms.total_variation >= 0.2
     assert not statistics.features["x"].drifting
 
 
@@ -218,7 +228,8 @@ def test_the_psi_rule_and_the_distance_rule_judge_the_same_statistics() -> None:
     by_psi = window_statistics(window, 2000, DriftRule(effect="psi", psi_threshold=10.0))
     by_distance = window_statistics(window, 2000, DriftRule(effect="distance"))
     assert by_psi.features["rooms"].p_value == by_distance.features["rooms"].p_value
-    assert not by_psi.features["rooms"].drifting and by_distance.features["rooms"].drifting
+    assert not by_psi.features["rooms"].drifting
+    assert by_distance.features["rooms"].drifting
 
 
 def test_sequential_totals_catch_a_shift_too_small_for_any_one_window() -> None:
@@ -233,11 +244,13 @@ def test_sequential_totals_catch_a_shift_too_small_for_any_one_window() -> None:
         for value in values:
             windows.add(("m", 1), Observation(features={"x": float(value)}, prediction=1.5))
         [report] = windows.evaluate(("m", 1), baseline)
-        assert report.sequential is not None and report.sequential_size == 400 * index
+        assert report.sequential is not None
+        assert report.sequential_size == 400 * index
         caught_by_window += report.statistics.features["x"].drifting
         if caught_by_totals is None and report.sequential.features["x"].drifting:
             caught_by_totals = index
-    assert caught_by_totals is not None and caught_by_totals <= 15
+    assert caught_by_totals is not None
+    assert caught_by_totals <= 15
     assert caught_by_window < 15  # one window alone mostly misses it
 
 

@@ -33,11 +33,14 @@ def test_labels_after_predictions_give_rmse_and_mae_per_window() -> None:
     window = joiner.windows[("house-prices", 1, "champion")]
     errors = np.array(predictions[:4]) - np.array(targets[:4])
     summary = window.current()
-    assert summary is not None and summary.complete and summary.count == 4
+    assert summary is not None
+    assert summary.complete
+    assert summary.count == 4
     assert summary.rmse == pytest.approx(math.sqrt(np.mean(errors**2)))
     assert summary.mae == pytest.approx(np.mean(np.abs(errors)))
     assert window.count == 1  # the fifth error opened the next window
-    assert joiner.counts.joined == 5 and joiner.buffered() == (0, 5)
+    assert joiner.counts.joined == 5
+    assert joiner.buffered() == (0, 5)
 
 
 def test_labels_before_predictions_and_shadows_after_labels_still_join() -> None:
@@ -47,8 +50,11 @@ def test_labels_before_predictions_and_shadows_after_labels_still_join() -> None
     joiner.add_predictions([("a", Scored("house-prices", 2, "shadow", 104.0))])
     champion = joiner.windows[("house-prices", 1, "champion")].current()
     shadow = joiner.windows[("house-prices", 2, "shadow")].current()
-    assert champion is not None and not champion.complete and champion.rmse == 10.0
-    assert shadow is not None and shadow.mae == 4.0
+    assert champion is not None
+    assert not champion.complete
+    assert champion.rmse == 10.0
+    assert shadow is not None
+    assert shadow.mae == 4.0
 
 
 def test_waiting_predictions_and_labels_expire_past_the_horizon() -> None:
@@ -58,9 +64,11 @@ def test_waiting_predictions_and_labels_expire_past_the_horizon() -> None:
     joiner.add_labels([("lonely", 5.0)])
     clock.now = 61
     joiner.add_predictions([("new", _champion(1, 1.0))])
-    assert joiner.counts.expired_predictions == 1 and joiner.counts.expired_labels == 1
+    assert joiner.counts.expired_predictions == 1
+    assert joiner.counts.expired_labels == 1
     joiner.add_labels([("old", 2.0)])  # too late: its prediction is gone
-    assert joiner.counts.joined == 0 and joiner.buffered() == (1, 1)
+    assert joiner.counts.joined == 0
+    assert joiner.buffered() == (1, 1)
 
 
 def test_buffers_are_bounded_by_capacity() -> None:
@@ -68,7 +76,8 @@ def test_buffers_are_bounded_by_capacity() -> None:
     joiner.add_predictions((f"p{i}", _champion(1, 0.0)) for i in range(1000))
     joiner.add_labels((f"l{i}", 0.0) for i in range(1000))
     assert joiner.buffered() == (100, 100)
-    assert joiner.counts.expired_predictions == 900 and joiner.counts.expired_labels == 900
+    assert joiner.counts.expired_predictions == 900
+    assert joiner.counts.expired_labels == 900
 
 
 def test_an_empty_error_window_has_no_summary() -> None:

@@ -66,7 +66,8 @@ async def test_redelivered_events_are_counted_once(
     await processor.process(events[:30])
     assert _sample(registry, "mlbus_monitor_predictions_total", **LABELS) == 60
     psi = _sample(registry, "mlbus_monitor_feature_psi", **LABELS, feature="area")
-    assert psi is not None and psi >= 0
+    assert psi is not None
+    assert psi >= 0
 
 
 async def test_predictions_are_evaluated_when_the_reference_arrives(
@@ -82,7 +83,9 @@ async def test_predictions_are_evaluated_when_the_reference_arrives(
     assert _sample(registry, "mlbus_monitor_feature_psi", **LABELS, feature="area") is not None
     assert _sample(registry, "mlbus_monitor_prediction_psi", **LABELS) is not None
     state = processor.windows.state(("house-prices", 1))
-    assert state is not None and state.complete_windows == 1 and state.open_size == 50
+    assert state is not None
+    assert state.complete_windows == 1
+    assert state.open_size == 50
 
 
 async def test_an_unpublished_drift_event_is_retried_with_the_same_id(
@@ -92,13 +95,15 @@ async def test_an_unpublished_drift_event_is_retried_with_the_same_id(
     publisher.failing = True
     processor = _processor(registry, SwitchableReferences(baseline), publisher)
     await processor.process(make_predictions(400, seed=1, drift={"area": 0.3}))
-    assert publisher.published == [] and len(processor.outbox) == 1
+    assert publisher.published == []
+    assert len(processor.outbox) == 1
     assert _sample(registry, "mlbus_monitor_drift_events_total", model="house-prices") == 1
     parked = processor.outbox[0]
 
     publisher.failing = False
     await processor.sweep()
-    assert publisher.published == [parked] and processor.outbox == []
+    assert publisher.published == [parked]
+    assert processor.outbox == []
 
 
 def test_recent_ids_forget_the_oldest_beyond_capacity() -> None:

@@ -126,5 +126,6 @@ async def test_the_tests_use_the_training_rows_the_reference_counts(
     )
     client = _client(registry, Clock())
     baseline = await client.get("house-prices", 1)
-    assert baseline is not None and baseline.size == 7  # not the snapshot's 10
+    assert baseline is not None
+    assert baseline.size == 7
     await client.aclose()

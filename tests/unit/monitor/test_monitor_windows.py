@@ -31,11 +31,14 @@ def test_a_full_window_of_reference_data_is_not_drifting(
 ) -> None:
     _feed(windows, make_predictions(SIZE, seed=1))
     [report] = windows.evaluate(KEY, baseline)
-    assert report.complete and report.size == SIZE
+    assert report.complete
+    assert report.size == SIZE
     assert set(report.feature_psi) == set(baseline.reference.features)
     assert max(report.feature_psi.values()) < 0.2
-    assert report.prediction_psi is not None and report.prediction_psi < 0.2
-    assert not report.drifting and report.drift is None
+    assert report.prediction_psi is not None
+    assert report.prediction_psi < 0.2
+    assert not report.drifting
+    assert report.drift is None
 
 
 def test_drift_is_detected_exactly_once_after_two_drifting_windows(
@@ -43,22 +46,26 @@ def test_drift_is_detected_exactly_once_after_two_drifting_windows(
 ) -> None:
     _feed(windows, make_predictions(SIZE, seed=1, drift=DRIFT))
     [first] = windows.evaluate(KEY, baseline)
-    assert first.drifting and first.drift is None
+    assert first.drifting
+    assert first.drift is None
 
     _feed(windows, make_predictions(SIZE, seed=2, drift=DRIFT))
     [second] = windows.evaluate(KEY, baseline)
     assert second.drift is not None
     event = second.drift
     assert (event.model_name, event.model_version) == KEY
-    assert event.window_size == SIZE and event.threshold == windows.policy.rule.threshold
-    assert event.features[0].feature == "area" and event.features[0].psi > 0.2
+    assert event.window_size == SIZE
+    assert event.threshold == windows.policy.rule.threshold
+    assert event.features[0].feature == "area"
+    assert event.features[0].psi > 0.2
     psis = [f.psi for f in event.features]
     assert psis == sorted(psis, reverse=True)
 
     # The count restarts: the third drifting window alone raises nothing.
     _feed(windows, make_predictions(SIZE, seed=3, drift=DRIFT))
     [third] = windows.evaluate(KEY, baseline)
-    assert third.drifting and third.drift is None
+    assert third.drifting
+    assert third.drift is None
 
 
 def test_a_clean_window_resets_the_drift_count(
@@ -83,7 +90,9 @@ def test_a_partial_first_window_is_reported_once_it_reaches_min_window(
     assert windows.evaluate(KEY, baseline) == []
     _feed(windows, events[99:120])
     [partial] = windows.evaluate(KEY, baseline)
-    assert not partial.complete and partial.size == 120 and partial.drift is None
+    assert not partial.complete
+    assert partial.size == 120
+    assert partial.drift is None
     assert partial.feature_psi["area"] >= 0
     assert windows.evaluate(KEY, baseline) == []  # nothing new: no second look
 
@@ -92,7 +101,8 @@ def test_a_partial_first_window_is_reported_once_it_reaches_min_window(
     reports = windows.evaluate(KEY, baseline)
     assert [(r.complete, r.size) for r in reports] == [(True, SIZE)]
     state = windows.state(KEY)
-    assert state is not None and state.open_size == 150
+    assert state is not None
+    assert state.open_size == 150
 
 
 def test_predictions_wait_for_their_reference_within_a_bound(
@@ -101,7 +111,9 @@ def test_predictions_wait_for_their_reference_within_a_bound(
     windows = DriftWindows(WindowPolicy(window_size=100, min_window=50, max_pending_windows=2))
     _feed(windows, make_predictions(250, seed=1))
     state = windows.state(KEY)
-    assert state is not None and len(state.pending) == 200 and state.dropped == 50
+    assert state is not None
+    assert len(state.pending) == 200
+    assert state.dropped == 50
 
     reports = windows.evaluate(KEY, baseline)
     assert [(r.complete, r.size) for r in reports] == [(True, 100), (True, 100)]
@@ -114,7 +126,8 @@ def test_versions_have_separate_windows(
         windows.add(("house-prices", 2), Observation.of(event))
     assert windows.evaluate(KEY, baseline) == []
     [report] = windows.evaluate(("house-prices", 2), baseline)
-    assert report.model_version == 2 and report.complete
+    assert report.model_version == 2
+    assert report.complete
 
 
 def test_a_time_window_closes_a_quiet_window_once_it_holds_min_window(
@@ -130,13 +143,17 @@ def test_a_time_window_closes_a_quiet_window_once_it_holds_min_window(
 
     now[0] = 61.0  # nothing new arrived, but the window's time is up
     [closed] = windows.evaluate(KEY, baseline)
-    assert closed.complete and closed.size == 150 and closed.drifting
+    assert closed.complete
+    assert closed.size == 150
+    assert closed.drifting
 
     _feed(windows, events[150:])  # 50: too few to judge, even when their time is up
     now[0] = 200.0
     assert windows.evaluate(KEY, baseline) == []
     state = windows.state(KEY)
-    assert state is not None and state.complete_windows == 1 and state.open_size == 50
+    assert state is not None
+    assert state.complete_windows == 1
+    assert state.open_size == 50
 
 
 def test_only_the_newest_versions_of_a_model_keep_windows(

@@ -64,8 +64,10 @@ def test_one_session_run_per_batch_with_one_column_per_input(
     model.predict(rows)
     assert len(counting.feeds) == 1
     feeds = counting.feeds[0]
-    assert feeds[NUMERIC].shape == (64, 1) and feeds[NUMERIC].dtype == np.float32
-    assert feeds[CATEGORICAL].shape == (64, 1) and feeds[CATEGORICAL].dtype == object
+    assert feeds[NUMERIC].shape == (64, 1)
+    assert feeds[NUMERIC].dtype == np.float32
+    assert feeds[CATEGORICAL].shape == (64, 1)
+    assert feeds[CATEGORICAL].dtype == object
     assert feeds[CATEGORICAL][0, 0] == rows[0][CATEGORICAL]
 
 

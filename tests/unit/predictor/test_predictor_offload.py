@@ -69,7 +69,8 @@ async def test_a_large_batch_is_scored_in_the_executor_as_it_would_be_inline(
     model = RecordsThread(model_v1)
     beside = await score_requests_beside_loop(model, requests, executor, offload_from=4)
     inline = score_requests(model, requests)
-    assert model.threads[0].startswith(THREAD) and model.threads[1] == "MainThread"
+    assert model.threads[0].startswith(THREAD)
+    assert model.threads[1] == "MainThread"
     assert _content(beside.predictions) == _content(inline.predictions)
     assert beside.inference_seconds > 0
 
@@ -94,7 +95,8 @@ async def test_a_small_batch_is_scored_inline(
 ) -> None:
     model = RecordsThread(model_v1)
     scored = await score_requests_beside_loop(model, _batch(2), executor, offload_from=4)
-    assert len(scored.predictions) == 2 and model.threads == ["MainThread"]
+    assert len(scored.predictions) == 2
+    assert model.threads == ["MainThread"]
 
 
 async def test_shadow_scoring_runs_in_the_executor_and_never_raises(
@@ -105,10 +107,12 @@ async def test_shadow_scoring_runs_in_the_executor_and_never_raises(
     made, failed = await shadow_score_beside_loop(
         challenger, requests, 1.0, executor, offload_from=4
     )
-    assert (len(made), failed) == (8, 0) and challenger.threads[0].startswith(THREAD)
+    assert (len(made), failed) == (8, 0)
+    assert challenger.threads[0].startswith(THREAD)
     assert [p.prediction for p in made] == [
         p.prediction for p in shadow_score(challenger, requests, 1.0)[0]
     ]
     broken = RecordsThread(model_v1, fails=True)
     made, failed = await shadow_score_beside_loop(broken, requests, 1.0, executor, offload_from=4)
-    assert made == [] and failed == 8  # each row fails alone, and is only counted
+    assert made == []
+    assert failed == 8

@@ -87,7 +87,8 @@ def test_unscorable_requests_are_rejected_alone(model_v1: LoadedModel) -> None:
     rejected = {r.record_id: r for r in batch.rejections}
     assert set(rejected) == {"no-area", "nan"}
     assert "missing feature 'area'" in rejected["no-area"].reasons[0].message
-    assert rejected["no-area"].offset == 5 and rejected["no-area"].partition == 2
+    assert rejected["no-area"].offset == 5
+    assert rejected["no-area"].partition == 2
     assert "model predicted nan" in rejected["nan"].reasons[0].message
 
 
@@ -146,7 +147,8 @@ def test_requests_with_unknown_fields_or_kinds_are_rejected() -> None:
     extra = b'{"record_id": "x", "dataset": "d", "features": {}, "surprise": 1}'
     wrong_kind = b'{"record_id": "x", "dataset": "d", "features": {}, "kind": "record.ingested.v1"}'
     parsed, rejected = parse_requests([RawRequest(extra, TOPIC), RawRequest(wrong_kind, TOPIC)])
-    assert len(parsed) == 0 and len(rejected) == 2
+    assert len(parsed) == 0
+    assert len(rejected) == 2
 
 
 @pytest.mark.parametrize(
@@ -165,13 +167,15 @@ def test_requests_with_bad_features_or_event_ids_are_rejected_alone(
     bad = f'{{"record_id": "b", "dataset": "d", "features": {features}, "event_id": {event_id}}}'
     parsed, rejected = parse_requests([_good("r1"), RawRequest(bad.encode(), TOPIC), _good("r2")])
     assert [e.record_id for e in parsed.events] == ["r1", "r2"]
-    assert len(rejected) == 1 and rejected[0].original == bad
+    assert len(rejected) == 1
+    assert rejected[0].original == bad
 
 
 def test_prediction_ids_are_version_5_uuids_of_request_and_model(model_v1: LoadedModel) -> None:
     requests = [str(uuid.uuid4()) for _ in range(3)]
     ids = prediction_ids(parse_uuids(requests)[0], model_v1)
-    assert [uuid.UUID(i).version for i in ids] == [5, 5, 5] and len(set(ids)) == 3
+    assert [uuid.UUID(i).version for i in ids] == [5, 5, 5]
+    assert len(set(ids)) == 3
     # Either case of the same request id is the same request.
     assert prediction_ids(parse_uuids([r.upper() for r in requests])[0], model_v1) == ids
 
@@ -229,4 +233,5 @@ def test_a_request_with_text_that_is_not_unicode_is_rejected_alone(raw: bytes) -
 def test_a_request_whose_record_id_is_too_long_to_echo_is_rejected_alone() -> None:
     parsed, rejected = parse_requests([_good("x" * (MAX_RECORD_ID_CHARS + 1)), _good("r2")])
     assert [e.record_id for e in parsed.events] == ["r2"]
-    assert len(rejected) == 1 and len(rejected[0].record_id or "") <= 300
+    assert len(rejected) == 1
+    assert len(rejected[0].record_id or "") <= 300

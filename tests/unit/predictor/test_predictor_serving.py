@@ -58,7 +58,8 @@ async def test_wait_ready_returns_the_first_swapped_in_model(
 ) -> None:
     waiter = asyncio.create_task(holder.wait_ready())
     await asyncio.sleep(0.01)
-    assert not waiter.done() and holder.current is None
+    assert not waiter.done()
+    assert holder.current is None
     assert holder.swap(model_v1) is None
     assert await asyncio.wait_for(waiter, 1) is model_v1
 
@@ -74,7 +75,8 @@ async def test_swap_replaces_the_single_reference_and_returns_the_old(
     registry.promote(model_version(2, onnx_v2), onnx_v2)
     assert await reloader.reload() is ReloadOutcome.LOADED
     model_v2 = holder.current
-    assert model_v2 is not None and model_v2.version == 2
+    assert model_v2 is not None
+    assert model_v2.version == 2
     assert holder.swap(model_v1) is model_v2
     assert holder.current is model_v1
 
@@ -108,7 +110,8 @@ async def test_new_model_loads_beside_the_old_one_which_serves_until_the_swap(
     registry.gate.set()
     assert await reload is ReloadOutcome.LOADED
     after_model = holder.current
-    assert after_model is not None and after_model.version == 2
+    assert after_model is not None
+    assert after_model.version == 2
     assert float(after_model.predict([ROW])[0]) == pytest.approx(2 * before, rel=1e-4)
 
 
@@ -177,7 +180,8 @@ async def test_background_loader_retries_until_a_champion_appears(
     )
     try:
         await asyncio.sleep(0.05)
-        assert holder.current is None and not task.done()
+        assert holder.current is None
+        assert not task.done()
         registry.promote(model_version(1, onnx_v1), onnx_v1)
         model = await asyncio.wait_for(holder.wait_ready(), 5)
         assert model.version == 1
@@ -201,7 +205,8 @@ async def test_a_refused_version_is_announced_once_and_not_downloaded_again(
     registry.promote(model_version(2, corrupt), corrupt)
     assert await reloader.reload() is ReloadOutcome.REFUSED
     assert await reloader.reload() is ReloadOutcome.REFUSED
-    assert registry.downloads == 1 and holder.current is model_v1
+    assert registry.downloads == 1
+    assert holder.current is model_v1
     assert [(r.version, r.refused_by) for r in refusals] == [(2, "predictor")]
     assert "onnxruntime cannot load it" in refusals[0].reason
 
@@ -226,10 +231,12 @@ async def test_the_challenger_is_loaded_swapped_and_dropped_when_its_alias_goes(
 ) -> None:
     shadow = ModelHolder()
     reloader = AliasReloader(shadow, registry, MODEL_NAME, metrics, alias="challenger")
-    assert await reloader.reload() is ReloadOutcome.NO_CHAMPION and shadow.current is None
+    assert await reloader.reload() is ReloadOutcome.NO_CHAMPION
+    assert shadow.current is None
     registry.set_challenger(model_version(2, onnx_v2), onnx_v2)
     assert await reloader.reload() is ReloadOutcome.LOADED
-    assert shadow.current is not None and shadow.current.version == 2
+    assert shadow.current is not None
+    assert shadow.current.version == 2
     assert metrics.challenger_version.labels(model=MODEL_NAME)._value.get() == 2
     assert metrics.swaps.labels(alias="challenger")._value.get() == 1
     registry.set_challenger(None)
@@ -277,12 +284,15 @@ async def test_an_interrupted_download_keeps_the_old_model_and_is_retried_not_re
     holder.swap(model_v1)
     registry.promote(model_version(2, onnx_v2), onnx_v2)
     assert await reloader.reload() is ReloadOutcome.INTERRUPTED
-    assert holder.current is model_v1 and reloader.retry_pending
+    assert holder.current is model_v1
+    assert reloader.retry_pending
     assert await reloader.reload() is ReloadOutcome.INTERRUPTED
     assert [(r.version, "will retry" in r.reason) for r in refusals] == [(2, True)]  # once
     assert await reloader.reload() is ReloadOutcome.LOADED
-    assert holder.current is not None and holder.current.version == 2
-    assert not reloader.retry_pending and registry.downloads == 3
+    assert holder.current is not None
+    assert holder.current.version == 2
+    assert not reloader.retry_pending
+    assert registry.downloads == 3
     assert (_loads(metrics, "interrupted"), _loads(metrics, "refused")) == (2, 0)
     assert _served_version(metrics) == 2
 
@@ -304,7 +314,8 @@ async def test_the_background_loader_retries_an_interrupted_download_at_poll_spe
             if current is not None and current.version == 2:
                 break
             await asyncio.sleep(0.01)
-        assert holder.current is not None and holder.current.version == 2
+        assert holder.current is not None
+        assert holder.current.version == 2
         assert registry.downloads == 4
     finally:
         task.cancel()
@@ -332,7 +343,8 @@ async def test_a_failed_event_driven_reload_wakes_the_loader_from_its_long_reche
             if current is not None and current.version == 2:
                 break
             await asyncio.sleep(0.01)
-        assert holder.current is not None and holder.current.version == 2
+        assert holder.current is not None
+        assert holder.current.version == 2
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -35,7 +35,8 @@ def test_manual_promotion_moves_champion_and_queues_model_promoted(store: Regist
     [event] = change.events
     assert isinstance(event, ModelPromoted)
     assert (event.version, event.previous_version) == (2, 1)
-    assert "alice" in event.reason and "better on the new segment" in event.reason
+    assert "alice" in event.reason
+    assert "better on the new segment" in event.reason
     assert store.pending_events()[-1].event == event  # queued in the same transaction
     last = store.alias_history(NAME, "champion")[-1]
     assert (last.from_version, last.to_version, last.kind, last.actor) == (1, 2, "promote", "alice")
@@ -100,7 +101,8 @@ def test_details_record_parent_champion_decision_and_signature(store: RegistrySt
     store.register(make_card(rmse=10.0), b"1", POLICY, signature)
     store.register(make_card(rmse=12.0, champion=(1, 9.0)), b"2", POLICY)
     first, second = store.details(NAME, 1), store.details(NAME, 2)
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert (first.parent_champion, first.registered_as, first.signature) == (
         None,
         "champion",
@@ -148,4 +150,6 @@ def test_rollback_leaves_the_challenger_alone(store: RegistryStore) -> None:
     change = store.rollback(NAME, actor="erin", reason="v2 drifts")
     assert [(m.alias, m.to_version) for m in change.moves] == [("champion", 1)]
     challenger = store.by_alias(NAME, "challenger")
-    assert champion_of(store) == 1 and challenger is not None and challenger.version == 3
+    assert champion_of(store) == 1
+    assert challenger is not None
+    assert challenger.version == 3

@@ -108,4 +108,5 @@ def test_both_models_are_judged_on_the_rows_neither_trained_on() -> None:
 
 def test_a_comparison_with_another_version_is_not_used() -> None:
     decision = decide_promotion(compared(9.0, 3, 100.0, 1.0), Champion(4, 10.0), margin=0.0)
-    assert decision.promoted and "as recorded at its own training" in decision.reason
+    assert decision.promoted
+    assert "as recorded at its own training" in decision.reason

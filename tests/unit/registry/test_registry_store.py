@@ -46,7 +46,8 @@ def test_worse_version_becomes_challenger_without_promotion(store: RegistryStore
     assert second.version.aliases == ("challenger",)
     assert [type(e) for e in second.events] == [ModelRegistered]
     champion = store.by_alias("house-prices", "champion")
-    assert champion is not None and champion.version == 1
+    assert champion is not None
+    assert champion.version == 1
 
 
 def test_better_version_takes_champion_and_clears_challenger(store: RegistryStore) -> None:
@@ -54,7 +55,8 @@ def test_better_version_takes_champion_and_clears_challenger(store: RegistryStor
     store.register(make_card(rmse=12.0), b"model-2", POLICY)
     third = store.register(make_card(rmse=8.0), b"model-3", POLICY)
     promoted = third.events[-1]
-    assert isinstance(promoted, ModelPromoted) and promoted.previous_version == 1
+    assert isinstance(promoted, ModelPromoted)
+    assert promoted.previous_version == 1
     assert store.by_alias("house-prices", "champion") == third.version
     assert store.by_alias("house-prices", "challenger") is None
     assert [v.aliases for v in store.versions("house-prices")] == [(), (), ("champion",)]
@@ -103,7 +105,8 @@ def test_versions_survive_reopening(tmp_path: Path, database_url: str) -> None:
     reopened = open_store(tmp_path, database_url)
     assert [v.version for v in reopened.versions("house-prices")] == [1]
     second = reopened.register(make_card(rmse=1.0), b"model-2", POLICY)
-    assert second.version.version == 2 and second.previous_champion == 1
+    assert second.version.version == 2
+    assert second.previous_champion == 1
 
 
 def test_versions_are_numbered_per_model(store: RegistryStore) -> None:
@@ -133,7 +136,8 @@ def test_concurrent_registrations_get_distinct_versions(store: RegistryStore) ->
 def test_artifact_read_verifies_the_hash(store: RegistryStore) -> None:
     stored = store.register(make_card(), b"model", POLICY).version
     found = store.artifact("house-prices", 1)
-    assert found is not None and found[1] == b"model"
+    assert found is not None
+    assert found[1] == b"model"
     store.artifacts.path_of(stored.sha256).write_bytes(b"bit rot")
     with pytest.raises(ArtifactCorrupted):
         store.artifact("house-prices", 1)
@@ -170,7 +174,8 @@ def test_a_phase_one_sqlite_database_is_upgraded_in_place(tmp_path: Path) -> Non
         )
     store = open_store(tmp_path, f"sqlite:///{path}")
     details = store.details("house-prices", 1)
-    assert details is not None and details.registered_as == "unknown"
+    assert details is not None
+    assert details.registered_as == "unknown"
     second = store.register(make_card(rmse=1.0), b"new", POLICY)
     assert second.version.version == 2
     assert store.alias_history("house-prices")[-1].actor == "registry"

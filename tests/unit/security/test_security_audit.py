@@ -71,7 +71,8 @@ def findings_for(
 def test_a_pin_at_the_latest_release_without_advisories_is_clean() -> None:
     findings = findings_for("httpx==0.28.1\n", {"httpx": project_json("0.28.1")})
     lines, code = report(findings, {})
-    assert findings[0].audited and not findings[0].advisories
+    assert findings[0].audited
+    assert not findings[0].advisories
     assert lines == ["audited 1, vulnerable 0, not audited 0, lookup failed 0 (of 1 pins)"]
     assert code == 0
 
@@ -258,7 +259,8 @@ async def test_a_server_error_is_retried_and_a_later_answer_counts() -> None:
     ]
     async with mock_pypi(lambda request: answers.pop(0)) as client:
         findings = await audit([Pin("httpx", "0.28.1")], {}, client, retry_delay=0)
-    assert findings[0].audited and not answers
+    assert findings[0].audited
+    assert not answers
 
 
 async def test_a_body_that_is_not_json_is_a_lookup_failure() -> None:

@@ -49,6 +49,7 @@ def test_the_image_runs_as_a_non_root_user() -> None:
     assert users[-1] not in {"root", "0", "0:0"}
     created = "\n".join(lines[last_stage:])
     match = re.search(rf"useradd[^\n]*--uid (\d+)[^\n]*\b{re.escape(users[-1])}\b", created)
-    assert match is not None and int(match[1]) != 0, "the USER is not created with a non-zero uid"
+    assert match is not None, "the USER is not created with a uid"
+    assert int(match[1]) != 0, "the USER is not created with a non-zero uid"
     # The command runs as that user: no later USER switches back, no su/sudo in CMD.
     assert not re.search(r"^(CMD|ENTRYPOINT).*\b(su|sudo)\b", created, re.M)

@@ -66,7 +66,8 @@ def test_ssl_only_verifies_the_broker_with_the_configured_ca(
     kwargs = connection(broker_of(service))
     assert kwargs["security_protocol"] == "SSL"
     context = kwargs["ssl_context"]
-    assert context is not None and context.check_hostname
+    assert context is not None
+    assert context.check_hostname
     assert context.cert_store_stats()["x509_ca"] > 0  # the CA file was loaded
     assert "sasl_plain_password" not in kwargs or kwargs["sasl_plain_password"] is None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -79,6 +81,7 @@ class Harness:
         self,
         uploader: FakeUploader | None = None,
         champions: FakeChampions | None = None,
+        clock: Callable[[], datetime] | None = None,
         **settings: Any,
     ) -> None:
         values: dict[str, Any] = {
@@ -97,6 +100,7 @@ class Harness:
             TrainerMetrics(self.registry),
             champions=champions,
             publish_refusal=self._refused,
+            clock=clock,
         )
 
     async def _refused(self, event: ModelRefused) -> None:
@@ -131,7 +135,8 @@ async def test_a_run_starts_once_retrain_every_new_records_arrived() -> None:
     await harness.idle()
     assert len(harness.uploader.uploads) == 1
     _, card = harness.uploader.uploads[0]
-    assert card.snapshot_size == 100 and card.estimator == "linear"
+    assert card.snapshot_size == 100
+    assert card.estimator == "linear"
     assert harness.coordinator.new_since_run == 0
     assert harness.metric("mlbus_trainer_runs_total", outcome="uploaded") == 1
     assert harness.metric("mlbus_trainer_last_rmse") == pytest.approx(card.metrics.rmse)
@@ -192,7 +197,8 @@ async def test_train_command_with_too_few_records_is_skipped_and_recorded() -> N
     assert harness.uploader.uploads == []
     assert harness.metric("mlbus_trainer_skipped_total", reason="too_few_records") == 1
     result = harness.coordinator.status()["last_result"]
-    assert result["outcome"] == "skipped" and result["reason"] == "command: operator"
+    assert result["outcome"] == "skipped"
+    assert result["reason"] == "command: operator"
     assert "10 records buffered, 50 needed" in result["detail"]
 
 
@@ -225,10 +231,12 @@ async def test_a_refused_model_counts_as_failed_and_the_service_goes_on() -> Non
     assert harness.metric("mlbus_trainer_runs_total", outcome="failed") == 1
     assert harness.metric("mlbus_trainer_runs_total", outcome="uploaded") == 0
     result = harness.coordinator.status()["last_result"]
-    assert result["outcome"] == "failed" and "model refused" in result["detail"]
+    assert result["outcome"] == "failed"
+    assert "model refused" in result["detail"]
     [refusal] = harness.refusals
     assert (refusal.model_name, refusal.refused_by) == ("house-prices", "trainer")
-    assert "of the target's spread" in refusal.reason and "tolerance" in refusal.reason
+    assert "of the target's spread" in refusal.reason
+    assert "tolerance" in refusal.reason
 
 
 async def test_a_registry_error_counts_as_failed() -> None:
@@ -256,11 +264,14 @@ async def test_a_command_overrides_estimator_hyperparameters_seed_and_snapshot()
     [(_, card)] = harness.uploader.uploads
     assert card.estimator == "hist_gradient_boosting"
     run = card.metrics
-    assert run.hyperparameters is not None and run.hyperparameters["max_iter"] == 5
+    assert run.hyperparameters is not None
+    assert run.hyperparameters["max_iter"] == 5
     assert run.seed == 7
-    assert card.snapshot_size == 60 and card.snapshot_fingerprint == fingerprint(records[-60:])
+    assert card.snapshot_size == 60
+    assert card.snapshot_fingerprint == fingerprint(records[-60:])
     assert run.snapshot is not None
-    assert run.snapshot["mode"] == "recent" and run.snapshot["records"] == 60
+    assert run.snapshot["mode"] == "recent"
+    assert run.snapshot["records"] == 60
 
 
 @pytest.mark.parametrize(
@@ -284,9 +295,12 @@ async def test_an_invalid_command_is_skipped_with_its_reason(
 
 
 async def test_a_window_with_too_few_records_is_skipped() -> None:
-    harness = Harness(retrain_every=10_000)
-    harness.coordinator.add_records(labelled_records(80))
-    await asyncio.sleep(0.05)
+    occurred = datetime(2026, 1, 1, tzinfo=UTC)
+    harness = Harness(retrain_every=10_000, clock=lambda: occurred + timedelta(seconds=1))
+    records = labelled_records(80)
+    harness.coordinator.add_records(
+        [r.model_copy(update={"occurred_at": occurred}) for r in records]
+    )
     command = TrainModel(snapshot_mode="window", snapshot_window_seconds=0.01)
     assert harness.coordinator.on_command(command) is True
     await harness.idle()
@@ -319,7 +333,8 @@ async def test_an_unreachable_registry_champion_does_not_stop_the_upload() -> No
     harness.coordinator.on_command(TrainModel())
     await harness.idle()
     [(_, card)] = harness.uploader.uploads
-    assert card.metrics.champion_version is None and card.metrics.champion_rmse is None
+    assert card.metrics.champion_version is None
+    assert card.metrics.champion_rmse is None
 
 
 async def test_a_command_and_drift_during_a_run_coalesce_into_one_more_run() -> None:

@@ -33,7 +33,8 @@ def test_a_records_share_depends_on_its_id_alone() -> None:
 
 def test_holdout_rows_are_named_by_count_and_a_fingerprint_of_their_ids() -> None:
     rows = holdout_rows(["b", "a", "c"])
-    assert rows == holdout_rows(["c", "b", "a"]) and rows.count == 3
+    assert rows == holdout_rows(["c", "b", "a"])
+    assert rows.count == 3
     assert rows.fingerprint != holdout_rows(["a", "b"]).fingerprint
 
 
@@ -65,7 +66,8 @@ def test_the_challenger_on_more_data_is_compared_on_rows_neither_trained_on(
         snapshot, HOUSE_PRICES, "h", LINEAR, Champion(7, champion.onnx, holdout_fraction=0.2)
     )
     comparison = model.card.metrics.comparison
-    assert comparison is not None and comparison.champion_version == 7
+    assert comparison is not None
+    assert comparison.champion_version == 7
     held = [r for r in snapshot.record_ids if is_held_out(r, 0.2)]
     assert comparison.rows == holdout_rows(held) == model.card.metrics.holdout_rows
     # The challenger's ONNX scores on those rows are its own holdout scores (float32 aside).

@@ -52,8 +52,10 @@ def test_hyperparameters_override_the_defaults_and_are_recorded(snapshot: Snapsh
     )
     model = train_model(snapshot, HOUSE_PRICES, "house-prices", options)
     recorded = metric(model, "hyperparameters")
-    assert recorded["max_iter"] == 7 and recorded["learning_rate"] == 0.3
-    assert recorded["random_state"] == 0 and metric(model, "seed") == 0
+    assert recorded["max_iter"] == 7
+    assert recorded["learning_rate"] == 0.3
+    assert recorded["random_state"] == 0
+    assert metric(model, "seed") == 0
     assert model.card.estimator == "hist_gradient_boosting"
 
 

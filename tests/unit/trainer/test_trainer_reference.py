@@ -41,7 +41,8 @@ def assert_quantile_bins(column: NumericReference, values: np.ndarray) -> None:
     assert len(fractions) == len(edges) - 1
     assert all(a < b for a, b in itertools.pairwise(edges))
     assert all(math.isfinite(e) for e in edges)
-    assert edges[0] == pytest.approx(values.min()) and edges[-1] == pytest.approx(values.max())
+    assert edges[0] == pytest.approx(values.min())
+    assert edges[-1] == pytest.approx(values.max())
     assert sum(fractions) == pytest.approx(1.0)
 
 
@@ -66,7 +67,8 @@ def test_numeric_features_get_ten_quantile_bins_from_min_to_max(
     assert all(f == pytest.approx(0.1, abs=0.01) for f in area.fractions)
     # Edges are written as the data spells them, not as float32 artefacts.
     assert all(len(repr(e)) <= 9 for e in area.bin_edges)
-    assert area.binning == "quantile" and area.missing_fraction == 0.0
+    assert area.binning == "quantile"
+    assert area.missing_fraction == 0.0
 
 
 def test_columns_of_few_values_get_one_bin_per_value(reference: ReferenceStatistics) -> None:
@@ -83,11 +85,13 @@ def test_columns_of_few_values_get_one_bin_per_value(reference: ReferenceStatist
 
 def test_discrete_edges_sit_halfway_between_uneven_values() -> None:
     column = numeric_reference(np.array([1.0, 2.0, 2.0, 5.0]))
-    assert column is not None and column.binning == "discrete"
+    assert column is not None
+    assert column.binning == "discrete"
     assert column.bin_edges == (0.5, 1.5, 3.5, 6.5)
     assert column.fractions == (0.25, 0.5, 0.25)
     many = numeric_reference(np.arange(DISCRETE_MAX_VALUES + 1, dtype=float))
-    assert many is not None and many.binning == "quantile"
+    assert many is not None
+    assert many.binning == "quantile"
 
 
 def test_the_reference_counts_its_training_rows(reference: ReferenceStatistics) -> None:
@@ -132,7 +136,8 @@ def test_booleans_are_categories_and_missing_values_are_left_out() -> None:
     assert flag.missing_fraction == pytest.approx(1 / 3)
     x = stats.features["x"]
     assert isinstance(x, NumericReference)
-    assert x.bin_edges == (0.0, 2.0, 4.0) and x.fractions == (0.5, 0.5)
+    assert x.bin_edges == (0.0, 2.0, 4.0)
+    assert x.fractions == (0.5, 0.5)
     assert x.missing_fraction == pytest.approx(1 / 3)
     assert stats.size == 3
 
@@ -140,9 +145,11 @@ def test_booleans_are_categories_and_missing_values_are_left_out() -> None:
 def test_a_constant_column_gets_one_bin_around_its_value() -> None:
     column = numeric_reference(np.full(50, 4.0))
     assert column is not None
-    assert column.bin_edges == (3.5, 4.5) and column.fractions == (1.0,)
+    assert column.bin_edges == (3.5, 4.5)
+    assert column.fractions == (1.0,)
     quantile = quantile_reference(np.full(50, 4.0))
-    assert quantile.bin_edges == (3.5, 4.5) and quantile.fractions == (1.0,)
+    assert quantile.bin_edges == (3.5, 4.5)
+    assert quantile.fractions == (1.0,)
     assert numeric_reference(np.array([np.nan])) is None
 
 
@@ -151,5 +158,6 @@ def test_reference_is_plain_json() -> None:
     frame = take_snapshot(labelled_records(300), HOUSE_PRICES).frame
     stats = reference_statistics(frame, HOUSE_PRICES, frame["price"].to_numpy())
     text = stats.model_dump_json()
-    assert "inf" not in text.lower() and "nan" not in text.lower()
+    assert "inf" not in text.lower()
+    assert "nan" not in text.lower()
     assert ReferenceStatistics.model_validate_json(text) == stats

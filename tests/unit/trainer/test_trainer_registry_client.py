@@ -48,7 +48,8 @@ async def test_upload_posts_the_artifact_and_card_with_the_token(model: TrainedM
 
     version = await client(httpx.MockTransport(registry)).upload(model.onnx, model.card)
 
-    assert version.version == 7 and version.aliases == ("champion",)
+    assert version.version == 7
+    assert version.aliases == ("champion",)
     request = seen[0]
     assert request.method == "POST"
     assert str(request.url) == "http://registry:8003/models/house-prices/versions"

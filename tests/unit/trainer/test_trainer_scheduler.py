@@ -31,7 +31,8 @@ async def test_requests_during_a_run_coalesce_into_one_pending_run() -> None:
     coalescer = RunCoalescer(runs)
     coalescer.request(TrainRequest("new records", "m"))
     await asyncio.sleep(0)
-    assert coalescer.running and [r.reason for r in runs.started] == ["new records"]
+    assert coalescer.running
+    assert [r.reason for r in runs.started] == ["new records"]
     for reason in ("new records", "command: requested", "new records"):
         coalescer.request(TrainRequest(reason, "m"))
     assert coalescer.pending is not None
@@ -39,7 +40,8 @@ async def test_requests_during_a_run_coalesce_into_one_pending_run() -> None:
     runs.gate.set()
     await coalescer.wait_idle()
     assert [r.reason for r in runs.started] == ["new records", "new records; command: requested"]
-    assert not coalescer.running and coalescer.pending is None
+    assert not coalescer.running
+    assert coalescer.pending is None
 
 
 async def test_a_new_request_after_idle_starts_a_new_run() -> None:
@@ -100,7 +102,9 @@ def test_merging_prefers_a_time_window_over_all_and_the_newer_options() -> None:
     linear = TrainingOptions(estimator="linear")
     older = TrainRequest("a", "m", window, options=linear)
     merged = older.merged_with(TrainRequest("b", "m"))
-    assert merged.selection == window and merged.options == linear
+    assert merged.selection == window
+    assert merged.options == linear
     boosted = TrainingOptions(estimator="hist_gradient_boosting")
     newest = merged.merged_with(TrainRequest("c", "m", options=boosted))
-    assert newest.options == boosted and newest.reason == "a; b; c"
+    assert newest.options == boosted
+    assert newest.reason == "a; b; c"

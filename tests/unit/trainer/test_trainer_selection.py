@@ -27,7 +27,8 @@ def test_all_selects_every_record_up_to_the_newest() -> None:
     records = timed(50)
     chosen, params = select(reversed(records), SnapshotSelection(), START + timedelta(days=1))
     assert chosen == records
-    assert params.mode == "all" and params.since is None
+    assert params.mode == "all"
+    assert params.since is None
     assert params.until == records[-1].occurred_at
 
 
@@ -48,7 +49,8 @@ def test_window_selects_the_records_of_the_last_seconds_before_now() -> None:
     now = START + timedelta(seconds=49)
     chosen, params = select(records, SnapshotSelection("window", window_seconds=10), now)
     assert chosen == records[39:]
-    assert params.since == now - timedelta(seconds=10) and params.until == now
+    assert params.since == now - timedelta(seconds=10)
+    assert params.until == now
     assert params.as_json()["window_seconds"] == 10
 
 

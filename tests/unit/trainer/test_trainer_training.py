@@ -60,8 +60,10 @@ def test_pipeline_one_hot_encodes_categories_and_scales_only_for_linear(
     numbers, number_columns = by_name["numbers"]
     encoder, category_columns = by_name["categories"]
     assert number_columns == ["area", "bedrooms", "bathrooms", "stories", "parking"]
-    assert "furnishingstatus" in category_columns and "mainroad" in category_columns
-    assert isinstance(encoder, OneHotEncoder) and encoder.handle_unknown == "ignore"
+    assert "furnishingstatus" in category_columns
+    assert "mainroad" in category_columns
+    assert isinstance(encoder, OneHotEncoder)
+    assert encoder.handle_unknown == "ignore"
     scaled = any(isinstance(step, StandardScaler) for _, step in numbers.steps)
     assert scaled == (estimator == "linear")
 
@@ -73,13 +75,17 @@ def test_onnx_agrees_with_sklearn_on_the_holdout(
     model = trained[estimator]
     metrics = model.card.metrics
     assert metrics.holdout_size == held_out(snapshot)
-    assert metrics.parity_spread_error is not None and metrics.parity_spread_error <= 1e-5
+    assert metrics.parity_spread_error is not None
+    assert metrics.parity_spread_error <= 1e-5
     assert 0 <= metrics.parity_max_abs_error < 10.0  # prices are in the millions
     assert metrics.r2 > 0.6  # the generated price is mostly a function of the features
-    assert metrics.rmse > 0 and metrics.mae > 0 and metrics.mae <= metrics.rmse
+    assert metrics.rmse > 0
+    assert metrics.mae > 0
+    assert metrics.mae <= metrics.rmse
     # The ONNX model predicts for any rows in the same frame layout, not just the holdout.
     predictions = onnx_predict(model.onnx, snapshot.frame.head(5), HOUSE_PRICES)
-    assert predictions.shape == (5,) and np.all(np.isfinite(predictions))
+    assert predictions.shape == (5,)
+    assert np.all(np.isfinite(predictions))
 
 
 @pytest.mark.parametrize("estimator", ESTIMATORS)
@@ -98,7 +104,8 @@ def test_onnx_layout_is_one_column_input_per_feature(
         for name, (kind, _) in inputs.items()
     }
     output = session.get_outputs()[0]
-    assert output.type == "tensor(float)" and output.shape[-1] in (1, None)
+    assert output.type == "tensor(float)"
+    assert output.shape[-1] in (1, None)
 
 
 def test_unknown_categories_are_ignored_by_the_onnx_model(
@@ -114,7 +121,8 @@ def test_model_card_records_the_snapshot_and_survives_json(
     trained: dict[EstimatorName, TrainedModel], snapshot: Snapshot
 ) -> None:
     card = trained["random_forest"].card
-    assert card.model_name == "house-prices" and card.dataset == "house-prices"
+    assert card.model_name == "house-prices"
+    assert card.dataset == "house-prices"
     assert card.estimator == "random_forest"
     assert card.snapshot_fingerprint == snapshot.fingerprint
     assert card.snapshot_size == 1000
@@ -137,7 +145,8 @@ def test_the_holdout_is_about_twenty_percent_of_records_chosen_by_their_ids(
     snapshot: Snapshot,
 ) -> None:
     split = split_holdout(snapshot.frame, snapshot.record_ids, 0.2)
-    assert 170 <= len(split.holdout) <= 230 and len(split.train) + len(split.holdout) == 1000
+    assert 170 <= len(split.holdout) <= 230
+    assert len(split.train) + len(split.holdout) == 1000
     assert set(split.train.index).isdisjoint(split.holdout.index)
     assert split.holdout_ids == tuple(r for r in snapshot.record_ids if is_held_out(r, 0.2))
     # Another snapshot holding some of the same records holds out the same ones of them.

@@ -70,7 +70,8 @@ async def test_the_same_records_and_options_do_not_upload_a_second_version() -> 
     assert [v.version for v in harness.uploader.uploads] == [1]
     assert harness.skipped() == 1
     result = harness.coordinator.last_result
-    assert result is not None and result.outcome == "skipped"
+    assert result is not None
+    assert result.outcome == "skipped"
     assert "house-prices v1 has the same snapshot" in result.detail
 
 
@@ -158,7 +159,8 @@ async def test_latest_version_is_the_highest_listed_or_none() -> None:
         return RegistryClient("http://registry", SecretStr(TOKEN), transport=handler)
 
     latest = await client(httpx.MockTransport(answer)).latest_version("house-prices")
-    assert latest is not None and latest.version == 5
+    assert latest is not None
+    assert latest.version == 5
     empty = httpx.MockTransport(lambda _: httpx.Response(200, json=[]))
     assert await client(empty).latest_version("house-prices") is None
     missing = httpx.MockTransport(lambda _: httpx.Response(404, json={"detail": "no"}))
