@@ -9,7 +9,7 @@ from contracts import ModelEvent
 from services.common.broker import make_broker
 from services.common.http import service_app
 from services.registry.api import build_api_router, registry_body_limits
-from services.registry.artifacts import ArtifactStore
+from services.registry.artifact_stores import open_artifact_store
 from services.registry.config import Settings
 from services.registry.metrics import RegistryMetrics
 from services.registry.outbox import Outbox
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The registry only publishes (topics.models): its broker has no subscribers.
     registry = CollectorRegistry()
     broker = make_broker(settings.kafka, client_id="mlbus-registry", registry=registry)
-    store = RegistryStore(open_database(settings.database), ArtifactStore(settings.artifact_dir))
+    store = RegistryStore(open_database(settings.database), open_artifact_store(settings))
     topic = settings.kafka.topics.models
 
     async def send(event: ModelEvent) -> None:

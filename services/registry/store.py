@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts import MODEL_EVENT, ModelCard, ModelEvent, ModelMetrics, ModelVersion
 from services.registry import aliases
 from services.registry.aliases import AliasMove, now
-from services.registry.artifacts import ArtifactStore
+from services.registry.artifacts import ArtifactStorage
 from services.registry.events import promotion_event, registration_events, rollback_event
 from services.registry.policy import CHALLENGER, CHAMPION, Champion, Decision
 from services.registry.signature import OnnxSignature
@@ -78,9 +78,9 @@ class PendingEvent:
 
 
 class RegistryStore:
-    """Metadata in a SQL Database, artifacts in an ArtifactStore; safe to use from threads."""
+    """Metadata in a SQL Database, artifacts in an ArtifactStorage; safe to use from threads."""
 
-    def __init__(self, database: Database, artifacts: ArtifactStore) -> None:
+    def __init__(self, database: Database, artifacts: ArtifactStorage) -> None:
         self.database = database
         self.artifacts = artifacts
 
