@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import boto3
-import urllib3.exceptions
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -37,8 +36,8 @@ log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _READ_CHUNK_BYTES = 1024 * 1024
-# What a broken transfer looks like from boto3: its own errors, or urllib3's underneath.
-_TRANSFER_ERRORS = (BotoCoreError, urllib3.exceptions.HTTPError, OSError)
+# What a broken transfer looks like from boto3 (which wraps urllib3's errors in its own).
+_TRANSFER_ERRORS = (BotoCoreError, OSError)
 _MISSING = {"NoSuchKey", "404", "NotFound"}
 
 
