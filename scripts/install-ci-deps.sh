@@ -5,6 +5,7 @@
 #   PostgreSQL and Chromium, Java 17+ and Maven for the
 #   Apache Kafka broker, then the Kafka jars themselves, resolved once into ~/.cache/mlbus;
 #   kcat (librdkafka's CLI) for the end-to-end test of plain Kafka + JSON on the default broker.
+#   SeaweedFS (built from the Go module proxy) for the registry's S3 artifact-store tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,3 +46,25 @@ if [ -x .venv/bin/python ]; then
   python=.venv/bin/python
 fi
 echo "install-ci-deps: Kafka jars in $(PYTHONPATH=. "$python" -m mlbus.brokers fetch-kafka)"
+
+# SeaweedFS (`weed`), the S3-compatible server of the registry's object-storage tests, built
+# once from the Go module proxy into ~/.cache/mlbus/bin (a few minutes on two cores).
+# `go install module@version` refuses this module (its go.mod has replace directives), so
+# the module is downloaded and built in place. MLBUS_TEST_WEED may name another binary.
+WEED_MODULE=github.com/seaweedfs/seaweedfs
+WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+weed_bin="$HOME/.cache/mlbus/bin/weed"
+if [ ! -x "$weed_bin" ]; then
+  if ! command -v go >/dev/null 2>&1; then
+    echo "install-ci-deps: installing Go for SeaweedFS: apt-get install golang-go"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+  fi
+  echo "install-ci-deps: building SeaweedFS $WEED_VERSION into $weed_bin"
+  mkdir -p "$(dirname "$weed_bin")"
+  weed_src="$(go mod download -json "$WEED_MODULE@$WEED_VERSION" | "$python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  (cd "$weed_src" && go build -trimpath -o "$weed_bin.tmp" ./weed)
+  mv "$weed_bin.tmp" "$weed_bin"
+fi
+echo "install-ci-deps: SeaweedFS $("$weed_bin" version 2>&1 | head -n 1)"

@@ -47,8 +47,19 @@ def move(
     actor: str,
     reason: str,
 ) -> AliasMove | None:
-    """Point `alias` at `version` (None unsets it) and append the move; None if no change."""
-    previous = current(db, name, alias)
+    """Point `alias` at `version` (None unsets it) and append the move; None if no change.
+
+    The move's position in the alias's history is read with the alias, in one statement:
+    a concurrent move from the same state takes the same position, which the database's
+    unique index refuses (services.registry.sql), so no move is lost from the history.
+    """
+    state = db.row(
+        "SELECT (SELECT version FROM aliases WHERE name = ? AND alias = ?),"
+        " (SELECT COUNT(*) FROM alias_history WHERE name = ? AND alias = ?)",
+        (name, alias, name, alias),
+    )
+    assert state is not None  # a SELECT without FROM returns one row
+    previous, moves_before = (int(state[0]) if state[0] is not None else None), int(state[1])
     if previous == version:
         return None
     if version is None:
@@ -71,9 +82,9 @@ def move(
     )
     db.run(
         "INSERT INTO alias_history"
-        " (name, alias, from_version, to_version, kind, actor, reason, at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (name, alias, previous, version, kind, actor, reason, entry.at),
+        " (name, alias, from_version, to_version, kind, actor, reason, at, position)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (name, alias, previous, version, kind, actor, reason, entry.at, moves_before + 1),
     )
     return entry
 

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from contracts import ModelEvent
 from services.common.broker import make_broker
 from services.common.http import service_app
-from services.registry.artifacts import ArtifactStore
+from services.registry.artifact_stores import open_artifact_store
 from services.registry.config import Settings
 from services.registry.http import body_limits, build_http_router
 from services.registry.metrics import RegistryMetrics
@@ -22,7 +22,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The registry only publishes (topics.models): its broker has no subscribers.
     metrics_registry = CollectorRegistry()
     broker = make_broker(settings.kafka, client_id="mlbus-registry", registry=metrics_registry)
-    store = RegistryStore(open_database(settings.database), ArtifactStore(settings.artifact_dir))
+    store = RegistryStore(open_database(settings.database), open_artifact_store(settings))
     topic = settings.kafka.topics.models
 
     async def send(event: ModelEvent) -> None:

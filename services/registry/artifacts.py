@@ -1,4 +1,7 @@
-"""ONNX artifacts on disk, addressed by their sha256: written atomically, verified on read."""
+"""ONNX artifacts addressed by their sha256; here, on disk: written atomically, verified on read.
+
+services.registry.s3_artifacts keeps them in an S3-compatible bucket instead.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +11,29 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class ArtifactCorrupted(RuntimeError):
     """A stored artifact whose bytes no longer hash to its name."""
+
+
+class ArtifactUnavailable(RuntimeError):
+    """The storage holding the artifacts did not answer (after its retries): try again later."""
+
+
+class ArtifactStorage(Protocol):
+    """Content-addressed artifact bytes: `put` returns their sha256, `get` verifies it.
+
+    `get` raises ArtifactCorrupted when the stored bytes fail their hash, FileNotFoundError
+    when there are none, and ArtifactUnavailable when the storage does not answer.
+    """
+
+    def put(self, data: bytes) -> str: ...
+
+    def get(self, sha256: str) -> bytes: ...
 
 
 def sha256_of(data: bytes) -> str:

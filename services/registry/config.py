@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from contracts import HOUSE_PRICES
 from services.common.settings import Port, ServiceSettings, SpecSetting, require_real_secret
+from services.registry.s3_settings import S3Settings
 
 
 class Settings(ServiceSettings):
@@ -36,6 +37,11 @@ class Settings(ServiceSettings):
         default=0.0, ge=0.0, lt=1.0, description="relative RMSE gain a challenger needs"
     )
     max_artifact_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    artifact_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="local: data_dir/artifacts; s3: the bucket of MLBUS_REGISTRY_S3_*",
+    )
+    s3: S3Settings = Field(default_factory=S3Settings)
     publish_timeout_seconds: float = Field(
         default=5.0, gt=0, description="how long an upload waits for its events to be published"
     )

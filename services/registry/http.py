@@ -33,7 +33,7 @@ from starlette.datastructures import UploadFile
 from contracts import ModelCard, ModelEvent, ModelRefused, ModelVersion
 from services.common.http import BodyLimit, problem_responses
 from services.registry.aliases import AliasMove
-from services.registry.artifacts import ArtifactCorrupted, sha256_of
+from services.registry.artifacts import ArtifactCorrupted, ArtifactUnavailable, sha256_of
 from services.registry.config import Settings
 from services.registry.metrics import RegistryMetrics
 from services.registry.outbox import Outbox
@@ -341,7 +341,7 @@ def _add_reads(router: APIRouter, store: RegistryStore) -> None:
         response_class=Response,
         responses={
             200: {"content": {"application/octet-stream": {}}},
-            **problem_responses(404, 409, 422),
+            **problem_responses(404, 409, 422, 503),
         },
     )
     def download_artifact(name: ModelName, version: Version) -> Response:
@@ -355,6 +355,9 @@ def _add_reads(router: APIRouter, store: RegistryStore) -> None:
             raise HTTPException(
                 409, f"artifact_corrupted: stored artifact of {name} v{version} is unusable"
             ) from exc
+        except ArtifactUnavailable as exc:  # the bucket is down: the predictor tries again
+            log.error("registry: artifact of %s v%d unreachable: %s", name, version, exc)
+            raise HTTPException(503, f"artifact storage unavailable: {exc}") from exc
         stored, data = _found(found, f"{name} v{version}")
         return Response(
             content=data,

@@ -7,6 +7,8 @@ connections and the write lock that makes version numbering race-free.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,6 +42,15 @@ class Database(Protocol):
         """A write transaction holding the registry's write lock; committed on success."""
         ...
 
+    def try_outbox_lease(self) -> Lease | None:
+        """The right to publish the outbox, held by one process at a time; None when another
+        process (a replica on the same database) holds it now."""
+        ...
+
+
+class Lease(Protocol):
+    def release(self) -> None: ...
+
 
 _SQLITE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -71,7 +82,8 @@ CREATE TABLE IF NOT EXISTS alias_history (
     kind TEXT NOT NULL,
     actor TEXT NOT NULL,
     reason TEXT NOT NULL,
-    at TEXT NOT NULL
+    at TEXT NOT NULL,
+    position INTEGER
 );
 CREATE TRIGGER IF NOT EXISTS alias_history_no_update BEFORE UPDATE ON alias_history
 BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
@@ -117,8 +129,11 @@ _POSTGRES_SCHEMA = [
         kind TEXT NOT NULL,
         actor TEXT NOT NULL,
         reason TEXT NOT NULL,
-        at TEXT NOT NULL
+        at TEXT NOT NULL,
+        position INTEGER
     )""",
+    # Histories from before `position`: their rows keep NULL (distinct in a unique index).
+    "ALTER TABLE alias_history ADD COLUMN IF NOT EXISTS position INTEGER",
     """CREATE OR REPLACE FUNCTION mlbus_alias_history_append_only() RETURNS trigger
         LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'alias_history is append-only'; END $$""",
@@ -138,6 +153,15 @@ _POSTGRES_SCHEMA = [
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE published_at IS NULL",
 ]
 
+# The n-th move of an alias is unique: two transactions that read the same state of an alias
+# (one registry replica, one statement each) both write move n, and the database refuses the
+# second, rolling back its whole change. The write lock makes that rare; this makes it safe.
+# (Two champions cannot exist at all: `aliases` holds one row per name and alias.)
+_ONE_MOVE_PER_POSITION = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS alias_history_one_move_per_position"
+    " ON alias_history (name, alias, position)"
+)
+
 # Columns added after the first SQLite schema (phase 1): added in place, with these defaults.
 _SQLITE_ADDED_COLUMNS = {
     "versions": {
@@ -149,11 +173,14 @@ _SQLITE_ADDED_COLUMNS = {
     "alias_history": {
         "kind": "TEXT NOT NULL DEFAULT 'policy'",
         "actor": "TEXT NOT NULL DEFAULT 'registry'",
+        "position": "INTEGER",
     },
 }
 
 # Any constant: every registry process on the database serialises its writes on it.
 _WRITE_LOCK = 0x6D6C627573
+# Held by the one registry process publishing the outbox (session-long, not per transaction).
+_OUTBOX_LOCK = _WRITE_LOCK + 1
 
 
 class _SqliteConnection:
@@ -183,6 +210,7 @@ class SqliteDatabase:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SQLITE_SCHEMA)
             _add_missing_columns(db)
+            db.execute(_ONE_MOVE_PER_POSITION)
 
     def __repr__(self) -> str:
         return f"SqliteDatabase({str(self.path)!r})"
@@ -212,6 +240,25 @@ class SqliteDatabase:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def try_outbox_lease(self) -> Lease | None:
+        # A lock on a file beside the database: processes sharing the file share the lock,
+        # and the kernel drops it with the process that held it.
+        fd = os.open(self.path.with_suffix(".outbox.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return _FileLease(fd)
+
+
+class _FileLease:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def release(self) -> None:
+        os.close(self.fd)  # closing the descriptor drops its lock
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -249,7 +296,7 @@ class PostgresDatabase:
     def __init__(self, url: str) -> None:
         self.url = url
         with self.transaction() as db:  # the lock: replicas starting together create it once
-            for statement in _POSTGRES_SCHEMA:
+            for statement in (*_POSTGRES_SCHEMA, _ONE_MOVE_PER_POSITION):
                 db.run(statement)
 
     def __repr__(self) -> str:
@@ -268,6 +315,28 @@ class PostgresDatabase:
         ):
             db.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
             yield _PostgresConnection(db)
+
+    def try_outbox_lease(self) -> Lease | None:
+        # A session lock on a connection of its own: PostgreSQL drops it if this process dies.
+        db = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        try:
+            row = db.execute("SELECT pg_try_advisory_lock(%s)", (_OUTBOX_LOCK,)).fetchone()
+        except BaseException:
+            db.close()
+            raise
+        if row is None or not row[0]:
+            db.close()
+            return None
+        return _AdvisoryLease(db)
+
+
+class _AdvisoryLease:
+    def __init__(self, db: psycopg.Connection[Row]) -> None:
+        self.db = db
+
+    def release(self) -> None:
+        with self.db:  # closing the session drops its lock, even if the unlock fails
+            self.db.execute("SELECT pg_advisory_unlock(%s)", (_OUTBOX_LOCK,))
 
 
 def open_database(url: str) -> Database:

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts import MODEL_EVENT, ModelCard, ModelEvent, ModelMetrics, ModelVersion
 from services.registry import aliases
 from services.registry.aliases import AliasMove, now
-from services.registry.artifacts import ArtifactStore
+from services.registry.artifacts import ArtifactStorage
 from services.registry.events import promotion_event, registration_events, rollback_event
 from services.registry.policy import CHALLENGER, CHAMPION, Champion, Decision
 from services.registry.signature import OnnxSignature
-from services.registry.sql import MAX_VERSION, Connection, Database
+from services.registry.sql import MAX_VERSION, Connection, Database, Lease
 from services.registry.validation import validate_model_name
 
 PromotionPolicy = Callable[[ModelMetrics, Champion | None], Decision]
@@ -78,9 +78,9 @@ class PendingEvent:
 
 
 class RegistryStore:
-    """Metadata in a SQL Database, artifacts in an ArtifactStore; safe to use from threads."""
+    """Metadata in a SQL Database, artifacts in an ArtifactStorage; safe to use from threads."""
 
-    def __init__(self, database: Database, artifacts: ArtifactStore) -> None:
+    def __init__(self, database: Database, artifacts: ArtifactStorage) -> None:
         self.database = database
         self.artifacts = artifacts
 
@@ -156,6 +156,10 @@ class RegistryStore:
             event = rollback_event(name, target, stored.sha256, current, why)
             self._queue(db, name, [event])
         return AliasChange(moves, (event,))
+
+    def try_outbox_lease(self) -> Lease | None:
+        """The right to publish the outbox, one process at a time (see Database)."""
+        return self.database.try_outbox_lease()
 
     def mark_published(self, seq: int) -> None:
         with self.database.transaction() as db:
