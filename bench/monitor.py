@@ -45,11 +45,9 @@ from services.monitor.processor import PredictionProcessor
 from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows, Observation, WindowPolicy, columns
 
-# The whole-window baseline is the tests' oracle; monitor_support needs tests/support too.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from drift_oracle import numeric_psi, window_psi
-from monitor_support import model_version
+# The whole-window baseline is the tests' oracle.
+from tests.e2e.monitor_support import model_version
+from tests.support.drift_oracle import numeric_psi, window_psi
 
 KEY = ("house-prices", 1)
 WINDOW = 1000

@@ -22,7 +22,6 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from accounting import wait_until_committed
 
 from contracts import (
     HOUSE_PRICES,
@@ -40,6 +39,7 @@ from contracts import (
 )
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
+from tests.support.accounting import wait_until_committed
 from tests.support.polling import eventually_sync
 
 HOLDOUT_RMSE = 1000.0

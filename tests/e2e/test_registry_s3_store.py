@@ -149,7 +149,8 @@ def test_an_object_tampered_with_in_the_bucket_is_refused(
     answer = httpx.get(
         f"{stack.config.url('registry')}/models/{NAME}/versions/{stored.version}/artifact"
     )
-    assert answer.status_code == 409 and "artifact_corrupted" in answer.text
+    assert answer.status_code == 409
+    assert "artifact_corrupted" in answer.text
     with pytest.raises(ArtifactIntegrityError):
         download(stack, stored)
 
@@ -181,7 +182,8 @@ def test_the_s3_server_restarts_mid_download(
         relay.rate = 4 * MIB  # about 4 s for the artifact: the kill lands in the middle
         relay.on_bytes = restart_once
         assert download(stack, stored, timeout=240) == artifact
-        assert restarted.is_set() and seaweed.starts == 2
+        assert restarted.is_set()
+        assert seaweed.starts == 2
         assert "resuming" in stack.log_tail("registry", lines=200)
     finally:
         relay.on_bytes = None

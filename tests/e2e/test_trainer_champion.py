@@ -90,16 +90,12 @@ async def test_the_second_run_carries_the_champion_scored_on_its_holdout(stack: 
     # The same records and seed give the same holdout: v1 scores its own holdout RMSE.
     assert metrics.champion_version == 1
     assert metrics.champion_rmse == pytest.approx(first.card.metrics.rmse, rel=1e-5)
-<<<<<<< HEAD
-    assert metrics.hyperparameters is not None and metrics.hyperparameters["max_iter"] == 50
+    assert metrics.hyperparameters is not None
+    assert metrics.hyperparameters["max_iter"] == 50
     assert metrics.snapshot is not None
-    assert metrics.snapshot["mode"] == "recent" and metrics.snapshot["records"] == RECORDS
-=======
-    extra = metrics.model_dump()
-    assert extra["hyperparameters"]["max_iter"] == 50
-    assert extra["snapshot"]["mode"] == "recent"
-    assert extra["snapshot"]["records"] == RECORDS
->>>>>>> issue-15-tests
+    assert metrics.snapshot["mode"] == "recent"
+    assert metrics.snapshot["records"] == RECORDS
     assert second.card.snapshot_fingerprint == first.card.snapshot_fingerprint
-    assert metrics.parity_spread_error is not None and metrics.parity_tolerance is not None
+    assert metrics.parity_spread_error is not None
+    assert metrics.parity_tolerance is not None
     assert metrics.parity_spread_error <= metrics.parity_tolerance

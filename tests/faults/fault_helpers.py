@@ -13,13 +13,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from accounting import Accounting, read_all, wait_until_processed
 
 from contracts import HOUSE_PRICES, Topics
 from mlbus.bus import publish_all
 from mlbus.datagen import RecordGenerator
 from mlbus.demo import DEMO_ENV, wait_for_champion
 from mlbus.runner import Stack, StackConfig
+from tests.support.accounting import Accounting, read_all, wait_until_processed
 
 RECORD_KEY: Callable[[Any], str | None] = lambda r: r.get(HOUSE_PRICES.record_id_field)  # noqa: E731
 # The predictor polls the registry quickly while it has no model, so a fault heals fast.

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from accounting import tally
-
 from contracts import Topics
+from tests.support.accounting import tally
 
 TOPICS = Topics.with_prefix("t.")
 

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
-from accounting import wait_until_processed
 
 from contracts import HOUSE_PRICES, PredictionRequested, Topics
 from mlbus.bus import publish_all
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack
+from tests.support.accounting import wait_until_processed
 
 pytestmark = pytest.mark.e2e
 

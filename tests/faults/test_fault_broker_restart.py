@@ -8,17 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-<<<<<<< HEAD
-from accounting import wait_until_processed
-from fault_helpers import monitor_predictions, steady_stream
-=======
->>>>>>> issue-15-tests
 
 from contracts import Topics
 from mlbus.brokers import ApacheKafkaBroker
 from mlbus.bus import read_topic
 from mlbus.runner import Stack
 from tests.faults.fault_helpers import monitor_predictions, steady_stream
+from tests.support.accounting import wait_until_processed
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-from accounting import read_all, wait_until_committed
 from aiokafka import AIOKafkaProducer
 
 from contracts import HOUSE_PRICES, Topics
@@ -28,6 +27,7 @@ from mlbus.publishing import record_id_of
 from mlbus.runner import Stack
 from tests.faults.fault_helpers import start_trained_stack
 from tests.faults.fuzz_inputs import fuzz_inputs
+from tests.support.accounting import read_all, wait_until_committed
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]  # generation is CPU-bound
 

@@ -8,17 +8,13 @@ import re
 
 import httpx
 import pytest
-<<<<<<< HEAD
-from accounting import read_all, wait_until_processed
-from fault_helpers import kill_hard, steady_stream
-=======
->>>>>>> issue-15-tests
 from pydantic import ValidationError
 
 from contracts import PredictionMade, Topics
 from mlbus.runner import Stack
 from tests.e2e.monitor_support import monitor_caught_up
 from tests.faults.fault_helpers import kill_hard, steady_stream
+from tests.support.accounting import read_all, wait_until_processed
 from tests.support.polling import eventually_sync
 
 pytestmark = pytest.mark.e2e

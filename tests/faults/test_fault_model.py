@@ -16,16 +16,12 @@ from pathlib import Path
 import httpx
 import onnx
 import pytest
-<<<<<<< HEAD
-from accounting import read_all
-from fault_helpers import kill_hard, predicted_versions, stream_and_account
-=======
->>>>>>> issue-15-tests
 
 from contracts import HOUSE_PRICES, ModelPromoted, Topics
 from mlbus.bus import publish_all
 from mlbus.runner import Stack
 from tests.faults.fault_helpers import kill_hard, predicted_versions, stream_and_account
+from tests.support.accounting import read_all
 
 pytestmark = pytest.mark.e2e
 

@@ -22,15 +22,11 @@ from typing import Any
 import httpx
 import onnx
 import pytest
-<<<<<<< HEAD
-from accounting import read_all
-from fault_helpers import predicted_versions, stream_and_account
-=======
->>>>>>> issue-15-tests
 
 from contracts import HOUSE_PRICES, Topics
 from mlbus.runner import Stack
 from tests.faults.fault_helpers import predicted_versions, stream_and_account
+from tests.support.accounting import read_all
 from tests.support.polling import eventually_sync
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,6 @@ import time
 
 import httpx
 import pytest
-from accounting import account, read_all, wait_until_processed
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
@@ -16,6 +15,7 @@ from contracts import HOUSE_PRICES, Topics
 from mlbus.bus import publish_all
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack
+from tests.support.accounting import account, read_all, wait_until_processed
 
 pytestmark = pytest.mark.e2e
 

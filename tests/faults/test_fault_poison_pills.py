@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from accounting import account, read_all, wait_until_processed
 from aiokafka import AIOKafkaProducer
 
 from contracts import HOUSE_PRICES, Topics
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack
+from tests.support.accounting import account, read_all, wait_until_processed
 
 pytestmark = pytest.mark.e2e
 

@@ -145,9 +145,11 @@ def test_an_old_card_still_loads_with_its_run_typed_and_unknown_metrics_dropped(
         {"model_name": "m", "version": 3, "sha256": "ab", "metrics": OLD_METRICS}
     )
     metrics = event.metrics
-    assert metrics.seed == 7 and metrics.parity_tolerance == 1e-3
+    assert metrics.seed == 7
+    assert metrics.parity_tolerance == 1e-3
     assert metrics.hyperparameters == OLD_METRICS["hyperparameters"]
-    assert metrics.snapshot is not None and metrics.snapshot["mode"] == "recent"
+    assert metrics.snapshot is not None
+    assert metrics.snapshot["mode"] == "recent"
     assert "mape" not in metrics.model_dump()
     assert metrics.model_extra is None  # nothing untyped is carried along
     assert {"rmse": 2.5, "champion_version": 1}.items() <= metrics.model_dump().items()
@@ -163,6 +165,7 @@ def test_no_contract_keeps_unknown_keys() -> None:
         and issubclass(cls, BaseModel)
         and cls.__module__.startswith("contracts")
     }
-    assert len(models) > 20 and ModelMetrics in models
+    assert len(models) > 20
+    assert ModelMetrics in models
     keeping = sorted(cls.__name__ for cls in models if cls.model_config.get("extra") == "allow")
     assert keeping == []

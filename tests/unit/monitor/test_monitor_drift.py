@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from drift_oracle import categorical_psi, column_psi, numeric_psi, window_psi
 
 from contracts import CategoricalReference, NumericReference, ReferenceStatistics
 from services.monitor.stats import EPSILON, psi
+from tests.support.drift_oracle import categorical_psi, column_psi, numeric_psi, window_psi
 
 NUMERIC = ["area", "bedrooms", "bathrooms", "stories", "parking"]
 CATEGORICAL = ["mainroad", "guestroom", "basement", "airconditioning", "furnishingstatus"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from drift_oracle import window_psi
 from scipy import stats as scipy_stats
 from scipy.spatial.distance import jensenshannon
 
@@ -19,6 +18,7 @@ from services.monitor.stats import (
     js_distance,
 )
 from services.monitor.windows import Observation, columns
+from tests.support.drift_oracle import window_psi
 
 RNG = np.random.default_rng(42)
 

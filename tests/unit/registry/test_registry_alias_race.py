@@ -69,7 +69,8 @@ def test_two_moves_from_the_same_state_cannot_both_commit(tmp_path: Path) -> Non
         first.close()
         second.close()
 
-    assert len(outcome) == 1 and isinstance(outcome[0], psycopg.errors.UniqueViolation)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], psycopg.errors.UniqueViolation)
     history = store.alias_history(NAME, CHAMPION)
     assert len(history) == before + 1
     assert (history[-1].from_version, history[-1].to_version) == (1, 2)

@@ -26,7 +26,8 @@ def test_the_local_directory_is_the_default(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     store = open_artifact_store(settings(monkeypatch, tmp_path))
-    assert isinstance(store, ArtifactStore) and store.directory == tmp_path / "artifacts"
+    assert isinstance(store, ArtifactStore)
+    assert store.directory == tmp_path / "artifacts"
 
 
 def test_s3_settings_come_from_their_variables_and_hide_the_keys(
@@ -44,7 +45,8 @@ def test_s3_settings_come_from_their_variables_and_hide_the_keys(
     )
     assert chosen.artifact_store == "s3"
     assert (chosen.s3.bucket, chosen.s3.part_bytes) == ("models", 16 * 1024 * 1024)
-    assert secret not in repr(chosen) and secret not in str(chosen.model_dump())
+    assert secret not in repr(chosen)
+    assert secret not in str(chosen.model_dump())
 
 
 def test_parts_below_the_s3_minimum_are_refused(
