@@ -22,9 +22,8 @@ import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from predictor import (  # bench/predictor.py: same model, requests, processes; sets sys.path
@@ -36,8 +35,12 @@ from predictor import (  # bench/predictor.py: same model, requests, processes; 
     upload,
 )
 
-from contracts import Topics
 from mlbus.brokers import start_broker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from contracts import Topics
 
 
 async def read_all(bootstrap: str, topic: str, until: int, timeout: float) -> list[Any]:

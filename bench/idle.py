@@ -20,8 +20,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -29,6 +29,9 @@ sys.path.insert(0, str(ROOT))
 from mlbus.brokers import Broker, BrokerKind, start_broker  # noqa: E402
 from mlbus.brokers.choice import default_broker_kind  # noqa: E402
 from mlbus.runner import SERVICES, Stack, StackConfig  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 GOAL_PERCENT = 3.0
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -28,9 +28,8 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,6 +47,9 @@ from services.monitor.windows import DriftWindows, Observation, WindowPolicy, co
 # The whole-window baseline is the tests' oracle.
 from tests.e2e.monitor_support import model_version
 from tests.support.drift_oracle import numeric_psi, window_psi
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 KEY = ("house-prices", 1)
 WINDOW = 1000

@@ -29,10 +29,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -63,6 +62,9 @@ from mlbus.runner import Stack, StackConfig  # noqa: E402
 from services.common.serve import freeze_startup_objects, tune_gc  # noqa: E402
 from services.common.settings import KafkaSettings  # noqa: E402
 from services.predictor.config import Settings as PredictorSettings  # noqa: E402
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 SPEC = HOUSE_PRICES
 PREDICTOR_BATCH: int = PredictorSettings.model_fields["batch_max_records"].default

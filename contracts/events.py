@@ -5,15 +5,17 @@ A breaking change gets a new class (and `kind` / topic version) beside the old o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from contracts.datasets import FeatureValue
 from contracts.models import FINITE, ModelMetrics
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 Features = dict[str, FeatureValue]
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection, Mapping
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from contracts.datasets import (
     BooleanFeature,
@@ -25,6 +24,9 @@ from contracts.datasets import (
     Target,
 )
 from contracts.events import RejectionReason
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Mapping
 
 T = TypeVar("T")
 MAX_RECORD_ID_LENGTH = 256

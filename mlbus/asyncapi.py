@@ -15,12 +15,14 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faststream import FastStream
 from faststream.specification import AsyncAPI
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SERVICES = ("ingest", "trainer", "registry", "predictor", "monitor")
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "asyncapi"

@@ -12,14 +12,16 @@ import argparse
 import asyncio
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
 
 PROJECT_JSON = "https://pypi.org/pypi/{name}/json"
 CONCURRENCY = 8

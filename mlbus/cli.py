@@ -12,9 +12,8 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -28,6 +27,9 @@ from mlbus.demo import DEMO_ENV, DemoPlan, run_demo, summary
 from mlbus.runner import Stack, StackConfig, environment_token, free_port
 from mlbus.train_verdict import registration, wait_for_verdict
 from services.common.specfile import SpecError, load_spec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:

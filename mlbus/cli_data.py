@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts import HOUSE_PRICES, Topics
 from mlbus.cli_options import bus_options
@@ -14,6 +14,9 @@ from mlbus.datafiles import column_names, count_rows, file_identity, read_rows, 
 from mlbus.publishing import ProgressBar, check_rows, output_offsets, publish_rows, summarise
 from mlbus.spec_inference import TARGET_NAMES, draft_spec, guesses_comment, looks_like_id_name
 from services.common.specfile import dump_spec, load_spec
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts import (
     HOUSE_PRICES,
@@ -21,6 +20,9 @@ from contracts import (
     IntegerFeature,
     NumericFeature,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
 
 Record = dict[str, Any]
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from contracts import HOUSE_PRICES, DatasetSpec, Topics
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
-from mlbus.runner import StackConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mlbus.runner import StackConfig
 
 # Settings that make the loop visible within a minute: one training run once the labelled
 # records are in, and drift windows small enough to fill with the demo's traffic.

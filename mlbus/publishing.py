@@ -11,9 +11,8 @@ import json
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -23,6 +22,9 @@ from contracts.normalise import Invalid, normalise_fields, record_id_text
 from contracts.text import lone_surrogate_path, may_hold_surrogate
 from mlbus.bus import encode, producer
 from services.common.offsets import log_end_offsets
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 Position = tuple[int, int]
 

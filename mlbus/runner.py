@@ -9,15 +9,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import TracebackType
+from typing import TYPE_CHECKING
 
 import httpx
 
 from contracts import Topics
 from mlbus.bus import ensure_topics
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+    from pathlib import Path
+    from types import TracebackType
 
 SERVICES = ("registry", "ingest", "trainer", "predictor", "monitor")
 DEFAULT_PORTS = {

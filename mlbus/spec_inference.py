@@ -20,7 +20,7 @@ import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts import (
     BooleanFeature,
@@ -32,6 +32,9 @@ from contracts import (
     Target,
 )
 from contracts.normalise import normalise_text
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TARGET_NAMES = ("target", "label", "price", "y")
 _FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

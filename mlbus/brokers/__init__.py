@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from mlbus.brokers.apache import ApacheKafkaBroker
 from mlbus.brokers.process import BrokerKind, BrokerStartError
 from mlbus.brokers.tansu import TansuBroker
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
 
 __all__ = [
     "ApacheKafkaBroker",

@@ -13,8 +13,8 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlbus.brokers.probe import groups_ready
 from mlbus.brokers.process import (
@@ -25,6 +25,9 @@ from mlbus.brokers.process import (
     free_port,
     log_tail,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 KAFKA_VERSION = "4.1.1"
 POM = Path(__file__).with_name("kafka-pom.xml")

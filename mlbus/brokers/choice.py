@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import subprocess
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mlbus.brokers.apache import (
     COMPLETE_MARKER,
@@ -18,7 +19,9 @@ from mlbus.brokers.apache import (
     java_path,
     kafka_libs_dir,
 )
-from mlbus.brokers.process import BrokerKind
+
+if TYPE_CHECKING:
+    from mlbus.brokers.process import BrokerKind
 
 MIN_JAVA = 17
 _VERSION = re.compile(r'version "(?P<major>\d+)(?:\.(?P<minor>\d+))?')

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
-from prometheus_client import CollectorRegistry
 
-from services.common.settings import KafkaSettings
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from services.common.settings import KafkaSettings
 
 
 def security_from(settings: KafkaSettings) -> BaseSecurity | None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from prometheus_client import Histogram
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from prometheus_client import Histogram
 
 
 def observe_many(

@@ -9,9 +9,12 @@ so reading from one before it to the end of that batch gives the true end on bot
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
 # Read back past the reported end for at most this long (a fetch that finds the last record
 # answers at once; nothing comes back only if that record is gone, e.g. a control batch).

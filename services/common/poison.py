@@ -14,11 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry, Counter
+
+if TYPE_CHECKING:
+    from aiokafka import ConsumerRecord
 
 log = logging.getLogger(__name__)
 

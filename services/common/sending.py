@@ -10,13 +10,15 @@ future of each event's acknowledgement, so callers wait for acks (or not) the sa
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any, Protocol
-
-from aiokafka import AIOKafkaProducer
-from faststream.kafka import KafkaBroker
+from typing import TYPE_CHECKING, Any, Protocol
 
 from services.common.broker import raw_producer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from aiokafka import AIOKafkaProducer
+    from faststream.kafka import KafkaBroker
 
 Acknowledgement = asyncio.Future[Any]
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import TYPE_CHECKING
 
 import uvicorn
-from fastapi import FastAPI
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 # The cyclic collector's default first threshold (700 allocations) makes it run dozens of times
 # per batch of thousands of records: a full pass of the hot path in the profile. Objects on the

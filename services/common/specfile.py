@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from contracts import DatasetSpec
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 class SpecError(ValueError):

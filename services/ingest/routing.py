@@ -14,7 +14,7 @@ import reprlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID, uuid4, uuid5
 
 from contracts import (
@@ -29,8 +29,10 @@ from contracts import (
 )
 from contracts.text import lone_surrogate_path, may_hold_surrogate
 from services.ingest.dedup import SeenIds
-from services.ingest.metrics import Destination, IngestMetrics
 from services.ingest.validation import InvalidRecord, ValidRecord, decode_json, validate_record
+
+if TYPE_CHECKING:
+    from services.ingest.metrics import Destination, IngestMetrics
 
 log = logging.getLogger(__name__)
 

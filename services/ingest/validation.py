@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts import DatasetSpec, FeatureValue, RejectionReason
 from contracts.normalise import (
@@ -20,6 +19,9 @@ from contracts.normalise import (
     normalise_value,
     record_id_text,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "MAX_RECORD_ID_LENGTH",

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +32,9 @@ from services.monitor.stats import (
     many_column_statistics,
     missing_statistics,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 IntArray = npt.NDArray[np.int64]
 PREDICTION = "__prediction__"

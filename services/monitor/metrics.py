@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.monitor.accumulate import Baseline, ColumnBins, IntArray
-from services.monitor.live_error import ErrorKey, ErrorSummary
-from services.monitor.windows import ModelKey, WindowReport
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from services.monitor.live_error import ErrorKey, ErrorSummary
+    from services.monitor.windows import ModelKey, WindowReport
 
 # One counter's values: the labels and the value of each of its series.
 CounterSamples = list[tuple[dict[str, str], float]]
@@ -16,6 +20,14 @@ CounterSamples = list[tuple[dict[str, str], float]]
 
 class MonitorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._declare_first_metrics(registry)
+        self._declare_drift_metrics(registry)
+        self._declare_error_and_checkpoint_metrics(registry)
+        self._seen: set[ModelKey] = set()
+        for outcome in ("joined", "expired_prediction", "expired_label"):
+            self.labels_joined.labels(outcome=outcome)
+
+    def _declare_first_metrics(self, registry: CollectorRegistry) -> None:
         # Kept from the walking skeleton: mlbus/demo.py and the first dashboard read them.
         self.feature_psi = Gauge(
             "mlbus_monitor_feature_psi",
@@ -46,6 +58,8 @@ class MonitorMetrics:
             "Messages on a monitored topic that are not a valid event",
             registry=registry,
         )
+
+    def _declare_drift_metrics(self, registry: CollectorRegistry) -> None:
         # Issue 6.
         self.feature_drift = Gauge(
             "mlbus_feature_drift",
@@ -87,6 +101,8 @@ class MonitorMetrics:
             ["model", "outcome"],
             registry=registry,
         )
+
+    def _declare_error_and_checkpoint_metrics(self, registry: CollectorRegistry) -> None:
         self.prediction_error = Gauge(
             "mlbus_prediction_error",
             "Live error of joined labels in the latest error window (rmse, mae)",
@@ -123,9 +139,6 @@ class MonitorMetrics:
             "Size of the latest checkpoint of the monitor's counts",
             registry=registry,
         )
-        self._seen: set[ModelKey] = set()
-        for outcome in ("joined", "expired_prediction", "expired_label"):
-            self.labels_joined.labels(outcome=outcome)
 
     def countable(self) -> dict[str, Counter]:
         """The counters a checkpoint carries, so that a restarted monitor continues them."""

@@ -6,14 +6,18 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from itertools import islice
-from uuid import UUID
+from typing import TYPE_CHECKING
 
 from contracts import DriftDetected, PredictionMade, RecordIngested
 from services.monitor.accumulate import PREDICTION
 from services.monitor.live_error import ErrorKey, JoinCounts, LabelJoiner, Scored
-from services.monitor.metrics import MonitorMetrics
-from services.monitor.reference_client import ReferenceSource
 from services.monitor.windows import DriftWindows, ModelKey, Observation
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from services.monitor.metrics import MonitorMetrics
+    from services.monitor.reference_client import ReferenceSource
 
 log = logging.getLogger(__name__)
 

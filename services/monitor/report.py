@@ -5,15 +5,19 @@ Self-contained HTML: no script, no CDN, so it renders anywhere (and in a headles
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from html import escape
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from services.monitor.accumulate import PREDICTION, Baseline, ColumnBins
-from services.monitor.live_error import ErrorKey, ErrorWindow
-from services.monitor.stats import ColumnStatistics
-from services.monitor.windows import ModelKey, WindowReport
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import numpy as np
+
+    from services.monitor.live_error import ErrorKey, ErrorWindow
+    from services.monitor.stats import ColumnStatistics
+    from services.monitor.windows import ModelKey, WindowReport
 
 WIDTH, HEIGHT, MARGIN = 420, 160, 24
 STYLE = """

@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from contracts import DriftDetected, FeatureDrift, Features, FeatureValue, PredictionMade
 from services.monitor.accumulate import (
@@ -20,6 +19,9 @@ from services.monitor.accumulate import (
     window_statistics,
 )
 from services.monitor.stats import ColumnStatistics, psi
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
 
 ModelKey = tuple[str, int]
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
 from contracts import ModelRefused
@@ -43,15 +44,7 @@ def create_app(
     serving = Serving.of(
         source, settings.model_name, metrics, spec=settings.spec, on_refused=announce_refusal
     )
-    # Records handed back after a failed send count as redelivered, as in every consumer.
-    redelivered = PoisonMetrics(metrics_registry).redelivered.labels(consumer="predictor.requests")
-    sender = BrokerSender(broker) if in_memory else ProducerSender(broker)
-    scorer = BatchScorer(settings, serving, metrics, sender)
-    pipeline: BatchPipeline = (
-        InlinePipeline(scorer)
-        if in_memory
-        else KafkaPipeline(scorer, metrics, settings.pipeline_depth, redelivered.inc)
-    )
+    pipeline = _pipeline(settings, broker, serving, metrics, metrics_registry, in_memory=in_memory)
     broker.include_router(build_router(settings, pipeline, serving))
 
     async def load_models() -> None:
@@ -80,3 +73,22 @@ def create_app(
     app.state.challenger_holder = serving.challenger.holder
     app.include_router(build_http_router(serving, settings))
     return app
+
+
+def _pipeline(
+    settings: Settings,
+    broker: KafkaBroker,
+    serving: Serving,
+    metrics: PredictorMetrics,
+    metrics_registry: CollectorRegistry,
+    *,
+    in_memory: bool,
+) -> BatchPipeline:
+    """Kafka's pipelined commits, or scoring inline under the in-memory test broker."""
+    # Records handed back after a failed send count as redelivered, as in every consumer.
+    redelivered = PoisonMetrics(metrics_registry).redelivered.labels(consumer="predictor.requests")
+    sender = BrokerSender(broker) if in_memory else ProducerSender(broker)
+    scorer = BatchScorer(settings, serving, metrics, sender)
+    if in_memory:
+        return InlinePipeline(scorer)
+    return KafkaPipeline(scorer, metrics, settings.pipeline_depth, redelivered.inc)

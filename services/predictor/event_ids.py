@@ -6,10 +6,12 @@ record; here a batch's ids are handled as one (N, 36) array of characters.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 TEXT_LENGTH = 36  # the canonical form: 8-4-4-4-12 hexadecimal digits
 _DASHES = (8, 13, 18, 23)

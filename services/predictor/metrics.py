@@ -14,6 +14,12 @@ class PredictorMetrics:
     """All predictor metrics, registered on one (per-app) registry."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._declare_scoring_metrics(registry)
+        self._declare_model_metrics(registry)
+        for outcome in ("loaded", "refused", "interrupted"):
+            self.model_loads.labels(outcome=outcome)  # export zeros before the first load
+
+    def _declare_scoring_metrics(self, registry: CollectorRegistry) -> None:
         self.predictions = Counter(
             "mlbus_predictor_predictions_total",
             "Predictions published, by model version",
@@ -32,18 +38,6 @@ class PredictorMetrics:
             buckets=_INFERENCE_BUCKETS,
             registry=registry,
         )
-        self.model_version = Gauge(
-            "mlbus_predictor_model_version",
-            "Version of the model being served",
-            ["model"],
-            registry=registry,
-        )
-        self.model_loads = Counter(
-            "mlbus_predictor_model_loads_total",
-            "Model loads, by outcome",
-            ["outcome"],
-            registry=registry,
-        )
         self.rejected = Counter(
             "mlbus_predictor_rejected_total",
             "Requests that could not be parsed or scored, sent to the rejected topic",
@@ -59,6 +53,26 @@ class PredictorMetrics:
             "mlbus_predictor_batch_seconds",
             "Time to decode, score and publish one consumed batch",
             buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.consumer_lag = Gauge(
+            "mlbus_predictor_consumer_lag",
+            "Requests not yet consumed, by partition (high watermark - next offset)",
+            ["partition"],
+            registry=registry,
+        )
+
+    def _declare_model_metrics(self, registry: CollectorRegistry) -> None:
+        self.model_version = Gauge(
+            "mlbus_predictor_model_version",
+            "Version of the model being served",
+            ["model"],
+            registry=registry,
+        )
+        self.model_loads = Counter(
+            "mlbus_predictor_model_loads_total",
+            "Model loads, by outcome",
+            ["outcome"],
             registry=registry,
         )
         self.model_load_seconds = Histogram(
@@ -91,14 +105,6 @@ class PredictorMetrics:
             "Records the challenger could not score, or shadow batches that failed",
             registry=registry,
         )
-        self.consumer_lag = Gauge(
-            "mlbus_predictor_consumer_lag",
-            "Requests not yet consumed, by partition (high watermark - next offset)",
-            ["partition"],
-            registry=registry,
-        )
-        for outcome in ("loaded", "refused", "interrupted"):
-            self.model_loads.labels(outcome=outcome)  # export zeros before the first load
 
     def version_gauge(self, alias: str) -> Gauge:
         """The gauge of the version serving as `alias`."""

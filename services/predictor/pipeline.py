@@ -16,24 +16,27 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from faststream.kafka.annotations import KafkaMessage
 
-from contracts import RecordRejected
 from services.common.metrics import observe_many
-from services.common.sending import Acknowledgement, Sender
 from services.predictor.commits import CommitPipeline, PendingBatch
-from services.predictor.config import Settings
-from services.predictor.metrics import PredictorMetrics
-from services.predictor.model import LoadedModel
 from services.predictor.request_batch import RequestBatch, encode_json, parse_requests
 from services.predictor.scoring import Prediction, ScoredBatch, score_requests_beside_loop
-from services.predictor.serving import ModelHolder, Serving
 from services.predictor.shadow import shadow_score_beside_loop
 from services.predictor.stage import OrderedStage
+
+if TYPE_CHECKING:
+    from faststream.kafka.annotations import KafkaMessage
+
+    from contracts import RecordRejected
+    from services.common.sending import Acknowledgement, Sender
+    from services.predictor.config import Settings
+    from services.predictor.metrics import PredictorMetrics
+    from services.predictor.model import LoadedModel
+    from services.predictor.serving import ModelHolder, Serving
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +156,7 @@ class KafkaPipeline:
             await message.nack()  # its partitions are sought back to its first records
             return
         # The subscriber's aiokafka consumer: its offsets are committed once acknowledged.
-        consumer = cast(AIOKafkaConsumer, message.consumer)
+        consumer = cast("AIOKafkaConsumer", message.consumer)
         await self._scoring.submit((consumer, job))
 
     async def stop(self) -> None:

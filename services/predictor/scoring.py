@@ -11,19 +11,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import msgspec
 import numpy as np
 
-from contracts import RecordRejected
 from services.predictor.event_ids import Bytes16, derived_ids
-from services.predictor.model import Columns, LoadedModel
-from services.predictor.request_batch import RequestBatch
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from concurrent.futures import Executor
+
+    from contracts import RecordRejected
+    from services.predictor.model import Columns, LoadedModel
+    from services.predictor.request_batch import RequestBatch
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from contracts import (
     DatasetSpec,
@@ -19,8 +20,6 @@ from contracts import (
     ModelRolledBack,
     ModelVersion,
 )
-from contracts.events import ModelEvent
-from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel, ModelLoadError, load_model
 from services.predictor.registry_client import (
     CHALLENGER,
@@ -30,6 +29,10 @@ from services.predictor.registry_client import (
     ModelSource,
     RegistryError,
 )
+
+if TYPE_CHECKING:
+    from contracts.events import ModelEvent
+    from services.predictor.metrics import PredictorMetrics
 
 log = logging.getLogger(__name__)
 

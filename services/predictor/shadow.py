@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import logging
 import zlib
-from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
-from services.predictor.model import LoadedModel
-from services.predictor.request_batch import RequestBatch
 from services.predictor.scoring import OFFLOAD_FROM, Prediction, beside_loop, score_requests
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from services.predictor.model import LoadedModel
+    from services.predictor.request_batch import RequestBatch
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.registry.sql import Connection
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from services.registry.sql import Connection
 
 MoveKind = Literal["policy", "promote", "rollback"]
 

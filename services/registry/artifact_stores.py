@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from services.registry.artifacts import ArtifactStorage, ArtifactStore
-from services.registry.config import Settings
+
+if TYPE_CHECKING:
+    from services.registry.config import Settings
 
 
 def open_artifact_store(settings: Settings) -> ArtifactStorage:

@@ -346,27 +346,7 @@ def _add_reads(router: APIRouter, store: RegistryStore) -> None:
     )
     def download_artifact(name: ModelName, version: Version) -> Response:
         """The ONNX bytes, verified against their sha256 (also in X-Content-SHA256)."""
-        try:
-            found = store.artifact(name, version)
-        except (ArtifactCorrupted, FileNotFoundError) as exc:
-            # 409, not 500: the request is fine, the stored artifact conflicts with its hash.
-            # Clients treat it as a refused model rather than a registry that is down.
-            log.error("registry: artifact of %s v%d unusable: %s", name, version, exc)
-            raise HTTPException(
-                409, f"artifact_corrupted: stored artifact of {name} v{version} is unusable"
-            ) from exc
-        except ArtifactUnavailable as exc:  # the bucket is down: the predictor tries again
-            log.error("registry: artifact of %s v%d unreachable: %s", name, version, exc)
-            raise HTTPException(503, f"artifact storage unavailable: {exc}") from exc
-        stored, data = _found(found, f"{name} v{version}")
-        return Response(
-            content=data,
-            media_type="application/octet-stream",
-            headers={
-                "X-Content-SHA256": stored.sha256,
-                "Content-Disposition": f'attachment; filename="{name}-v{version}.onnx"',
-            },
-        )
+        return _artifact_response(store, name, version)
 
     @router.get("/{name}/aliases/{alias}", responses=_READS)
     def get_alias(name: ModelName, alias: Annotated[str, Path(max_length=64)]) -> ModelVersion:
@@ -378,6 +358,31 @@ def _add_reads(router: APIRouter, store: RegistryStore) -> None:
     ) -> list[AliasMove]:
         """Every alias move, oldest first: who, when, from, to, why (append-only)."""
         return store.alias_history(name, alias)
+
+
+def _artifact_response(store: RegistryStore, name: str, version: int) -> Response:
+    """The stored ONNX bytes of a version, or the HTTP error that says why not."""
+    try:
+        found = store.artifact(name, version)
+    except (ArtifactCorrupted, FileNotFoundError) as exc:
+        # 409, not 500: the request is fine, the stored artifact conflicts with its hash.
+        # Clients treat it as a refused model rather than a registry that is down.
+        log.error("registry: artifact of %s v%d unusable: %s", name, version, exc)
+        raise HTTPException(
+            409, f"artifact_corrupted: stored artifact of {name} v{version} is unusable"
+        ) from exc
+    except ArtifactUnavailable as exc:  # the bucket is down: the predictor tries again
+        log.error("registry: artifact of %s v%d unreachable: %s", name, version, exc)
+        raise HTTPException(503, f"artifact storage unavailable: {exc}") from exc
+    stored, data = _found(found, f"{name} v{version}")
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={
+            "X-Content-SHA256": stored.sha256,
+            "Content-Disposition": f'attachment; filename="{name}-v{version}.onnx"',
+        },
+    )
 
 
 def _found(value: T | None, what: str) -> T:

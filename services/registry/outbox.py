@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from contracts import ModelEvent
-from services.registry.sql import Lease
-from services.registry.store import RegistryStore
+
+if TYPE_CHECKING:
+    from services.registry.sql import Lease
+    from services.registry.store import RegistryStore
 
 log = logging.getLogger(__name__)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-from contracts import ModelMetrics
+if TYPE_CHECKING:
+    from contracts import ModelMetrics
 
 CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"

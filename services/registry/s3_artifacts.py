@@ -26,11 +26,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from services.registry.artifacts import ArtifactCorrupted, ArtifactUnavailable, sha256_of
-from services.registry.s3_settings import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+    from services.registry.s3_settings import S3Settings
 
 log = logging.getLogger(__name__)
 

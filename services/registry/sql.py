@@ -10,11 +10,13 @@ import contextlib
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 Row = tuple[Any, ...]
 

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import MODEL_EVENT, ModelCard, ModelEvent, ModelMetrics, ModelVersion
 from services.registry import aliases
 from services.registry.aliases import AliasMove, now
-from services.registry.artifacts import ArtifactStorage
 from services.registry.events import promotion_event, registration_events, rollback_event
 from services.registry.policy import CHALLENGER, CHAMPION, Champion, Decision
 from services.registry.signature import OnnxSignature
 from services.registry.sql import MAX_VERSION, Connection, Database, Lease
 from services.registry.validation import validate_model_name
+
+if TYPE_CHECKING:
+    from services.registry.artifacts import ArtifactStorage
 
 PromotionPolicy = Callable[[ModelMetrics, Champion | None], Decision]
 POLICY_ACTOR = "registry"

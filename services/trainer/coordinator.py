@@ -8,7 +8,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from contracts import (
     DatasetSpec,
@@ -20,7 +20,6 @@ from contracts import (
     TrainModel,
 )
 from services.trainer.config import MODEL_NAME, Settings
-from services.trainer.metrics import TrainerMetrics
 from services.trainer.scheduler import RunCoalescer, TrainRequest
 from services.trainer.selection import SnapshotSelection, select
 from services.trainer.snapshot import RecordBuffer, Snapshot, take_snapshot
@@ -33,6 +32,9 @@ from services.trainer.training import (
     validate_hyperparameters,
 )
 from services.trainer.unchanged import repeats
+
+if TYPE_CHECKING:
+    from services.trainer.metrics import TrainerMetrics
 
 log = logging.getLogger(__name__)
 

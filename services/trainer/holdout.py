@@ -9,9 +9,12 @@ holdout records of a run: neither has seen them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from contracts import HoldoutRows
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 # Part of every record's share: changing it would move records between train and holdout.
 _SALT = b"mlbus-holdout-v1:"

@@ -5,20 +5,22 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
-import pandas as pd
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from skl2onnx.operator_converters.random_forest import (
     convert_sklearn_random_forest_regressor_converter,
 )
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.pipeline import Pipeline
 
 from contracts import CategoricalFeature, DatasetSpec, OnnxInput
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 

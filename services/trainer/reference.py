@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,9 @@ from contracts import (
     NumericReference,
     ReferenceStatistics,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 QUANTILE_BINS = 10
 # A numeric column with at most this many distinct finite values in training gets one bin

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from services.trainer.selection import SnapshotSelection
-from services.trainer.training import TrainingOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from services.trainer.training import TrainingOptions
 
 log = logging.getLogger(__name__)
 

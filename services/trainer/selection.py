@@ -8,12 +8,14 @@ same fingerprint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from contracts import JsonScalar, RecordIngested
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from contracts import JsonScalar, RecordIngested
 
 SnapshotMode = Literal["all", "recent", "window"]
 SNAPSHOT_MODES: tuple[SnapshotMode, ...] = ("all", "recent", "window")

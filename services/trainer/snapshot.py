@@ -5,14 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from contracts import CategoricalFeature, DatasetSpec, RecordIngested
-from services.trainer.selection import SnapshotParameters
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from services.trainer.selection import SnapshotParameters
 
 
 class RecordBuffer:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import onnxruntime as ort
-import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.impute import SimpleImputer
@@ -42,7 +40,13 @@ from services.trainer.onnx_export import (
     to_onnx,
 )
 from services.trainer.reference import reference_statistics
-from services.trainer.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import pandas as pd
+
+    from services.trainer.snapshot import Snapshot
 
 EstimatorName = Literal["linear", "random_forest", "hist_gradient_boosting"]
 ESTIMATORS: tuple[EstimatorName, ...] = ("linear", "random_forest", "hist_gradient_boosting")

@@ -6,10 +6,12 @@ as a new version.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from contracts import ModelCard
 from services.trainer.training import TrainingOptions, effective_hyperparameters, make_estimator
+
+if TYPE_CHECKING:
+    from contracts import ModelCard
 
 # Parameters that change how fast a model trains, never what it learns.
 _NOT_LEARNED = frozenset({"n_jobs", "verbose"})

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from services.monitor.accumulate import WindowCounts
 from services.monitor.checkpointing.format import (
     CarriedErrorWindow,
     CarriedWindow,
@@ -19,9 +19,12 @@ from services.monitor.checkpointing.format import (
     unpack_ids,
 )
 from services.monitor.live_error import ErrorKey, ErrorSummary, ErrorWindow, JoinCounts
-from services.monitor.metrics import MonitorMetrics
-from services.monitor.processor import PredictionProcessor
 from services.monitor.windows import CarriedCounts, DriftWindows, ModelKey, WindowState
+
+if TYPE_CHECKING:
+    from services.monitor.accumulate import WindowCounts
+    from services.monitor.metrics import MonitorMetrics
+    from services.monitor.processor import PredictionProcessor
 
 Clock = Callable[[], float]
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiokafka import TopicPartition
 from pydantic import ValidationError
@@ -24,8 +23,12 @@ from pydantic import ValidationError
 from services.monitor.checkpointing.capture import capture, restore, wall_offset
 from services.monitor.checkpointing.format import Checkpoint, decode, encode
 from services.monitor.checkpointing.positions import Partition, Positions, RecordT
-from services.monitor.metrics import MonitorMetrics
-from services.monitor.processor import PredictionProcessor
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from services.monitor.metrics import MonitorMetrics
+    from services.monitor.processor import PredictionProcessor
 
 log = logging.getLogger(__name__)
 

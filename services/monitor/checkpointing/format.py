@@ -4,14 +4,17 @@ restarted monitor resumes with exactly the counts it had (see checkpointer.py)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
 from contracts import DriftDetected
-from services.monitor.checkpointing.positions import Partition
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from services.monitor.checkpointing.positions import Partition
 
 _UUID_BYTES = 16
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.partitioner import murmur2
-from faststream.kafka import KafkaBroker
 
 from services.common.broker import raw_producer
 from services.common.offsets import log_end_offsets
+
+if TYPE_CHECKING:
+    from faststream.kafka import KafkaBroker
 
 
 class KafkaCheckpointStore:
