@@ -1,7 +1,7 @@
 """Drift accounting of the monitor: µs per event, incremental vs whole-window recomputation.
 
-    .venv/bin/python bench/monitor.py          # quick: 20,000 events, windows of 1,000
-    .venv/bin/python bench/monitor.py --full   # 200,000 events
+    .venv/bin/python -m bench.monitor          # quick: 20,000 events, windows of 1,000
+    .venv/bin/python -m bench.monitor --full   # 200,000 events
 
 Measured in one run on the same pre-generated events (generation and JSON parsing excluded):
 - incremental: what the monitor does, DriftWindows.add per event plus one vectorised
@@ -24,15 +24,11 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from uuid import uuid4
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client import CollectorRegistry
 
@@ -44,9 +40,7 @@ from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor
 from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows, Observation, WindowPolicy, columns
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
-from monitor_support import model_version
+from tests.e2e.monitor_support import model_version
 
 KEY = ("house-prices", 1)
 WINDOW = 1000
