@@ -116,7 +116,8 @@ def _variant(onnx_bytes: bytes) -> bytes:
     """The same model with another doc string: different bytes, so a different artifact."""
     model = onnx.load_from_string(onnx_bytes)
     model.doc_string = f"{model.doc_string} (fault test variant)"
-    return model.SerializeToString()
+    variant: bytes = model.SerializeToString()
+    return variant
 
 
 def _artifact_path(workdir: Path, sha256: str) -> Path:

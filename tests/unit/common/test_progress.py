@@ -14,7 +14,7 @@ from services.common.progress import ConsumerProgress
 RAW = TopicPartition("raw", 0)
 
 
-class FakeConsumer(AIOKafkaConsumer):
+class FakeConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped: Any
     """An unstarted aiokafka consumer whose offsets the test sets."""
 
     def __init__(self) -> None:
