@@ -80,4 +80,6 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/*.py; do \
+		module=bench.$$(basename $$script .py); echo "== $$module"; $(BIN)/python -m $$module || exit 1; \
+	done

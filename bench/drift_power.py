@@ -1,8 +1,8 @@
 """Power of the monitor's drift rule: windows until a shift is caught, and false alarms.
 
-    .venv/bin/python bench/drift_power.py                  # about a minute
-    .venv/bin/python bench/drift_power.py --full           # more repetitions, longer streams
-    .venv/bin/python bench/drift_power.py --reference 800  # a smaller training set
+    .venv/bin/python -m bench.drift_power                  # about a minute
+    .venv/bin/python -m bench.drift_power --full           # more repetitions, longer streams
+    .venv/bin/python -m bench.drift_power --reference 800  # a smaller training set
 
 A synthetic data set of numeric (normal and lognormal, coefficient of variation 0.1 to 1),
 integer, 0/1 and categorical features. Its reference is built by the trainer's own code
@@ -27,16 +27,12 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contracts import CategoricalFeature, DatasetSpec, IntegerFeature, NumericFeature, Target
 from services.monitor.accumulate import Baseline
@@ -98,7 +94,8 @@ def draw(rng: np.random.Generator, n: int) -> Columns:
 
 def prediction(columns: Columns, rng: np.random.Generator) -> np.ndarray:
     x = np.nan_to_num(columns["normal_cv03"], nan=MEAN)
-    return 1000 + 3 * x + 40 * np.nan_to_num(columns["integer"]) + rng.normal(0, 30, x.size)
+    predicted: np.ndarray = 1000 + 3 * x + 40 * np.nan_to_num(columns["integer"])
+    return predicted + rng.normal(0, 30, x.size)
 
 
 # --- shifts: each changes one column of a window -------------------------------------------
@@ -183,9 +180,9 @@ def _rows(columns: Columns) -> list[dict[str, Any]]:
 
 
 def _plain(column: np.ndarray) -> list[Any]:
-    if column.dtype == object:
-        return column.tolist()
     plain: list[Any] = column.tolist()
+    if column.dtype == object:
+        return plain
     return [None if isinstance(v, float) and math.isnan(v) else v for v in plain]
 
 

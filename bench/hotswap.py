@@ -1,7 +1,7 @@
 """Model swaps under load: records in, results out, errors, seconds from promotion to first result.
 
-    .venv/bin/python bench/hotswap.py          # quick: 2,000 events/s, 10 s, promote every 3 s
-    .venv/bin/python bench/hotswap.py --full   # the issue's: 10,000 events/s, 30 s, every 5 s
+    .venv/bin/python -m bench.hotswap          # quick: 2,000 events/s, 10 s, promote every 3 s
+    .venv/bin/python -m bench.hotswap --full   # the issue's: 10,000 events/s, 30 s, every 5 s
 
 On the embedded tansu broker (--broker kafka for Apache Kafka): a real registry and one
 predictor process. Requests stream at a paced rate while new versions (random forests of other
@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from predictor import (  # bench/predictor.py: same model, requests, processes; sets sys.path
+
+from bench.predictor import (  # same model, requests, processes
     Bench,
     fit_pipeline,
     onnx_and_card,
@@ -34,7 +35,6 @@ from predictor import (  # bench/predictor.py: same model, requests, processes; 
     requests,
     upload,
 )
-
 from mlbus.brokers import start_broker
 
 if TYPE_CHECKING:

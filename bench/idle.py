@@ -1,7 +1,7 @@
 """CPU of an idle stack: the five services and the broker with nothing published.
 
-    .venv/bin/python bench/idle.py                  # the default broker, 3 runs of 60 s
-    .venv/bin/python bench/idle.py --broker tansu   # the fallback broker
+    .venv/bin/python -m bench.idle                  # the default broker, 3 runs of 60 s
+    .venv/bin/python -m bench.idle --broker tansu   # the fallback broker
 
 Starts the broker `mlbus up` would (Apache Kafka where Java 17+ runs, else tansu; or
 --broker), and the five services on it as `mlbus up` runs them (free ports, the broker's client
@@ -17,18 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from mlbus.brokers import Broker, BrokerKind, start_broker  # noqa: E402
-from mlbus.brokers.choice import default_broker_kind  # noqa: E402
-from mlbus.runner import SERVICES, Stack, StackConfig  # noqa: E402
+from mlbus.brokers import Broker, BrokerKind, start_broker
+from mlbus.brokers.choice import default_broker_kind
+from mlbus.runner import SERVICES, Stack, StackConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,7 +1,7 @@
 """Records/s validated and routed by one ingest process against a per-message faststream handler.
 
-    .venv/bin/python bench/ingest.py            # quick: 10,000 records, 3 runs each
-    .venv/bin/python bench/ingest.py --full     # 50,000 records, 5 runs each
+    .venv/bin/python -m bench.ingest            # quick: 10,000 records, 3 runs each
+    .venv/bin/python -m bench.ingest --full     # 50,000 records, 5 runs each
 
 On the embedded tansu broker (--broker kafka for Apache Kafka), in the same run, each
 contender in a process of its own, on topics of its own per run:
@@ -31,16 +31,15 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from contracts import HOUSE_PRICES, Envelope, Topics
+from mlbus.brokers import start_broker
+from mlbus.bus import ensure_topics, publish_all
+from mlbus.datagen import RecordGenerator
+from mlbus.publishing import topic_partitions
+from mlbus.runner import free_port
+from services.common.offsets import log_end_offsets
 
-from contracts import HOUSE_PRICES, Envelope, Topics  # noqa: E402
-from mlbus.brokers import start_broker  # noqa: E402
-from mlbus.bus import ensure_topics, publish_all  # noqa: E402
-from mlbus.datagen import RecordGenerator  # noqa: E402
-from mlbus.publishing import topic_partitions  # noqa: E402
-from mlbus.runner import free_port  # noqa: E402
-from services.common.offsets import log_end_offsets  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def records(count: int) -> list[dict[str, Any]]:
@@ -110,7 +109,7 @@ def _accounted(url: str) -> float:
 
 def run_baseline(bootstrap: str, prefix: str, count: int, logs: Path) -> None:
     """The per-message handler in its own process, until it has handled `count` records."""
-    command = [sys.executable, __file__, "--baseline-worker", str(count)]
+    command = [sys.executable, "-m", "bench.ingest", "--baseline-worker", str(count)]
     with (logs / f"{prefix}baseline.log").open("wb") as log:
         subprocess.run(
             command, env=_env(bootstrap, prefix), stdout=log, stderr=log, check=True, timeout=900

@@ -1,7 +1,7 @@
 """Drift accounting of the monitor: µs per event, incremental vs whole-window recomputation.
 
-    .venv/bin/python bench/monitor.py          # quick: 20,000 events, windows of 1,000
-    .venv/bin/python bench/monitor.py --full   # 200,000 events
+    .venv/bin/python -m bench.monitor          # quick: 20,000 events, windows of 1,000
+    .venv/bin/python -m bench.monitor --full   # 200,000 events
 
 Measured in one run on the same pre-generated events (generation and JSON parsing excluded):
 - incremental: what the monitor does, DriftWindows.add per event plus one vectorised
@@ -13,8 +13,7 @@ Measured in one run on the same pre-generated events (generation and JSON parsin
   all of them at the window's end (memory grows with the window);
 - raw rows, recompute per batch: the same at every batch, which a live view from raw rows
   (the partial-window gauges) needs;
-- raw rows, PSI only: the walking skeleton's drift.py (tests/support/drift_oracle.py), PSI
-  alone, once per window.
+- raw rows, PSI only: the walking skeleton's drift.py, PSI alone, once per window.
 Memory: tracemalloc peak of the incremental path for 1x and 5x the events (flat = same).
 Medians of several runs; the host may be shared and noisy, so compare the ratios.
 """
@@ -25,14 +24,10 @@ import argparse
 import asyncio
 import os
 import statistics
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client import CollectorRegistry
 
@@ -43,8 +38,6 @@ from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor
 from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows, Observation, WindowPolicy, columns
-
-# The whole-window baseline is the tests' oracle.
 from tests.e2e.monitor_support import model_version
 from tests.support.drift_oracle import numeric_psi, window_psi
 
@@ -123,7 +116,7 @@ def recompute(observations: list[Observation], baseline: Baseline, *, every_batc
 
 
 def psi_only(observations: list[Observation], baseline: Baseline) -> int:
-    """The walking skeleton's way: PSI only, from raw rows, once per window (drift_oracle.py)."""
+    """The walking skeleton's way: PSI only, from raw rows, once per window (drift.py)."""
     reference = baseline.reference
     evaluations = 0
     for start in range(0, len(observations), WINDOW):

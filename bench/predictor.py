@@ -1,7 +1,7 @@
 """Predictions/s of the predictor against the Kafka client's ceiling and a naive baseline.
 
-    .venv/bin/python bench/predictor.py            # quick: 10,000 records, 3 runs each
-    .venv/bin/python bench/predictor.py --full     # 100,000 records, 5 runs each
+    .venv/bin/python -m bench.predictor            # quick: 10,000 records, 3 runs each
+    .venv/bin/python -m bench.predictor --full     # 100,000 records, 5 runs each
 
 On the broker `mlbus up` starts by default (Apache Kafka where Java 17+ runs; --broker tansu
 or kafka to choose), with the client settings it gives the services, in the same run, each
@@ -38,10 +38,7 @@ import numpy as np
 import pandas as pd
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from contracts import (  # noqa: E402
+from contracts import (
     HOUSE_PRICES,
     CategoricalFeature,
     CategoricalReference,
@@ -54,14 +51,16 @@ from contracts import (  # noqa: E402
     ReferenceStatistics,
     Topics,
 )
-from mlbus.brokers import BrokerKind, start_broker  # noqa: E402
-from mlbus.brokers.choice import default_broker_kind  # noqa: E402
-from mlbus.bus import ensure_topics, publish_all  # noqa: E402
-from mlbus.datagen import RecordGenerator  # noqa: E402
-from mlbus.runner import Stack, StackConfig  # noqa: E402
-from services.common.serve import freeze_startup_objects, tune_gc  # noqa: E402
-from services.common.settings import KafkaSettings  # noqa: E402
-from services.predictor.config import Settings as PredictorSettings  # noqa: E402
+from mlbus.brokers import BrokerKind, start_broker
+from mlbus.brokers.choice import default_broker_kind
+from mlbus.bus import ensure_topics, publish_all
+from mlbus.datagen import RecordGenerator
+from mlbus.runner import Stack, StackConfig
+from services.common.serve import freeze_startup_objects, tune_gc
+from services.common.settings import KafkaSettings
+from services.predictor.config import Settings as PredictorSettings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -326,7 +325,15 @@ class Bench:
             args = [sys.executable, "-m", "services.predictor"]
             return process(args, log, self.predictor_env(topics))
         prefix = topics.predict_requests.removesuffix("predict.requests.v1")
-        args = [sys.executable, __file__, "--role", kind, "--bootstrap", self.bootstrap]
+        args = [
+            sys.executable,
+            "-m",
+            "bench.predictor",
+            "--role",
+            kind,
+            "--bootstrap",
+            self.bootstrap,
+        ]
         return process([*args, "--prefix", prefix], log)
 
     def measure(self, kind: str, count: int) -> tuple[float, float]:

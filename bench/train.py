@@ -1,7 +1,7 @@
 """Seconds from a TrainModel command to the ModelPromoted event, on the real stack.
 
-    .venv/bin/python bench/train.py            # 10,000 records (quick)
-    .venv/bin/python bench/train.py --full     # 10,000 and 100,000 records
+    .venv/bin/python -m bench.train            # 10,000 records (quick)
+    .venv/bin/python -m bench.train --full     # 10,000 and 100,000 records
 
 Starts an embedded tansu broker and the five services as processes (mlbus.runner.Stack),
 loads N generated labelled records onto the records topic, waits until the trainer buffered

@@ -5,28 +5,30 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
-from mlbus.brokers import Broker, start_broker
+from mlbus.brokers import Broker, BrokerKind, start_broker
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--broker",
-        choices=("tansu", "kafka"),
+        choices=get_args(BrokerKind),
         default="tansu",
         help="real broker for tests that cross a process: embedded tansu or Apache Kafka",
     )
 
 
 @pytest.fixture(scope="session")
-def broker_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.config.getoption("--broker"))
+def broker_kind(request: pytest.FixtureRequest) -> BrokerKind:
+    # --broker's choices are BrokerKind's values: anything but "kafka" is "tansu".
+    return "kafka" if request.config.getoption("--broker") == "kafka" else "tansu"
 
 
 @pytest.fixture(scope="session")
-def broker(broker_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+def broker(broker_kind: BrokerKind, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """The session's one broker; started only if a test asks for it.
 
     Service processes the tests start inherit the settings `mlbus up` gives this broker's

@@ -277,7 +277,8 @@ def _unfilter(kind: int, line: np.ndarray, image: np.ndarray, y: int, bpp: int) 
     if kind == 0:
         return line
     if kind == 2:
-        return (line + above) % 256
+        up: np.ndarray = (line + above) % 256
+        return up
     out = np.zeros_like(line)
     for x in range(line.size):  # Sub, Average and Paeth depend on the pixel to the left
         left = out[x - bpp] if x >= bpp else 0

@@ -104,9 +104,11 @@ async def test_a_shift_retrains_promotes_and_serves_a_new_version(stack: Stack) 
     assert metrics["champion_version"] == 1
     assert metrics["rmse"] < metrics["champion_rmse"]
 
+    new_version: int = second["version"]
+
     async def serving() -> bool:
         value = await _metric(predictor, r'^mlbus_predictor_model_version\{model="house-prices"\}')
-        return value == second["version"]
+        return value == new_version
 
     await _until(serving, "the predictor to serve the new version", stack)
     more = RecordGenerator(seed=24, id_prefix="after", drift=SHIFT).records(20, labelled=False)

@@ -151,7 +151,8 @@ def _with_foreign_input(data: bytes) -> bytes:
             graph_input.name = "colour"
     for node in model.graph.node:
         node.input[:] = ["colour" if name == CATEGORICAL else name for name in node.input]
-    return model.SerializeToString()
+    renamed: bytes = model.SerializeToString()
+    return renamed
 
 
 def test_two_predictors_split_the_partitions_and_score_each_record_once(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from mlbus.brokers import ApacheKafkaBroker
@@ -29,3 +30,10 @@ def trained_stack(
         yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture
+def registry_client(trained_stack: Stack) -> Iterator[httpx.Client]:
+    """An HTTP client of the stack's registry, closed even when the test fails."""
+    with httpx.Client(base_url=trained_stack.config.url("registry"), timeout=10) as client:
+        yield client

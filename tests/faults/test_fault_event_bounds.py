@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -85,9 +86,8 @@ def largest_prediction() -> tuple[bytes, bytes]:
 
 @pytest.mark.parametrize("build", [largest_dead_letter, largest_prediction])
 async def test_the_largest_event_fits_in_a_kafka_message(
-    kafka_broker: ApacheKafkaBroker, build: object
+    kafka_broker: ApacheKafkaBroker, build: Callable[[], tuple[bytes, bytes]]
 ) -> None:
-    assert callable(build)
     value, key = build()
     print(f"{build.__name__}: value {len(value):,} bytes + key {len(key):,} bytes")
     assert len(value) + len(key) < MESSAGE_MAX_BYTES - 4096  # room for the batch's own headers

@@ -31,10 +31,9 @@ _LOADS = re.compile(r'^mlbus_predictor_model_loads_total\{outcome="(\w+)"\} (\S+
 
 @pytest.mark.parametrize("damage", ["corrupted", "deleted"])
 async def test_a_damaged_champion_leaves_the_old_model_serving(
-    trained_stack: Stack, damage: str
+    trained_stack: Stack, registry_client: httpx.Client, damage: str
 ) -> None:
-    config = trained_stack.config
-    registry = httpx.Client(base_url=config.url("registry"), timeout=10)
+    config, registry = trained_stack.config, registry_client
     old = registry.get(f"/models/{MODEL}/aliases/champion").json()
     artifact = _variant(registry.get(f"/models/{MODEL}/versions/{old['version']}/artifact").content)
     metrics = old["card"]["metrics"]
@@ -80,7 +79,6 @@ async def test_a_damaged_champion_leaves_the_old_model_serving(
         ), f"no ModelRefused for the {damage} champion"
     finally:
         stored.write_bytes(artifact)  # repaired: later faults may restart the predictor
-    registry.close()
 
 
 async def test_the_registry_down_during_a_promotion_leaves_the_old_model_serving(
@@ -116,7 +114,8 @@ def _variant(onnx_bytes: bytes) -> bytes:
     """The same model with another doc string: different bytes, so a different artifact."""
     model = onnx.load_from_string(onnx_bytes)
     model.doc_string = f"{model.doc_string} (fault test variant)"
-    return model.SerializeToString()
+    variant: bytes = model.SerializeToString()
+    return variant
 
 
 def _artifact_path(workdir: Path, sha256: str) -> Path:

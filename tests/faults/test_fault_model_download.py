@@ -110,10 +110,9 @@ def predictor_behind(stack: Stack, registry_url: str) -> Iterator[None]:
 
 
 async def test_an_interrupted_download_keeps_the_old_model_until_a_retry_succeeds(
-    trained_stack: Stack,
+    trained_stack: Stack, registry_client: httpx.Client
 ) -> None:
-    config = trained_stack.config
-    registry = httpx.Client(base_url=config.url("registry"), timeout=10)
+    config, registry = trained_stack.config, registry_client
     predictor_url = config.url("predictor")
     old = registry.get(f"/models/{MODEL}/aliases/champion").json()
     stand_in = CuttingRegistry(config.url("registry"))
@@ -157,7 +156,6 @@ async def test_an_interrupted_download_keeps_the_old_model_until_a_retry_succeed
         assert result.lost == [], result.summary()
         assert await predicted_versions(trained_stack, "healed-") == {new}
         cuts = stand_in.requests_for(new, cut=True)
-    registry.close()
     print(
         f"fault 3 (download of v{new} cut {cuts}x, first two in {cut_seen:.1f}s): 100 requests"
         f" served by v{old['version']}, 0 lost; v{new} served {recovered:.1f}s after the link"

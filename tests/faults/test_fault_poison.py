@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -69,11 +70,9 @@ async def test_poison_is_dead_lettered_and_the_partitions_move_on(trained_stack:
     # Poison on every partition of each topic a service consumes (keys spread them).
     for partition_key in range(4):
         key = f"poison-{partition_key}"
-        await publish_all(bootstrap, topics.raw, POISON_RAW, key=lambda _, k=key: k)
-        await publish_all(
-            bootstrap, topics.predict_requests, POISON_REQUESTS, key=lambda _, k=key: k
-        )
-        await publish_all(bootstrap, topics.predict_results, POISON_RESULTS, key=lambda _, k=key: k)
+        await publish_all(bootstrap, topics.raw, POISON_RAW, key=_always(key))
+        await publish_all(bootstrap, topics.predict_requests, POISON_REQUESTS, key=_always(key))
+        await publish_all(bootstrap, topics.predict_results, POISON_RESULTS, key=_always(key))
     oversized = await _publish_over_the_broker_limit(bootstrap, topics.raw)
     good = list(
         RecordGenerator(HOUSE_PRICES, seed=5, id_prefix="after-poison").records(200, labelled=False)
@@ -101,6 +100,11 @@ async def test_poison_is_dead_lettered_and_the_partitions_move_on(trained_stack:
     assert float(invalid[1]) >= 4 * len(POISON_RESULTS), metrics[-2000:]
     trained_stack.check_alive()
     print(f"fault 5: total {time.monotonic() - started:.1f}s; {everything.summary()}")
+
+
+def _always(key: str) -> Callable[[object], str]:
+    """A key function that puts every payload on the partition of `key`."""
+    return lambda _: key
 
 
 async def _publish_over_the_broker_limit(bootstrap: str, topic: str) -> bool:

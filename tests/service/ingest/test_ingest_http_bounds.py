@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from faststream.kafka import TestKafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from mlbus.datagen import RecordGenerator
 from services.common.settings import KafkaSettings
@@ -38,12 +38,13 @@ async def app() -> FastAPI:
 @pytest.fixture
 async def service(app: FastAPI) -> AsyncIterator[Service]:
     published = Published()
+    broker: KafkaBroker = app.state.broker
 
-    @app.state.broker.subscriber(TOPICS.records, TOPICS.predict_requests, TOPICS.rejected)
+    @broker.subscriber(TOPICS.records, TOPICS.predict_requests, TOPICS.rejected)
     async def collect(body: dict[str, Any]) -> None:
         published.by_topic.setdefault("any", []).append(body)
 
-    async with TestKafkaBroker(app.state.broker), http_client(app) as client:
+    async with TestKafkaBroker(broker), http_client(app) as client:
         yield Service(client, published)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from fastapi import FastAPI
-from faststream.kafka import TestKafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from contracts import MODEL_EVENT, ModelCard, ModelEvent, ModelRefused
@@ -28,11 +28,14 @@ class Captured:
 
 def capture_models_topic(app: FastAPI, settings: Settings) -> Captured:
     captured = Captured()
+    broker: KafkaBroker = app.state.broker
 
-    @app.state.broker.subscriber(settings.kafka.topics.models)
+    @broker.subscriber(settings.kafka.topics.models)
     async def on_model_event(body: dict[str, object], message: KafkaMessage) -> None:
+        record = message.raw_message
+        assert not isinstance(record, tuple)  # one record per call: not a batch subscriber
         captured.events.append(MODEL_EVENT.validate_python(body))
-        captured.keys.append(message.raw_message.key)
+        captured.keys.append(record.key)
 
     return captured
 

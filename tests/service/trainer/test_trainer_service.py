@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import onnxruntime as ort
 import pytest
-from faststream.kafka import TestKafkaBroker
+from faststream.kafka import KafkaBroker, TestKafkaBroker
 
 from contracts import DriftDetected, FeatureDrift, ModelRefused, TrainModel
 from services.trainer.app import create_app
@@ -148,14 +148,15 @@ async def test_a_model_failing_parity_is_refused_on_the_models_topic(topic_prefi
         "http://registry", settings.registry_token, transport=registry.transport()
     )
     app = create_app(settings, uploader=uploader)
+    broker: KafkaBroker = app.state.broker
     topics = settings.kafka.topics
     refusals: list[ModelRefused] = []
 
-    @app.state.broker.subscriber(topics.models, group_id=f"{topic_prefix}watcher")
+    @broker.subscriber(topics.models, group_id=f"{topic_prefix}watcher")
     async def watch(event: ModelRefused) -> None:
         refusals.append(event)
 
-    async with TestKafkaBroker(app.state.broker) as broker:
+    async with TestKafkaBroker(broker):
         for record in labelled_records(150):
             await broker.publish(record, topics.records, key=record.record_id.encode())
         await broker.publish(TrainModel(), topics.trainer_commands)

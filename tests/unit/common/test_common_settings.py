@@ -40,7 +40,7 @@ def test_group_id_is_prefix_then_mlbus_service(service: str) -> None:
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_keyword_that_names_no_setting_is_refused(service: str) -> None:
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
-        settings_class(service)(batch_max_record=5)
+        settings_class(service)(batch_max_record=5)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("port", [-1, 65536])

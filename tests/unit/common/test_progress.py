@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -12,7 +14,7 @@ from services.common.progress import ConsumerProgress
 RAW = TopicPartition("raw", 0)
 
 
-class FakeConsumer(AIOKafkaConsumer):
+class FakeConsumer(AIOKafkaConsumer):  # type: ignore[misc]  # aiokafka is untyped: Any
     """An unstarted aiokafka consumer whose offsets the test sets."""
 
     def __init__(self) -> None:
@@ -48,12 +50,20 @@ class Clock:
         return self.now
 
 
+@pytest.fixture
+async def consumer() -> AsyncIterator[FakeConsumer]:
+    """A FakeConsumer, closed afterwards: aiokafka warns about an unclosed one."""
+    fake = FakeConsumer()
+    yield fake
+    await fake.stop()
+
+
 def gauge(registry: CollectorRegistry, name: str) -> float | None:
     return registry.get_sample_value(name, {"consumer": "raw"})
 
 
-async def test_records_waiting_without_progress_stall_the_consumer() -> None:
-    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+async def test_records_waiting_without_progress_stall_the_consumer(consumer: FakeConsumer) -> None:
+    clock, registry = Clock(), CollectorRegistry()
     progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
     consumer.committed_offset, consumer.high = 10, 25
     await progress.check()
@@ -71,8 +81,8 @@ async def test_records_waiting_without_progress_stall_the_consumer() -> None:
     assert gauge(registry, "mlbus_consumer_commit_age_seconds") == 31
 
 
-async def test_progress_or_an_empty_backlog_is_not_a_stall() -> None:
-    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+async def test_progress_or_an_empty_backlog_is_not_a_stall(consumer: FakeConsumer) -> None:
+    clock, registry = Clock(), CollectorRegistry()
     progress = ConsumerProgress(lambda: [Subscriber(consumer)], registry, 30, clock=clock)
     consumer.committed_offset, consumer.high = 10, 25
     await progress.check()
@@ -97,10 +107,10 @@ async def test_subscribers_without_a_group_or_not_started_are_left_alone() -> No
 
 
 async def _checked_at_positions(
-    positions: list[int], high: int, seconds: range
+    consumer: FakeConsumer, positions: list[int], high: int, seconds: range
 ) -> ConsumerProgress:
     """A consumer that never commits, at these positions over these seconds, checked."""
-    consumer, clock, registry = FakeConsumer(), Clock(), CollectorRegistry()
+    clock, registry = Clock(), CollectorRegistry()
     at = iter(positions)
 
     async def position(partition: TopicPartition) -> int:
@@ -115,15 +125,21 @@ async def _checked_at_positions(
     return progress
 
 
-async def test_a_consumer_that_never_committed_and_rewinds_again_and_again_stalls() -> None:
+async def test_a_consumer_that_never_committed_and_rewinds_again_and_again_stalls(
+    consumer: FakeConsumer,
+) -> None:
     # Fetched one record, rewound, fetched it again ...: now and then seen twice at 6.
     positions = [5, 6, 5, 6, 6, 5, 6, 5, 6, 5, 6]
-    progress = await _checked_at_positions(positions, high=6, seconds=range(0, 110, 10))
+    progress = await _checked_at_positions(consumer, positions, high=6, seconds=range(0, 110, 10))
     [problem] = progress.problems()
     assert "has 1 records waiting" in problem
 
 
-async def test_a_consumer_that_never_commits_but_moves_on_is_not_stalled() -> None:
+async def test_a_consumer_that_never_commits_but_moves_on_is_not_stalled(
+    consumer: FakeConsumer,
+) -> None:
     positions = list(range(0, 1000, 100))
-    progress = await _checked_at_positions(positions, high=10_000, seconds=range(0, 100, 10))
+    progress = await _checked_at_positions(
+        consumer, positions, high=10_000, seconds=range(0, 100, 10)
+    )
     assert progress.problems() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -119,7 +120,7 @@ def test_publish_check_counts_what_ingest_would_do_with_each_row(tmp_path: Path)
     path = tmp_path / "rows.csv"
     path.write_text("a,flag,price\n1.5,Yes,3\n2,no,\n3,yes,4\n")
     spec = draft_spec(path).spec
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"record_id": "1", "a": "1.5", "flag": " YES ", "price": "3"},
         {"record_id": "2", "a": "2", "flag": "n", "price": None},
         {"record_id": "3", "a": "-1", "flag": "maybe", "price": "4"},

@@ -71,4 +71,4 @@ def test_effect_size_missing_rate_and_sequential_settings(monkeypatch: pytest.Mo
     assert policy.sequential
     assert policy.sequential_rule.alpha == 0.0005
     with pytest.raises(ValidationError, match="effect"):
-        Settings(effect="ks")  # type: ignore[arg-type]
+        Settings(effect="ks")

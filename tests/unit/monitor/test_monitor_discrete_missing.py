@@ -4,13 +4,14 @@ totals; each statistic checked against scipy on the same bins."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 from scipy import integrate
 from scipy import stats as scipy_stats
 
-from contracts import CategoricalReference, NumericReference, ReferenceStatistics
+from contracts import CategoricalReference, FeatureValue, NumericReference, ReferenceStatistics
 from services.monitor.accumulate import (
     PREDICTION,
     Baseline,
@@ -115,7 +116,7 @@ def test_sparse_categories_keep_false_alarms_near_alpha() -> None:
     assert alarms / trials <= 0.015
 
 
-def _cdf(fractions: np.ndarray, boundaries: np.ndarray) -> object:
+def _cdf(fractions: np.ndarray, boundaries: np.ndarray) -> Callable[[float], float]:
     cumulative = np.concatenate([[0.0], np.cumsum(fractions / fractions.sum())])
     return lambda x: np.interp(x, boundaries, cumulative)
 
@@ -165,14 +166,14 @@ def test_total_variation_is_half_the_l1_distance_scipy_computes() -> None:
     assert total_variation(p, q) == pytest.approx(expected, abs=1e-12)
 
 
-def _window(rows: list[dict[str, object]], reference: ReferenceStatistics) -> WindowCounts:
+def _window(rows: list[dict[str, FeatureValue]], reference: ReferenceStatistics) -> WindowCounts:
     window = WindowCounts.for_reference(reference)
     columns = {name: [r.get(name) for r in rows] for name in window.bins if name != PREDICTION}
     window.add_batch({**columns, PREDICTION: [1.5] * len(rows)}, len(rows))
     return window
 
 
-def _rows(n: int, *, rooms: list[int], flag: list[str | None]) -> list[dict[str, object]]:
+def _rows(n: int, *, rooms: list[int], flag: list[str | None]) -> list[dict[str, FeatureValue]]:
     room_values = RNG.choice(rooms, n)
     flag_values = RNG.choice(np.array(flag, dtype=object), n)
     x = RNG.choice([0.5, 1.5, 2.5], n, p=[0.3, 0.4, 0.3])

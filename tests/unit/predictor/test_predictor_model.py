@@ -59,7 +59,7 @@ def test_one_session_run_per_batch_with_one_column_per_input(
 ) -> None:
     model = load_model(MODEL_NAME, 1, onnx_v1, sha256(onnx_v1))
     counting = CountingSession(model.session)
-    model.session = counting  # type: ignore[assignment]
+    model.session = counting
     rows = _requests(64)
     model.predict(rows)
     assert len(counting.feeds) == 1

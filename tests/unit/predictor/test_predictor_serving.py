@@ -29,11 +29,13 @@ ROW = {NUMERIC: 6000.0, CATEGORICAL: "furnished"}
 
 
 def _loads(metrics: PredictorMetrics, outcome: str) -> float:
-    return metrics.model_loads.labels(outcome=outcome)._value.get()
+    loads: float = metrics.model_loads.labels(outcome=outcome)._value.get()
+    return loads
 
 
 def _served_version(metrics: PredictorMetrics) -> float:
-    return metrics.model_version.labels(model=MODEL_NAME)._value.get()
+    version: float = metrics.model_version.labels(model=MODEL_NAME)._value.get()
+    return version
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from contracts import (
 )
 
 FEATURES = ("area", "bedrooms")
+FLOAT_INPUTS = tuple((feature, "float") for feature in FEATURES)
 
 
 def make_onnx(weights: Sequence[float] = (2.0, 3.0), bias: float = 1.0) -> bytes:
@@ -44,13 +45,14 @@ def make_onnx(weights: Sequence[float] = (2.0, 3.0), bias: float = 1.0) -> bytes
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    return model.SerializeToString()
+    serialized: bytes = model.SerializeToString()
+    return serialized
 
 
 def make_card(
     rmse: float = 10.0,
     name: str = "house-prices",
-    inputs: Sequence[tuple[str, str]] = tuple((f, "float") for f in FEATURES),
+    inputs: Sequence[tuple[str, str]] = FLOAT_INPUTS,
     champion: tuple[int, float] | None = None,
 ) -> ModelCard:
     """`champion`: (version, its rmse on this holdout), as the trainer reports it."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import TypeGuard
 
 ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("contracts", "services", "mlbus")
@@ -17,21 +18,14 @@ def sources() -> list[Path]:
 
 
 def test_no_module_imports_a_pickle_family_module() -> None:
-    offenders = []
-    for path in sources():
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            elif _is_dunder_import(node):
-                assert isinstance(node, ast.Call)
-                first = node.args[0]
-                names = [first.value] if isinstance(first, ast.Constant) else []
-            for name in names:
-                if str(name).split(".")[0] in FORBIDDEN:
-                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {name}"
+        for path in sources()
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.stmt | ast.expr)
+        for name in imported_modules(node)
+        if name.split(".")[0] in FORBIDDEN
+    ]
     assert offenders == []
 
 
@@ -47,7 +41,18 @@ def test_no_call_enables_pickle_loading() -> None:
     assert offenders == []
 
 
-def _is_dunder_import(node: ast.AST) -> bool:
+def imported_modules(node: ast.AST) -> list[str]:
+    """The modules an import statement or an `__import__("name")` call names."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom):
+        return [node.module] if node.module else []
+    if _is_dunder_import(node) and isinstance(node.args[0], ast.Constant):
+        return [str(node.args[0].value)]
+    return []
+
+
+def _is_dunder_import(node: ast.AST) -> TypeGuard[ast.Call]:
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
