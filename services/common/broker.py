@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
@@ -61,8 +61,15 @@ def make_broker(
         request_timeout_ms=30_000,
         max_batch_size=settings.producer_batch_bytes,
         max_request_size=settings.producer_request_bytes,
+        acks=producer_acks(settings),
+        enable_idempotence=settings.producer_idempotence,
         middlewares=(metrics,),
     )
+
+
+def producer_acks(settings: KafkaSettings) -> Literal[0, 1, "all"]:
+    """The setting as aiokafka takes it: 0, 1 or "all"."""
+    return "all" if settings.producer_acks == "all" else 1 if settings.producer_acks == "1" else 0
 
 
 def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
