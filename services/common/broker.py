@@ -54,7 +54,7 @@ def make_broker(
         registry=registry, app_name=service, metrics_prefix=BUS_METRICS_PREFIX
     )
     return KafkaBroker(
-        settings.bootstrap_servers,
+        bootstrap_list(settings),
         client_id=client_id,
         security=security_from(settings),
         retry_backoff_ms=200,
@@ -65,6 +65,12 @@ def make_broker(
         enable_idempotence=settings.producer_idempotence,
         middlewares=(metrics,),
     )
+
+
+def bootstrap_list(settings: KafkaSettings) -> list[str]:
+    """The comma-separated bootstrap servers as a list: faststream takes a string as one
+    address, so "a:9092,b:9092,c:9092" (every node of a cluster) would not resolve."""
+    return [address.strip() for address in settings.bootstrap_servers.split(",") if address.strip()]
 
 
 def producer_acks(settings: KafkaSettings) -> Literal[0, 1, "all"]:

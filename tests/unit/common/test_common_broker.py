@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from services.common.broker import (
     IDLE_WAIT_MS,
     _until_records,
+    bootstrap_list,
     make_broker,
     producer_acks,
     raw_producer,
@@ -48,6 +49,13 @@ def test_producers_ack_with_the_leader_unless_a_cluster_asks_for_all_replicas(
     settings = KafkaSettings()
     assert (producer_acks(settings), settings.producer_idempotence) == ("all", True)
     assert producer_acks(KafkaSettings(producer_acks="0", producer_idempotence=False)) == 0
+
+
+def test_every_node_of_a_cluster_is_a_bootstrap_server_of_its_own() -> None:
+    settings = KafkaSettings(bootstrap_servers="127.0.0.1:1, 127.0.0.1:2,127.0.0.1:3,")
+    assert bootstrap_list(settings) == ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"]
+    broker = make_broker(settings, "mlbus-test", registry=CollectorRegistry())
+    assert broker.config.builder.keywords["bootstrap_servers"] == bootstrap_list(settings)
 
 
 def test_idempotence_without_all_acks_is_refused_at_start() -> None:
