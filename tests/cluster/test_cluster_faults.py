@@ -10,7 +10,13 @@ from collections import Counter
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from cluster_load import Outage, PredictionClock, until_counted, watch_predictions
+from cluster_load import (
+    Outage,
+    PredictionClock,
+    idempotent_stream,
+    until_counted,
+    watch_predictions,
+)
 from kafka_cluster import (
     MIN_IN_SYNC,
     REPLICAS,
@@ -23,9 +29,10 @@ from kafka_cluster import (
 from contracts import Topics
 from mlbus.accounting import Accounting, wait_until_processed
 from mlbus.runner import Stack
-from tests.faults.fault_helpers import monitor_predictions, steady_stream
+from tests.faults.fault_helpers import monitor_predictions
 
-pytestmark = pytest.mark.e2e
+# Three JVMs start, each node restarts twice, and replicas catch up on two shared cores.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 # Records/s offered to ingest. The issue asks for 5,000; on two shared cores the three JVMs,
 # the five services and this producer do not sustain that through the faults (the rate
@@ -58,7 +65,10 @@ async def test_leader_kill_and_rolling_restart_lose_nothing(
     async with watched as clock:
         await asyncio.sleep(1.0)  # the watcher has its partitions before the first record
         began = time.monotonic()
-        async with steady_stream(config, PREFIX.rstrip("-"), per_second=OFFERED_PER_SECOND) as sent:
+        stream = idempotent_stream(
+            config.bootstrap_servers, topics.raw, PREFIX.rstrip("-"), OFFERED_PER_SECOND
+        )
+        async with stream as sent:
             await asyncio.sleep(STEADY_SECONDS)
             outages.append(await _kill_busiest_leader(kafka_cluster, topics))
             await asyncio.sleep(STEADY_SECONDS)
@@ -78,7 +88,7 @@ async def test_leader_kill_and_rolling_restart_lose_nothing(
 
     assert result.lost == [], result.summary()
     assert result.accepted_requests >= total, result.summary()
-    # A record sent twice by the stream (a retried send) keeps its first event id ...
+    # A record sent twice by the stream (a send retried after a timeout) keeps its event id ...
     assert result.unstable_ids == {}, result.summary()
     # ... and ingest dead-letters exactly those re-sends as duplicates; all records are valid.
     assert result.dead_lettered == result.duplicated.get("raw", 0), result.summary()
