@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: setup install-system demo up test check lint typecheck test-fast test-kafka test-faults
+.PHONY: test-cluster
 .PHONY: test-containers audit bench format
 
 setup: $(VENV)/.synced
@@ -24,7 +25,7 @@ up: setup
 	$(BIN)/mlbus up
 
 # The system packages the tests need come first (see install-system).
-test: install-system check audit test-fast test-kafka test-faults test-containers
+test: install-system check audit test-fast test-kafka test-faults test-cluster test-containers
 
 # What the tests need beyond Python packages, installed only when missing, each one named as it
 # is installed: promtool and Prometheus, PostgreSQL, Chromium, Java 17 and Maven (apt-get, with
@@ -43,7 +44,7 @@ typecheck: setup
 
 # Unit, service and end-to-end tests; the end-to-end ones on the embedded tansu broker.
 test-fast: setup
-	$(PYTEST) tests --ignore=tests/faults --ignore=tests/containers
+	$(PYTEST) tests --ignore=tests/faults --ignore=tests/containers --ignore=tests/cluster
 
 # The end-to-end suite again, on Apache Kafka (jars from Maven Central, the machine's Java).
 test-kafka: setup
@@ -52,6 +53,12 @@ test-kafka: setup
 # Kill -9, broker restarts, poison and back-pressure on Apache Kafka with a persistent log.
 test-faults: setup
 	$(PYTEST) tests/faults
+
+# Three Apache Kafka brokers (KRaft, RF 3, min.insync.replicas=2), the stack producing with
+# acks=all and idempotence under a steady stream: kill -9 of the busiest leader, then a rolling
+# restart of all three; prints the accounting, the rate reached and each outage's stall.
+test-cluster: setup
+	$(PYTEST) -s tests/cluster
 
 # compose.yaml on a Docker engine: the five images from the Dockerfile on a Debian base made
 # here, Kafka/PostgreSQL/Prometheus stand-ins from the same software, the loop through the

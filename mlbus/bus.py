@@ -99,14 +99,24 @@ async def read_topic(
     return messages
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = 4) -> None:
-    """Create the topics that do not exist yet, so no consumer waits for auto-creation."""
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    partitions: int = 4,
+    *,
+    replication_factor: int = 1,
+) -> None:
+    """Create the topics that do not exist yet, so no consumer waits for auto-creation.
+
+    A replicated cluster wants `replication_factor` 3; the copies that must have a record
+    before acks=all counts it (min.insync.replicas) are the brokers' setting.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(name, partitions, 1, topic_configs=topic_config(name))
+            NewTopic(name, partitions, replication_factor, topic_configs=topic_config(name))
             for name in topics
             if name not in existing
         ]

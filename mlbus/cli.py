@@ -115,6 +115,13 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON)")
     parser.add_argument("--workdir", type=Path, help="where data and logs go (default: temp)")
     parser.add_argument("--topic-prefix", default="")
+    parser.add_argument(
+        "--replication-factor",
+        type=int,
+        default=1,
+        help="replicas of each topic the stack creates (3 on a replicated cluster); topics that"
+        " already exist are left as they are",
+    )
 
 
 @contextlib.contextmanager
@@ -143,6 +150,7 @@ def _running_stack(
             topic_prefix=args.topic_prefix,
             spec_path=spec_path,
             extra_env=extra_env,
+            replication_factor=args.replication_factor,
         )
         if free_ports:  # the demo must not collide with a stack the user already runs
             config.ports = {name: free_port() for name in config.ports}

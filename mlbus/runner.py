@@ -61,6 +61,8 @@ class StackConfig:
     registry_token: str = field(default_factory=lambda: environment_token() or new_token())
     # Extra per-service settings, e.g. {"MLBUS_TRAINER_RETRAIN_EVERY": "300"}.
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    # Replicas of each topic the stack creates (3 on a replicated cluster).
+    replication_factor: int = 1
 
     @classmethod
     def with_free_ports(
@@ -70,6 +72,7 @@ class StackConfig:
         *,
         topic_prefix: str = "",
         extra_env: Mapping[str, str] | None = None,
+        replication_factor: int = 1,
     ) -> StackConfig:
         ports = {name: free_port() for name in SERVICES}
         return cls(
@@ -78,6 +81,7 @@ class StackConfig:
             topic_prefix=topic_prefix,
             ports=ports,
             extra_env=dict(extra_env or {}),
+            replication_factor=replication_factor,
         )
 
     def url(self, service: str) -> str:
@@ -117,7 +121,13 @@ class Stack:
     def start(self) -> Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         topics = Topics.with_prefix(self.config.topic_prefix).all()
-        asyncio.run(ensure_topics(self.config.bootstrap_servers, topics))
+        asyncio.run(
+            ensure_topics(
+                self.config.bootstrap_servers,
+                topics,
+                replication_factor=self.config.replication_factor,
+            )
+        )
         env = {**os.environ, **self.config.env()}
         for name in SERVICES:
             self.start_service(name, env)

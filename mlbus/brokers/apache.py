@@ -152,6 +152,7 @@ class ApacheKafkaBroker(LocalBroker):
         overrides: Mapping[str, str] | None = None,
         libs_dir: Path | None = None,
         heap: str = "512m",
+        cluster_id: str | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         super().__init__(self.workdir / "logs" / "kafka.out", port)
@@ -159,6 +160,8 @@ class ApacheKafkaBroker(LocalBroker):
         self.overrides = dict(overrides or {})
         self.libs_dir = libs_dir
         self.heap = heap
+        # The nodes of one cluster format their storage with the same id; one node, a new one.
+        self.cluster_id = cluster_id or new_cluster_id()
 
     @property
     def data_dir(self) -> Path:
@@ -263,7 +266,7 @@ class ApacheKafkaBroker(LocalBroker):
 
     def _format_storage(self, libs: Path) -> None:
         """Write meta.properties and the bootstrap metadata: once per data directory."""
-        argv = self._java(libs, "kafka.tools.StorageTool", "format", "-t", new_cluster_id())
+        argv = self._java(libs, "kafka.tools.StorageTool", "format", "-t", self.cluster_id)
         argv += ["-c", str(self.config_path), "--ignore-formatted"]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faststream.kafka import KafkaBroker
@@ -56,15 +56,28 @@ def make_broker(
         registry=registry, app_name=service, metrics_prefix=BUS_METRICS_PREFIX
     )
     return KafkaBroker(
-        settings.bootstrap_servers,
+        bootstrap_list(settings),
         client_id=client_id,
         security=security_from(settings),
         retry_backoff_ms=200,
         request_timeout_ms=30_000,
         max_batch_size=settings.producer_batch_bytes,
         max_request_size=settings.producer_request_bytes,
+        acks=producer_acks(settings),
+        enable_idempotence=settings.producer_idempotence,
         middlewares=(metrics,),
     )
+
+
+def bootstrap_list(settings: KafkaSettings) -> list[str]:
+    """The comma-separated bootstrap servers as a list: faststream takes a string as one
+    address, so "a:9092,b:9092,c:9092" (every node of a cluster) would not resolve."""
+    return [address.strip() for address in settings.bootstrap_servers.split(",") if address.strip()]
+
+
+def producer_acks(settings: KafkaSettings) -> Literal[0, 1, "all"]:
+    """The setting as aiokafka takes it: 0, 1 or "all"."""
+    return "all" if settings.producer_acks == "all" else 1 if settings.producer_acks == "1" else 0
 
 
 def raw_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:

@@ -6,7 +6,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts import HOUSE_PRICES, DatasetSpec, Topics
@@ -43,6 +49,12 @@ class KafkaSettings(BaseSettings):
     # message.max.bytes (1 MiB by default); a request, under socket.request.max.bytes (100 MiB).
     producer_batch_bytes: int = Field(default=512 * 1024, ge=1024)
     producer_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # How many replicas must have a record before the producer counts it as sent. "1" (the
+    # leader alone; aiokafka's default) loses what a leader acknowledged but had not yet
+    # replicated when it dies; on a replicated cluster (RF 3, min.insync.replicas=2) use "all"
+    # with idempotence, so that a retried send after a leader change writes no second copy.
+    producer_acks: Literal["all", "1", "0"] = "1"
+    producer_idempotence: bool = False
     # A consumer with records waiting whose offsets have not moved for this long is stalled:
     # its service's /readyz turns red and says why (services.common.progress).
     consumer_stall_seconds: float = Field(default=120.0, gt=0)
@@ -62,6 +74,12 @@ class KafkaSettings(BaseSettings):
     @property
     def topics(self) -> Topics:
         return Topics.with_prefix(self.topic_prefix)
+
+    @model_validator(mode="after")
+    def _idempotence_needs_all_acks(self) -> KafkaSettings:
+        if self.producer_idempotence and self.producer_acks != "all":
+            raise ValueError("MLBUS_KAFKA_PRODUCER_IDEMPOTENCE needs MLBUS_KAFKA_PRODUCER_ACKS=all")
+        return self
 
 
 def load_spec_setting(value: object) -> DatasetSpec:

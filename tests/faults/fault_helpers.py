@@ -27,13 +27,20 @@ FAULT_ENV = {**DEMO_ENV, "MLBUS_PREDICTOR_POLL_SECONDS": "0.5"}
 _MONITOR_COUNT = re.compile(r"^mlbus_monitor_predictions_total\{[^}]*\} (\S+)$", re.M)
 
 
-def start_trained_stack(bootstrap_servers: str, config_dir: Any) -> Stack:
+def start_trained_stack(
+    bootstrap_servers: str,
+    config_dir: Any,
+    *,
+    extra_env: dict[str, str] | None = None,
+    replication_factor: int = 1,
+) -> Stack:
     """A stack on fresh topics whose champion is trained and served; caller stops it."""
     config = StackConfig.with_free_ports(
         bootstrap_servers,
         config_dir,
         topic_prefix=f"f{uuid.uuid4().hex[:10]}.",
-        extra_env=FAULT_ENV,
+        extra_env={**FAULT_ENV, **(extra_env or {})},
+        replication_factor=replication_factor,
     )
     stack = Stack(config).start()
     try:
