@@ -4,7 +4,8 @@
 #   promtool and prometheus (Debian package `prometheus`) for the deploy and dashboard tests,
 #   PostgreSQL and Chromium, Java 17+ and Maven for the
 #   Apache Kafka broker, then the Kafka jars themselves, resolved once into ~/.cache/mlbus;
-#   kcat (librdkafka's CLI) for the end-to-end test of plain Kafka + JSON on the default broker.
+#   kcat (librdkafka's CLI) for the end-to-end test of plain Kafka + JSON on the default broker;
+#   helm (Go module proxy, `go install`, needs Go) into ~/.cache/mlbus/bin for tests/chart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,3 +46,15 @@ if [ -x .venv/bin/python ]; then
   python=.venv/bin/python
 fi
 echo "install-ci-deps: Kafka jars in $(PYTHONPATH=. "$python" -m mlbus.brokers fetch-kafka)"
+
+# helm for the chart tests (tests/chart), built from the Go module proxy at a pinned release
+# into ~/.cache/mlbus/bin, where the tests look for it; only when that binary is missing.
+HELM_VERSION=v4.3.2
+helm_bin="$HOME/.cache/mlbus/bin"
+if [ ! -x "$helm_bin/helm" ]; then
+  command -v go >/dev/null 2>&1 || { echo "install-ci-deps: helm needs Go (https://go.dev/dl/)" >&2; exit 1; }
+  echo "install-ci-deps: installing helm $HELM_VERSION: go install helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  mkdir -p "$helm_bin"
+  GOBIN="$helm_bin" go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+fi
+"$helm_bin/helm" version --short
