@@ -1,0 +1,251 @@
+"""deploy/helm/mlbus: helm lint and template for several value sets, every rendered object valid
+for Kubernetes, and the parts the chart promises (probes, non-root, read-only root, scaling)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from chart_tools import (
+    CHART,
+    KUBE_VERSION,
+    ROOT,
+    SCHEMA_VERSIONS,
+    SERVICES,
+    VALUE_SETS,
+    container_of,
+    deployment_of,
+    helm,
+    objects_of,
+    rendered,
+    template,
+    values_args,
+)
+
+from services.common.settings import KafkaSettings
+
+# Kinds of CRDs (KEDA, Prometheus Operator): not in the Kubernetes schemas, checked below.
+CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule"}
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_helm_lint_passes_strictly(value_set: str) -> None:
+    result = helm("lint", "--strict", str(CHART), "--kube-version", KUBE_VERSION,
+                  *values_args(value_set))  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+@pytest.mark.parametrize("version", SCHEMA_VERSIONS)
+def test_every_rendered_object_is_valid_for_kubernetes(value_set: str, version: str) -> None:
+    builtin = [obj for obj in rendered(value_set) if obj["kind"] not in CUSTOM_KINDS]
+    assert {"Deployment", "Service"} <= {obj["kind"] for obj in builtin}
+    for obj in builtin:
+        # strict: a field the schema does not know (a typo) fails too.
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_each_service_has_a_deployment_and_a_service(value_set: str) -> None:
+    for service in SERVICES:
+        ports = container_of(deployment_of(value_set, service))["ports"]
+        (svc,) = [
+            obj
+            for obj in objects_of(value_set, "Service")
+            if obj["metadata"]["labels"]["app.kubernetes.io/component"] == service
+        ]
+        assert svc["spec"]["ports"][0]["port"] == ports[0]["containerPort"]
+        assert (
+            svc["spec"]["selector"]
+            == deployment_of(value_set, service)["spec"]["selector"]["matchLabels"]
+        )
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_pods_probe_health_and_readiness_with_limits_non_root_on_a_read_only_root(
+    value_set: str,
+) -> None:
+    for service in SERVICES:
+        pod = deployment_of(value_set, service)["spec"]["template"]["spec"]
+        container = container_of(deployment_of(value_set, service))
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+        assert {"cpu", "memory"} <= container["resources"]["requests"].keys()
+        assert {"cpu", "memory"} <= container["resources"]["limits"].keys()
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+        mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+        assert mounts.get("/tmp") == "tmp", "tempfile needs a writable /tmp"
+
+
+def _mounted_under(path: str, container: dict[str, Any]) -> bool:
+    return any(
+        Path(path).is_relative_to(mount["mountPath"]) and not mount.get("readOnly", False)
+        for mount in container["volumeMounts"]
+    )
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_registry_data_dir_is_on_a_writable_volume(value_set: str) -> None:
+    container = container_of(deployment_of(value_set, "registry"))
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    assert _mounted_under(env["MLBUS_REGISTRY_DATA_DIR"], container)
+
+
+def test_the_registry_keeps_artifacts_on_a_claim_unless_they_go_to_the_bucket() -> None:
+    (claim,) = objects_of("defaults", "PersistentVolumeClaim")
+    volumes = deployment_of("defaults", "registry")["spec"]["template"]["spec"]["volumes"]
+    data = next(volume for volume in volumes if volume["name"] == "data")
+    assert data["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert deployment_of("defaults", "registry")["spec"]["strategy"]["type"] == "Recreate"
+    assert objects_of("external-s3", "PersistentVolumeClaim") == []
+    assert deployment_of("external-s3", "registry")["spec"]["replicas"] == 2
+
+
+def _predictor_topic_and_group(prefix: str) -> tuple[str, str]:
+    return KafkaSettings(topic_prefix=prefix).topics.predict_requests, f"{prefix}mlbus-predictor"
+
+
+@pytest.mark.parametrize("value_set", ["defaults", "minimal-resources"])
+def test_keda_scales_the_predictor_on_its_groups_lag(value_set: str) -> None:
+    (scaled,) = objects_of(value_set, "ScaledObject")
+    predictor = deployment_of(value_set, "predictor")
+    assert scaled["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": predictor["metadata"]["name"],
+    }
+    (trigger,) = scaled["spec"]["triggers"]
+    env = {item["name"]: item.get("value", "") for item in container_of(predictor)["env"]}
+    topic, group = _predictor_topic_and_group(env.get("MLBUS_KAFKA_TOPIC_PREFIX", ""))
+    assert trigger["type"] == "kafka"
+    assert trigger["metadata"]["topic"] == topic
+    assert trigger["metadata"]["consumerGroup"] == group
+    assert trigger["metadata"]["bootstrapServers"] == env["MLBUS_KAFKA_BOOTSTRAP_SERVERS"]
+    assert int(trigger["metadata"]["lagThreshold"]) > 0
+    assert "replicas" not in predictor["spec"], "KEDA owns the predictor's replicas"
+    assert objects_of(value_set, "HorizontalPodAutoscaler") == []
+
+
+def test_keda_logs_in_to_a_sasl_kafka_with_the_secrets_credentials() -> None:
+    (scaled,) = objects_of("existing-secret", "ScaledObject")
+    (auth,) = objects_of("existing-secret", "TriggerAuthentication")
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
+    assert trigger["metadata"]["sasl"] == "scram_sha512"
+    assert trigger["metadata"]["tls"] == "enable"
+    refs = {ref["parameter"]: ref for ref in auth["spec"]["secretTargetRef"]}
+    assert refs.keys() == {"username", "password"}
+    assert {ref["name"] for ref in refs.values()} == {"mlbus-credentials"}
+
+
+def test_without_keda_an_hpa_scales_the_predictor() -> None:
+    assert objects_of("keda-off", "ScaledObject") == []
+    (hpa,) = objects_of("keda-off", "HorizontalPodAutoscaler")
+    predictor = deployment_of("keda-off", "predictor")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == predictor["metadata"]["name"]
+    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
+    assert "replicas" not in predictor["spec"]
+
+
+@pytest.mark.parametrize("value_set", ["defaults", "keda-off"])
+def test_a_disruption_budget_covers_every_service(value_set: str) -> None:
+    budgets = {
+        obj["metadata"]["labels"]["app.kubernetes.io/component"]: obj["spec"]
+        for obj in objects_of(value_set, "PodDisruptionBudget")
+    }
+    assert budgets.keys() == set(SERVICES)
+    for service, spec in budgets.items():
+        selector = deployment_of(value_set, service)["spec"]["selector"]
+        assert spec["selector"] == selector and spec["maxUnavailable"] == 1
+
+
+def test_the_service_monitor_scrapes_every_services_metrics_as_its_job() -> None:
+    (monitor,) = objects_of("defaults", "ServiceMonitor")
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "15s"}]
+    # job = the component label (ingest ... monitor), the job names of prometheus.yml.
+    assert monitor["spec"]["jobLabel"] == "app.kubernetes.io/component"
+    selected = monitor["spec"]["selector"]["matchLabels"].items()
+    services = objects_of("defaults", "Service")
+    assert len(services) == len(SERVICES)
+    assert all(selected <= svc["metadata"]["labels"].items() for svc in services)
+
+
+def test_the_charts_rule_and_dashboard_files_are_copies_of_deploys() -> None:
+    """The chart cannot read outside itself, so it carries copies: refresh them with
+    cp deploy/prometheus/rules/*.yml deploy/helm/mlbus/files/prometheus/rules/ and
+    cp deploy/grafana/dashboards/*.json deploy/helm/mlbus/files/grafana/dashboards/"""
+    for source, copy in (
+        (ROOT / "deploy/prometheus/rules", CHART / "files/prometheus/rules"),
+        (ROOT / "deploy/grafana/dashboards", CHART / "files/grafana/dashboards"),
+    ):
+        originals = {path.name: path.read_bytes() for path in source.iterdir()}
+        copies = {path.name: path.read_bytes() for path in copy.iterdir()}
+        assert copies == originals, f"{copy} differs from {source}"
+
+
+def test_the_prometheus_rule_carries_deploys_alert_rules() -> None:
+    (rule,) = objects_of("defaults", "PrometheusRule")
+    groups = [
+        group
+        for path in sorted((ROOT / "deploy/prometheus/rules").glob("*.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+    ]
+    assert groups and rule["spec"]["groups"] == groups
+
+
+def test_the_dashboard_config_map_is_deploys_dashboard_for_the_grafana_sidecar() -> None:
+    (config_map,) = [
+        obj for obj in objects_of("defaults", "ConfigMap") if "mlbus.json" in obj["data"]
+    ]
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    original = json.loads((ROOT / "deploy/grafana/dashboards/mlbus.json").read_text())
+    assert json.loads(config_map["data"]["mlbus.json"]) == original
+
+
+def test_the_dashboard_points_at_the_clusters_prometheus_data_source() -> None:
+    result = template(*values_args("defaults", "--set", "grafanaDashboard.datasourceUid=prom"))
+    assert result.returncode == 0, result.stderr
+    (config_map,) = [
+        obj
+        for obj in yaml.safe_load_all(result.stdout)
+        if obj and obj["kind"] == "ConfigMap" and "mlbus.json" in obj["data"]
+    ]
+    text = config_map["data"]["mlbus.json"]
+    assert "mlbus-prometheus" not in text and '"uid": "prom"' in text
+    json.loads(text)
+
+
+def test_monitoring_objects_can_be_left_out() -> None:
+    kinds = {obj["kind"] for obj in rendered("minimal-resources")}
+    assert not kinds & {"ServiceMonitor", "PrometheusRule", "PodDisruptionBudget"}
+    config_maps = objects_of("minimal-resources", "ConfigMap")
+    assert all("mlbus.json" not in obj["data"] for obj in config_maps)
+
+
+@pytest.mark.parametrize(
+    ("unset", "message"),
+    [
+        ("kafka.bootstrapServers", "kafka.bootstrapServers is required"),
+        ("postgresql.host", "postgresql.host is required"),
+        ("secret.registryToken", "secret.registryToken is required"),
+        ("secret.postgresqlPassword", "secret.postgresqlPassword is required"),
+    ],
+)
+def test_a_missing_required_value_stops_the_render_and_names_it(unset: str, message: str) -> None:
+    result = template(*values_args("defaults", "--set", f"{unset}="))
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_a_setting_the_chart_owns_cannot_be_overridden() -> None:
+    result = template(*values_args("defaults", "--set", "services.trainer.settings.port=9000"))
+    assert result.returncode != 0
+    assert "services.trainer.settings.port is set by the chart" in result.stderr
