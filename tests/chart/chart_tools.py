@@ -20,7 +20,14 @@ CHART = ROOT / "deploy" / "helm" / "mlbus"
 VALUES = Path(__file__).resolve().parent / "values"
 SERVICES = ("ingest", "trainer", "registry", "predictor", "monitor")
 # The value sets rendered and checked: each adds to values/required.yaml.
-VALUE_SETS = ("defaults", "keda-off", "existing-secret", "external-s3", "minimal-resources")
+VALUE_SETS = (
+    "defaults",
+    "keda-off",
+    "existing-secret",
+    "external-s3",
+    "minimal-resources",
+    "replicated-kafka",
+)
 # The cluster version helm renders for (the chart needs >= 1.29) and the schemas it is checked
 # against: the oldest and the newest that kubernetes-validate ships from there.
 KUBE_VERSION = "1.29.0"
@@ -99,3 +106,16 @@ def container_of(deployment: dict[str, Any]) -> dict[str, Any]:
 def env_of(deployment: dict[str, Any]) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = container_of(deployment)["env"]
     return env
+
+
+def component_of(obj: dict[str, Any]) -> str:
+    """The service an object belongs to (its app.kubernetes.io/component label)."""
+    component: str = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+    return component
+
+
+def render_failure(*args: str) -> str:
+    """helm template's error for values it must refuse (the test fails if it renders)."""
+    result = template(*args)
+    assert result.returncode != 0, "rendered, but should have been refused"
+    return result.stderr

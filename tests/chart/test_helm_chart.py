@@ -4,6 +4,8 @@ for Kubernetes, and the parts the chart promises (probes, non-root, read-only ro
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,7 @@ from chart_tools import (
     template,
     values_args,
 )
-
-from services.common.settings import KafkaSettings
+from crd_schemas import crd_validators
 
 # Kinds of CRDs (KEDA, Prometheus Operator): not in the Kubernetes schemas, checked below.
 CUSTOM_KINDS = {"ScaledObject", "TriggerAuthentication", "ServiceMonitor", "PrometheusRule"}
@@ -47,6 +48,24 @@ def test_every_rendered_object_is_valid_for_kubernetes(value_set: str, version: 
     for obj in builtin:
         # strict: a field the schema does not know (a typo) fails too.
         kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_every_custom_object_is_valid_for_its_crd(value_set: str) -> None:
+    """ScaledObject, TriggerAuthentication, ServiceMonitor, PrometheusRule: against the CRDs'
+    own schemas (tests/chart/crds), with no field the CRD does not know."""
+    custom = [obj for obj in rendered(value_set) if obj["kind"] in CUSTOM_KINDS]
+    for obj in custom:
+        validator = crd_validators()[(obj["apiVersion"], obj["kind"])]
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(obj)]
+        assert not errors, f"{obj['kind']} {obj['metadata']['name']}: {errors}"
+
+
+def test_the_crd_check_refuses_a_field_the_crd_does_not_know() -> None:
+    (scaled,) = objects_of("defaults", "ScaledObject")
+    misspelled = {**scaled, "spec": {**scaled["spec"], "cooldownPeriods": 300}}
+    validator = crd_validators()[(scaled["apiVersion"], "ScaledObject")]
+    assert validator.is_valid(scaled) and not validator.is_valid(misspelled)
 
 
 @pytest.mark.parametrize("value_set", VALUE_SETS)
@@ -107,64 +126,6 @@ def test_the_registry_keeps_artifacts_on_a_claim_unless_they_go_to_the_bucket() 
     assert deployment_of("defaults", "registry")["spec"]["strategy"]["type"] == "Recreate"
     assert objects_of("external-s3", "PersistentVolumeClaim") == []
     assert deployment_of("external-s3", "registry")["spec"]["replicas"] == 2
-
-
-def _predictor_topic_and_group(prefix: str) -> tuple[str, str]:
-    return KafkaSettings(topic_prefix=prefix).topics.predict_requests, f"{prefix}mlbus-predictor"
-
-
-@pytest.mark.parametrize("value_set", ["defaults", "minimal-resources"])
-def test_keda_scales_the_predictor_on_its_groups_lag(value_set: str) -> None:
-    (scaled,) = objects_of(value_set, "ScaledObject")
-    predictor = deployment_of(value_set, "predictor")
-    assert scaled["spec"]["scaleTargetRef"] == {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": predictor["metadata"]["name"],
-    }
-    (trigger,) = scaled["spec"]["triggers"]
-    env = {item["name"]: item.get("value", "") for item in container_of(predictor)["env"]}
-    topic, group = _predictor_topic_and_group(env.get("MLBUS_KAFKA_TOPIC_PREFIX", ""))
-    assert trigger["type"] == "kafka"
-    assert trigger["metadata"]["topic"] == topic
-    assert trigger["metadata"]["consumerGroup"] == group
-    assert trigger["metadata"]["bootstrapServers"] == env["MLBUS_KAFKA_BOOTSTRAP_SERVERS"]
-    assert int(trigger["metadata"]["lagThreshold"]) > 0
-    assert "replicas" not in predictor["spec"], "KEDA owns the predictor's replicas"
-    assert objects_of(value_set, "HorizontalPodAutoscaler") == []
-
-
-def test_keda_logs_in_to_a_sasl_kafka_with_the_secrets_credentials() -> None:
-    (scaled,) = objects_of("existing-secret", "ScaledObject")
-    (auth,) = objects_of("existing-secret", "TriggerAuthentication")
-    (trigger,) = scaled["spec"]["triggers"]
-    assert trigger["authenticationRef"]["name"] == auth["metadata"]["name"]
-    assert trigger["metadata"]["sasl"] == "scram_sha512"
-    assert trigger["metadata"]["tls"] == "enable"
-    refs = {ref["parameter"]: ref for ref in auth["spec"]["secretTargetRef"]}
-    assert refs.keys() == {"username", "password"}
-    assert {ref["name"] for ref in refs.values()} == {"mlbus-credentials"}
-
-
-def test_without_keda_an_hpa_scales_the_predictor() -> None:
-    assert objects_of("keda-off", "ScaledObject") == []
-    (hpa,) = objects_of("keda-off", "HorizontalPodAutoscaler")
-    predictor = deployment_of("keda-off", "predictor")
-    assert hpa["spec"]["scaleTargetRef"]["name"] == predictor["metadata"]["name"]
-    assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 3)
-    assert "replicas" not in predictor["spec"]
-
-
-@pytest.mark.parametrize("value_set", ["defaults", "keda-off"])
-def test_a_disruption_budget_covers_every_service(value_set: str) -> None:
-    budgets = {
-        obj["metadata"]["labels"]["app.kubernetes.io/component"]: obj["spec"]
-        for obj in objects_of(value_set, "PodDisruptionBudget")
-    }
-    assert budgets.keys() == set(SERVICES)
-    for service, spec in budgets.items():
-        selector = deployment_of(value_set, service)["spec"]["selector"]
-        assert spec["selector"] == selector and spec["maxUnavailable"] == 1
 
 
 def test_the_service_monitor_scrapes_every_services_metrics_as_its_job() -> None:
@@ -249,3 +210,53 @@ def test_a_setting_the_chart_owns_cannot_be_overridden() -> None:
     result = template(*values_args("defaults", "--set", "services.trainer.settings.port=9000"))
     assert result.returncode != 0
     assert "services.trainer.settings.port is set by the chart" in result.stderr
+
+
+def test_promtool_accepts_the_prometheus_rules_groups(tmp_path: Path) -> None:
+    """The PrometheusRule's groups, as a rule file, load in Prometheus's own checker."""
+    (rule,) = objects_of("defaults", "PrometheusRule")
+    rule_file = tmp_path / "rules.yml"
+    rule_file.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail(
+            "`promtool` is missing: apt-get install prometheus (scripts/install-ci-deps.sh)"
+        )
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rule_file)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_packaged_chart_renders_as_the_chart_directory(tmp_path: Path) -> None:
+    """`helm package` keeps files/ (the rules and the dashboard) inside the archive."""
+    packaged = helm("package", str(CHART), "--destination", str(tmp_path))
+    assert packaged.returncode == 0, packaged.stderr
+    (archive,) = tmp_path.glob("mlbus-*.tgz")
+    from_archive = helm(
+        "template", "mlbus", str(archive), "--namespace", "mlbus", "--kube-version", KUBE_VERSION,
+        *values_args("defaults"),
+    )  # fmt: skip
+    assert from_archive.returncode == 0, from_archive.stderr
+    assert tuple(doc for doc in yaml.safe_load_all(from_archive.stdout) if doc) == rendered(
+        "defaults"
+    )
+
+
+def test_bucket_keys_can_come_from_a_pod_identity_instead_of_the_secret() -> None:
+    result = template(
+        *values_args("external-s3", "--set", "artifacts.s3.credentialsFromSecret=false")
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    (secret,) = [doc for doc in docs if doc["kind"] == "Secret"]
+    assert not {"s3-access-key-id", "s3-secret-access-key"} & secret["stringData"].keys()
+    (registry,) = [
+        doc
+        for doc in docs
+        if doc["kind"] == "Deployment"
+        and doc["metadata"]["labels"]["app.kubernetes.io/component"] == "registry"
+    ]
+    names = {item["name"] for item in container_of(registry)["env"]}
+    assert "MLBUS_REGISTRY_S3_BUCKET" in names
+    assert not {"MLBUS_REGISTRY_S3_ACCESS_KEY_ID", "MLBUS_REGISTRY_S3_SECRET_ACCESS_KEY"} & names

@@ -75,11 +75,28 @@ ingest trainer registry predictor
   value: {{ $value | toString | quote }}
 {{- end -}}
 
+{{/* kafka.bootstrapServers as one comma-separated string, from a list or a string. */}}
+{{- define "mlbus.bootstrapServers" -}}
+{{- $servers := .Values.kafka.bootstrapServers -}}
+{{- if kindIs "slice" $servers -}}
+{{- $servers = join "," $servers -}}
+{{- end -}}
+{{- required "kafka.bootstrapServers is required: the external Kafka's bootstrap servers" $servers -}}
+{{- end -}}
+
+{{- define "mlbus.kafkaCaDir" -}}/etc/mlbus/kafka-ca{{- end -}}
+
+{{/* KafkaSettings fields the chart sets from kafka.*, which kafka.settings may not override. */}}
+{{- define "mlbus.chartOwnedKafkaSettings" -}}
+bootstrap_servers topic_prefix security_protocol sasl_mechanism sasl_username sasl_password
+ssl_cafile producer_acks producer_idempotence
+{{- end -}}
+
 {{/* MLBUS_KAFKA_*: every service's broker settings. */}}
 {{- define "mlbus.kafkaEnv" -}}
 {{- $kafka := .Values.kafka -}}
 - name: MLBUS_KAFKA_BOOTSTRAP_SERVERS
-  value: {{ required "kafka.bootstrapServers is required: the external Kafka's bootstrap servers" $kafka.bootstrapServers | quote }}
+  value: {{ include "mlbus.bootstrapServers" . | quote }}
 {{- if $kafka.topicPrefix }}
 - name: MLBUS_KAFKA_TOPIC_PREFIX
   value: {{ $kafka.topicPrefix | quote }}
@@ -93,17 +110,37 @@ ingest trainer registry predictor
   value: {{ required "kafka.saslUsername is required with kafka.saslMechanism" $kafka.saslUsername | quote }}
 {{ include "mlbus.secretEnv" (dict "root" . "env" "MLBUS_KAFKA_SASL_PASSWORD" "key" "kafka-sasl-password") }}
 {{- end }}
+{{- if $kafka.caSecret.name }}
+- name: MLBUS_KAFKA_SSL_CAFILE
+  value: {{ printf "%s/%s" (include "mlbus.kafkaCaDir" .) $kafka.caSecret.key | quote }}
+{{- end }}
+{{- if $kafka.producerAcks }}
+- name: MLBUS_KAFKA_PRODUCER_ACKS
+  value: {{ $kafka.producerAcks | toString | quote }}
+{{- end }}
+{{- if ne ($kafka.producerIdempotence | toString) "" }}
+{{- if and $kafka.producerIdempotence (ne ($kafka.producerAcks | toString) "all") }}
+{{- fail "kafka.producerIdempotence needs kafka.producerAcks: all" }}
+{{- end }}
+- name: MLBUS_KAFKA_PRODUCER_IDEMPOTENCE
+  value: {{ $kafka.producerIdempotence | toString | quote }}
+{{- end }}
+{{- $owned := regexSplit "\\s+" (include "mlbus.chartOwnedKafkaSettings" .) -1 -}}
 {{- range $field, $value := $kafka.settings }}
+{{- if has $field $owned }}
+{{- fail (printf "kafka.settings.%s is set by the chart from kafka.* (see values.yaml)" $field) }}
+{{- end }}
 {{ include "mlbus.plainEnv" (dict "env" (printf "MLBUS_KAFKA_%s" (upper $field)) "value" $value) }}
 {{- end }}
 {{- end -}}
 
 {{/* Settings the chart sets itself, which `settings` may not override. */}}
 {{- define "mlbus.chartOwnedSettings" -}}
-host port registry_url token registry_token database_url data_dir spec kafka
+host port registry_url token registry_token database_url data_dir spec kafka artifact_store s3
+s3_bucket s3_endpoint_url s3_region s3_prefix s3_access_key_id s3_secret_access_key
 {{- end -}}
 
-{{/* The registry's artifact store in the bucket (issue 20: services/registry's S3 settings). */}}
+{{/* The registry's artifact store in the bucket (services/registry: artifact_store, S3Settings). */}}
 {{- define "mlbus.s3Env" -}}
 {{- $s3 := .Values.artifacts.s3 -}}
 - name: MLBUS_REGISTRY_ARTIFACT_STORE
@@ -122,8 +159,10 @@ host port registry_url token registry_token database_url data_dir spec kafka
 - name: MLBUS_REGISTRY_S3_PREFIX
   value: {{ $s3.prefix | quote }}
 {{- end }}
+{{- if $s3.credentialsFromSecret }}
 {{ include "mlbus.secretEnv" (dict "root" . "env" "MLBUS_REGISTRY_S3_ACCESS_KEY_ID" "key" "s3-access-key-id") }}
 {{ include "mlbus.secretEnv" (dict "root" . "env" "MLBUS_REGISTRY_S3_SECRET_ACCESS_KEY" "key" "s3-secret-access-key") }}
+{{- end }}
 {{- end -}}
 
 {{/* A service's own env: MLBUS_<SERVICE>_*. Call with (dict "root" $ "name" NAME "svc" VALUES). */}}
@@ -154,11 +193,73 @@ host port registry_url token registry_token database_url data_dir spec kafka
 - name: {{ $prefix }}SPEC
   value: {{ printf "%s/spec.yaml" (include "mlbus.specDir" $root) | quote }}
 {{- end }}
-{{- $owned := splitList " " (include "mlbus.chartOwnedSettings" $root) -}}
+{{- $owned := regexSplit "\\s+" (include "mlbus.chartOwnedSettings" $root) -1 -}}
 {{- range $field, $value := .svc.settings }}
 {{- if has $field $owned }}
 {{- fail (printf "services.%s.settings.%s is set by the chart (see values.yaml)" $.name $field) }}
 {{- end }}
 {{ include "mlbus.plainEnv" (dict "env" (printf "%s%s" $prefix (upper $field)) "value" $value) }}
 {{- end }}
+{{- end -}}
+
+{{/* The consumer whose backlog scales a service, "<topic> <group>" (contracts.Topics and the
+     services' group ids). Call with (dict "root" $ "name" NAME); only ingest and predictor. */}}
+{{- define "mlbus.lagSource" -}}
+{{- $prefix := .root.Values.kafka.topicPrefix -}}
+{{- if eq .name "predictor" -}}
+{{- printf "%spredict.requests.v1 %smlbus-predictor" $prefix $prefix -}}
+{{- else if eq .name "ingest" -}}
+{{- printf "%singest.raw.v1 %smlbus-ingest" $prefix $prefix -}}
+{{- else -}}
+{{- fail (printf "services.%s.autoscaling: only ingest and predictor scale on their lag" .name) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* "true" when a service's replicas belong to KEDA or an HPA. Call with (dict "root" $ "name" NAME). */}}
+{{- define "mlbus.autoscaled" -}}
+{{- $svc := index .root.Values.services .name -}}
+{{- if dig "autoscaling" "enabled" false $svc -}}true{{- end -}}
+{{- end -}}
+
+{{/* Values that would render a release that runs but misbehaves: refused with the reason. */}}
+{{- define "mlbus.validate" -}}
+{{- $services := .Values.services -}}
+{{- range $name := list "trainer" "monitor" }}
+{{- if gt (int (index $services $name).replicas) 1 }}
+{{- fail (printf "services.%s.replicas must be 0 or 1: a second %s would split its consumer group's records" $name $name) }}
+{{- end }}
+{{- end }}
+{{- if and (gt (int $services.registry.replicas) 1) (not .Values.artifacts.s3.enabled) }}
+{{- fail "services.registry.replicas > 1 needs artifacts.s3.enabled: replicas share the bucket, not a volume" }}
+{{- end }}
+{{- range $name, $svc := $services }}
+{{- if include "mlbus.autoscaled" (dict "root" $ "name" $name) }}
+{{- $_ := include "mlbus.lagSource" (dict "root" $ "name" $name) }}
+{{- if gt (int $svc.autoscaling.minReplicas) (int $svc.autoscaling.maxReplicas) }}
+{{- fail (printf "services.%s.autoscaling: minReplicas exceeds maxReplicas" $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Scale down only after the load has stayed low a while: each change pauses the group. */}}
+{{- define "mlbus.scaleDownBehavior" -}}
+behavior:
+  scaleDown:
+    stabilizationWindowSeconds: {{ .Values.autoscaling.scaleDownStabilizationSeconds }}
+{{- end -}}
+
+{{/* kafka.saslMechanism as KEDA's Kafka scaler names it. */}}
+{{- define "mlbus.kedaSasl" -}}
+{{- $names := dict "PLAIN" "plaintext" "SCRAM-SHA-256" "scram_sha256" "SCRAM-SHA-512" "scram_sha512" -}}
+{{- required (printf "kafka.saslMechanism %q: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512" .Values.kafka.saslMechanism) (get $names .Values.kafka.saslMechanism) -}}
+{{- end -}}
+
+{{/* "true" when KEDA needs a TriggerAuthentication: SASL credentials or a CA to trust. */}}
+{{- define "mlbus.kedaNeedsAuth" -}}
+{{- $scaled := false -}}
+{{- range $name, $svc := .Values.services -}}
+{{- if include "mlbus.autoscaled" (dict "root" $ "name" $name) -}}{{- $scaled = true -}}{{- end -}}
+{{- end -}}
+{{- if and .Values.autoscaling.keda.enabled $scaled (or .Values.kafka.saslMechanism .Values.kafka.caSecret.name) -}}true{{- end -}}
 {{- end -}}
