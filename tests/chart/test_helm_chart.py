@@ -260,3 +260,38 @@ def test_bucket_keys_can_come_from_a_pod_identity_instead_of_the_secret() -> Non
     names = {item["name"] for item in container_of(registry)["env"]}
     assert "MLBUS_REGISTRY_S3_BUCKET" in names
     assert not {"MLBUS_REGISTRY_S3_ACCESS_KEY_ID", "MLBUS_REGISTRY_S3_SECRET_ACCESS_KEY"} & names
+
+
+def test_pods_run_as_the_releases_account_which_a_cloud_role_can_annotate() -> None:
+    """With the bucket's keys from a pod identity (IRSA here), the role is on the account."""
+    role = "arn:aws:iam::123456789012:role/mlbus-artifacts"
+    result = template(
+        *values_args("external-s3", "--set", "artifacts.s3.credentialsFromSecret=false"),
+        "--set-string", f"serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn={role}",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    (account,) = [doc for doc in docs if doc["kind"] == "ServiceAccount"]
+    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": role}
+    assert account["automountServiceAccountToken"] is False
+    for deployment in [doc for doc in docs if doc["kind"] == "Deployment"]:
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == account["metadata"]["name"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["terminationGracePeriodSeconds"] == 30
+
+
+def test_an_existing_service_account_is_used_as_named() -> None:
+    result = template(
+        *values_args("defaults", "--set", "serviceAccount.create=false"),
+        "--set", "serviceAccount.name=mlbus-workloads",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert not [doc for doc in docs if doc["kind"] == "ServiceAccount"]
+    accounts = {
+        doc["spec"]["template"]["spec"]["serviceAccountName"]
+        for doc in docs
+        if doc["kind"] == "Deployment"
+    }
+    assert accounts == {"mlbus-workloads"}

@@ -263,3 +263,11 @@ behavior:
 {{- end -}}
 {{- if and .Values.autoscaling.keda.enabled $scaled (or .Values.kafka.saslMechanism .Values.kafka.caSecret.name) -}}true{{- end -}}
 {{- end -}}
+
+{{- define "mlbus.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "mlbus.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}
