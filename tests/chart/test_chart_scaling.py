@@ -138,10 +138,6 @@ def test_each_services_replicas_spread_over_nodes_and_zones() -> None:
         ("services.monitor.replicas=3", "services.monitor.replicas must be 0 or 1"),
         ("services.registry.replicas=2", "services.registry.replicas > 1 needs artifacts.s3"),
         (
-            "services.trainer.autoscaling.enabled=true",
-            "only ingest and predictor scale on their lag",
-        ),
-        (
             "services.predictor.autoscaling.minReplicas=5",
             "services.predictor.autoscaling: minReplicas exceeds maxReplicas",
         ),
