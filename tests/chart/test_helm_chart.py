@@ -295,3 +295,30 @@ def test_an_existing_service_account_is_used_as_named() -> None:
         if doc["kind"] == "Deployment"
     }
     assert accounts == {"mlbus-workloads"}
+
+
+def test_a_service_can_be_placed_on_nodes_of_its_own() -> None:
+    """The predictor's nodeSelector and tolerations replace the global ones; annotations add."""
+    result = template(
+        *values_args("defaults", "--set", "nodeSelector.pool=general"),
+        "--set", "services.predictor.nodeSelector.pool=compute",
+        "--set", "services.predictor.tolerations[0].key=compute",
+        "--set", "services.predictor.tolerations[0].effect=NoSchedule",
+        "--set", "podAnnotations.team=ml",
+        "--set", "services.predictor.podAnnotations.tier=serving",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    pods = {
+        doc["metadata"]["labels"]["app.kubernetes.io/component"]: doc["spec"]["template"]
+        for doc in yaml.safe_load_all(result.stdout)
+        if doc and doc["kind"] == "Deployment"
+    }
+    predictor, trainer = pods["predictor"], pods["trainer"]
+    assert predictor["spec"]["nodeSelector"] == {"pool": "compute"}
+    assert predictor["spec"]["tolerations"] == [{"key": "compute", "effect": "NoSchedule"}]
+    assert trainer["spec"]["nodeSelector"] == {"pool": "general"}
+    assert "tolerations" not in trainer["spec"]
+    annotations = predictor["metadata"]["annotations"]
+    assert (annotations["team"], annotations["tier"]) == ("ml", "serving")
+    assert trainer["metadata"]["annotations"]["team"] == "ml"
+    assert "tier" not in trainer["metadata"]["annotations"]
