@@ -1,0 +1,69 @@
+"""The Ingress: the clients' two entry points, POST /predict and POST /records, exactly, on the
+routes the predictor and ingest really serve; none of the services' other paths."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chart_tools import component_of, objects_of
+from fastapi import APIRouter
+from prometheus_client import CollectorRegistry
+
+from contracts import HOUSE_PRICES, Topics
+from services.ingest.api import records_api
+from services.ingest.metrics import IngestMetrics
+from services.ingest.routing import Ingestor
+from services.predictor.http_api import build_predict_router
+from services.predictor.serving import ModelHolder
+
+
+async def _never_sent(*_: object) -> None:
+    raise AssertionError("building a router publishes nothing")
+
+
+def _post_paths(router: APIRouter) -> set[str]:
+    return {route.path for route in router.routes if "POST" in getattr(route, "methods", ())}
+
+
+def _served_paths() -> dict[str, set[str]]:
+    """The POST routes of the predictor's and ingest's client APIs, from their own routers."""
+    ingestor = Ingestor(
+        spec=HOUSE_PRICES,
+        topics=Topics.with_prefix(""),
+        send=_never_sent,
+        metrics=IngestMetrics(CollectorRegistry()),
+    )
+    return {
+        "predictor": _post_paths(build_predict_router(ModelHolder(), HOUSE_PRICES, 10)),
+        "ingest": _post_paths(records_api(ingestor, 10)),
+    }
+
+
+def _backends(ingress: dict[str, Any]) -> dict[str, str]:
+    (rule,) = ingress["spec"]["rules"]
+    assert {path["pathType"] for path in rule["http"]["paths"]} == {"Exact"}
+    return {path["path"]: path["backend"]["service"]["name"] for path in rule["http"]["paths"]}
+
+
+def test_the_ingress_routes_exactly_the_client_apis_to_their_services() -> None:
+    (ingress,) = objects_of("replicated-kafka", "Ingress")
+    services = {
+        svc["metadata"]["name"]: (component_of(svc), svc["spec"]["ports"][0]["name"])
+        for svc in objects_of("replicated-kafka", "Service")
+    }
+    served = _served_paths()
+    for path, backend in _backends(ingress).items():
+        component, port = services[backend]
+        assert path in served[component], f"{component} serves no POST {path}"
+        assert port == "http"
+    assert set(_backends(ingress)) == {"/predict", "/records"}
+
+
+def test_the_ingress_serves_its_host_over_tls_and_is_off_by_default() -> None:
+    (ingress,) = objects_of("replicated-kafka", "Ingress")
+    assert ingress["spec"]["tls"] == [
+        {"hosts": ["mlbus.example.com"], "secretName": "mlbus-example-tls"}
+    ]
+    assert ingress["spec"]["rules"][0]["host"] == "mlbus.example.com"
+    assert ingress["spec"]["ingressClassName"] == "nginx"
+    assert objects_of("defaults", "Ingress") == []
