@@ -212,3 +212,24 @@ def test_each_services_settings_load_from_the_rendered_environment(
     assert (loaded["host"], loaded["port"]) == ("0.0.0.0", port)
     if value_set == "minimal-resources" and "spec" in loaded:
         assert loaded["spec"]["name"] == "bike-rentals"
+
+
+def _quantity_bytes(quantity: str) -> int:
+    """A Kubernetes binary quantity (512Mi, 1Gi) in bytes."""
+    factors = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    suffix = quantity[-2:]
+    return int(quantity[:-2]) * factors[suffix] if suffix in factors else int(quantity)
+
+
+@pytest.mark.parametrize("value_set", VALUE_SETS)
+def test_the_registrys_tmp_holds_two_uploads_of_the_largest_artifact(value_set: str) -> None:
+    """Starlette spools an upload's file to /tmp on its way in: an emptyDir smaller than that
+    would get the registry evicted in the middle of an upload."""
+    deployment = deployment_of(value_set, "registry")
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    (tmp,) = [volume for volume in volumes if volume["name"] == "tmp"]
+    env = {item["name"]: item.get("value") for item in env_of(deployment)}
+    largest = env.get("MLBUS_REGISTRY_MAX_ARTIFACT_BYTES") or (
+        settings_class("registry").model_fields["max_artifact_bytes"].default
+    )
+    assert _quantity_bytes(tmp["emptyDir"]["sizeLimit"]) >= 2 * int(largest)

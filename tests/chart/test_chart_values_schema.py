@@ -55,6 +55,6 @@ def test_the_schema_lists_no_value_the_chart_does_not_have() -> None:
     optional = {".global"} | {
         f".services.{service}.{key}"
         for service in SERVICES
-        for key in ("podAnnotations", "nodeSelector", "tolerations", "affinity")
+        for key in ("podAnnotations", "nodeSelector", "tolerations", "affinity", "tmpSizeLimit")
     }
     assert set(_stale_keys(schema, values, "")) <= optional
