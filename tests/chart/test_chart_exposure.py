@@ -1,5 +1,6 @@
-"""The Ingress: the clients' two entry points, POST /predict and POST /records, exactly, on the
-routes the predictor and ingest really serve; none of the services' other paths."""
+"""What reaches the services from outside: the Ingress (POST /predict and POST /records
+exactly, on the routes the predictor and ingest really serve, nothing else) and the
+NetworkPolicy (the release's own pods and the listed peers)."""
 
 from __future__ import annotations
 
@@ -67,3 +68,29 @@ def test_the_ingress_serves_its_host_over_tls_and_is_off_by_default() -> None:
     assert ingress["spec"]["rules"][0]["host"] == "mlbus.example.com"
     assert ingress["spec"]["ingressClassName"] == "nginx"
     assert objects_of("defaults", "Ingress") == []
+
+
+def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def test_the_network_policy_admits_the_release_and_the_listed_peers_to_every_port() -> None:
+    (policy,) = objects_of("replicated-kafka", "NetworkPolicy")
+    selector = policy["spec"]["podSelector"]["matchLabels"]
+    (rule,) = policy["spec"]["ingress"]
+    own, *peers = rule["from"]
+    for deployment in objects_of("replicated-kafka", "Deployment"):
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        assert _selects(selector, pod_labels), "the policy covers every pod"
+        assert _selects(own["podSelector"]["matchLabels"], pod_labels), "pods reach each other"
+    ports = {port["port"] for port in rule["ports"]}
+    assert ports == {
+        svc["spec"]["ports"][0]["port"] for svc in objects_of("replicated-kafka", "Service")
+    }
+    namespaces = [peer["namespaceSelector"]["matchLabels"] for peer in peers]
+    assert [ns["kubernetes.io/metadata.name"] for ns in namespaces] == [
+        "monitoring",
+        "ingress-nginx",
+    ]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert objects_of("defaults", "NetworkPolicy") == []
