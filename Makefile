@@ -7,8 +7,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: setup install-system demo up test check lint typecheck test-fast test-kafka test-faults
-.PHONY: test-cluster
-.PHONY: test-containers audit bench format
+.PHONY: test-chart test-cluster test-containers audit bench format
 
 setup: $(VENV)/.synced
 
@@ -25,11 +24,12 @@ up: setup
 	$(BIN)/mlbus up
 
 # The system packages the tests need come first (see install-system).
-test: install-system check audit test-fast test-kafka test-faults test-cluster test-containers
+test: install-system check audit test-chart test-fast test-kafka test-faults test-cluster test-containers
 
 # What the tests need beyond Python packages, installed only when missing, each one named as it
 # is installed: promtool and Prometheus, PostgreSQL, Chromium, Java 17 and Maven (apt-get, with
-# sudo when not root), then the Apache Kafka jars from Maven Central into ~/.cache/mlbus.
+# sudo when not root), then the Apache Kafka jars from Maven Central into ~/.cache/mlbus, and
+# helm from the Go module proxy into ~/.cache/mlbus/bin.
 install-system: setup
 	bash scripts/install-ci-deps.sh
 
@@ -44,7 +44,13 @@ typecheck: setup
 
 # Unit, service and end-to-end tests; the end-to-end ones on the embedded tansu broker.
 test-fast: setup
-	$(PYTEST) tests --ignore=tests/faults --ignore=tests/containers --ignore=tests/cluster
+	$(PYTEST) tests --ignore=tests/faults --ignore=tests/containers --ignore=tests/cluster \
+		--ignore=tests/chart
+
+# The Helm chart (deploy/helm/mlbus): helm lint and template for several value sets, every
+# object checked against the Kubernetes schemas and each Deployment's env against its Settings.
+test-chart: setup
+	$(PYTEST) tests/chart
 
 # The end-to-end suite again, on Apache Kafka (jars from Maven Central, the machine's Java).
 test-kafka: setup

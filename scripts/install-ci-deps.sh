@@ -4,8 +4,9 @@
 #   promtool and prometheus (Debian package `prometheus`) for the deploy and dashboard tests,
 #   PostgreSQL and Chromium, Java 17+ and Maven for the
 #   Apache Kafka broker, then the Kafka jars themselves, resolved once into ~/.cache/mlbus;
-#   kcat (librdkafka's CLI) for the end-to-end test of plain Kafka + JSON on the default broker.
-#   SeaweedFS (built from the Go module proxy) for the registry's S3 artifact-store tests.
+#   kcat (librdkafka's CLI) for the end-to-end test of plain Kafka + JSON on the default broker;
+#   SeaweedFS (built from the Go module proxy) for the registry's S3 artifact-store tests;
+#   helm (Go module proxy, `go install`, needs Go) into ~/.cache/mlbus/bin for tests/chart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,3 +69,15 @@ if [ ! -x "$weed_bin" ]; then
   mv "$weed_bin.tmp" "$weed_bin"
 fi
 echo "install-ci-deps: SeaweedFS $("$weed_bin" version 2>&1 | head -n 1)"
+
+# helm for the chart tests (tests/chart), built from the Go module proxy at a pinned release
+# into ~/.cache/mlbus/bin, where the tests look for it; only when that binary is missing.
+HELM_VERSION=v4.3.2
+helm_bin="$HOME/.cache/mlbus/bin"
+if [ ! -x "$helm_bin/helm" ]; then
+  command -v go >/dev/null 2>&1 || { echo "install-ci-deps: helm needs Go (https://go.dev/dl/)" >&2; exit 1; }
+  echo "install-ci-deps: installing helm $HELM_VERSION: go install helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+  mkdir -p "$helm_bin"
+  GOBIN="$helm_bin" go install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+fi
+"$helm_bin/helm" version --short
