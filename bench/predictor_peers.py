@@ -276,8 +276,8 @@ class Peers:
     def contender(self, kind: str, topics: Topics) -> Iterator[Any]:
         log = self.workdir / f"{kind}.log"
         group = f"{topics.predict_requests}.{kind}"
-        if kind == "predictor":
-            with self.bench.contender("predictor", topics) as child:
+        if kind in ("predictor", "passthrough"):  # bench/predictor.py's (aiokafka)
+            with self.bench.contender(kind, topics) as child:
                 yield child
             return
         if kind == "quix":
@@ -309,7 +309,9 @@ class Peers:
         """p50 and p99 (ms) from request sent to result appended, at `per_second` requests/s."""
         topics = self.fresh_topics("l")
         with self.contender(kind, topics):
-            asyncio.run(paced_latency(self.bootstrap, topics, 100, 2.0, prefix="warm"))
+            # Joins the group, loads the model and warms up: slow on a loaded machine.
+            warm_up = paced_latency(self.bootstrap, topics, 100, 2.0, prefix="warm", wait=600)
+            asyncio.run(warm_up)
             latencies = asyncio.run(paced_latency(self.bootstrap, topics, per_second, seconds))
         return house.percentile(latencies, 50), house.percentile(latencies, 99)
 
@@ -357,15 +359,21 @@ async def send(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
 
 
 async def paced_latency(
-    bootstrap: str, topics: Topics, per_second: int, seconds: float, prefix: str = "lat"
+    bootstrap: str,
+    topics: Topics,
+    per_second: int,
+    seconds: float,
+    prefix: str = "lat",
+    wait: float = 60,
 ) -> list[float]:
-    """bench/predictor.py's paced_latency, with this bench's requests."""
+    """bench/predictor.py's paced_latency, with this bench's requests; waits up to `wait`
+    seconds after the last send for the last result."""
     payloads = requests(prefix, int(per_second * seconds), seed=7)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     await producer.start()
     reader = asyncio.create_task(
         house.read_timestamps(
-            bootstrap, topics.predict_results, len(payloads), timeout=seconds + 60, prefix=prefix
+            bootstrap, topics.predict_results, len(payloads), timeout=seconds + wait, prefix=prefix
         )
     )
     try:
@@ -415,6 +423,9 @@ def run(args: argparse.Namespace) -> Figures:
             os.environ.update(broker.client_env())
             peers = setup(broker.bootstrap_servers, workdir)
             try:
+                if args.fetch_study:
+                    fetch_study(peers, args)
+                    raise SystemExit(0)
                 return measure_all(peers, count, runs, args)
             finally:
                 peers.bench.stack.stop()
@@ -457,6 +468,27 @@ def measure_all(peers: Peers, count: int, runs: int, args: argparse.Namespace) -
     return figures
 
 
+def fetch_study(peers: Peers, args: argparse.Namespace) -> None:
+    """Latency of aiokafka consumers (bench/predictor.py's raw aiokafka pass-through and the
+    predictor) with the services' long fetch wait and a short one, beside the raw
+    confluent-kafka loop, interleaved: is aiokafka's fetch path what costs mlbus its p99?"""
+    waits = [int(w) for w in args.fetch_study.split(",")]
+    p99s: dict[str, list[float]] = {}
+    for _ in range(args.latency_runs):
+        for wait in waits:
+            os.environ["MLBUS_KAFKA_FETCH_MAX_WAIT_MS"] = str(wait)
+            for kind in ("passthrough", "predictor"):
+                p50, p99 = peers.latency(kind, args.latency_seconds, args.latency_rate)
+                p99s.setdefault(f"{kind}, fetch wait {wait} ms", []).append(p99)
+                print(f"  {kind} fetch_max_wait_ms={wait}: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+        p50, p99 = peers.latency("raw", args.latency_seconds, args.latency_rate)
+        p99s.setdefault("raw confluent-kafka loop", []).append(p99)
+        print(f"  raw confluent-kafka loop: p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
+    print(f"p99 at {args.latency_rate:,}/s, median of {args.latency_runs} runs:")
+    for name, values in p99s.items():
+        print(f"  {name:<40} {statistics.median(values):>7.1f} ms")
+
+
 def print_table(figures: Figures, args: argparse.Namespace) -> None:
     quix, raw, mlbus = (figures.median(figures.rates, k) for k in ("quix", "raw", "predictor"))
     p99_raw, p99_mlbus = (figures.median(figures.p99, k) for k in ("raw", "predictor"))
@@ -481,6 +513,11 @@ def main() -> None:
     parser.add_argument("--latency-runs", type=int, default=3, help="p99: median of these")
     parser.add_argument("--count", type=int, help="requests per run (overrides the size)")
     parser.add_argument("--runs", type=int, help="runs per contender (overrides the size)")
+    parser.add_argument(
+        "--fetch-study",
+        metavar="MS,MS",
+        help="only: p99 of aiokafka consumers with these fetch_max_wait_ms (e.g. 500,5)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here (make bench)")
     parser.add_argument("--role", choices=("raw",), help=argparse.SUPPRESS)
     for hidden in ("--bootstrap", "--prefix", "--model", "--group"):
