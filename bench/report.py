@@ -46,7 +46,29 @@ class Row:
     baseline: str
     ratio: str
     goal: str
-    met: bool
+    met: bool | None  # None: a figure for context, with no goal of its own
+
+
+LOAD_SAMPLE_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the machine was doing: load averages before and after a bench, and the 1-minute
+    load average sampled while it ran (every LOAD_SAMPLE_SECONDS)."""
+
+    before: tuple[float, float, float]
+    during: list[float]
+    after: tuple[float, float, float]
+
+    def describe(self) -> str:
+        triple = "{:.2f}, {:.2f}, {:.2f}"
+        return (
+            f"load average (1, 5, 15 min) before {triple.format(*self.before)}, after"
+            f" {triple.format(*self.after)}; 1-minute load while it ran (every"
+            f" {LOAD_SAMPLE_SECONDS} s): median {median(self.during):.1f}, min"
+            f" {min(self.during):.1f}, max {max(self.during):.1f}, on {os.cpu_count()} cores"
+        )
 
 
 @dataclass
@@ -56,8 +78,7 @@ class Ran:
     name: str
     output: str
     seconds: float
-    load_before: tuple[float, float, float]
-    load_after: tuple[float, float, float]
+    load: Load
     returncode: int
     figures: dict[str, Any] | None
 
@@ -75,21 +96,27 @@ def run_one(name: str, full: bool, workdir: Path) -> Ran:
         command += ["--json", str(figures_path)]
     print(f"== {name}: {' '.join(command[1:])}", flush=True)
     load_before, started = os.getloadavg(), time.monotonic()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    output = done.stdout + (
-        f"\n(stderr, last lines)\n{_tail(done.stderr)}" if done.returncode else ""
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    print(done.stdout, flush=True)
+    stdout, stderr, load_during = _wait_sampling_load(process)
+    output = stdout + (f"\n(stderr, last lines)\n{_tail(stderr)}" if process.returncode else "")
+    print(stdout, flush=True)
     figures = json.loads(figures_path.read_text()) if figures_path.exists() else None
-    return Ran(
-        name,
-        output,
-        time.monotonic() - started,
-        load_before,
-        os.getloadavg(),
-        done.returncode,
-        figures,
-    )
+    seconds = time.monotonic() - started
+    load = Load(load_before, load_during, os.getloadavg())
+    return Ran(name, output, seconds, load, process.returncode, figures)
+
+
+def _wait_sampling_load(process: subprocess.Popen[str]) -> tuple[str, str, list[float]]:
+    """The process's output once it ends, and the 1-minute load average every 5 s till then."""
+    samples = [os.getloadavg()[0]]
+    while True:
+        try:
+            stdout, stderr = process.communicate(timeout=LOAD_SAMPLE_SECONDS)
+            return stdout, stderr, samples
+        except subprocess.TimeoutExpired:
+            samples.append(os.getloadavg()[0])
 
 
 def _tail(text: str, lines: int = 20) -> str:
@@ -106,6 +133,7 @@ def median(values: list[float]) -> float:
 def peers_rows(figures: dict[str, Any]) -> list[Row]:
     rates = {kind: median(values) for kind, values in figures["rates"].items()}
     p99 = {kind: median(values) for kind, values in figures["p99"].items()}
+    cpu = {kind: median(values) for kind, values in figures["cpu"].items()}
     quix, raw, mlbus = rates["quix"], rates["raw"], rates["predictor"]
     name = "predictor_peers"
     return [
@@ -145,6 +173,15 @@ def peers_rows(figures: dict[str, Any]) -> list[Row]:
             "<= 10 ms",
             p99["predictor"] <= 10,
         ),
+        Row(
+            name,
+            "CPU per output, mlbus vs raw loop (µs, the contender's process)",
+            f"{cpu['predictor']:.1f}",
+            f"{cpu['raw']:.1f}",
+            f"{cpu['predictor'] / cpu['raw']:.2f}x",
+            "(context)",
+            None,
+        ),
     ]
 
 
@@ -170,6 +207,15 @@ def ingest_rows(figures: dict[str, Any]) -> list[Row]:
             ">= 10x",
             ingest / baseline >= 10,
         ),
+        Row(
+            "ingest",
+            "ingest's own work without Kafka, on top of the pass-through (µs CPU per record)",
+            f"{median(figures['planning']):.1f}",
+            "-",
+            "-",
+            "(context)",
+            None,
+        ),
     ]
 
 
@@ -191,13 +237,14 @@ def bar_chart(path: Path, title: str, unit: str, runs: dict[str, list[float]]) -
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 3.6), dpi=110)
-    names = list(runs)
+    names = [name for name in runs if runs[name]]  # a contender may sit a measure out
     axes.bar(range(len(names)), [median(runs[n]) for n in names], color="#4c78a8")
     for index, name in enumerate(names):
         axes.scatter([index] * len(runs[name]), runs[name], color="black", s=10, zorder=3)
+        value = median(runs[name])
         axes.annotate(
-            f"{median(runs[name]):,.0f}",
-            (index, median(runs[name])),
+            f"{value:,.0f}" if value >= 100 else f"{value:.1f}",
+            (index, value),
             ha="center",
             va="bottom",
             fontsize=8,
@@ -277,13 +324,11 @@ def _read(path: str) -> str:
 
 
 def write_report(ran: list[Ran], out: Path, full: bool) -> Path:
-    rows: list[Row] = []
-    charts: dict[str, list[Path]] = {}
-    for bench in ran:
-        if bench.figures is not None and bench.name in SUMMARIES:
-            summarise, chart = SUMMARIES[bench.name]
-            rows += summarise(bench.figures)
-            charts[bench.name] = chart(bench.figures, out)
+    charts = {
+        bench.name: SUMMARIES[bench.name][1](bench.figures, out)
+        for bench in ran
+        if bench.figures is not None and bench.name in SUMMARIES
+    }
     lines = [
         "# mlbus bench report",
         "",
@@ -293,20 +338,12 @@ def write_report(ran: list[Ran], out: Path, full: bool) -> Path:
         "## Machine and broker",
         "",
         *machine(),
-        "- What the machine was doing: load average (1, 5, 15 min) before and after each bench"
-        " below. On a shared machine the absolute figures move with the load; the ratios are"
-        " from the same run, contenders interleaved, so the load hits them alike.",
+        "- What the machine was doing: the load average before, during and after each bench"
+        " (the `load` column: the median of the 1-minute load average while the bench ran). On a"
+        " shared machine the absolute figures move with the load; the ratios are from the same"
+        " run, contenders interleaved, so the load hits them alike.",
         "",
-        "## Summary",
-        "",
-        "| bench | what | figure | baseline | ratio | goal | met |",
-        "|---|---|---:|---:|---:|---|---|",
-        *(
-            f"| {r.bench} | {r.what} | {r.figure} | {r.baseline} | {r.ratio} | {r.goal} |"
-            f" {'yes' if r.met else '**no**'} |"
-            for r in rows
-        ),
-        "",
+        *summary(ran),
     ]
     for bench in ran:
         lines += section(bench, charts.get(bench.name, []), out)
@@ -315,17 +352,35 @@ def write_report(ran: list[Ran], out: Path, full: bool) -> Path:
     return path
 
 
+def summary(ran: list[Ran]) -> list[str]:
+    """The table of figures against their goals, for the benches that wrote their figures."""
+    lines = [
+        "## Summary",
+        "",
+        "| bench | what | figure | baseline | ratio | goal | met | load |",
+        "|---|---|---:|---:|---:|---|---|---:|",
+    ]
+    for bench in ran:
+        if bench.figures is None or bench.name not in SUMMARIES:
+            continue
+        for r in SUMMARIES[bench.name][0](bench.figures):
+            met = "-" if r.met is None else "yes" if r.met else "**no**"
+            lines.append(
+                f"| {r.bench} | {r.what} | {r.figure} | {r.baseline} | {r.ratio} | {r.goal} |"
+                f" {met} | {median(bench.load.during):.1f} |"
+            )
+    others = [b.name for b in ran if b.figures is None or b.name not in SUMMARIES]
+    if others:
+        lines += ["", f"Printed tables only (no figures as JSON yet): {', '.join(others)}."]
+    return [*lines, ""]
+
+
 def section(bench: Ran, charts: list[Path], out: Path) -> list[str]:
-    load = "load average {:.2f}, {:.2f}, {:.2f}"
     status = "" if bench.returncode == 0 else f" (**failed**, exit {bench.returncode})"
     return [
         f"## {bench.name}{status}",
         "",
-        f"`bench/{bench.name}.py`, {bench.seconds:.0f} s; before: "
-        + load.format(*bench.load_before)
-        + "; after: "
-        + load.format(*bench.load_after)
-        + ".",
+        f"`bench/{bench.name}.py`, {bench.seconds:.0f} s; {bench.load.describe()}.",
         "",
         *(f"![{c.stem}]({c.relative_to(out)})" for c in charts),
         "",
