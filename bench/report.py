@@ -323,7 +323,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def write_report(ran: list[Ran], out: Path, full: bool) -> Path:
+def write_report(ran: list[Ran], out: Path, full: bool, note: str | None = None) -> Path:
     charts = {
         bench.name: SUMMARIES[bench.name][1](bench.figures, out)
         for bench in ran
@@ -342,6 +342,7 @@ def write_report(ran: list[Ran], out: Path, full: bool) -> Path:
         " (the `load` column: the median of the 1-minute load average while the bench ran). On a"
         " shared machine the absolute figures move with the load; the ratios are from the same"
         " run, contenders interleaved, so the load hits them alike.",
+        *([f"- Also on the machine: {note}"] if note else []),
         "",
         *summary(ran),
     ]
@@ -395,12 +396,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the issues' sizes")
     parser.add_argument("--only", nargs="+", help="these benches (script names without .py)")
+    parser.add_argument("--note", help="what else the machine was doing, in words, for the report")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench", help="report folder")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="mlbus-bench-report-") as tmp:
         ran = [run_one(name, args.full, Path(tmp)) for name in scripts(args.only)]
-    path = write_report(ran, args.out, args.full)
+    path = write_report(ran, args.out, args.full, args.note)
     print(f"report: {path}")
     if any(bench.returncode for bench in ran):
         raise SystemExit("some benches failed; see the report")
