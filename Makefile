@@ -84,7 +84,7 @@ format: setup
 # example). bench-env: the Quix Streams contender's own venv (quixstreams pins older pydantic
 # and confluent-kafka than the project locks).
 bench: setup bench-env
-	$(BIN)/python bench/report.py $(BENCH_ARGS)
+	$(BIN)/python -m bench.report $(BENCH_ARGS)
 
 bench-env: .venv-quix/.synced
 

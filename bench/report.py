@@ -1,8 +1,8 @@
 """`make bench`: run the bench scripts, then write one Markdown report and a PNG chart per bench.
 
-    .venv/bin/python bench/report.py                      # every bench, quick sizes
-    .venv/bin/python bench/report.py --full               # the issues' sizes
-    .venv/bin/python bench/report.py --only ingest predictor_peers --out docs
+    .venv/bin/python -m bench.report                      # every bench, quick sizes
+    .venv/bin/python -m bench.report --full               # the issues' sizes
+    .venv/bin/python -m bench.report --only ingest predictor_peers --out docs
 
 Each script runs in a process of its own and prints its own table, which the report keeps as it
 was printed. The scripts that write their figures as JSON (--json) also get rows in the summary
@@ -91,7 +91,8 @@ def scripts(only: list[str] | None) -> list[str]:
 
 def run_one(name: str, full: bool, workdir: Path) -> Ran:
     figures_path = workdir / f"{name}.json"
-    command = [sys.executable, str(BENCH / f"{name}.py"), *(["--full"] if full else [])]
+    # As a module from the root: the scripts import contracts, mlbus and services from there.
+    command = [sys.executable, "-m", f"bench.{name}", *(["--full"] if full else [])]
     if "--json" in (BENCH / f"{name}.py").read_text():
         command += ["--json", str(figures_path)]
     print(f"== {name}: {' '.join(command[1:])}", flush=True)
@@ -219,6 +220,12 @@ def ingest_rows(figures: dict[str, Any]) -> list[Row]:
     ]
 
 
+# bench/monitor.py's paths, by the names it prints.
+MONITOR_PATH = "processor (dedupe+metrics)"
+MONITOR_WINDOWS = "incremental (DriftWindows)"
+MONITOR_RECOMPUTE = "raw rows, recompute per window"
+
+
 LABELS = {
     "quix": "Quix Streams\n(per message)",
     "raw": "raw confluent-kafka\n(batched)",
@@ -226,6 +233,11 @@ LABELS = {
     "ingest": "mlbus ingest",
     "baseline": "per-message\nfaststream handler",
     "passthrough": "raw aiokafka\npass-through",
+    MONITOR_PATH: "processor\n(dedupe, windows,\nmetrics)",
+    MONITOR_WINDOWS: "incremental\nwindows",
+    MONITOR_RECOMPUTE: "raw rows,\nrecompute\nper window",
+    "raw rows, recompute per batch": "raw rows,\nrecompute\nper batch",
+    "raw rows, PSI only (skeleton)": "raw rows,\nPSI only",
 }
 
 
@@ -281,9 +293,42 @@ def ingest_chart(figures: dict[str, Any], out: Path) -> list[Path]:
     return [path]
 
 
+def monitor_rows(figures: dict[str, Any]) -> list[Row]:
+    cpu = {name: path["cpu"] for name, path in figures["paths"].items()}
+    whole, windows, recompute = cpu[MONITOR_PATH], cpu[MONITOR_WINDOWS], cpu[MONITOR_RECOMPUTE]
+    return [
+        Row(
+            "monitor",
+            "monitor's path: dedupe, windows, metrics; no label join yet (µs CPU per event)",
+            f"{whole:.2f}",
+            "-",
+            "-",
+            "<= 5 µs",
+            whole <= 5,
+        ),
+        Row(
+            "monitor",
+            "incremental windows vs recomputing each window from raw rows (µs CPU per event)",
+            f"{windows:.2f}",
+            f"{recompute:.2f}",
+            f"{windows / recompute:.2f}x",
+            "(context)",
+            None,
+        ),
+    ]
+
+
+def monitor_chart(figures: dict[str, Any], out: Path) -> list[Path]:
+    path = out / "bench-monitor.png"
+    cpu = {name: [figures["paths"][name]["cpu"]] for name in figures["paths"]}
+    bar_chart(path, "Monitor: CPU per event by path (median of repeats)", "µs CPU/event", cpu)
+    return [path]
+
+
 SUMMARIES: dict[str, tuple[Callable[[dict[str, Any]], list[Row]], Callable[..., list[Path]]]] = {
     "predictor_peers": (peers_rows, peers_chart),
     "ingest": (ingest_rows, ingest_chart),
+    "monitor": (monitor_rows, monitor_chart),
 }
 
 
