@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PYTEST := $(BIN)/pytest -p no:cacheprovider
 
 .PHONY: setup install-system demo up test check lint typecheck test-fast test-kafka test-faults
-.PHONY: test-chart test-cluster test-containers audit bench format
+.PHONY: test-chart test-cluster test-containers audit bench bench-env format
 
 setup: $(VENV)/.synced
 
@@ -92,7 +92,16 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: setup
-	@for script in bench/*.py; do \
-		module=bench.$$(basename $$script .py); echo "== $$module"; $(BIN)/python -m $$module || exit 1; \
-	done
+# Every bench script (quick sizes; BENCH_ARGS="--full" for the issues' sizes), each printing its
+# own table, then one Markdown report with a PNG chart per bench in var/bench (docs/ keeps an
+# example). bench-env: the Quix Streams contender's own venv (quixstreams pins older pydantic
+# and confluent-kafka than the project locks).
+bench: setup bench-env
+	$(BIN)/python -m bench.report $(BENCH_ARGS)
+
+bench-env: .venv-quix/.synced
+
+.venv-quix/.synced: bench/quix-requirements.txt
+	$(UV) venv --allow-existing --python $(BIN)/python .venv-quix
+	$(UV) pip sync --python .venv-quix/bin/python bench/quix-requirements.txt
+	@touch $@

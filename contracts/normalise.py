@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -65,19 +66,95 @@ def normalise_fields(
     Fields that are neither features, the target, the record id field nor in `also_known`
     are reasons ('unknown_field'): a misspelt column must not pass as a missing value.
     """
+    compiled = _compiled(spec)
     reasons: list[RejectionReason] = []
     features: dict[str, FeatureValue] = {}
-    for feature in spec.features:  # a plain loop: this runs for every field of every record
+    imputed: list[str] = []
+    get = record.get
+    for feature, normalise in compiled.features:  # a plain loop: runs for every field
+        name = feature.name
+        value = get(name)
         try:
-            features[feature.name] = _feature_value(feature, record)
+            if value is not None:
+                features[name] = normalise(value)
+                continue
+            if feature.impute is not None:
+                imputed.append(name)
+            features[name] = _missing_value(feature, record)
         except Invalid as exc:
-            reasons.append(RejectionReason(field=feature.name, rule=exc.rule, message=exc.message))
+            reasons.append(RejectionReason(field=name, rule=exc.rule, message=exc.message))
     target = _checked(spec.target.name, reasons, partial(_target_value, spec.target, record))
-    reasons.extend(_unknown_fields(record, spec, also_known))
-    imputed = tuple(
-        f.name for f in spec.features if f.impute is not None and record.get(f.name) is None
-    )
-    return Fields(features, target, imputed, tuple(reasons))
+    known = compiled.known.union(also_known) if also_known else compiled.known
+    reasons.extend(_unknown_fields(record, known))
+    return Fields(features, target, tuple(imputed), tuple(reasons))
+
+
+class _Compiled(NamedTuple):
+    """What normalise_fields needs of a spec, worked out once: every record of a stream
+    checks the same spec, and reading it feature by feature cost more than the values."""
+
+    spec: DatasetSpec
+    features: tuple[tuple[Feature, Callable[[object], FeatureValue]], ...]
+    known: frozenset[str]
+
+
+_COMPILED: dict[int, _Compiled] = {}
+
+
+def _compiled(spec: DatasetSpec) -> _Compiled:
+    cached = _COMPILED.get(id(spec))
+    if cached is None or cached.spec is not spec:
+        known = frozenset({*spec.feature_names, spec.target.name, spec.record_id_field})
+        normalisers = tuple((f, _fast_normaliser(f)) for f in spec.features)
+        cached = _COMPILED[id(spec)] = _Compiled(spec, normalisers, known)
+    return cached
+
+
+# Integers beyond this take the general path: float() of a huge one overflows, and the
+# general path turns that into the 'finite' rule.
+_SAFE_INTEGER = 2**53
+
+
+def _fast_normaliser(feature: Feature) -> Callable[[object], FeatureValue]:
+    """normalise_value for `feature`, with a shortcut for the plain case (a JSON number in
+    bounds, a category spelt as written, a JSON boolean) that returns what normalise_value
+    returns; anything else goes to normalise_value itself, so the rules stay in one place."""
+    general = partial(normalise_value, feature)
+    if isinstance(feature, NumericFeature | IntegerFeature):
+        return _fast_number(feature, general)
+    if isinstance(feature, CategoricalFeature):
+        exact = _category_lookups(feature)[0]
+
+        def category(value: object) -> FeatureValue:
+            found = exact.get(value) if type(value) is str else None
+            return found if found is not None else general(value)
+
+        return category
+    return lambda value: value if type(value) is bool else general(value)
+
+
+def _fast_number(
+    feature: NumericFeature | IntegerFeature, general: Callable[[object], FeatureValue]
+) -> Callable[[object], FeatureValue]:
+    # Finite bounds always, so that a value within them is finite too (NaN fails both tests).
+    low = max(-sys.float_info.max, -math.inf if feature.min is None else feature.min)
+    high = min(sys.float_info.max, math.inf if feature.max is None else feature.max)
+    as_float = isinstance(feature, NumericFeature)
+
+    def number(value: object) -> FeatureValue:
+        if isinstance(value, float):
+            if as_float and low <= value <= high:
+                return float(value)
+        elif (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and -_SAFE_INTEGER < value < _SAFE_INTEGER
+            and low <= value <= high
+        ):
+            return float(value) if as_float else int(value)
+        return general(value)
+
+    return number
 
 
 def _checked(name: str, reasons: list[RejectionReason], check: Callable[[], T]) -> T | None:
@@ -89,10 +166,8 @@ def _checked(name: str, reasons: list[RejectionReason], check: Callable[[], T]) 
         return None
 
 
-def _feature_value(feature: Feature, record: Mapping[str, Any]) -> FeatureValue:
-    value = record.get(feature.name)
-    if value is not None:
-        return normalise_value(feature, value)
+def _missing_value(feature: Feature, record: Mapping[str, Any]) -> FeatureValue:
+    """The value of a feature that is missing or null in `record`, or Invalid."""
     if feature.nullable:  # the spec's imputation rule, in its canonical form
         return None if feature.impute is None else normalise_value(feature, feature.impute)
     if feature.name not in record:
@@ -110,10 +185,7 @@ def _target_value(target: Target, record: Mapping[str, Any]) -> float | None:
     return float(number)
 
 
-def _unknown_fields(
-    record: Mapping[str, Any], spec: DatasetSpec, also_known: Collection[str]
-) -> list[RejectionReason]:
-    known = {*spec.feature_names, spec.target.name, spec.record_id_field, *also_known}
+def _unknown_fields(record: Mapping[str, Any], known: Collection[str]) -> list[RejectionReason]:
     return [
         RejectionReason(field=name, rule="unknown_field", message="field is not in the spec")
         for name in record
