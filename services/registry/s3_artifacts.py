@@ -271,6 +271,11 @@ class S3ArtifactStore:
                 IfMatch=download.etag,
             )
         download.etag = download.etag or response["ETag"]
-        with response["Body"] as body:
+        body = response["Body"]
+        # Not `with body`: botocore's StreamingBody enters as its raw urllib3 stream, which
+        # has no iter_chunks.
+        try:
             for chunk in body.iter_chunks(_READ_CHUNK_BYTES):
                 download.data.extend(chunk)
+        finally:
+            body.close()
