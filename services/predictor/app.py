@@ -50,7 +50,13 @@ def create_app(
     pipeline: BatchPipeline = (
         InlinePipeline(scorer)
         if in_memory
-        else KafkaPipeline(scorer, metrics, settings.pipeline_depth, redelivered.inc)
+        else KafkaPipeline(
+            scorer,
+            metrics,
+            settings.pipeline_depth,
+            redelivered.inc,
+            commit_interval_seconds=settings.commit_interval_ms / 1000,
+        )
     )
     broker.include_router(build_router(settings, pipeline, serving))
 
