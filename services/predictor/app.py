@@ -91,4 +91,10 @@ def _pipeline(
     scorer = BatchScorer(settings, serving, metrics, sender)
     if in_memory:
         return InlinePipeline(scorer)
-    return KafkaPipeline(scorer, metrics, settings.pipeline_depth, redelivered.inc)
+    return KafkaPipeline(
+        scorer,
+        metrics,
+        settings.pipeline_depth,
+        redelivered.inc,
+        commit_interval_seconds=settings.commit_interval_ms / 1000,
+    )

@@ -5,7 +5,8 @@ next batch at once; this pipeline waits for the acks in batch order and only the
 Kafka stays at-least-once: an offset is committed only after every output of the records
 before it was acknowledged. If a batch's sends fail, its partitions are rewound to the batch's
 first records and the commits of the batches after it are dropped: they are consumed again
-and their results sent again with the same event ids.
+and their results sent again with the same event ids. Commits are spaced
+(`SpacedCommitter`): the offsets acknowledged within an interval go in one commit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from services.predictor.commit_spacing import SpacedCommitter
 from services.predictor.stage import OrderedStage
 
 if TYPE_CHECKING:
@@ -78,9 +80,16 @@ _offset_of = operator.attrgetter("offset")
 class CommitPipeline:
     """Commits batches in order once their sends are acknowledged; at most `depth` waiting."""
 
-    def __init__(self, depth: int, on_rewound: Callable[[int], None] = lambda _: None) -> None:
-        """`on_rewound(n)`: n records were handed back, to be delivered again (a metric)."""
+    def __init__(
+        self,
+        depth: int,
+        on_rewound: Callable[[int], None] = lambda _: None,
+        commit_interval_seconds: float = 0.0,
+    ) -> None:
+        """`on_rewound(n)`: n records were handed back, to be delivered again (a metric);
+        `commit_interval_seconds`: the least time between two commits (0: each batch's)."""
         self._stage = OrderedStage("predictor-commits", self._settle, depth)
+        self._committer = SpacedCommitter(commit_interval_seconds)
         self._on_rewound = on_rewound
         # Partitions rewound after a failed batch -> the offset they were sought back to.
         self._rewound: dict[TopicPartition, int] = {}
@@ -94,9 +103,11 @@ class CommitPipeline:
         """Wait (a bounded time) until every queued batch is committed or rewound: at shutdown,
         so a clean stop does not leave acknowledged results to be sent again."""
         await self._stage.drain(timeout_seconds)
+        await self._committer.flush_now()
 
     async def close(self) -> None:
         await self._stage.close()
+        await self._committer.flush_now()  # no commit left waiting for its interval
 
     async def _settle(self, batch: PendingBatch) -> None:
         error = await _first_failure(batch.sends)
@@ -124,12 +135,8 @@ class CommitPipeline:
                 continue  # read ahead of the rewind: these records come again
             self._rewound.pop(partition, None)  # the rewound records are back: commit as usual
             offsets[partition] = next_offset
-        if not offsets:
-            return
-        try:
-            await batch.consumer.commit(offsets)
-        except Exception as exc:  # e.g. a rebalance took the partition: redelivered, same ids
-            log.warning("predictor: could not commit %s: %s", offsets, exc)
+        if offsets:
+            await self._committer.commit(batch.consumer, offsets)
 
 
 async def _first_failure(sends: Sequence[asyncio.Future[Any]]) -> BaseException | None:

@@ -37,6 +37,10 @@ class Settings(ServiceSettings):
     # Batches whose results may await their acks while the next batch is scored; bounds the
     # memory held for unacknowledged results.
     pipeline_depth: int = Field(default=2, ge=1)
+    # Least time between two offset commits: the offsets acknowledged meanwhile go in one.
+    # Committing every batch cost the broker a write per batch (at 1,000 requests/s, as many
+    # commit requests as produce requests); a crash redelivers at most this much more.
+    commit_interval_ms: int = Field(default=200, ge=0)
     # Retry period while no model serves (registry down, or no champion yet).
     poll_seconds: float = Field(default=3.0, gt=0)
     # Period of the safety-net champion check once a model serves (events drive reloads).

@@ -142,12 +142,13 @@ class KafkaPipeline:
         metrics: PredictorMetrics,
         depth: int,
         on_rewound: Callable[[int], None],
+        commit_interval_seconds: float = 0.0,
     ) -> None:
         """`depth`: batches that may await their acks; `on_rewound(n)`: n records were handed
-        back to be delivered again."""
+        back to be delivered again; `commit_interval_seconds`: the least time between commits."""
         self._scorer = scorer
         self._metrics = metrics
-        self._commits = CommitPipeline(depth, on_rewound=on_rewound)
+        self._commits = CommitPipeline(depth, on_rewound, commit_interval_seconds)
         self._scoring = OrderedStage("predictor-scoring", self._finish, depth)
 
     async def take(self, message: KafkaMessage) -> None:

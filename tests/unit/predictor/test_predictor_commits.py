@@ -125,3 +125,30 @@ def test_partition_spans_are_the_first_and_last_offsets_of_each_partition() -> N
         TopicPartition("other", 0): (7, 7),
     }
     assert partition_spans([]) == {}
+
+
+async def test_batches_acknowledged_within_the_interval_share_one_later_commit() -> None:
+    consumer = FakeConsumer()
+    pipeline = CommitPipeline(depth=4, commit_interval_seconds=0.2)
+    for where in ((0, 0), (1, 0), (0, 1)):
+        sends = acks(1)
+        sends[0].set_result(None)
+        await pipeline.submit(batch(consumer, sends, where))
+    await settle()
+    assert consumer.commits == [{P0: 1}]  # the first at once, the next two wait their turn
+    await asyncio.sleep(0.3)
+    assert consumer.commits == [{P0: 1}, {P0: 2, P1: 1}]  # merged: each partition's latest
+    await pipeline.close()
+
+
+async def test_drain_commits_at_once_what_waits_for_its_interval() -> None:
+    consumer = FakeConsumer()
+    pipeline = CommitPipeline(depth=4, commit_interval_seconds=60)
+    for where in ((0, 0), (0, 1)):
+        sends = acks(1)
+        sends[0].set_result(None)
+        await pipeline.submit(batch(consumer, sends, where))
+    await pipeline.drain(timeout_seconds=1)
+    assert consumer.commits == [{P0: 1}, {P0: 2}]  # a clean stop leaves nothing to redeliver
+    await pipeline.close()
+    assert len(consumer.commits) == 2  # nothing more was due
