@@ -125,3 +125,35 @@ def test_partition_spans_are_the_first_and_last_offsets_of_each_partition() -> N
         TopicPartition("other", 0): (7, 7),
     }
     assert partition_spans([]) == {}
+
+
+async def test_batches_of_a_revoked_assignment_are_dropped_and_none_commits_until_assigned() -> (
+    None
+):
+    rewound: list[int] = []
+    consumer, pipeline = FakeConsumer(), CommitPipeline(depth=4, on_rewound=rewound.append)
+    before = acks(1)
+    old = PendingBatch.of(cast(AIOKafkaConsumer, consumer), records((0, 5), (0, 6)), before)
+    pipeline.revoke()  # the group rebalances while the batch awaits its ack
+    during = acks(1)
+    joining = PendingBatch.of(
+        cast(AIOKafkaConsumer, consumer), records((1, 9)), during, pipeline.epoch
+    )
+    await pipeline.submit(old)
+    await pipeline.submit(joining)
+    before[0].set_result(None)
+    during[0].set_result(None)
+    await pipeline.drain(timeout_seconds=1)
+    assert consumer.commits == []  # nothing goes out between revocation and assignment
+    assert rewound == [2, 1]  # both batches' records are consumed again
+    pipeline.assign()
+    after = acks(1)
+    fresh = PendingBatch.of(
+        cast(AIOKafkaConsumer, consumer), records((1, 9)), after, pipeline.epoch
+    )
+    await pipeline.submit(fresh)
+    after[0].set_result(None)
+    await pipeline.drain(timeout_seconds=1)
+    assert consumer.commits == [{P1: 10}]  # the new assignment commits as usual
+    assert pipeline.dropped_batches == 2
+    await pipeline.close()
