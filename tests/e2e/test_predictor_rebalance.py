@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts import OnnxInput, PredictionRequested, Topics
+from mlbus.brokers import BrokerKind
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
 from tests.support.accounting import read_all, tally
@@ -34,10 +35,13 @@ pytestmark = pytest.mark.e2e
 
 RATE = 200  # requests/s: steady, well within one predictor's reach on a shared machine
 PREFIX = "reb-"
-# A member that rejoins as a new one makes the group wait out its old session (10 s); a
-# clean rebalance pauses for up to a heartbeat interval (3 s: when the others notice) plus
-# the join itself (measured 0.6-3.3 s); the rest is room for a busy machine.
-PAUSE_LIMIT_SECONDS = 8.0
+# A clean rebalance pauses for up to a heartbeat interval (aiokafka's 3 s: when the others
+# notice) plus the join, which tansu holds 5 s and Kafka (group.initial.rebalance.delay.ms=0)
+# does not; the margin is for a busy machine. A member that rejoins as a new one makes the
+# group wait out its old session (10 s) on top: measured 23 s on Kafka before the fix.
+HEARTBEAT_SECONDS = 3.0
+JOIN_HOLD_SECONDS = {"kafka": 0.0, "tansu": 5.0}
+MARGIN_SECONDS = 5.0
 SETTLE_SECONDS = 3.0  # after the group is Stable again, requests still charged to the event
 
 
@@ -171,7 +175,10 @@ def upload_champion(stack: Stack) -> None:
     )
 
 
-def test_a_predictor_joining_and_leaving_pauses_predictions_briefly(stack: Stack) -> None:
+def test_a_predictor_joining_and_leaving_pauses_predictions_briefly(
+    stack: Stack, broker_kind: BrokerKind
+) -> None:
+    limit = HEARTBEAT_SECONDS + JOIN_HOLD_SECONDS[broker_kind] + MARGIN_SECONDS
     upload_champion(stack)
     topics = Topics.with_prefix(stack.config.topic_prefix)
     stream = PacedStream(stack.config.bootstrap_servers, topics.predict_requests)
@@ -206,7 +213,7 @@ def test_a_predictor_joining_and_leaving_pauses_predictions_briefly(stack: Stack
         for name, (began, stable) in events.items()
     }
     print("longest wait per event (s):", {name: round(s, 2) for name, s in longest.items()})
-    assert max(longest.values()) < PAUSE_LIMIT_SECONDS, longest
+    assert max(longest.values()) < limit, longest
     # The pause can be short by luck: a commit refused for a group error (it went out under a
     # generation the group left) is what makes aiokafka rejoin as a new member.
     staying = (stack.log_dir / "predictor.log").read_text(errors="replace")
