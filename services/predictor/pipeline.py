@@ -195,6 +195,7 @@ class KafkaPipeline:
         )
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
+        """The group gave partitions again: batches consumed from now on commit as usual."""
         self._commits.assign()
 
     async def stop(self) -> None:
