@@ -51,6 +51,14 @@ class SpacedCommitter:
             self._later = None
         await self._flush()
 
+    def discard(self) -> None:
+        """Forget the offsets not yet committed (a rebalance took their partitions: their
+        records are consumed again by the partitions' next owner)."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
+        self._due.clear()
+
     async def _flush_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
         # Cleared before committing: offsets given during this commit schedule the next one.

@@ -7,6 +7,13 @@ before it was acknowledged. If a batch's sends fail, its partitions are rewound 
 first records and the commits of the batches after it are dropped: they are consumed again
 and their results sent again with the same event ids. Commits are spaced
 (`SpacedCommitter`): the offsets acknowledged within an interval go in one commit.
+
+A rebalance takes partitions away: `revoke` (called once the in-flight batches are drained)
+commits the spaced offsets at once, drops the batches still pending, and sends no commit
+until `assign`. A commit sent meanwhile would be queued behind the consumer's JoinGroup and
+reach the broker under a generation that is gone: aiokafka then forgets its member id and
+rejoins as a new member, and the group waits out the old member's session timeout. Dropped
+batches are consumed again.
 """
 
 from __future__ import annotations
@@ -32,12 +39,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PendingBatch:
-    """A scored batch: where its records start and end per partition, and its sends' futures."""
+    """A scored batch: where its records start and end per partition, its sends' futures, and
+    the assignment it was consumed under (`CommitPipeline.epoch`)."""
 
     consumer: AIOKafkaConsumer
     first: dict[TopicPartition, int]
     next: dict[TopicPartition, int]
     sends: list[asyncio.Future[Any]]
+    epoch: int = 0
 
     @classmethod
     def of(
@@ -45,12 +54,12 @@ class PendingBatch:
         consumer: AIOKafkaConsumer,
         records: Sequence[ConsumerRecord[Any, Any]],
         sends: list[asyncio.Future[Any]],
+        epoch: int = 0,
     ) -> PendingBatch:
         spans = partition_spans(records)
         first = {partition: span[0] for partition, span in spans.items()}
-        return cls(
-            consumer, first, {partition: span[1] + 1 for partition, span in spans.items()}, sends
-        )
+        ends = {partition: span[1] + 1 for partition, span in spans.items()}
+        return cls(consumer, first, ends, sends, epoch)
 
 
 def partition_spans(
@@ -93,7 +102,29 @@ class CommitPipeline:
         self._on_rewound = on_rewound
         # Partitions rewound after a failed batch -> the offset they were sought back to.
         self._rewound: dict[TopicPartition, int] = {}
+        # Bumped at each revocation and assignment: a batch commits only under its own.
+        self._epoch = 0
+        self._assigned = True  # False from a revocation until the next assignment
         self.failed_batches = 0
+        self.dropped_batches = 0
+
+    @property
+    def epoch(self) -> int:
+        """The current assignment; a batch consumed now carries it (`PendingBatch.epoch`)."""
+        return self._epoch
+
+    def revoke(self) -> None:
+        """The partitions are being revoked: commit nothing until `assign`, and never the
+        batches consumed before (their records are consumed again from the last commit)."""
+        self._epoch += 1
+        self._assigned = False
+        self._rewound.clear()  # positions restart from the committed offsets
+        self._committer.discard()  # whatever was drained is committed already
+
+    def assign(self) -> None:
+        """Partitions are assigned again: batches consumed from now on commit as usual."""
+        self._epoch += 1
+        self._assigned = True
 
     async def submit(self, batch: PendingBatch) -> None:
         """Queue `batch`; waits while `depth` batches are unacknowledged (back-pressure)."""
@@ -111,14 +142,22 @@ class CommitPipeline:
 
     async def _settle(self, batch: PendingBatch) -> None:
         error = await _first_failure(batch.sends)
-        if error is not None:
+        if not self._assigned or batch.epoch != self._epoch:
+            self._drop(batch)
+        elif error is not None:
             self._rewind(batch, error)
         else:
             await self._commit(batch)
 
+    def _drop(self, batch: PendingBatch) -> None:
+        """A batch of a revoked assignment: not committed, so its records are consumed again."""
+        self.dropped_batches += 1
+        self._on_rewound(_record_count(batch))
+        log.info("predictor: partitions revoked; a batch's records will be consumed again")
+
     def _rewind(self, batch: PendingBatch, error: BaseException) -> None:
         self.failed_batches += 1
-        self._on_rewound(sum(batch.next[p] - batch.first[p] for p in batch.first))
+        self._on_rewound(_record_count(batch))
         log.warning("predictor: a batch's sends failed (%s); consuming it again", error)
         for partition, offset in batch.first.items():
             target = min(offset, self._rewound.get(partition, offset))
@@ -137,6 +176,11 @@ class CommitPipeline:
             offsets[partition] = next_offset
         if offsets:
             await self._committer.commit(batch.consumer, offsets)
+
+
+def _record_count(batch: PendingBatch) -> int:
+    """How many offsets the batch spans, per partition summed."""
+    return sum(batch.next[p] - batch.first[p] for p in batch.first)
 
 
 async def _first_failure(sends: Sequence[asyncio.Future[Any]]) -> BaseException | None:

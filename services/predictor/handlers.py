@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import KafkaMessage
@@ -24,6 +25,21 @@ log = logging.getLogger(__name__)
 async def _raw_body(message: StreamMessage[Any]) -> Any:
     """Skip faststream's JSON decoding: a bad message must fail alone, in our own parsing."""
     return message.body
+
+
+class DrainOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Tells the pipeline when the group moves the request partitions. aiokafka awaits
+    `on_partitions_revoked` before it rejoins the group: the pipeline commits what it can
+    while its generation still owns the partitions, and nothing until they are assigned."""
+
+    def __init__(self, pipeline: BatchPipeline) -> None:
+        self._pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._pipeline.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._pipeline.assigned(assigned)
 
 
 def build_router(settings: Settings, pipeline: BatchPipeline, serving: Serving) -> KafkaRouter:
@@ -47,6 +63,7 @@ def build_router(settings: Settings, pipeline: BatchPipeline, serving: Serving) 
         # The pipeline commits offsets once the batch's outputs are acknowledged; on an error
         # it rewinds the batch (nack) to score it again.
         ack_policy=AckPolicy.MANUAL,
+        listener=DrainOnRebalance(pipeline),
         decoder=_raw_body,
     )
     async def score_batch(message: KafkaMessage) -> None:

@@ -45,11 +45,21 @@ Records = Sequence[ConsumerRecord[Any, Any]]
 
 
 class BatchPipeline(Protocol):
-    """Takes each consumed batch of requests from the subscriber; stopped at shutdown."""
+    """Takes each consumed batch of requests from the subscriber; told when the group takes
+    its partitions away and gives it some (a rebalance); stopped at shutdown."""
 
     async def take(self, message: KafkaMessage) -> None: ...
 
+    async def revoked(self, partitions: set[TopicPartition]) -> None: ...
+
+    def assigned(self, partitions: set[TopicPartition]) -> None: ...
+
     async def stop(self) -> None: ...
+
+
+# A revocation waits this long at most for the batches in flight: the rest of the group waits
+# for this member to rejoin meanwhile (a batch takes well under a second to send and commit).
+REVOKE_DRAIN_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,15 @@ class ScoringJob:
     scored: asyncio.Future[ScoredBatch]  # scoring, started once parsed
     shadowed: asyncio.Future[ShadowScored] | None  # the challenger's, if there is one
     started: float
+
+
+@dataclass(frozen=True)
+class Consumed:
+    """A batch on its way to the commits: its consumer and assignment (`epoch`), its job."""
+
+    consumer: AIOKafkaConsumer
+    epoch: int
+    job: ScoringJob
 
 
 class BatchScorer:
@@ -152,13 +171,33 @@ class KafkaPipeline:
         self._scoring = OrderedStage("predictor-scoring", self._finish, depth)
 
     async def take(self, message: KafkaMessage) -> None:
+        epoch = self._commits.epoch  # the assignment the records were consumed under
         job = await self._scorer.start(message)
         if job is None:
             await message.nack()  # its partitions are sought back to its first records
             return
         # The subscriber's aiokafka consumer: its offsets are committed once acknowledged.
         consumer = cast("AIOKafkaConsumer", message.consumer)
-        await self._scoring.submit((consumer, job))
+        await self._scoring.submit(Consumed(consumer, epoch, job))
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Before the consumer rejoins its group (aiokafka awaits this): finish the batches in
+        flight and commit them under the generation that still owns their partitions, then
+        drop whatever did not make it in time (consumed again by the partitions' owners)."""
+        started = time.perf_counter()
+        await self._scoring.drain(timeout_seconds=REVOKE_DRAIN_SECONDS)
+        left = max(0.0, REVOKE_DRAIN_SECONDS - (time.perf_counter() - started))
+        await self._commits.drain(timeout_seconds=left)
+        self._commits.revoke()
+        log.info(
+            "predictor: %d partition(s) revoked; in-flight batches drained in %.2f s",
+            len(partitions),
+            time.perf_counter() - started,
+        )
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        """The group gave partitions again: batches consumed from now on commit as usual."""
+        self._commits.assign()
 
     async def stop(self) -> None:
         """At shutdown: let queued batches finish and commit (bounded), then stop the stages."""
@@ -168,14 +207,14 @@ class KafkaPipeline:
         await self._commits.close()
         self._scorer.close()
 
-    async def _finish(self, item: tuple[AIOKafkaConsumer, ScoringJob]) -> None:
-        consumer, job = item
+    async def _finish(self, item: Consumed) -> None:
+        consumer, job = item.consumer, item.job
         try:
             sends = await self._scorer.emit(job)
         except Exception as exc:  # e.g. the producer is gone: rewound like a failed send
             log.warning("predictor: a batch could not be scored and sent: %s", exc)
             sends = [_failed(exc)]
-        pending = PendingBatch.of(consumer, job.records, sends)
+        pending = PendingBatch.of(consumer, job.records, sends, item.epoch)
         await self._commits.submit(pending)
         _record_lag(self._metrics, consumer, pending.next)
 
@@ -193,6 +232,12 @@ class InlinePipeline:
             return  # no offsets to hand the batch back to: it is not acknowledged either
         await asyncio.gather(*await self._scorer.emit(job))
         await message.ack()
+
+    async def revoked(self, partitions: set[TopicPartition]) -> None:
+        """Nothing is in flight between two batches here: nothing to finish."""
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        """Each batch is acknowledged in line: nothing to resume."""
 
     async def stop(self) -> None:
         self._scorer.close()

@@ -152,3 +152,49 @@ async def test_drain_commits_at_once_what_waits_for_its_interval() -> None:
     assert consumer.commits == [{P0: 1}, {P0: 2}]  # a clean stop leaves nothing to redeliver
     await pipeline.close()
     assert len(consumer.commits) == 2  # nothing more was due
+
+
+async def test_batches_of_a_revoked_assignment_are_dropped_and_none_commits_until_assigned() -> (
+    None
+):
+    rewound: list[int] = []
+    consumer, pipeline = FakeConsumer(), CommitPipeline(depth=4, on_rewound=rewound.append)
+    before = acks(1)
+    old = PendingBatch.of(cast(AIOKafkaConsumer, consumer), records((0, 5), (0, 6)), before)
+    pipeline.revoke()  # the group rebalances while the batch awaits its ack
+    during = acks(1)
+    joining = PendingBatch.of(
+        cast(AIOKafkaConsumer, consumer), records((1, 9)), during, pipeline.epoch
+    )
+    await pipeline.submit(old)
+    await pipeline.submit(joining)
+    before[0].set_result(None)
+    during[0].set_result(None)
+    await pipeline.drain(timeout_seconds=1)
+    assert consumer.commits == []  # nothing goes out between revocation and assignment
+    assert rewound == [2, 1]  # both batches' records are consumed again
+    pipeline.assign()
+    after = acks(1)
+    fresh = PendingBatch.of(
+        cast(AIOKafkaConsumer, consumer), records((1, 9)), after, pipeline.epoch
+    )
+    await pipeline.submit(fresh)
+    after[0].set_result(None)
+    await pipeline.drain(timeout_seconds=1)
+    assert consumer.commits == [{P1: 10}]  # the new assignment commits as usual
+    assert pipeline.dropped_batches == 2
+    await pipeline.close()
+
+
+async def test_a_revocation_forgets_the_offsets_still_waiting_for_their_interval() -> None:
+    consumer = FakeConsumer()
+    pipeline = CommitPipeline(depth=4, commit_interval_seconds=0.2)
+    for where in ((0, 0), (0, 1)):
+        sends = acks(1)
+        sends[0].set_result(None)
+        await pipeline.submit(batch(consumer, sends, where))
+    await settle()
+    pipeline.revoke()  # the second batch's offset waited for the interval: not sent any more
+    await asyncio.sleep(0.3)
+    assert consumer.commits == [{P0: 1}]
+    await pipeline.close()
