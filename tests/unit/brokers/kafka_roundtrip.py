@@ -8,6 +8,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
+from tests.support.polling import eventually
+
 
 async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -73,7 +75,14 @@ async def create_topic(bootstrap: str, topic: str, partitions: int) -> dict[str,
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, partitions, replication_factor=1)])
-        described = await admin.describe_topics([topic])
+        # The controller answers before the broker's metadata has the partitions: a describe
+        # right after may list none yet.
+        described = await eventually(
+            lambda: admin.describe_topics([topic]),
+            what=f"{topic}'s partitions in the broker's metadata",
+            until=lambda found: all(item["partitions"] for item in found),
+            timeout=15,
+        )
     finally:
         await admin.close()
     return {item["topic"]: len(item["partitions"]) for item in described}
