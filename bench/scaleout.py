@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.predictor import (  # same model, requests, processes
@@ -62,6 +61,7 @@ from bench.predictor import (  # same model, requests, processes
 from contracts import Topics
 from mlbus.brokers import ApacheKafkaBroker
 from mlbus.brokers.process import free_port
+from tests.support.kafka_groups import group_state
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -80,18 +80,6 @@ JOIN_WINDOW_MS = 3000  # Kafka's default group.initial.rebalance.delay.ms
 def group_id(topics: Topics) -> str:
     """The predictor's consumer group (services.predictor.handlers): per topic prefix."""
     return topics.predict_requests.removesuffix("predict.requests.v1") + "mlbus-predictor"
-
-
-async def group_state(bootstrap: str, group: str) -> tuple[str, int]:
-    """The group's state (Stable, PreparingRebalance, ...) and how many members it has."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [response] = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
-    described = response.to_object()["groups"][0]
-    return str(described["state"]), len(described["members"])
 
 
 async def wait_stable(bootstrap: str, group: str, members: int, timeout: float = 180) -> float:

@@ -16,18 +16,16 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
-from contracts import OnnxInput, PredictionRequested, Topics
+from contracts import PredictionRequested, Topics
 from mlbus.brokers import BrokerKind
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
+from tests.e2e.predictor_support import upload_model
 from tests.support.accounting import read_all, tally
+from tests.support.kafka_groups import group_state
 from tests.support.polling import eventually_sync
 from tests.unit.predictor.predictor_fixtures import (
-    CATEGORICAL,
-    NUMERIC,
-    model_version,
     tiny_model_bytes,
 )
 
@@ -110,18 +108,7 @@ def second_predictor(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
 
 def group_members(bootstrap: str, group: str) -> tuple[str, int]:
     """The group's state and its number of members."""
-
-    async def describe() -> tuple[str, int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            [response] = await admin.describe_consumer_groups([group])
-        finally:
-            await admin.close()
-        found = response.to_object()["groups"][0]
-        return str(found["state"]), len(found["members"])
-
-    return asyncio.run(describe())
+    return asyncio.run(group_state(bootstrap, group))
 
 
 def wait_stable(stack: Stack, members: int) -> float:
@@ -155,18 +142,7 @@ async def first_results(bootstrap: str, topic: str, count: int) -> dict[str, int
 
 
 def upload_champion(stack: Stack) -> None:
-    data = tiny_model_bytes()
-    card = model_version(1, data).card
-    inputs = (OnnxInput(name=NUMERIC, type="float"), OnnxInput(name=CATEGORICAL, type="string"))
-    card = card.model_copy(update={"inputs": inputs})
-    response = httpx.post(
-        stack.config.url("registry") + "/models/house-prices/versions",
-        headers={"Authorization": f"Bearer {stack.config.registry_token}"},
-        files={"artifact": ("m.onnx", data, "application/octet-stream")},
-        data={"card": card.model_dump_json()},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
+    upload_model(stack, tiny_model_bytes(), rmse=100.0, version_hint=1)
     eventually_sync(
         lambda: httpx.get(stack.config.url("predictor") + "/model").json().get("version"),
         what="the champion served",

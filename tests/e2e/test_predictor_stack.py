@@ -15,16 +15,15 @@ import httpx
 import onnx
 import pytest
 
-from contracts import OnnxInput, PredictionRequested
+from contracts import PredictionRequested
 from mlbus.brokers import Broker
 from mlbus.bus import publish_all, read_topic
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, StackConfig, free_port
+from tests.e2e.predictor_support import upload_model
 from tests.support.polling import eventually_sync
 from tests.unit.predictor.predictor_fixtures import (
     CATEGORICAL,
-    NUMERIC,
-    model_version,
     tiny_model_bytes,
 )
 
@@ -89,26 +88,6 @@ def predictors(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 second.wait(10)
 
 
-def _upload(
-    stack: Stack, data: bytes, rmse: float, version_hint: int, categorical: str = CATEGORICAL
-) -> dict[str, Any]:
-    """Upload `data` as a new version whose holdout RMSE decides champion or challenger."""
-    card = model_version(version_hint, data).card
-    inputs = (OnnxInput(name=NUMERIC, type="float"), OnnxInput(name=categorical, type="string"))
-    metrics = card.metrics.model_copy(update={"rmse": rmse})
-    card = card.model_copy(update={"metrics": metrics, "inputs": inputs})
-    response = httpx.post(
-        stack.config.url("registry") + "/models/house-prices/versions",
-        headers={"Authorization": f"Bearer {stack.config.registry_token}"},
-        files={"artifact": ("m.onnx", data, "application/octet-stream")},
-        data={"card": card.model_dump_json()},
-        timeout=30,
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def _requests(prefix: str, count: int) -> list[PredictionRequested]:
     records = RecordGenerator(seed=len(prefix), id_prefix=prefix).records(count, labelled=False)
     return [
@@ -159,7 +138,7 @@ def test_two_predictors_split_the_partitions_and_score_each_record_once(
     predictors: Predictors,
 ) -> None:
     stack = predictors.stack
-    _upload(stack, tiny_model_bytes(), rmse=100.0, version_hint=1)
+    upload_model(stack, tiny_model_bytes(), rmse=100.0, version_hint=1)
     predictors.wait_for("version", 1)
     # Warm up until both members hold partitions, so no rebalance happens mid-test.
     _send(stack, _requests("warm-", 400))
@@ -189,7 +168,7 @@ def test_a_promotion_under_load_swaps_without_losing_a_record(predictors: Predic
     stack = predictors.stack
     requests = _requests("swap-", 3000)
     _send(stack, requests[:1500])
-    _upload(stack, tiny_model_bytes(price_scale=2.0), rmse=50.0, version_hint=2)
+    upload_model(stack, tiny_model_bytes(price_scale=2.0), rmse=50.0, version_hint=2)
     _send(stack, requests[1500:2000])
     predictors.wait_for("version", 2)
     _send(stack, requests[2000:])
@@ -210,7 +189,7 @@ def test_a_model_the_spec_cannot_feed_is_refused_and_the_old_one_serves(
 ) -> None:
     stack = predictors.stack
     foreign = _with_foreign_input(tiny_model_bytes())
-    bad = _upload(stack, foreign, rmse=25.0, version_hint=3, categorical="colour")
+    bad = upload_model(stack, foreign, rmse=25.0, version_hint=3, categorical="colour")
     assert "champion" in bad["aliases"]  # the registry promoted it; the predictors must not
 
     def refused_so_far() -> list[dict[str, Any]]:
@@ -244,7 +223,7 @@ def test_a_model_the_spec_cannot_feed_is_refused_and_the_old_one_serves(
 
 def test_a_challenger_is_shadow_scored_on_its_own_topic(predictors: Predictors) -> None:
     stack = predictors.stack
-    challenger = _upload(stack, tiny_model_bytes(price_scale=3.0), rmse=1000.0, version_hint=4)
+    challenger = upload_model(stack, tiny_model_bytes(price_scale=3.0), rmse=1000.0, version_hint=4)
     assert "challenger" in challenger["aliases"]
     predictors.wait_for("challenger_version", challenger["version"])
     _send(stack, _requests("shadow-", 300))
