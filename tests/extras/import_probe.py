@@ -2,7 +2,8 @@
 
 Imports `services.SERVICE.app` (what the image's `python -m services.SERVICE` does first),
 then resolves every module that the service's code, `services.common` and `contracts` import
-anywhere (function-level imports too: a lazy import fails only on the path that needs it).
+anywhere (function-level imports too: a lazy import fails only on the path that needs it;
+not those under `if TYPE_CHECKING:`, which only type checkers read).
 Prints JSON: the import error of the app (or null), the modules that cannot be found, and the
 distributions that provide the third-party modules the code imports.
 """
@@ -23,12 +24,30 @@ def imported_top_levels(package_dirs: list[Path]) -> set[str]:
     names: set[str] = set()
     for package_dir in package_dirs:
         for source in package_dir.rglob("*.py"):
-            for node in ast.walk(ast.parse(source.read_text(), str(source))):
+            for node in _run_time_nodes(ast.parse(source.read_text(), str(source))):
                 if isinstance(node, ast.Import):
                     names.update(alias.name.split(".")[0] for alias in node.names)
                 elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                     names.add(node.module.split(".")[0])
     return names - {"__future__"}
+
+
+def _run_time_nodes(node: ast.AST) -> list[ast.AST]:
+    """Every node below `node` except the bodies of `if TYPE_CHECKING:`, which never run."""
+    found: list[ast.AST] = []
+    for child in ast.iter_child_nodes(node):
+        found.append(child)
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            found.extend(n for branch in child.orelse for n in [branch, *_run_time_nodes(branch)])
+            continue
+        found.extend(_run_time_nodes(child))
+    return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def main(service: str, source_root: Path) -> None:
