@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 import httpx
@@ -37,8 +38,11 @@ SERVICES = ("ingest", "trainer", "registry", "predictor", "monitor")
 
 @pytest.fixture(scope="module")
 def fuzzed() -> Iterator[Future[list[bytes]]]:
-    """The inputs, generated in a thread: beside the stack's start when this test starts it."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    """The inputs, generated beside the stack's start when this test starts it: in a process
+    of their own, as Hypothesis takes another thread's use of `random` for its strategies'."""
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         yield pool.submit(fuzz_inputs, INPUTS)
 
 
