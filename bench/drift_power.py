@@ -34,7 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from contracts import CategoricalFeature, DatasetSpec, IntegerFeature, NumericFeature, Target
+from contracts import (
+    CategoricalFeature,
+    DatasetSpec,
+    IntegerFeature,
+    NumericFeature,
+    RegressionTarget,
+)
 from services.monitor.accumulate import Baseline
 from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows, Observation, WindowPolicy
@@ -74,7 +80,7 @@ NUMERIC = [
 ]
 SPEC = DatasetSpec(
     name="power",
-    target=Target(name="y"),
+    target=RegressionTarget(name="y"),
     features=(
         *(NumericFeature(name=f.name, nullable=True) for f in NUMERIC),
         IntegerFeature(name="integer", nullable=True),

@@ -33,7 +33,7 @@ from uuid import uuid4
 
 from prometheus_client import CollectorRegistry
 
-from contracts import PredictionMade
+from contracts import NumericReference, PredictionMade
 from mlbus.datagen import RecordGenerator
 from services.monitor.accumulate import Baseline, DriftRule, WindowCounts, window_statistics
 from services.monitor.metrics import MonitorMetrics
@@ -124,6 +124,7 @@ def psi_only(observations: list[Observation], baseline: Baseline) -> int:
     for start in range(0, len(observations), WINDOW):
         rows = observations[start : start + WINDOW]
         window_psi([o.features for o in rows], reference)
+        assert isinstance(reference.prediction, NumericReference)
         numeric_psi((o.prediction for o in rows), reference.prediction)
         evaluations += 1
     return evaluations

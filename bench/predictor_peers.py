@@ -55,7 +55,7 @@ from contracts import (
     OnnxInput,
     PredictionRequested,
     ReferenceStatistics,
-    Target,
+    RegressionTarget,
     Topics,
 )
 from mlbus.brokers import BrokerKind, start_broker
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 # A data set of this bench's own: twelve numeric features, as in the quick check.
 SPEC = DatasetSpec(
     name="bench-numeric",
-    target=Target(name="y"),
+    target=RegressionTarget(name="y"),
     features=tuple(NumericFeature(name=f"f{i:02d}") for i in range(12)),
 )
 FEATURES = SPEC.feature_names

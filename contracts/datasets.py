@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 FeatureValue = float | int | str | bool | None
 
@@ -96,12 +96,77 @@ Feature = Annotated[
 ]
 
 
-class Target(BaseModel):
+class RegressionTarget(BaseModel):
+    """A numeric target: the model predicts a number."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    task: Literal["regression"] = "regression"
     name: str = Field(min_length=1)
     min: float | None = None
     max: float | None = None
+
+
+ClassificationMetric = Literal["log_loss", "macro_f1", "roc_auc", "accuracy"]
+
+
+class ClassificationTarget(BaseModel):
+    """A target with a fixed set of classes: the model predicts a class and its probabilities.
+
+    Labels normalise like a categorical feature (case, whitespace, aliases; integers as their
+    text). A binary target thresholds the probability of `positive_class`; `metric` is what
+    promotion compares a challenger and the champion by.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    task: Literal["classification"] = "classification"
+    name: str = Field(min_length=1)
+    classes: tuple[str, ...] = Field(min_length=2)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    positive_class: str | None = Field(
+        default=None, description="binary only; None: the last of `classes`"
+    )
+    threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="binary: the positive class from this probability"
+    )
+    metric: ClassificationMetric = "log_loss"
+
+    @model_validator(mode="after")
+    def _classes_fit(self) -> ClassificationTarget:
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"target {self.name!r}: classes named twice: {list(self.classes)}")
+        unknown = sorted(set(self.aliases.values()) - set(self.classes))
+        if unknown:
+            raise ValueError(f"aliases of target {self.name!r} point at unknown classes {unknown}")
+        if self.positive_class is not None and self.positive_class not in self.classes:
+            raise ValueError(f"positive_class {self.positive_class!r} is not one of the classes")
+        if not self.is_binary and (self.positive_class is not None or self.metric == "roc_auc"):
+            raise ValueError("positive_class and metric roc_auc are for binary targets only")
+        return self
+
+    @property
+    def is_binary(self) -> bool:
+        return len(self.classes) == 2
+
+    @property
+    def positive(self) -> str:
+        """The class whose probability a binary model thresholds."""
+        return self.positive_class if self.positive_class is not None else self.classes[-1]
+
+
+def _target_task(value: object) -> str:
+    """A target without `task` is a regression target, as every spec written before it was."""
+    if isinstance(value, dict):
+        return str(value.get("task", "regression"))
+    return str(getattr(value, "task", "regression"))
+
+
+Target = Annotated[
+    Annotated[RegressionTarget, Tag("regression")]
+    | Annotated[ClassificationTarget, Tag("classification")],
+    Discriminator(_target_task),
+]
 
 
 class DatasetSpec(BaseModel):
@@ -121,6 +186,11 @@ class DatasetSpec(BaseModel):
         if duplicated:
             raise ValueError(f"field names used twice in spec {self.name!r}: {duplicated}")
         return self
+
+    @property
+    def classification(self) -> ClassificationTarget | None:
+        """The target, when it is a classification target."""
+        return self.target if isinstance(self.target, ClassificationTarget) else None
 
     @property
     def feature_names(self) -> list[str]:
@@ -143,7 +213,7 @@ def _yes_no(name: str) -> CategoricalFeature:
 
 HOUSE_PRICES = DatasetSpec(
     name="house-prices",
-    target=Target(name="price", min=0),
+    target=RegressionTarget(name="price", min=0),
     features=(
         NumericFeature(name="area", min=100, max=100_000),
         IntegerFeature(name="bedrooms", min=0, max=20),

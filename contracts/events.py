@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 Features = dict[str, FeatureValue]
+# A number (regression) or a class name (classification); None: unlabelled. JSON numbers stay
+# numbers and strings stay strings (pydantic's smart union): a class is never read as a number.
+TargetValue = float | str | None
 
 
 def _now() -> datetime:
@@ -37,13 +40,16 @@ class Envelope(BaseModel):
 
 
 class RecordIngested(Envelope):
-    """A validated, normalised record (step 2); `target` is None when unlabelled."""
+    """A validated, normalised record (step 2); `target` is None when unlabelled.
+
+    The target is a number for a regression spec, the class's name for a classification spec.
+    """
 
     kind: Literal["record.ingested.v1"] = "record.ingested.v1"
     record_id: str
     dataset: str
     features: Features
-    target: float | None = None
+    target: TargetValue = None
 
 
 class PredictionRequested(Envelope):
@@ -204,6 +210,28 @@ class PredictionMade(Envelope):
     model_version: int
     prediction: float
     features: Features
+
+
+class ClassificationMade(Envelope):
+    """One record classified: the class and the probability of every class (step 6).
+
+    A binary model picks its positive class when that class's probability reaches
+    `threshold`; a multiclass model picks the most probable class (threshold None).
+    """
+
+    kind: Literal["classification.made.v1"] = "classification.made.v1"
+    record_id: str
+    request_event_id: UUID
+    model_name: str
+    model_version: int
+    prediction: str = Field(description="the predicted class")
+    probabilities: dict[str, float] = Field(description="every class's probability")
+    threshold: float | None = None
+    features: Features
+
+
+PredictionResult = Annotated[PredictionMade | ClassificationMade, Field(discriminator="kind")]
+PREDICTION_RESULT: TypeAdapter[PredictionResult] = TypeAdapter(PredictionResult)
 
 
 # --- monitor --------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from contracts.datasets import Target
+
 # No contract carries inf or NaN: JSON has no spelling for them (encoders write null or a
 # non-standard literal), and a stored one would break every later read of the record.
 FINITE = ConfigDict(allow_inf_nan=False)
@@ -22,15 +24,37 @@ class HoldoutRows(BaseModel):
     fingerprint: str = Field(description="sha256 of the sorted record ids, one per line")
 
 
+ScoreMetric = Literal["rmse", "log_loss", "macro_f1", "roc_auc", "accuracy"]
+# The scores where less is better; for the others more is better.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "log_loss"})
+
+
+def as_loss(metric: ScoreMetric, score: float) -> float:
+    """A score as a loss, less is better: itself for rmse and log loss, 1 - score otherwise."""
+    return score if metric in LOWER_IS_BETTER else 1.0 - score
+
+
 class ChampionComparison(BaseModel):
     """The champion at training time and this model, scored on the same holdout records,
-    which neither of them trained on: what the promotion policy compares."""
+    which neither of them trained on: what the promotion policy compares (regression)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     champion_version: int
     champion_rmse: float
     rmse: float = Field(description="this model's rmse on the same rows")
+    rows: HoldoutRows
+
+
+class ScoreComparison(BaseModel):
+    """As ChampionComparison, by any score: a classifier's (log loss, macro F1, ...)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    champion_version: int
+    metric: ScoreMetric
+    champion_score: float
+    score: float = Field(description="this model's score by `metric` on the same rows")
     rows: HoldoutRows
 
 
@@ -44,11 +68,21 @@ class ModelMetrics(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore", **FINITE)
 
-    rmse: float
-    mae: float
-    r2: float
+    task: Literal["regression", "classification"] = "regression"
+    # Regression scores on the holdout (None for a classifier).
+    rmse: float | None = None
+    mae: float | None = None
+    r2: float | None = None
+    # Classification scores on the holdout (None for a regressor; roc_auc for binary only).
+    log_loss: float | None = None
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    roc_auc: float | None = None
+    metric: ScoreMetric = Field(default="rmse", description="the score promotion compares by")
     holdout_size: int
-    parity_max_abs_error: float = Field(description="largest |onnx - sklearn| on the holdout")
+    parity_max_abs_error: float = Field(
+        description="largest |onnx - sklearn| on the holdout: predictions, or probabilities"
+    )
     parity_max_rel_error: float | None = Field(
         default=None, description="largest |onnx - sklearn| / max(|sklearn|, 1) on the holdout"
     )
@@ -73,10 +107,20 @@ class ModelMetrics(BaseModel):
         default=None, description="the holdout records rmse, mae and r2 were computed on"
     )
     comparison: ChampionComparison | None = None
+    score_comparison: ScoreComparison | None = Field(
+        default=None, description="classifiers: the champion and this model by `metric`"
+    )
     # The champion at training time, scored on this version's holdout (older cards; new ones
     # also carry `comparison`, which names the rows).
     champion_version: int | None = None
     champion_rmse: float | None = None
+
+    def loss(self, metric: ScoreMetric | None = None) -> float | None:
+        """A score (default: `metric`) as a loss, less is better: 1 - score for a score where
+        more is better (all of them lie in [0, 1]); None when the card has no such score."""
+        name = metric or self.metric
+        score: float | None = getattr(self, name)
+        return None if score is None else as_loss(name, score)
 
 
 class NumericReference(BaseModel):
@@ -117,7 +161,15 @@ class ReferenceStatistics(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", **FINITE)
 
     features: dict[str, ColumnReference]
-    prediction: NumericReference
+    prediction: ColumnReference = Field(
+        description="numeric predictions; for a classifier the share of each predicted class"
+    )
+    probabilities: dict[str, NumericReference] | None = Field(
+        default=None, description="classifiers: each class's predicted probability, binned"
+    )
+    labels: CategoricalReference | None = Field(
+        default=None, description="classifiers: the class balance of the training labels"
+    )
     # Training rows behind the statistics (the tests' reference sample size); None in
     # references written before it was recorded, where the monitor falls back to the
     # snapshot's size.
@@ -144,6 +196,16 @@ class ModelCard(BaseModel):
     snapshot_fingerprint: str
     snapshot_size: int
     reference: ReferenceStatistics
+    target: Target | None = Field(
+        default=None, description="the spec's target at training time; None: regression"
+    )
+    classes: tuple[str, ...] | None = Field(
+        default=None, description="classifiers: the class of each probability column, in order"
+    )
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.classes is not None
 
 
 class ModelVersion(BaseModel):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from contracts.datasets import (
     BooleanFeature,
     CategoricalFeature,
+    ClassificationTarget,
     DatasetSpec,
     Feature,
     FeatureValue,
@@ -24,7 +25,7 @@ from contracts.datasets import (
     NumericFeature,
     Target,
 )
-from contracts.events import RejectionReason
+from contracts.events import RejectionReason, TargetValue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping
@@ -53,7 +54,7 @@ class Fields(NamedTuple):
     (A named tuple: made for every record, it costs a tenth of a frozen dataclass.)"""
 
     features: dict[str, FeatureValue]
-    target: float | None
+    target: TargetValue
     imputed: tuple[str, ...]
     reasons: tuple[RejectionReason, ...]
 
@@ -175,14 +176,36 @@ def _missing_value(feature: Feature, record: Mapping[str, Any]) -> FeatureValue:
     raise Invalid("null", "feature is not nullable")
 
 
-def _target_value(target: Target, record: Mapping[str, Any]) -> float | None:
-    """The target as a float; absent or null means the record is unlabelled."""
+def _target_value(target: Target, record: Mapping[str, Any]) -> TargetValue:
+    """The target: a float, or a class name; absent or null means the record is unlabelled."""
     value = record.get(target.name)
     if value is None:
         return None
+    if isinstance(target, ClassificationTarget):
+        return target_class(target, value)
     number = _finite(_number(value))
     _check_bounds(number, target.min, target.max)
     return float(number)
+
+
+def target_class(target: ClassificationTarget, value: object) -> str:
+    """The class a label names, spelt as the spec spells it; raises Invalid.
+
+    Labels normalise as categories do; a whole number (1 or 1.0) is its integer's text.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int | str):
+        text = str(value)
+    else:
+        raise Invalid("type", f"expected a class name, got {json_type(value)}")
+    found = _lookup(_class_lookups(target), text)
+    if found is None:
+        allowed = ", ".join(target.classes)
+        raise Invalid("class", f"unknown class {text!r:.60}; allowed: {allowed}")
+    return found
 
 
 def _unknown_fields(record: Mapping[str, Any], known: Collection[str]) -> list[RejectionReason]:
@@ -270,28 +293,43 @@ def _category(feature: CategoricalFeature, value: object) -> str:
         text = str(value)
     else:
         raise Invalid("type", f"expected a string, got {json_type(value)}")
-    exact, normalised = _category_lookups(feature)
-    category = exact.get(text)
-    if category is None:
-        category = normalised.get(normalise_text(text))
+    category = _lookup(_category_lookups(feature), text)
     if category is None:
         allowed = ", ".join(feature.categories)
         raise Invalid("category", f"unknown category {text!r:.60}; allowed: {allowed}")
     return category
 
 
-# Lookups per categorical feature, built once: validation runs for every record.
-_LOOKUPS: dict[int, tuple[CategoricalFeature, dict[str, str], dict[str, str]]] = {}
+def _lookup(lookups: tuple[dict[str, str], dict[str, str]], text: str) -> str | None:
+    """The name `text` spells: as written first, then normalised (case, whitespace)."""
+    exact, normalised = lookups
+    found = exact.get(text)
+    return found if found is not None else normalised.get(normalise_text(text))
+
+
+# Lookups per categorical feature and classification target, built once: validation runs for
+# every record.
+_LOOKUPS: dict[int, tuple[object, dict[str, str], dict[str, str]]] = {}
 
 
 def _category_lookups(feature: CategoricalFeature) -> tuple[dict[str, str], dict[str, str]]:
     """Spellings as written, and normalised spellings, to their category."""
-    cached = _LOOKUPS.get(id(feature))
-    if cached is None or cached[0] is not feature:
-        exact = {c: c for c in feature.categories} | dict(feature.aliases)
-        normalised = {normalise_text(c): c for c in feature.categories}
-        normalised.update({normalise_text(alias): c for alias, c in feature.aliases.items()})
-        cached = _LOOKUPS[id(feature)] = (feature, exact, normalised)
+    return _names_lookups(feature, feature.categories, feature.aliases)
+
+
+def _class_lookups(target: ClassificationTarget) -> tuple[dict[str, str], dict[str, str]]:
+    return _names_lookups(target, target.classes, target.aliases)
+
+
+def _names_lookups(
+    owner: object, names: tuple[str, ...], aliases: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    cached = _LOOKUPS.get(id(owner))
+    if cached is None or cached[0] is not owner:
+        exact = {c: c for c in names} | dict(aliases)
+        normalised = {normalise_text(c): c for c in names}
+        normalised.update({normalise_text(alias): c for alias, c in aliases.items()})
+        cached = _LOOKUPS[id(owner)] = (owner, exact, normalised)
     return cached[1], cached[2]
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
-from contracts.events import Envelope, Features, RecordIngested
+from contracts.events import Envelope, Features, RecordIngested, TargetValue
 from contracts.topics import RECORDS, Topics
 
 RECORDS_V2 = "ingest.records.v2"
@@ -30,7 +30,7 @@ class RecordIngestedV2(Envelope):
     record_id: str
     dataset: str
     features: Features
-    target: float | None = None
+    target: TargetValue = None
     imputed: tuple[str, ...] = Field(
         default=(), description="features that were missing or null and took the spec's value"
     )

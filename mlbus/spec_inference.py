@@ -29,7 +29,7 @@ from contracts import (
     Feature,
     IntegerFeature,
     NumericFeature,
-    Target,
+    RegressionTarget,
 )
 from contracts.normalise import normalise_text
 
@@ -114,7 +114,7 @@ def draft_spec(
     spec = DatasetSpec(
         name=name or _dataset_name(path),
         record_id_field=id_field,
-        target=Target(name=target_column.name, min=low),
+        target=RegressionTarget(name=target_column.name, min=low),
         features=tuple(features),
     )
     return Draft(spec, guesses, skipped)

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from contracts import DatasetSpec, FeatureValue, RejectionReason
+from contracts import DatasetSpec, FeatureValue, RejectionReason, TargetValue
 from contracts.normalise import (
     MAX_RECORD_ID_LENGTH,
     Invalid,
@@ -41,7 +41,7 @@ class ValidRecord:
 
     record_id: str
     features: dict[str, FeatureValue]
-    target: float | None = None
+    target: TargetValue = None
     # The message carried no id: `record_id` is a fresh one, outside the duplicate window.
     generated_id: bool = False
     # Features that were missing or null and took the spec's imputed value.

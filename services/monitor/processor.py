@@ -116,7 +116,8 @@ class PredictionProcessor:
         labels = [
             (r.record_id, r.target)
             for r in records
-            if r.target is not None and self._seen_labels.first_time(r.event_id)
+            # Numeric labels: live error is a regression figure.
+            if isinstance(r.target, float) and self._seen_labels.first_time(r.event_id)
         ]
         before = self.joiner.counts.joined
         self._record_errors(self.joiner.add_labels(labels))

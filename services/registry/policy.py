@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
+from contracts.models import LOWER_IS_BETTER, as_loss
+
 if TYPE_CHECKING:
     from contracts import ModelMetrics
 
@@ -14,10 +16,10 @@ CHALLENGER: Final = "challenger"
 
 @dataclass(frozen=True)
 class Champion:
-    """The version currently holding the `champion` alias and its own recorded holdout RMSE."""
+    """The version currently holding the `champion` alias and its own recorded metrics."""
 
     version: int
-    rmse: float
+    metrics: ModelMetrics
 
 
 @dataclass(frozen=True)
@@ -33,33 +35,79 @@ class Decision:
 def decide_promotion(candidate: ModelMetrics, champion: Champion | None, margin: float) -> Decision:
     """Champion if there is none yet, or if the candidate beats it by the relative `margin`.
 
+    They are compared by the candidate's `metric` as a loss (rmse, log loss; 1 - accuracy,
+    macro F1 or ROC AUC): the candidate needs a loss below the champion's times (1 - margin).
     Both are compared on the same holdout records, which neither trained on, when the trainer
     scored the current champion there (`comparison`; older cards: `champion_rmse` on the
     candidate's holdout); otherwise on their own, different holdouts.
     """
     if champion is None:
         return Decision(CHAMPION, "first version: no champion yet")
-    candidate_rmse, champion_rmse, basis = _compared(candidate, champion)
-    threshold = champion_rmse * (1.0 - margin)
+    metric = candidate.metric
+    compared = _compared(candidate, champion)
+    if compared is None:
+        return Decision(CHALLENGER, f"champion v{champion.version} has no {metric} to compare")
+    candidate_loss, champion_loss, basis = compared
+    threshold = champion_loss * (1.0 - margin)
     comparison = (
-        f"rmse {candidate_rmse:.6g} vs champion v{champion.version} rmse {champion_rmse:.6g}"
-        f" {basis} (needs < {threshold:.6g}, margin {margin:g})"
+        f"{_named(metric)} {_shown(metric, candidate_loss)} vs champion v{champion.version}"
+        f" {_named(metric)} {_shown(metric, champion_loss)} {basis}"
+        f" (needs {_needs(metric, threshold)}, margin {margin:g})"
     )
-    if candidate_rmse < threshold:
+    if candidate_loss < threshold:
         return Decision(CHAMPION, f"beats champion: {comparison}")
     return Decision(CHALLENGER, f"does not beat champion: {comparison}")
 
 
-def _compared(candidate: ModelMetrics, champion: Champion) -> tuple[float, float, str]:
-    """(candidate rmse, champion rmse, on which rows) for the fairest comparison on record."""
-    same = candidate.comparison
-    if same is not None and same.champion_version == champion.version:
-        rows = f"{same.rows.count} holdout records {same.rows.fingerprint[:12]}"
-        return same.rmse, same.champion_rmse, f"on the same {rows}, unseen by both"
+def _named(metric: str) -> str:
+    return metric.replace("_", " ")
+
+
+def _shown(metric: str, loss: float) -> str:
+    """A loss as the score people read (accuracy 0.93, not loss 0.07)."""
+    return f"{loss if metric in LOWER_IS_BETTER else 1.0 - loss:.6g}"
+
+
+def _needs(metric: str, threshold: float) -> str:
+    return f"< {threshold:.6g}" if metric in LOWER_IS_BETTER else f"> {1.0 - threshold:.6g}"
+
+
+def _compared(candidate: ModelMetrics, champion: Champion) -> tuple[float, float, str] | None:
+    """(candidate loss, champion loss, on which rows) for the fairest comparison on record."""
+    metric = candidate.metric
+    same = _same_rows(candidate, champion)
+    if same is not None:
+        return same
+    own = candidate.loss()
     scored = candidate.champion_rmse
-    if candidate.champion_version == champion.version and scored is not None:
-        return candidate.rmse, scored, "on the same holdout"
-    return candidate.rmse, champion.rmse, _fallback_basis(candidate, champion)
+    if own is None:
+        return None
+    if metric == "rmse" and candidate.champion_version == champion.version and scored is not None:
+        return own, scored, "on the same holdout"
+    theirs = champion.metrics.loss(metric)
+    return None if theirs is None else (own, theirs, _fallback_basis(candidate, champion))
+
+
+def _same_rows(candidate: ModelMetrics, champion: Champion) -> tuple[float, float, str] | None:
+    """Both models' losses on the holdout rows neither trained on, when the trainer scored
+    the current champion there by the candidate's metric."""
+    metric = candidate.metric
+    by_score, by_rmse = candidate.score_comparison, candidate.comparison
+    if by_score is not None and by_score.metric == metric:
+        losses = as_loss(metric, by_score.score), as_loss(metric, by_score.champion_score)
+        version, rows = by_score.champion_version, by_score.rows
+    elif by_rmse is not None and metric == "rmse":
+        losses, version, rows = (
+            (by_rmse.rmse, by_rmse.champion_rmse),
+            by_rmse.champion_version,
+            by_rmse.rows,
+        )
+    else:
+        return None
+    if version != champion.version:
+        return None
+    where = f"on the same {rows.count} holdout records {rows.fingerprint[:12]}, unseen by both"
+    return losses[0], losses[1], where
 
 
 def _fallback_basis(candidate: ModelMetrics, champion: Champion) -> str:

@@ -256,7 +256,7 @@ class RegistryStore:
         )
         if row is None:
             return None
-        return Champion(version=row[0], rmse=ModelCard.model_validate_json(row[1]).metrics.rmse)
+        return Champion(version=row[0], metrics=ModelCard.model_validate_json(row[1]).metrics)
 
     def _apply_decision(self, db: Connection, name: str, version: int, decision: Decision) -> None:
         if decision.promoted:

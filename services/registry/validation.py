@@ -41,9 +41,10 @@ def parse_card(card_json: str | bytes, url_name: str) -> ModelCard:
         raise InvalidUpload(
             f"model name in the URL ({url_name!r}) differs from the card's ({card.model_name!r})"
         )
-    rmse = card.metrics.rmse  # finite: the contract refuses inf and NaN in every metric
-    if rmse < 0:
-        raise InvalidUpload(f"card metrics.rmse must be >= 0, got {rmse}")
+    for name in ("rmse", "mae", "log_loss"):  # finite: the contract refuses inf and NaN
+        score = getattr(card.metrics, name)
+        if score is not None and score < 0:
+            raise InvalidUpload(f"card metrics.{name} must be >= 0, got {score}")
     return card
 
 

@@ -245,7 +245,8 @@ class TrainingCoordinator:
     ) -> None:
         rmse = model.card.metrics.rmse
         self._metrics.runs.labels(outcome="uploaded").inc()
-        self._metrics.last_rmse.set(rmse)
+        if rmse is not None:
+            self._metrics.last_rmse.set(rmse)
         log.info(
             "trainer: uploaded %s v%d (rmse %.6g, %d records, %.2fs)",
             version.model_name,

@@ -13,8 +13,8 @@ from contracts import (
     Feature,
     IntegerFeature,
     NumericFeature,
+    RegressionTarget,
     RejectionReason,
-    Target,
 )
 from contracts.normalise import Invalid, normalise_fields, normalise_value
 
@@ -77,7 +77,7 @@ def outcome(feature: Feature, value: object) -> tuple[str, object]:
 
 @pytest.mark.parametrize("feature", FEATURES, ids=lambda f: f.name)
 def test_every_value_normalises_as_the_rules_say(feature: Feature) -> None:
-    spec = DatasetSpec(name="shortcuts", target=Target(name="y"), features=(feature,))
+    spec = DatasetSpec(name="shortcuts", target=RegressionTarget(name="y"), features=(feature,))
     for value in VALUES:
         fields = normalise_fields({feature.name: value}, spec)
         if fields.reasons:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from contracts import HOUSE_PRICES, DatasetSpec, NumericFeature, Target
+from contracts import HOUSE_PRICES, DatasetSpec, NumericFeature, RegressionTarget
 from services.common.specfile import dump_spec
 from services.ingest.config import Settings
 
@@ -22,7 +22,9 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    spec = DatasetSpec(name="toy", target=Target(name="y"), features=(NumericFeature(name="x"),))
+    spec = DatasetSpec(
+        name="toy", target=RegressionTarget(name="y"), features=(NumericFeature(name="x"),)
+    )
     path = tmp_path / "toy.yaml"
     path.write_text(dump_spec(spec))
     monkeypatch.setenv("MLBUS_INGEST_PORT", "9101")

@@ -16,8 +16,8 @@ from contracts import (
     DatasetSpec,
     IntegerFeature,
     NumericFeature,
+    RegressionTarget,
     RejectionReason,
-    Target,
 )
 from mlbus.datagen import RecordGenerator
 from services.ingest.validation import (
@@ -31,7 +31,7 @@ from services.ingest.validation import (
 
 SPEC = DatasetSpec(
     name="toy",
-    target=Target(name="y", min=0, max=1000),
+    target=RegressionTarget(name="y", min=0, max=1000),
     features=(
         NumericFeature(name="size", min=0, max=100),
         IntegerFeature(name="rooms", min=1, max=9),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts import BooleanFeature, CategoricalFeature, NumericFeature
+from contracts import BooleanFeature, CategoricalFeature, NumericFeature, RegressionTarget
 from mlbus.cli import main
 from mlbus.spec_inference import draft_spec
 from services.common.specfile import load_spec
@@ -120,6 +120,7 @@ def test_numbers_that_may_be_negative_have_no_lower_bound(tmp_path: Path) -> Non
     [a] = spec.features
     assert isinstance(a, NumericFeature)
     assert a.min is None
+    assert isinstance(spec.target, RegressionTarget)
     assert spec.target.min is None
 
 

@@ -128,7 +128,7 @@ def test_a_champion_whose_inputs_do_not_fit_is_skipped(snapshot: Snapshot) -> No
     )
     assert model.card.metrics.champion_version is None
     assert model.card.metrics.champion_rmse is None
-    assert math.isfinite(model.card.metrics.rmse)
+    assert math.isfinite(model.card.metrics.rmse or math.nan)
 
 
 def test_make_estimator_applies_the_seed_and_threads() -> None:

@@ -7,7 +7,7 @@ import pytest
 from sklearn.datasets import load_diabetes
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from contracts import DatasetSpec, NumericFeature, Target
+from contracts import DatasetSpec, NumericFeature, RegressionTarget
 from services.trainer.onnx_export import (
     ParityError,
     check_parity,
@@ -61,7 +61,7 @@ def test_boosted_trees_on_real_data_take_sklearns_paths_in_onnx() -> None:
     data = load_diabetes(as_frame=True, scaled=False).frame
     spec = DatasetSpec(
         name="diabetes",
-        target=Target(name="target"),
+        target=RegressionTarget(name="target"),
         features=tuple(NumericFeature(name=c) for c in data.columns if c != "target"),
     )
     frame = model_frame(data.to_dict("records"), spec)

@@ -16,7 +16,7 @@ from contracts import (
     NumericFeature,
     NumericReference,
     ReferenceStatistics,
-    Target,
+    RegressionTarget,
 )
 from services.trainer.reference import (
     DISCRETE_MAX_VALUES,
@@ -100,6 +100,7 @@ def test_the_reference_counts_its_training_rows(reference: ReferenceStatistics) 
 
 def test_prediction_reference_bins_the_predictions(reference: ReferenceStatistics) -> None:
     frame = take_snapshot(labelled_records(2000, seed=4), HOUSE_PRICES).frame
+    assert isinstance(reference.prediction, NumericReference)
     assert_quantile_bins(reference.prediction, frame["price"].to_numpy() * 1.01)
 
 
@@ -118,7 +119,7 @@ def test_categorical_frequencies_cover_the_spec_categories(
 def test_booleans_are_categories_and_missing_values_are_left_out() -> None:
     spec = DatasetSpec(
         name="flags",
-        target=Target(name="y"),
+        target=RegressionTarget(name="y"),
         features=(
             BooleanFeature(name="flag", nullable=True),
             NumericFeature(name="x", nullable=True),

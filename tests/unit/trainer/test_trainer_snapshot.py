@@ -11,7 +11,7 @@ from contracts import (
     DatasetSpec,
     NumericFeature,
     RecordIngested,
-    Target,
+    RegressionTarget,
 )
 from services.trainer.snapshot import RecordBuffer, fingerprint, model_frame, take_snapshot
 from tests.unit.trainer.trainer_samples import labelled_records
@@ -104,7 +104,7 @@ def test_snapshot_frame_has_features_typed_for_onnx_and_the_target() -> None:
 def test_model_frame_spells_missing_values_as_the_predictor_feeds_them() -> None:
     spec = DatasetSpec(
         name="tiny",
-        target=Target(name="y"),
+        target=RegressionTarget(name="y"),
         features=(
             NumericFeature(name="x", nullable=True),
             BooleanFeature(name="flag", nullable=True),
