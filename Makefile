@@ -42,10 +42,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-# Unit, service and end-to-end tests; the end-to-end ones on the embedded tansu broker.
+# Unit and service tests, and on the embedded tansu broker the end-to-end tests of what brokers
+# do differently (marked both_brokers); test-kafka runs every end-to-end test on Apache Kafka.
 test-fast: setup
 	$(PYTEST) tests --ignore=tests/faults --ignore=tests/containers --ignore=tests/cluster \
-		--ignore=tests/chart
+		--ignore=tests/chart -m "not e2e or both_brokers"
 
 # The Helm chart (deploy/helm/mlbus): helm lint and template for several value sets, every
 # object checked against the Kubernetes schemas and each Deployment's env against its Settings.

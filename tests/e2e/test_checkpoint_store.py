@@ -6,6 +6,7 @@ record of the last batch): the latest value must still be the last one written.
 
 from __future__ import annotations
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from prometheus_client import CollectorRegistry
@@ -15,6 +16,9 @@ from services.common.broker import make_broker
 from services.common.settings import KafkaSettings
 from services.monitor.checkpointing.kafka_store import KafkaCheckpointStore
 from tests.e2e.test_end_offsets import create_topic
+
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 PARTITIONS = 3
 

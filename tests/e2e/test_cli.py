@@ -15,7 +15,8 @@ from mlbus.brokers import Broker
 from mlbus.bus import read_topic
 from mlbus.datagen import RecordGenerator
 
-pytestmark = pytest.mark.e2e
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 
 def mlbus(*args: str) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,8 @@ from mlbus.demo import DEMO_ENV
 from mlbus.registry_token import write_token_file
 from mlbus.runner import Stack
 
-pytestmark = pytest.mark.e2e
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 LABELLED = 300
 

@@ -18,7 +18,8 @@ from services.common.broker import make_broker
 from services.common.http import service_app
 from services.common.settings import KafkaSettings
 
-pytestmark = pytest.mark.e2e
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 STALL_SECONDS = 2.0
 

@@ -7,11 +7,15 @@ batches of 5 and 21 records (26 records: the true end is 26, tansu alone says 6)
 
 from __future__ import annotations
 
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from mlbus.brokers import Broker
 from services.common.offsets import log_end_offsets
+
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 BATCHES = (5, 21)
 

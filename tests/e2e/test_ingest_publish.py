@@ -19,7 +19,8 @@ from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack
 from tests.e2e.ingest_support import outcomes, running_ingest
 
-pytestmark = pytest.mark.e2e
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 from mlbus.demo import BAD_MESSAGES, DEMO_ENV, DemoPlan, DemoResult, run_demo
 from mlbus.runner import Stack
 
-pytestmark = pytest.mark.e2e
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 
 @pytest.fixture(scope="module")

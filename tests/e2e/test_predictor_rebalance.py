@@ -29,7 +29,8 @@ from tests.unit.predictor.predictor_fixtures import (
     tiny_model_bytes,
 )
 
-pytestmark = pytest.mark.e2e
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 RATE = 200  # requests/s: steady, well within one predictor's reach on a shared machine
 PREFIX = "reb-"

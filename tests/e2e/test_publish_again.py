@@ -16,7 +16,8 @@ from mlbus.runner import Stack
 from tests.e2e.ingest_support import running_ingest
 from tests.e2e.test_ingest_publish import mlbus_publish
 
-pytestmark = pytest.mark.e2e
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 
 @pytest.fixture

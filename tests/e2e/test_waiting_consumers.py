@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from faststream.kafka import KafkaBroker
 from prometheus_client import CollectorRegistry
 
 from mlbus.brokers import Broker
 from services.common.broker import make_broker, wait_for_records
 from services.common.settings import KafkaSettings
+
+# What brokers do differently: on tansu (test-fast) as well as Apache Kafka (test-kafka).
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
 
 async def test_a_waiting_batch_subscriber_gets_records_sent_after_a_quiet_spell(
