@@ -1,4 +1,9 @@
-"""Idempotency: the record ids routed within a horizon, so that none is routed twice."""
+"""Idempotency: the records routed within a horizon, so that none is routed twice.
+
+A record is known by its routing key: its id, and whether it carried a label. The label of a
+record that was scored earlier is news, not a duplicate: it is the late label the monitor
+joins with that record's prediction (and a training record).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+
+# (record id, labelled)
+RoutingKey = tuple[str, bool]
 
 
 class SeenIds:
@@ -25,7 +33,7 @@ class SeenIds:
         self._horizon = horizon_seconds
         self._max_ids = max_ids
         self._clock = clock
-        self._routed_at: OrderedDict[str, float] = OrderedDict()
+        self._routed_at: OrderedDict[RoutingKey, float] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._routed_at)
@@ -34,25 +42,25 @@ class SeenIds:
     def enabled(self) -> bool:
         return self._horizon > 0
 
-    def contains(self, record_id: str) -> bool:
-        """Whether `record_id` was routed within the horizon."""
-        routed_at = self._routed_at.get(record_id)
+    def contains(self, key: RoutingKey) -> bool:
+        """Whether a record with this key was routed within the horizon."""
+        routed_at = self._routed_at.get(key)
         return routed_at is not None and self._clock() - routed_at < self._horizon
 
-    def remember(self, record_ids: Iterable[str]) -> None:
-        """Note ids that were just routed (after their events were acknowledged)."""
+    def remember(self, keys: Iterable[RoutingKey]) -> None:
+        """Note records that were just routed (after their events were acknowledged)."""
         if self._horizon <= 0:
             return
         now = self._clock()
-        for record_id in record_ids:
-            self._routed_at[record_id] = now
-            self._routed_at.move_to_end(record_id)
+        for key in keys:
+            self._routed_at[key] = now
+            self._routed_at.move_to_end(key)
         self._forget_old(now)
 
     def _forget_old(self, now: float) -> None:
         # Insertion order is routing order, so the oldest are always at the front.
         while self._routed_at:
-            record_id, routed_at = next(iter(self._routed_at.items()))
+            key, routed_at = next(iter(self._routed_at.items()))
             if now - routed_at < self._horizon and len(self._routed_at) <= self._max_ids:
                 return
-            del self._routed_at[record_id]
+            del self._routed_at[key]

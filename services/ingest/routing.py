@@ -32,6 +32,7 @@ from services.ingest.dedup import SeenIds
 from services.ingest.validation import InvalidRecord, ValidRecord, decode_json, validate_record
 
 if TYPE_CHECKING:
+    from services.ingest.dedup import RoutingKey
     from services.ingest.metrics import Destination, IngestMetrics
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,11 @@ class Ingestor:
     that fails any of them is dead-lettered alone, with its reason, and never fails its batch.
     Publish errors propagate: the caller must not commit the input (Kafka) or must answer
     with an error (HTTP), so that nothing is lost.
-    A valid record whose id was routed within the horizon of `seen` is a duplicate: it is
-    dead-lettered with the rule 'duplicate' and counted as such, never routed twice. Only
-    explicit ids count: a record without one gets a fresh id, and is never a duplicate.
+    A valid record whose id was routed within the horizon of `seen`, labelled as it is now or
+    unlabelled as it is now, is a duplicate: it is dead-lettered with the rule 'duplicate' and
+    counted as such, never routed twice. The label of a record routed without one is its late
+    label, not a duplicate. Only explicit ids count: a record without one gets a fresh id, and
+    is never a duplicate.
     """
 
     def __init__(
@@ -135,7 +138,7 @@ class Ingestor:
     async def ingest_batch(self, messages: Sequence[Message]) -> list[Outcome]:
         """Handle messages in order; returns once every output event is acknowledged."""
         async with self._lock:
-            routed: dict[str, None] = {}  # ids accepted in this batch, in order
+            routed: dict[RoutingKey, None] = {}  # records accepted in this batch, in order
             planned = [self._plan(message, routed) for message in messages]
             outputs = [output for _, message_outputs in planned for output in message_outputs]
             await self._publish_all(outputs)
@@ -172,7 +175,9 @@ class Ingestor:
             await self._publish_all([output])
         self._metrics.count("rejected")
 
-    def _plan(self, message: Message, routed: dict[str, None]) -> tuple[Outcome, list[_Output]]:
+    def _plan(
+        self, message: Message, routed: dict[RoutingKey, None]
+    ) -> tuple[Outcome, list[_Output]]:
         """The outcome of one message and the events it turns into; no I/O, never raises."""
         try:
             return self._plan_message(message, routed)
@@ -181,7 +186,7 @@ class Ingestor:
             return self._refused(message, _handler_error(exc))
 
     def _plan_message(
-        self, message: Message, routed: dict[str, None]
+        self, message: Message, routed: dict[RoutingKey, None]
     ) -> tuple[Outcome, list[_Output]]:
         origin, raw = message.origin, message.raw
         decoded = decode_json(raw)
@@ -214,7 +219,7 @@ class Ingestor:
         return Outcome(rejected=[rejected]), [output]
 
     def _plan_record(
-        self, record: _Record, routed: dict[str, None], outcome: Outcome
+        self, record: _Record, routed: dict[RoutingKey, None], outcome: Outcome
     ) -> list[_Output]:
         try:
             # A record without an id takes its first event's id: fresh for every record, and
@@ -242,7 +247,7 @@ class Ingestor:
         return self._rejection(rejected, record.original, origin, event_id, "rejected")
 
     def _accept(
-        self, valid: ValidRecord, record: _Record, routed: dict[str, None], outcome: Outcome
+        self, valid: ValidRecord, record: _Record, routed: dict[RoutingKey, None], outcome: Outcome
     ) -> list[_Output]:
         seen = self._seen
         # Only an id the sender chose can repeat: a generated one is never looked up or kept.
@@ -250,7 +255,7 @@ class Ingestor:
         if (
             explicit
             and seen.enabled
-            and (valid.record_id in routed or seen.contains(valid.record_id))
+            and ((seen_as := (valid.record_id, valid.labelled)) in routed or seen.contains(seen_as))
         ):
             reason = RejectionReason(
                 field=self._spec.record_id_field,
@@ -275,7 +280,7 @@ class Ingestor:
             topic_v2 = self._records_v2_topic
             outputs.append(self._output(v2, topic_v2, key, None, None, valid.record_id))
         if explicit:  # only once every event of the record is publishable
-            routed[valid.record_id] = None
+            routed[valid.record_id, valid.labelled] = None
         outcome.accepted += 1
         return outputs
 

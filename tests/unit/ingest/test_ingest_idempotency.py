@@ -154,10 +154,15 @@ async def test_a_zero_horizon_turns_idempotency_off(registry: CollectorRegistry)
 
 def test_the_window_forgets_the_oldest_ids_beyond_its_size(clock: Clock) -> None:
     seen = SeenIds(horizon_seconds=60, max_ids=2, clock=clock)
-    seen.remember(["a", "b"])
+    seen.remember([("a", False), ("b", False)])
     clock.now += 1
-    seen.remember(["c"])
-    assert [seen.contains(i) for i in "abc"] == [False, True, True]
+    seen.remember([("c", True)])
+    assert [seen.contains(key) for key in [("a", False), ("b", False), ("c", True)]] == [
+        False,
+        True,
+        True,
+    ]
+    assert not seen.contains(("c", False))
     assert len(seen) == 2
 
 
@@ -212,3 +217,20 @@ async def test_an_http_record_without_an_id_gets_a_fresh_id(
     assert (first.accepted, second.accepted) == (1, 1)
     ids = {e.record_id for e, _ in sender.sent}  # type: ignore[attr-defined]
     assert len(ids) == 2
+
+
+async def test_the_late_label_of_a_scored_record_is_routed_and_only_once(
+    ingestor: Ingestor, sender: Sender, registry: CollectorRegistry
+) -> None:
+    [record] = records(1)
+    unlabelled = {k: v for k, v in record.items() if k != HOUSE_PRICES.target.name}
+    await ingestor.ingest_batch([kafka(unlabelled, 0)])
+    await ingestor.ingest_batch([kafka(record, 1), kafka(record, 2), kafka(unlabelled, 3)])
+    # Scored, then its label joins the training records; the repeats are duplicates.
+    assert sender.topics() == [
+        TOPICS.predict_requests,
+        TOPICS.records,
+        TOPICS.rejected,
+        TOPICS.rejected,
+    ]
+    assert outcomes(registry) == {"accepted": 2, "rejected": 0, "duplicate": 2}
