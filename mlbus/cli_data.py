@@ -143,7 +143,9 @@ def cmd_spec_infer(args: argparse.Namespace) -> int:
         raise RuntimeError(f"cannot infer a spec from {args.file}: {exc}") from exc
     for note in (*draft.guesses, *draft.skipped):
         print(f"note: {note}", file=sys.stderr)
-    header = f"# Drafted by `mlbus spec infer {args.file.name}`: check bounds and categories.\n"
+    header = (
+        f"# Drafted by `mlbus spec infer {args.file.name}`: check bounds, categories and classes.\n"
+    )
     text = header + dump_spec(draft.spec) + guesses_comment(draft)
     if args.output:
         args.output.write_text(text, encoding="utf-8")

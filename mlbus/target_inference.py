@@ -74,7 +74,10 @@ def class_labels(column: Column, max_classes: int = MAX_CLASSES) -> Classes | st
     if len(counts) < 2:
         return f"it holds a single value ({next(iter(counts))!r})"
     if len(counts) > max_classes:
-        return f"it holds {len(counts)} distinct values, more than {max_classes} classes"
+        return (
+            f"it holds {len(counts)} distinct values, more than {max_classes} classes"
+            " (--max-classes): an identifier or free text?"
+        )
     names = sorted(counts, key=int) if whole else sorted(counts)
     aliases = {s: c for s, c in sorted(spellings.items()) if normalise_text(s) != c}
     return Classes(tuple(names), counts, aliases)
@@ -99,7 +102,10 @@ def infer_target(
         low = 0.0 if min(column.finite_numbers(), default=0) >= 0 else None
         return column, RegressionTarget(name=column.name, min=low)
     if isinstance(labels, str):
-        raise ValueError(f"target column {column.name!r} cannot hold classes: {labels}")
+        why = "holds text, so it is" if task is None else "is, as --task says,"
+        raise ValueError(
+            f"target column {column.name!r} {why} a classification target, but {labels}"
+        )
     guesses.append(_classification_guess(column, task, labels, max_classes))
     return column, _classification_target(column.name, labels, guesses)
 

@@ -107,7 +107,10 @@ def test_a_binary_target_names_its_positive_class_and_says_why(
 
 def test_text_targets_that_cannot_be_classes_are_refused_with_the_reason(tmp_path: Path) -> None:
     names = _csv(tmp_path, "x,name", [f"{i},person {i}" for i in range(30)])
-    with pytest.raises(ValueError, match=r"'name' cannot hold classes: .*30 distinct values"):
+    with pytest.raises(
+        ValueError,
+        match=r"'name' holds text, so it is a classification target, but .*30 distinct values",
+    ):
         draft_spec(names, target="name")
     assert _classes(names, target="name", max_classes=30).classes[0] == "person 0"
     same = _csv(tmp_path, "x,kind", ["1,a", "2,A "], name="same.csv")
@@ -122,7 +125,9 @@ def test_task_forces_the_target_and_limits_the_guess(tmp_path: Path) -> None:
     coded = _csv(tmp_path, "x,y", [f"{i},{i % 2}" for i in range(20)], name="coded.csv")
     assert isinstance(_classes(coded), ClassificationTarget)
     assert isinstance(draft_spec(coded, task="regression").spec.target, RegressionTarget)
-    with pytest.raises(ValueError, match=r"'score' cannot hold classes: .*not whole"):
+    with pytest.raises(
+        ValueError, match=r"'score' is, as --task says, a classification target, but .*not whole"
+    ):
         draft_spec(path, target="score", task="classification")
 
 
