@@ -23,7 +23,7 @@ from contracts import (
 from services.ingest.dedup import SeenIds
 from services.ingest.metrics import IngestMetrics
 from services.ingest.routing import Ingestor, Origin
-from tests.unit.ingest.test_ingest_routing import Recorder
+from tests.support.sent_events import Recorder
 
 TOPICS = Topics.with_prefix("unit-cls.")
 KAFKA = Origin(source=TOPICS.raw, partition=0, offset=7)
