@@ -12,7 +12,8 @@ from contracts import HOUSE_PRICES, Topics
 from mlbus.cli_options import bus_options
 from mlbus.datafiles import column_names, count_rows, file_identity, read_rows, with_record_ids
 from mlbus.publishing import ProgressBar, check_rows, output_offsets, publish_rows, summarise
-from mlbus.spec_inference import TARGET_NAMES, draft_spec, guesses_comment, looks_like_id_name
+from mlbus.spec_inference import draft_spec, guesses_comment, looks_like_id_name
+from mlbus.target_inference import MAX_CLASSES, MIN_ROWS_PER_CLASS, TARGET_NAMES, TASKS
 from services.common.specfile import dump_spec, load_spec
 
 if TYPE_CHECKING:
@@ -51,7 +52,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     infer.add_argument(
         "--target",
         help=f"target column (default: the first of {'/'.join(TARGET_NAMES)}, any case, that"
-        " holds numbers; else the last numeric column)",
+        " holds numbers or class labels; else the last column that does)",
+    )
+    infer.add_argument(
+        "--task",
+        choices=TASKS,
+        help="the target's task (default: classification for text, and for whole numbers with"
+        f" at most --max-classes distinct values and {MIN_ROWS_PER_CLASS} rows a value on"
+        " average; else regression)",
+    )
+    infer.add_argument(
+        "--max-classes",
+        type=int,
+        default=MAX_CLASSES,
+        help="most classes a classification target may have (default: %(default)s)",
     )
     infer.add_argument(
         "--record-id",
@@ -122,12 +136,16 @@ def cmd_spec_infer(args: argparse.Namespace) -> int:
             target=args.target,
             record_id=args.record_id,
             max_categories=args.max_categories,
+            task=args.task,
+            max_classes=args.max_classes,
         )
     except (OSError, ValueError) as exc:
         raise RuntimeError(f"cannot infer a spec from {args.file}: {exc}") from exc
     for note in (*draft.guesses, *draft.skipped):
         print(f"note: {note}", file=sys.stderr)
-    header = f"# Drafted by `mlbus spec infer {args.file.name}`: check bounds and categories.\n"
+    header = (
+        f"# Drafted by `mlbus spec infer {args.file.name}`: check bounds, categories and classes.\n"
+    )
     text = header + dump_spec(draft.spec) + guesses_comment(draft)
     if args.output:
         args.output.write_text(text, encoding="utf-8")

@@ -2,7 +2,8 @@
 
 For the house-price spec the ranges and the price formula are realistic; for any other spec,
 values are drawn inside each feature's bounds and the target is a fixed random linear function
-of the features, so a model has something to learn.
+of the features, so a model has something to learn. A classification target takes the class
+of that function's band: its logistic, with noise, cut into equal bands, one a class.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contracts import (
     HOUSE_PRICES,
     BooleanFeature,
     CategoricalFeature,
+    ClassificationTarget,
     DatasetSpec,
     Feature,
     IntegerFeature,
@@ -67,13 +69,15 @@ class RecordGenerator:
         self._is_house = spec.name == HOUSE_PRICES.name
         coef_rng = random.Random(f"{spec.name}-coefficients")
         self._coefficients = {f.name: coef_rng.uniform(-1, 1) for f in spec.features}
+        # Scores centre near 0 (features scale to [0, 1]), so that every class turns up.
+        self._centre = 0.5 * sum(self._coefficients.values())
 
     def record(self, *, labelled: bool = True) -> Record:
         features = {f.name: self._value(f) for f in self.spec.features}
         record: Record = {self.spec.record_id_field: f"{self._id_prefix}-{self._count:08d}"}
         record.update(features)
         if labelled:
-            record[self.spec.target.name] = round(self._target(features), 2)
+            record[self.spec.target.name] = self._label(features)
         self._count += 1
         return record
 
@@ -132,14 +136,28 @@ class RecordGenerator:
 
     # --- target --------------------------------------------------------------------------
 
+    def _label(self, features: Mapping[str, Any]) -> float | str:
+        target = self.spec.target
+        if isinstance(target, ClassificationTarget):
+            return self._class(target, features)
+        return round(self._target(features), 2)
+
     def _target(self, features: Mapping[str, Any]) -> float:
         noise = self._rng.gauss(0, 1)
         if self._is_house:
             return _house_price(features, noise)
-        score = sum(
+        return 100.0 + 10.0 * self._score(features) + noise
+
+    def _class(self, target: ClassificationTarget, features: Mapping[str, Any]) -> str:
+        logit = 4.0 * (self._score(features) - self._centre) + self._rng.gauss(0, 0.5)
+        probability = 1.0 / (1.0 + math.exp(-logit))
+        count = len(target.classes)
+        return target.classes[min(int(probability * count), count - 1)]
+
+    def _score(self, features: Mapping[str, Any]) -> float:
+        return sum(
             self._coefficients[n] * _as_number(self.spec.feature(n), v) for n, v in features.items()
         )
-        return 100.0 + 10.0 * score + noise
 
 
 def _house_price(f: Mapping[str, Any], noise: float) -> float:

@@ -2,7 +2,9 @@
 
 The guesses, in order:
 - the target: the column named by `--target`; else the first column called target, label,
-  price or y (in that order, any case) that holds numbers; else the last numeric column;
+  price or y (in that order, any case) that holds numbers or class labels; else the last such
+  column. Whole numbers or text with few distinct values make a classification target, other
+  numbers a regression target: the rules are in mlbus.target_inference;
 - the record id: the column named by `--record-id`; else a column named like an identifier
   (record_id, id, uuid, key, *_id, *Id) whose values are all present and distinct; else a
   text column whose values are all present and distinct (names, codes); else none, and
@@ -29,14 +31,13 @@ from contracts import (
     Feature,
     IntegerFeature,
     NumericFeature,
-    RegressionTarget,
 )
 from contracts.normalise import normalise_text
+from mlbus.target_inference import MAX_CLASSES, Task, infer_target
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-TARGET_NAMES = ("target", "label", "price", "y")
 _FEATURE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ID_NAME = re.compile(r"^(record_id|id|uuid|key)$|_id$|[a-z]Id$|ID$", re.IGNORECASE)
 _ID_NAME_CASED = re.compile(r"^(record_id|id|uuid|key)$|_id$|[a-z0-9]Id$|ID$")
@@ -94,14 +95,21 @@ def draft_spec(
     target: str | None = None,
     record_id: str | None = None,
     max_categories: int = 30,
+    task: Task | None = None,
+    max_classes: int = MAX_CLASSES,
 ) -> Draft:
-    """A draft spec for the CSV at `path`, for the user to check; raises ValueError."""
+    """A draft spec for the CSV at `path`, for the user to check; raises ValueError.
+
+    `task` forces the target's task; `max_classes` bounds a classification target's classes.
+    """
     columns = read_columns(path)
     if not columns:
         raise ValueError(f"{path}: no columns")
     guesses: list[str] = []
     skipped: list[str] = []
-    target_column = _target_column(columns, target, guesses)
+    target_column, spec_target = infer_target(
+        columns, named=target, task=task, max_classes=max_classes, guesses=guesses
+    )
     rest = [c for c in columns if c is not target_column]
     id_field = _record_id_field(rest, record_id, max_categories, guesses)
     features = [
@@ -110,11 +118,10 @@ def draft_spec(
         if column.name != id_field
         and (feature := _feature_or_skip(column, max_categories, guesses, skipped)) is not None
     ]
-    low = 0.0 if min(target_column.finite_numbers(), default=0) >= 0 else None
     spec = DatasetSpec(
         name=name or _dataset_name(path),
         record_id_field=id_field,
-        target=RegressionTarget(name=target_column.name, min=low),
+        target=spec_target,
         features=tuple(features),
     )
     return Draft(spec, guesses, skipped)
@@ -135,33 +142,7 @@ def read_columns(path: Path) -> list[Column]:
     return [Column(name, column) for name, column in zip(header, cells, strict=True)]
 
 
-# --- target and record id ------------------------------------------------------------------
-
-
-def _target_column(columns: list[Column], named: str | None, guesses: list[str]) -> Column:
-    by_name = {c.name: c for c in columns}
-    if named is not None:
-        if named not in by_name:
-            raise ValueError(f"no column {named!r} for the target; columns: {list(by_name)}")
-        if not by_name[named].numeric:
-            raise ValueError(f"target column {named!r} holds values that are not numbers")
-        guesses.append(f"target {named!r}: named with --target")
-        return by_name[named]
-    by_lower = {c.name.lower(): c for c in reversed(columns)}  # the first of a name wins
-    for candidate in TARGET_NAMES:
-        column = by_lower.get(candidate)
-        if column is not None and column.numeric:
-            order = ", ".join(TARGET_NAMES)
-            guesses.append(f"target {column.name!r}: the first numeric column called {order}")
-            return column
-    numeric = [c for c in columns if c.numeric]
-    if not numeric:
-        raise ValueError("no numeric column to use as the target; name one with --target")
-    guesses.append(
-        f"target {numeric[-1].name!r}: the last numeric column (no column called"
-        f" {', '.join(TARGET_NAMES)}); name another with --target"
-    )
-    return numeric[-1]
+# --- record id ------------------------------------------------------------------
 
 
 def _record_id_field(

@@ -19,9 +19,13 @@ _METRIC = re.compile(r'^mlbus_ingest_records_total\{outcome="(\w+)"\} (\S+)$', r
 
 
 @contextlib.contextmanager
-def running_ingest(bootstrap: str, workdir: Path) -> Iterator[tuple[Stack, Topics]]:
+def running_ingest(
+    bootstrap: str, workdir: Path, spec_path: Path | None = None
+) -> Iterator[tuple[Stack, Topics]]:
+    """Ingest on fresh topics, with the spec at `spec_path` (None: the house-price spec)."""
     prefix = f"ing{uuid.uuid4().hex[:8]}."
     config = StackConfig.with_free_ports(bootstrap, workdir, topic_prefix=prefix)
+    config.spec_path = spec_path
     topics = Topics.with_prefix(prefix)
     stack = Stack(config)
     stack.log_dir.mkdir(parents=True, exist_ok=True)

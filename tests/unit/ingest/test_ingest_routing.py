@@ -22,23 +22,10 @@ from mlbus.datagen import RecordGenerator
 from services.ingest.metrics import IngestMetrics
 from services.ingest.routing import Ingestor, Message, Origin
 from services.ingest.validation import validate_record
+from tests.support.sent_events import Recorder
 
 TOPICS = Topics.with_prefix("unit.")
 KAFKA = Origin(source=TOPICS.raw, partition=2, offset=41)
-
-
-class Recorder:
-    """A publish function that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[Envelope, str, bytes | None]] = []
-
-    async def __call__(self, event: Envelope, body: bytes, topic: str, key: bytes | None) -> None:
-        assert body == event.model_dump_json().encode()
-        self.sent.append((event, topic, key))
-
-    def on(self, topic: str) -> list[Any]:
-        return [event for event, sent_topic, _ in self.sent if sent_topic == topic]
 
 
 @pytest.fixture

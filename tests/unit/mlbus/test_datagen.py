@@ -6,8 +6,9 @@ import statistics
 
 import pytest
 
-from contracts import HOUSE_PRICES, DatasetSpec
+from contracts import HOUSE_PRICES, ClassificationTarget, DatasetSpec
 from mlbus.datagen import RecordGenerator
+from services.ingest.validation import ValidRecord, validate_record
 
 
 def test_same_seed_same_records() -> None:
@@ -66,3 +67,21 @@ def test_any_spec_works() -> None:
 def test_drift_of_an_unknown_feature_is_refused() -> None:
     with pytest.raises(ValueError, match="nope"):
         RecordGenerator(drift={"nope": 1.0})
+
+
+def test_a_classification_spec_gets_every_class_and_records_ingest_accepts() -> None:
+    features = [
+        {"type": "numeric", "name": "x", "min": 0, "max": 1},
+        {"type": "integer", "name": "n", "min": 0, "max": 9},
+        {"type": "categorical", "name": "c", "categories": ["a", "b"]},
+    ]
+    target = {"task": "classification", "name": "kind", "classes": ["p", "q", "r"]}
+    spec = DatasetSpec.model_validate(
+        {"name": "toy-classes", "target": target, "features": features}
+    )
+    assert isinstance(spec.target, ClassificationTarget)
+    records = list(RecordGenerator(spec, seed=0).records(1000))
+    counts = {kind: sum(r["kind"] == kind for r in records) for kind in ("p", "q", "r")}
+    assert sum(counts.values()) == 1000
+    assert min(counts.values()) > 50, counts  # every class turns up, none is a sliver
+    assert all(isinstance(validate_record(r, spec), ValidRecord) for r in records[:100])

@@ -40,11 +40,11 @@ def test_the_target_is_the_first_of_the_documented_names(
     assert draft.guesses[0].startswith(f"target {target!r}")
 
 
-def test_a_named_target_wins_and_must_hold_numbers(tmp_path: Path) -> None:
+def test_a_named_target_wins_and_a_regression_target_must_hold_numbers(tmp_path: Path) -> None:
     path = _csv(tmp_path, "a,colour,price,y\n1,red,3,4\n2,blue,5,6\n")
     assert draft_spec(path, target="a").spec.target.name == "a"
     with pytest.raises(ValueError, match="'colour' holds values that are not numbers"):
-        draft_spec(path, target="colour")
+        draft_spec(path, target="colour", task="regression")
     with pytest.raises(ValueError, match="no column 'nope'"):
         draft_spec(path, target="nope")
 
