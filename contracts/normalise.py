@@ -35,6 +35,7 @@ MAX_RECORD_ID_LENGTH = 256
 _NUMERIC_TEXT = re.compile(
     r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|nan|inf|infinity)", re.IGNORECASE
 )
+_WHOLE_NUMBER_TEXT = re.compile(r"[+-]?\d{1,15}(?:\.0*)?")
 BOOLEAN_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
@@ -191,7 +192,8 @@ def _target_value(target: Target, record: Mapping[str, Any]) -> TargetValue:
 def target_class(target: ClassificationTarget, value: object) -> str:
     """The class a label names, spelt as the spec spells it; raises Invalid.
 
-    Labels normalise as categories do; a whole number (1 or 1.0) is its integer's text.
+    Labels normalise as categories do; a whole number (1, 1.0, or the text "1.0" that a CSV
+    writer makes of an integer column with gaps) is its integer's text.
     """
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -201,7 +203,10 @@ def target_class(target: ClassificationTarget, value: object) -> str:
         text = str(value)
     else:
         raise Invalid("type", f"expected a class name, got {json_type(value)}")
-    found = _lookup(_class_lookups(target), text)
+    lookups = _class_lookups(target)
+    found = _lookup(lookups, text)
+    if found is None and _WHOLE_NUMBER_TEXT.fullmatch(text.strip()):
+        found = _lookup(lookups, str(int(float(text))))
     if found is None:
         allowed = ", ".join(target.classes)
         raise Invalid("class", f"unknown class {text!r:.60}; allowed: {allowed}")

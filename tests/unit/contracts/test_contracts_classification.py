@@ -110,7 +110,10 @@ def test_a_text_label_normalises_like_a_category(label: str, expected: str) -> N
     assert target_class(CHURN, label) == expected
 
 
-@pytest.mark.parametrize(("label", "expected"), [(1, "1"), (1.0, "1"), ("1", "1"), (" 2 ", "2")])
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [(1, "1"), (1.0, "1"), ("1", "1"), (" 2 ", "2"), ("1.0", "1"), ("+2.00", "2"), ("-0", "0")],
+)
 def test_a_whole_number_label_is_its_integer_text(label: object, expected: str) -> None:
     assert target_class(DIGITS, label) == expected
 
