@@ -54,15 +54,23 @@ def records_of(
     ]
 
 
-def iris(metric: ClassificationMetric = "log_loss") -> tuple[DatasetSpec, Snapshot]:
-    """150 flowers of three classes (multiclass)."""
+def iris_records(
+    metric: ClassificationMetric = "log_loss",
+) -> tuple[DatasetSpec, list[RecordIngested]]:
+    """150 flowers of three classes (multiclass), as labelled records."""
     bunch = load_iris()
     classes = [str(c) for c in bunch.target_names]
     spec = classification_spec(
         "iris", [column_name(f) for f in bunch.feature_names], classes, metric
     )
     labels = [classes[i] for i in bunch.target]
-    return spec, take_snapshot(records_of(spec, bunch.data, labels), spec)
+    return spec, records_of(spec, bunch.data, labels)
+
+
+def iris(metric: ClassificationMetric = "log_loss") -> tuple[DatasetSpec, Snapshot]:
+    """The iris records' snapshot."""
+    spec, records = iris_records(metric)
+    return spec, take_snapshot(records, spec)
 
 
 def breast_cancer(
