@@ -20,8 +20,9 @@ StrArray = np.ndarray[Any, np.dtype[np.object_]]
 
 class ClassProbabilities:
     """Probabilities over every class the scores know: the spec's classes first (a class the
-    model never saw has probability 0), rows summing to 1 (float32 ONNX sums drift by 1e-7,
-    which sklearn's log loss refuses)."""
+    model never saw has probability 0), in [0, 1] and rows summing to 1: float32 ONNX ones
+    drift by 1e-7 (a forest's 1.0000001, a sum of 0.9999999), which sklearn's log loss
+    refuses."""
 
     def __init__(
         self, probabilities: FloatArray, classes: Sequence[str], target: ClassificationTarget
@@ -31,6 +32,7 @@ class ClassProbabilities:
         columns = np.zeros((len(probabilities), len(self.classes)), dtype=np.float64)
         for source, name in enumerate(classes):
             columns[:, self.classes.index(name)] = probabilities[:, source]
+        columns = np.clip(columns, 0.0, 1.0)
         sums = columns.sum(axis=1, keepdims=True)
         self.values: FloatArray = columns / np.where(sums > 0, sums, 1.0)
 
