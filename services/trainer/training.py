@@ -215,6 +215,9 @@ def compare_with_champion(
 def score_champion(champion: Champion, holdout: pd.DataFrame, spec: DatasetSpec) -> float | None:
     """RMSE of the champion's ONNX model on this run's holdout; None (logged) if its inputs do
     not fit this data set's layout or it cannot be run."""
+    if champion.classes is not None:
+        log.info("trainer: champion v%d is a classifier: not compared", champion.version)
+        return None
     session = champion_session(champion, spec)
     if session is None:
         return None
