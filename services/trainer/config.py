@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -55,6 +55,12 @@ class Settings(ServiceSettings):
     parity_tolerance: float = Field(
         default=0.01, description="max |onnx - sklearn| / std(holdout target)"
     )
+    probability_parity_tolerance: float = Field(
+        default=1e-3, gt=0, description="classifiers: max |onnx - sklearn| of a probability"
+    )
+    class_weight: Literal["balanced", "none"] = Field(
+        default="balanced", description="classifiers: weigh classes by inverse frequency, or not"
+    )
     holdout_fraction: float = Field(
         default=0.2, gt=0, lt=1, description="share of record ids held out for good, by hash"
     )
@@ -82,7 +88,7 @@ class Settings(ServiceSettings):
     @model_validator(mode="after")
     def _valid_training_choices(self) -> Settings:
         _ = self.snapshot_selection  # raises ValueError on an incomplete selection
-        validate_hyperparameters(self.estimator, self.hyperparameters)
+        validate_hyperparameters(self.estimator, self.hyperparameters, self.spec.target.task)
         return self
 
     @property
@@ -100,4 +106,6 @@ class Settings(ServiceSettings):
             holdout_fraction=self.holdout_fraction,
             threads=self.training_threads,
             hyperparameters=dict(self.hyperparameters),
+            class_weight=None if self.class_weight == "none" else self.class_weight,
+            probability_tolerance=self.probability_parity_tolerance,
         )

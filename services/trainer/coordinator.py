@@ -71,6 +71,8 @@ class RunResult:
     snapshot_size: int = 0
     version: int | None = None
     rmse: float | None = None
+    metric: str | None = None  # what promotion compares by: rmse, log_loss, ...
+    score: float | None = None  # the holdout score by `metric`
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
 
@@ -144,7 +146,7 @@ class TrainingCoordinator:
         hyperparameters = command.hyperparameters
         if hyperparameters is None:  # the settings' ones belong to the settings' estimator
             hyperparameters = settings.hyperparameters if estimator == settings.estimator else {}
-        validate_hyperparameters(estimator, hyperparameters)
+        validate_hyperparameters(estimator, hyperparameters, settings.spec.target.task)
         options = replace(
             settings.training_options,
             estimator=estimator,
@@ -243,15 +245,19 @@ class TrainingCoordinator:
     def _uploaded(
         self, request: TrainRequest, model: TrainedModel, version: ModelVersion, size: int
     ) -> None:
-        rmse = model.card.metrics.rmse
+        metrics = model.card.metrics
+        rmse, score = metrics.rmse, getattr(metrics, metrics.metric)
         self._metrics.runs.labels(outcome="uploaded").inc()
         if rmse is not None:
             self._metrics.last_rmse.set(rmse)
+        if score is not None:
+            self._metrics.last_score.labels(metric=metrics.metric).set(score)
         log.info(
-            "trainer: uploaded %s v%d (rmse %.6g, %d records, %.2fs)",
+            "trainer: uploaded %s v%d (%s %s, %d records, %.2fs)",
             version.model_name,
             version.version,
-            rmse,
+            metrics.metric.replace("_", " "),
+            "none" if score is None else f"{score:.6g}",
             size,
             model.seconds,
         )
@@ -263,6 +269,8 @@ class TrainingCoordinator:
                 snapshot_size=size,
                 version=version.version,
                 rmse=rmse,
+                metric=metrics.metric,
+                score=score,
             )
         )
 
@@ -284,7 +292,9 @@ class TrainingCoordinator:
         except Exception as exc:  # cannot tell: train, as without the check
             log.warning("trainer: cannot list versions of %s: %s", request.model_name, exc)
             return False
-        if latest is None or not repeats(latest.card, snapshot.fingerprint, options):
+        if latest is None or not repeats(
+            latest.card, snapshot.fingerprint, options, self.settings.spec.target.task
+        ):
             return False
         detail = (
             f"{latest.model_name} v{latest.version} has the same snapshot"

@@ -31,6 +31,12 @@ class TrainerMetrics:
             "Holdout RMSE of the last uploaded model",
             registry=registry,
         )
+        self.last_score = Gauge(
+            "mlbus_trainer_last_score",
+            "Holdout score of the last uploaded model by the metric promotion compares",
+            ["metric"],
+            registry=registry,
+        )
         self.skipped = Counter(
             "mlbus_trainer_skipped",
             "Training requests not run, by reason",

@@ -12,9 +12,11 @@ import onnxruntime as ort
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from skl2onnx.operator_converters.random_forest import (
+    convert_sklearn_random_forest_classifier,
     convert_sklearn_random_forest_regressor_converter,
 )
-from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.base import is_classifier
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from contracts import CategoricalFeature, DatasetSpec, OnnxInput
 
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+# A classifier's outputs: the most probable class ([N] strings) and every class's
+# probability ([N, classes] float32, columns in the order of the card's `classes`).
+LABEL_OUTPUT = "label"
+PROBABILITIES_OUTPUT = "probabilities"
 
 
 class ParityError(RuntimeError):
@@ -47,16 +53,24 @@ def onnx_inputs(spec: DatasetSpec) -> tuple[OnnxInput, ...]:
 
 
 def to_onnx(pipeline: Pipeline, spec: DatasetSpec) -> bytes:
-    """Serialised ONNX model of a fitted pipeline, with the input layout of `onnx_inputs`."""
+    """Serialised ONNX model of a fitted pipeline, with the input layout of `onnx_inputs`.
+
+    A classifier's probabilities come out as a plain tensor (no ZipMap: a list of dicts per
+    row is slow to serve and not a tensor any client expects), its labels as strings.
+    """
     initial_types = [
         (i.name, StringTensorType([None, 1]) if i.type == "string" else FloatTensorType([None, 1]))
         for i in onnx_inputs(spec)
     ]
+    exact = _float32_exact_thresholds(pipeline)
+    estimator = exact.steps[-1][1]
+    options = {id(estimator): {"zipmap": False}} if is_classifier(estimator) else None
     model = convert_sklearn(
-        _float32_exact_thresholds(pipeline),
+        exact,
         name=spec.name,
         initial_types=initial_types,
-        custom_conversion_functions={HistGradientBoostingRegressor: _hist_gradient_boosting},
+        options=options,
+        custom_conversion_functions=_CUSTOM_CONVERTERS,
     )
     return bytes(model.SerializeToString())
 
@@ -130,8 +144,8 @@ def _float32_exact_thresholds(pipeline: Pipeline) -> Pipeline:
     rounding each threshold down changes no decision of sklearn, and onnxruntime, given the
     same float32 inputs, then takes the very same path.
     """
-    regressor = pipeline.steps[-1][1]
-    if not isinstance(regressor, HistGradientBoostingRegressor):
+    boosted = pipeline.steps[-1][1]
+    if not isinstance(boosted, HistGradientBoostingRegressor | HistGradientBoostingClassifier):
         return pipeline
     exact = copy.deepcopy(pipeline)
     for iteration in exact.steps[-1][1]._predictors:
@@ -173,7 +187,17 @@ def _ints_for_bools(value: Any) -> Any:
     return value
 
 
-def _hist_gradient_boosting(scope: Any, operator: Any, container: Any) -> None:
+def _hist_gradient_boosting_regressor(scope: Any, operator: Any, container: Any) -> None:
     convert_sklearn_random_forest_regressor_converter(
         scope, operator, _IntFlagsContainer(container)
     )
+
+
+def _hist_gradient_boosting_classifier(scope: Any, operator: Any, container: Any) -> None:
+    convert_sklearn_random_forest_classifier(scope, operator, _IntFlagsContainer(container))
+
+
+_CUSTOM_CONVERTERS = {
+    HistGradientBoostingRegressor: _hist_gradient_boosting_regressor,
+    HistGradientBoostingClassifier: _hist_gradient_boosting_classifier,
+}

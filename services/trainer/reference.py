@@ -18,7 +18,7 @@ from contracts import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping, Sequence
 
 QUANTILE_BINS = 10
 # A numeric column with at most this many distinct finite values in training gets one bin
@@ -37,6 +37,42 @@ def reference_statistics(
     `missing_fraction`, as the monitor counts None. `size` is the number of rows of `frame`
     (the training rows): the reference sample size of the monitor's two-sample tests.
     """
+    prediction = numeric_reference(np.asarray(list(predictions), dtype=np.float64))
+    if prediction is None:
+        raise ValueError("reference statistics need at least one prediction")
+    return ReferenceStatistics(
+        features=feature_references(frame, spec), prediction=prediction, size=len(frame)
+    )
+
+
+def classifier_reference(
+    frame: pd.DataFrame,
+    spec: DatasetSpec,
+    predicted: Iterable[str],
+    probabilities: Mapping[str, FloatArray],
+    classes: Sequence[str],
+) -> ReferenceStatistics:
+    """As reference_statistics, for a classifier: the share of each predicted class, each
+    class's probabilities binned as a numeric feature is (quantile bins put the resolution
+    where the probabilities lie: for a 1 % class most of them sit near 0, where fixed tenths
+    of [0, 1] would hold nearly all of them in one bin), and the class balance of the
+    training labels in `frame` (`classes`: those the spec names)."""
+    prediction = categorical_reference(predicted, classes)
+    labels = categorical_reference(frame[spec.target.name], classes)
+    if prediction is None or labels is None:
+        raise ValueError("reference statistics need at least one prediction")
+    binned = {name: numeric_reference(values) for name, values in probabilities.items()}
+    return ReferenceStatistics(
+        features=feature_references(frame, spec),
+        prediction=prediction,
+        probabilities={name: ref for name, ref in binned.items() if ref is not None},
+        labels=labels,
+        size=len(frame),
+    )
+
+
+def feature_references(frame: pd.DataFrame, spec: DatasetSpec) -> dict[str, ColumnReference]:
+    """The reference of every feature with values in `frame` (see reference_statistics)."""
     features: dict[str, ColumnReference] = {}
     for feature in spec.features:
         column = frame[feature.name]
@@ -51,10 +87,7 @@ def reference_statistics(
             present = _present_count(column, feature)
             missing = 1.0 - present / len(column)
             features[feature.name] = reference.model_copy(update={"missing_fraction": missing})
-    prediction = numeric_reference(np.asarray(list(predictions), dtype=np.float64))
-    if prediction is None:
-        raise ValueError("reference statistics need at least one prediction")
-    return ReferenceStatistics(features=features, prediction=prediction, size=len(frame))
+    return features
 
 
 def _present_count(column: pd.Series[Any], feature: object) -> int:

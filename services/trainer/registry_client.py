@@ -73,8 +73,13 @@ class RegistryClient:
         digest = hashlib.sha256(artifact.content).hexdigest()
         if digest != version.sha256:
             raise RegistryError(f"{url}: sha256 {digest} differs from the version's")
-        fraction = version.card.metrics.holdout_fraction
-        return Champion(version=version.version, onnx=artifact.content, holdout_fraction=fraction)
+        card = version.card
+        return Champion(
+            version=version.version,
+            onnx=artifact.content,
+            holdout_fraction=card.metrics.holdout_fraction,
+            classes=card.classes,
+        )
 
     async def latest_version(self, model_name: str) -> ModelVersion | None:
         """The highest version of `model_name`; None if it has none (404 or an empty list)."""

@@ -72,7 +72,7 @@ def take_snapshot(
     ordered = sorted(records, key=lambda r: r.record_id)
     rows = [r.features for r in ordered]
     frame = model_frame(rows, spec)
-    frame[spec.target.name] = np.array([r.target for r in ordered], dtype=np.float64)
+    frame[spec.target.name] = target_column([r.target for r in ordered], spec)
     return Snapshot(
         frame=frame,
         size=len(ordered),
@@ -80,6 +80,15 @@ def take_snapshot(
         parameters=parameters,
         record_ids=tuple(r.record_id for r in ordered),
     )
+
+
+def target_column(
+    targets: Sequence[float | str | None], spec: DatasetSpec
+) -> np.ndarray[tuple[int], np.dtype[np.generic]]:
+    """The labels: floats for a regression spec, class names (strings) for a classifier."""
+    if spec.classification is not None:
+        return np.array([str(t) for t in targets], dtype=object)
+    return np.array(targets, dtype=np.float64)
 
 
 def model_frame(rows: Sequence[Mapping[str, object]], spec: DatasetSpec) -> pd.DataFrame:

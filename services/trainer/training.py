@@ -5,207 +5,79 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnxruntime as ort
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import Ridge
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from contracts import (
-    CategoricalFeature,
-    ChampionComparison,
-    DatasetSpec,
-    JsonScalar,
-    ModelCard,
-    ModelMetrics,
+from contracts import ChampionComparison, DatasetSpec, ModelCard, ModelMetrics
+from services.trainer.champion import champion_feeds, champion_session
+from services.trainer.classification import train_classifier
+from services.trainer.estimators import (
+    ESTIMATORS,
+    RESERVED_HYPERPARAMETERS,
+    EstimatorName,
+    HyperValue,
+    build_pipeline,
+    effective_hyperparameters,
+    make_estimator,
+    validate_hyperparameters,
 )
-from services.trainer.holdout import holdout_rows, holdout_share
+from services.trainer.holdout import Split, checked_split, holdout_rows, split_holdout
 from services.trainer.onnx_export import (
     FloatArray,
     Parity,
     ParityError,
     check_parity,
-    onnx_feeds,
     onnx_inputs,
     onnx_predict,
     target_spread,
     to_onnx,
 )
 from services.trainer.reference import reference_statistics
+from services.trainer.run_types import (
+    MIN_HOLDOUT,
+    MIN_SNAPSHOT,
+    Champion,
+    ModelRefusedError,
+    TrainedModel,
+    TrainingError,
+    TrainingOptions,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-
     import pandas as pd
+    from sklearn.pipeline import Pipeline
 
     from services.trainer.snapshot import Snapshot
 
-EstimatorName = Literal["linear", "random_forest", "hist_gradient_boosting"]
-ESTIMATORS: tuple[EstimatorName, ...] = ("linear", "random_forest", "hist_gradient_boosting")
-MIN_SNAPSHOT = 10  # below this a 20 % holdout says nothing
-MIN_HOLDOUT = 2  # rows: r2 needs two
-
-
-# Set by the trainer itself: the seed makes runs reproducible, the thread count is a setting.
-RESERVED_HYPERPARAMETERS = frozenset({"random_state", "n_jobs"})
-
-HyperValue = JsonScalar
+# Names the rest of the trainer (and its tests) import from here.
+__all__ = [
+    "ESTIMATORS",
+    "MIN_HOLDOUT",
+    "MIN_SNAPSHOT",
+    "RESERVED_HYPERPARAMETERS",
+    "Champion",
+    "EstimatorName",
+    "HyperValue",
+    "ModelRefusedError",
+    "Split",
+    "TrainedModel",
+    "TrainingError",
+    "TrainingOptions",
+    "build_pipeline",
+    "compare_with_champion",
+    "effective_hyperparameters",
+    "make_estimator",
+    "regression_metrics",
+    "score_champion",
+    "split_holdout",
+    "train_model",
+    "validate_hyperparameters",
+]
 
 log = logging.getLogger(__name__)
-
-
-class TrainingError(RuntimeError):
-    """A run that cannot produce a model (too little data, or a refused model)."""
-
-
-class ModelRefusedError(TrainingError):
-    """The trained model failed the ONNX parity check: it must not be uploaded."""
-
-
-@dataclass(frozen=True)
-class TrainingOptions:
-    estimator: EstimatorName = "hist_gradient_boosting"
-    seed: int = 0
-    holdout_fraction: float = 0.2  # of record ids, held out for good (see holdout.py)
-    parity_tolerance: float = 0.01  # largest |onnx - sklearn| / std(holdout target)
-    threads: int = 1  # OpenMP/joblib threads of one fit; more only help on an idle machine
-    hyperparameters: Mapping[str, HyperValue] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Champion:
-    """The registry's champion at training time, to be scored on this run's holdout.
-
-    `holdout_fraction` is the one it was trained with (None: not recorded, an older card).
-    """
-
-    version: int
-    onnx: bytes
-    holdout_fraction: float | None = None
-
-
-@dataclass(frozen=True)
-class TrainedModel:
-    """What a run uploads: the ONNX bytes and their card; `seconds` = fit + convert + check."""
-
-    onnx: bytes
-    card: ModelCard
-    seconds: float
-
-
-def make_estimator(
-    name: EstimatorName,
-    seed: int,
-    threads: int = 1,
-    hyperparameters: Mapping[str, HyperValue] | None = None,
-) -> Any:
-    """The regressor for `name` with `hyperparameters` over our defaults; ValueError for a
-    parameter the estimator does not have or that the trainer sets itself."""
-    estimator = _default_estimator(name, seed, threads)
-    if hyperparameters:
-        reserved = RESERVED_HYPERPARAMETERS & set(hyperparameters)
-        unknown = set(hyperparameters) - set(estimator.get_params(deep=False))
-        if reserved:
-            raise ValueError(f"hyperparameters {sorted(reserved)} are set by the trainer")
-        if unknown:
-            raise ValueError(f"{name} has no hyperparameters {sorted(unknown)}")
-        estimator.set_params(**hyperparameters)
-    return estimator
-
-
-def validate_hyperparameters(
-    name: EstimatorName, hyperparameters: Mapping[str, HyperValue]
-) -> None:
-    """ValueError if `hyperparameters` are not valid for `name` (checked before a run)."""
-    estimator = make_estimator(name, 0, 1, hyperparameters)
-    # sklearn checks types and ranges at fit time; do it now, so a bad command fails fast.
-    estimator._validate_params()
-
-
-def effective_hyperparameters(estimator: Any) -> dict[str, HyperValue]:
-    """The estimator's own parameters that are plain JSON values, for the model card."""
-    params = estimator.get_params(deep=False).items()
-    return {k: v for k, v in sorted(params) if v is None or isinstance(v, bool | int | float | str)}
-
-
-def _default_estimator(name: EstimatorName, seed: int, threads: int) -> Any:
-    """Our defaults; sizes keep 10k records to about a second of training."""
-    match name:
-        case "linear":
-            return Ridge(alpha=1.0)
-        case "random_forest":
-            # Depth and leaf size bound the ONNX file (about 2.5 MB for 10k records).
-            return RandomForestRegressor(
-                n_estimators=50, max_depth=12, min_samples_leaf=5, random_state=seed, n_jobs=threads
-            )
-        case "hist_gradient_boosting":
-            return HistGradientBoostingRegressor(max_iter=200, random_state=seed)
-    raise ValueError(f"unknown estimator {name!r}; choose one of {ESTIMATORS}")
-
-
-def build_pipeline(
-    spec: DatasetSpec,
-    estimator: EstimatorName,
-    seed: int = 0,
-    threads: int = 1,
-    hyperparameters: Mapping[str, HyperValue] | None = None,
-) -> Pipeline:
-    """ColumnTransformer (numbers imputed, scaled for the linear model; categories one-hot)."""
-    categorical = [f.name for f in spec.features if isinstance(f, CategoricalFeature)]
-    numeric = [f.name for f in spec.features if not isinstance(f, CategoricalFeature)]
-    # Trees need no scaling, and a float64 scaler in front of float32 ONNX thresholds
-    # makes onnxruntime and sklearn disagree near split points.
-    number_steps: list[tuple[str, Any]] = [
-        ("impute", SimpleImputer(strategy="median", keep_empty_features=True))
-    ]
-    if estimator == "linear":
-        number_steps.append(("scale", StandardScaler()))
-    transformers: list[tuple[str, Any, list[str]]] = []
-    if numeric:
-        transformers.append(("numbers", Pipeline(number_steps), numeric))
-    if categorical:
-        transformers.append(
-            ("categories", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)
-        )
-    return Pipeline(
-        [
-            ("features", ColumnTransformer(transformers)),
-            ("regressor", make_estimator(estimator, seed, threads, hyperparameters)),
-        ]
-    )
-
-
-@dataclass(frozen=True)
-class Split:
-    """A snapshot's rows: those a model may train on, and those held out for good."""
-
-    train: pd.DataFrame
-    holdout: pd.DataFrame
-    holdout_ids: tuple[str, ...]
-    holdout_shares: FloatArray  # each holdout row's share (holdout.holdout_share)
-
-
-def split_holdout(frame: pd.DataFrame, record_ids: Sequence[str], fraction: float) -> Split:
-    """Train and holdout rows of a snapshot frame (rows in `record_ids` order), by record id:
-    the same record is on the same side in every run."""
-    if len(record_ids) != len(frame):
-        raise ValueError(f"{len(record_ids)} record ids for {len(frame)} rows")
-    shares = np.array([holdout_share(record_id) for record_id in record_ids], dtype=np.float64)
-    held = shares < fraction
-    return Split(
-        train=frame[~held],
-        holdout=frame[held],
-        holdout_ids=tuple(r for r, h in zip(record_ids, held, strict=True) if h),
-        holdout_shares=shares[held],
-    )
 
 
 def regression_metrics(truth: FloatArray, predicted: FloatArray) -> dict[str, float]:
@@ -230,6 +102,9 @@ def train_model(
     # OpenMP threads that spin-wait for each other slow HistGradientBoosting tenfold on a
     # busy machine (measured: 0.5 s with one thread, 6 s with two on two loaded cores).
     with threadpool_limits(limits=options.threads):
+        target = spec.classification
+        if target is not None:
+            return train_classifier(snapshot, spec, target, model_name, options, champion)
         return _train(snapshot, spec, model_name, options, champion)
 
 
@@ -241,7 +116,7 @@ def _train(
     champion: Champion | None,
 ) -> TrainedModel:
     started = time.perf_counter()
-    split = _split(snapshot, options.holdout_fraction)
+    split = checked_split(snapshot.frame, snapshot.record_ids, options.holdout_fraction)
     train, holdout = split.train, split.holdout
     features, target = spec.feature_names, spec.target.name
     pipeline = build_pipeline(
@@ -263,7 +138,7 @@ def _train(
         train_size=len(train),
         training_seconds=seconds,
         seed=options.seed,
-        hyperparameters=effective_hyperparameters(pipeline.named_steps["regressor"]),
+        hyperparameters=effective_hyperparameters(pipeline.steps[-1][1]),
         snapshot=snapshot.parameters.as_json() if snapshot.parameters else None,
         holdout_fraction=options.holdout_fraction,
         holdout_rows=holdout_rows(split.holdout_ids),
@@ -303,17 +178,6 @@ def _checked_onnx(
         raise ModelRefusedError(f"{options.estimator} model refused: {exc}") from exc
 
 
-def _split(snapshot: Snapshot, fraction: float) -> Split:
-    """The snapshot's split; TrainingError when either side is too small to be of use."""
-    split = split_holdout(snapshot.frame, snapshot.record_ids, fraction)
-    if len(split.holdout) < MIN_HOLDOUT or len(split.train) < MIN_SNAPSHOT - MIN_HOLDOUT:
-        raise TrainingError(
-            f"{snapshot.size} records split into {len(split.train)} to train on and "
-            f"{len(split.holdout)} held out (fraction {fraction:g}); too few to train and score"
-        )
-    return split
-
-
 def compare_with_champion(
     champion: Champion | None,
     split: Split,
@@ -351,18 +215,13 @@ def compare_with_champion(
 def score_champion(champion: Champion, holdout: pd.DataFrame, spec: DatasetSpec) -> float | None:
     """RMSE of the champion's ONNX model on this run's holdout; None (logged) if its inputs do
     not fit this data set's layout or it cannot be run."""
-    try:
-        session = ort.InferenceSession(champion.onnx, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # a corrupt or foreign artifact: nothing to compare with
-        log.warning("trainer: champion v%d does not load: %s", champion.version, exc)
+    if champion.classes is not None:
+        log.info("trainer: champion v%d is a classifier: not compared", champion.version)
         return None
-    ours = {i.name: f"tensor({i.type})" for i in onnx_inputs(spec)}
-    wanted = {i.name: i.type for i in session.get_inputs()}
-    misfits = sorted(n for n, t in wanted.items() if ours.get(n) != t)
-    if misfits:
-        log.info("trainer: champion v%d inputs %s do not fit", champion.version, misfits)
+    session = champion_session(champion, spec)
+    if session is None:
         return None
-    feeds = {n: v for n, v in onnx_feeds(holdout, spec).items() if n in wanted}
+    feeds = champion_feeds(session, holdout, spec)
     try:
         output = session.run([session.get_outputs()[0].name], feeds)[0]
         predicted = np.asarray(output, dtype=np.float64).reshape(len(holdout))

@@ -12,22 +12,31 @@ from services.trainer.training import TrainingOptions, effective_hyperparameters
 
 if TYPE_CHECKING:
     from contracts import ModelCard
+    from services.trainer.estimators import Task
 
 # Parameters that change how fast a model trains, never what it learns.
 _NOT_LEARNED = frozenset({"n_jobs", "verbose"})
 
 
-def run_hyperparameters(options: TrainingOptions) -> dict[str, Any]:
+def run_hyperparameters(options: TrainingOptions, task: Task = "regression") -> dict[str, Any]:
     """The hyperparameters a run with `options` records on its card (without the learned-free)."""
     estimator = make_estimator(
-        options.estimator, options.seed, options.threads, options.hyperparameters
+        options.estimator,
+        options.seed,
+        options.threads,
+        options.hyperparameters,
+        task,
+        options.class_weight,
     )
     return _learned(effective_hyperparameters(estimator))
 
 
-def repeats(card: ModelCard, fingerprint: str, options: TrainingOptions) -> bool:
+def repeats(
+    card: ModelCard, fingerprint: str, options: TrainingOptions, task: Task = "regression"
+) -> bool:
     """Whether `card`'s model was trained on the snapshot `fingerprint` with the same
-    estimator, hyperparameters, seed and holdout fraction as a run with `options` would use."""
+    estimator, hyperparameters, seed and holdout fraction as a run with `options` would use
+    (for the spec's `task`: a classifier's hyperparameters differ from a regressor's)."""
     metrics = card.metrics
     return (
         card.snapshot_fingerprint == fingerprint
@@ -35,7 +44,8 @@ def repeats(card: ModelCard, fingerprint: str, options: TrainingOptions) -> bool
         and metrics.seed == options.seed
         and metrics.holdout_fraction == options.holdout_fraction
         and metrics.hyperparameters is not None
-        and _learned(metrics.hyperparameters) == run_hyperparameters(options)
+        and metrics.task == task
+        and _learned(metrics.hyperparameters) == run_hyperparameters(options, task)
     )
 
 
