@@ -17,7 +17,6 @@ The guesses, in order:
 from __future__ import annotations
 
 import csv
-import math
 import re
 import statistics
 from collections import Counter
@@ -33,6 +32,7 @@ from contracts import (
     NumericFeature,
 )
 from contracts.normalise import normalise_text
+from mlbus.csv_columns import Column
 from mlbus.target_inference import MAX_CLASSES, Task, infer_target
 
 if TYPE_CHECKING:
@@ -44,39 +44,6 @@ _ID_NAME_CASED = re.compile(r"^(record_id|id|uuid|key)$|_id$|[a-z0-9]Id$|ID$")
 _TRUE_FALSE = {"true", "false"}
 _YES_NO_WORDS = {"yes", "no", "y", "n"}
 YES_NO_ALIASES = {"y": "yes", "true": "yes", "1": "yes", "n": "no", "false": "no", "0": "no"}
-
-
-class Column:
-    """What one CSV column holds."""
-
-    def __init__(self, name: str, cells: list[str]) -> None:
-        self.name = name
-        self.values = [cell.strip() for cell in cells if cell.strip() != ""]
-        self.nullable = len(self.values) < len(cells)
-        self.numbers = [_number(v) for v in self.values]
-
-    @property
-    def numeric(self) -> bool:
-        return bool(self.values) and all(n is not None for n in self.numbers)
-
-    @property
-    def integral(self) -> bool:
-        return self.numeric and all(re.fullmatch(r"[+-]?\d+", v) for v in self.values)
-
-    @property
-    def distinct(self) -> bool:
-        """Every cell present and no value twice: what an identifier column looks like."""
-        return bool(self.values) and not self.nullable and len(set(self.values)) == len(self.values)
-
-    def finite_numbers(self) -> list[float]:
-        return [n for n in self.numbers if n is not None and math.isfinite(n)]
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 @dataclass

@@ -28,7 +28,7 @@ from contracts import ClassificationTarget, RegressionTarget, Target
 from contracts.normalise import normalise_text
 
 if TYPE_CHECKING:
-    from mlbus.spec_inference import Column
+    from mlbus.csv_columns import Column
 
 Task = Literal["regression", "classification"]
 TASKS: tuple[Task, ...] = ("regression", "classification")
