@@ -8,13 +8,22 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from services.monitor.accumulate import PREDICTION, Baseline, ColumnBins
+from services.monitor.accumulate import (
+    PREDICTION,
+    PROBABILITY,
+    Baseline,
+    ColumnBins,
+    reference_bins,
+)
+from services.monitor.class_report import classification_section
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     import numpy as np
 
+    from services.monitor.accumulate import LabelDrift
+    from services.monitor.class_window import ClassWindow
     from services.monitor.live_error import ErrorKey, ErrorWindow
     from services.monitor.stats import ColumnStatistics
     from services.monitor.windows import ModelKey, WindowReport
@@ -36,6 +45,8 @@ REFERENCE_COLOUR, CURRENT_COLOUR = "#95a5a6", "#2980b9"
 def render_report(
     windows: Iterable[tuple[ModelKey, WindowReport, Baseline]],
     errors: Iterable[tuple[ErrorKey, ErrorWindow]],
+    classified: Iterable[tuple[ErrorKey, ClassWindow]] = (),
+    label_drift: Mapping[ModelKey, LabelDrift] | None = None,
 ) -> str:
     sections = [_model_section(key, report, baseline) for key, report, baseline in windows]
     body = "".join(sections) or "<p id='empty'>No window evaluated yet.</p>"
@@ -46,7 +57,8 @@ def render_report(
         "<p class='legend'>"
         f"<span style='background:{REFERENCE_COLOUR}'></span>reference (training data)"
         f"<span style='background:{CURRENT_COLOUR}'></span>latest window</p>"
-        f"{body}{_error_section(errors)}</body></html>"
+        f"{body}{_error_section(errors)}"
+        f"{classification_section(classified, label_drift or {})}</body></html>"
     )
 
 
@@ -71,6 +83,9 @@ def _model_section(key: ModelKey, report: WindowReport, baseline: Baseline) -> s
                 "prediction", bins[PREDICTION], report.counts[PREDICTION], stats.prediction
             )
         )
+    for class_name, s in stats.probabilities.items():
+        column = PROBABILITY + class_name
+        cards.append(_feature_card(column, bins[column], report.counts[column], s))
     return f"{header}<div class='features'>{''.join(cards)}</div>"
 
 
@@ -88,9 +103,7 @@ def _sequential(report: WindowReport) -> str:
 
 
 def _bins(baseline: Baseline) -> dict[str, ColumnBins]:
-    bins = {name: ColumnBins(column) for name, column in baseline.reference.features.items()}
-    bins[PREDICTION] = ColumnBins(baseline.reference.prediction)
-    return bins
+    return reference_bins(baseline.reference)
 
 
 def _alarming_first(item: tuple[str, ColumnStatistics]) -> tuple[bool, bool, float]:
