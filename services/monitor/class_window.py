@@ -98,6 +98,19 @@ class ClassWindow:
         order = (np.arange(count) + (self.joined - count)) % self.size
         return self.labels[order], self.predicted[order], self.probabilities[order]
 
+    def restore(
+        self, joined: int, labels: IntArray, predicted: IntArray, probabilities: FloatArray
+    ) -> None:
+        """Puts back the rows `rows()` gave (oldest first) of a window that joined `joined`."""
+        count = min(joined, self.size)
+        if not len(labels) == len(predicted) == len(probabilities) == count:
+            raise ValueError(f"{len(labels)} rows do not fill a window of {count}")
+        slots = (np.arange(count) + (joined - count)) % self.size
+        self.labels[slots] = labels
+        self.predicted[slots] = predicted
+        self.probabilities[slots] = probabilities
+        self.joined = joined
+
     def label_names(self) -> list[str]:
         return [self.classes[i] for i in self.rows()[0]]
 
