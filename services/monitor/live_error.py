@@ -144,7 +144,7 @@ class LabelJoiner:
         (a number and a class, or a class the model does not know)."""
         if scored.probabilities is not None:
             added = isinstance(target, str) and self._classify(scored, target)
-        elif isinstance(scored.prediction, float) and isinstance(target, float):
+        elif not isinstance(scored.prediction, str) and isinstance(target, int | float):
             window = self.windows.get(scored.key)
             if window is None:
                 window = self.windows[scored.key] = ErrorWindow(self.window_size)
