@@ -57,10 +57,6 @@ class Baseline:
     holdout_scores: Mapping[str, float] = field(default_factory=dict)
     positive: str | None = None  # a binary classifier's positive class
 
-    @property
-    def is_classifier(self) -> bool:
-        return self.reference.probabilities is not None or self.reference.labels is not None
-
 
 def probability_column(class_name: str) -> str:
     return PROBABILITY + class_name

@@ -153,14 +153,12 @@ class PredictionProcessor:
         if scores is None:
             return
         self._metrics.classifier.record_scores(key, scores)
-        reference = baseline.reference.labels if baseline is not None else None
-        if reference is None or key[2] != "champion":
+        if baseline is None or baseline.reference.labels is None or key[2] != "champion":
             return
         if scores.count < self.windows.policy.min_window:
             return
-        assert baseline is not None
         drift = label_drift(
-            reference, window.label_names(), baseline.size, self.windows.policy.rule
+            baseline.reference.labels, window.label_names(), baseline.size, self.windows.policy.rule
         )
         # Kept for the versions with windows only (older ones are evicted with theirs).
         known = set(self.windows.model_keys())
