@@ -60,12 +60,16 @@ def classify(
     shift: float = 0.0,
     threshold: float | None = 0.5,
     model_version: int = 1,
+    sharpen: float = 1.0,
 ) -> Classified:
-    """`count` classified records of model "churn"; binary ones use `threshold`."""
+    """`count` classified records of model "churn"; binary ones use `threshold`. Labels are
+    drawn from the model's probabilities; the published ones are then raised to the power
+    `sharpen` (renormalised): over 1 an overconfident model, under 1 an underconfident one."""
     rng = np.random.default_rng(seed)
     x = rng.normal(shift, 1.0, count)
     probabilities = probabilities_of(x, classes)
     labels = np.asarray([rng.choice(len(classes), p=row) for row in probabilities])
+    probabilities = probabilities**sharpen / (probabilities**sharpen).sum(axis=1, keepdims=True)
     predicted = predicted_of(probabilities, threshold if len(classes) == 2 else None)
     ids = [f"c{seed}-{i}" for i in range(count)]
     events = [
