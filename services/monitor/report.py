@@ -50,6 +50,10 @@ def render_report(
 ) -> str:
     sections = [_model_section(key, report, baseline) for key, report, baseline in windows]
     body = "".join(sections) or "<p id='empty'>No window evaluated yet.</p>"
+    classes = classification_section(classified, label_drift or {})
+    # A classifier's joined labels are not "no labels": the error section then only shows
+    # when it has a regressor's rows.
+    live = _error_section(errors, quiet=bool(classes)) + classes
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>mlbus drift report</title><style>{STYLE}</style></head><body>"
@@ -57,8 +61,7 @@ def render_report(
         "<p class='legend'>"
         f"<span style='background:{REFERENCE_COLOUR}'></span>reference (training data)"
         f"<span style='background:{CURRENT_COLOUR}'></span>latest window</p>"
-        f"{body}{_error_section(errors)}"
-        f"{classification_section(classified, label_drift or {})}</body></html>"
+        f"{body}{live}</body></html>"
     )
 
 
@@ -177,7 +180,7 @@ def _histogram(name: str, labels: Sequence[str], reference: np.ndarray, current:
     )
 
 
-def _error_section(errors: Iterable[tuple[ErrorKey, ErrorWindow]]) -> str:
+def _error_section(errors: Iterable[tuple[ErrorKey, ErrorWindow]], *, quiet: bool) -> str:
     rows = []
     for (model, version, role), window in sorted(errors):
         summary = window.current()
@@ -190,7 +193,7 @@ def _error_section(errors: Iterable[tuple[ErrorKey, ErrorWindow]]) -> str:
             f"<td>{summary.count} ({kind})</td></tr>"
         )
     if not rows:
-        return "<h2>Live error</h2><p>No labels joined yet.</p>"
+        return "" if quiet else "<h2>Live error</h2><p>No labels joined yet.</p>"
     head = (
         "<tr><th>model</th><th>version</th><th>role</th><th>RMSE</th><th>MAE</th>"
         "<th>labels</th></tr>"

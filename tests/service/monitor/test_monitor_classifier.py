@@ -155,6 +155,7 @@ async def test_the_report_page_shows_scores_and_a_reliability_chart(
     await _feed(monitor, served)
     page = (await monitor.http.get("/report")).text
     assert "<h2>Live classification</h2>" in page
+    assert "No labels joined yet" not in page  # a classifier's labels are joined labels
     assert "data-model='churn' data-version='1' data-role='champion'" in page
     assert page.count("<svg class='reliability-chart'") == 2  # champion and shadow
     assert "Reliability of yes" in page
