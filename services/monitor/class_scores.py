@@ -13,8 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.monitor.stats import _scipy_stats
-
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 CALIBRATION_BINS = 10
@@ -68,9 +66,22 @@ def roc_auc(positive: npt.NDArray[np.bool_], scores: FloatArray) -> float:
     negatives = positive.size - positives
     if positives == 0 or negatives == 0:
         return math.nan
-    ranks = _scipy_stats().rankdata(scores)
+    ranks = average_ranks(scores)
     rank_sum = float(ranks[positive].sum())
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+
+
+def average_ranks(values: FloatArray) -> FloatArray:
+    """1-based ranks, tied values sharing the mean of their ranks (scipy's rankdata)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts_group = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    group = np.cumsum(starts_group) - 1
+    starts = np.flatnonzero(starts_group)
+    ends = np.append(starts[1:], values.size)
+    ranks = np.empty(values.size)
+    ranks[order] = ((starts + 1 + ends) / 2)[group]
+    return ranks
 
 
 def reliability(

@@ -6,9 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 from sklearn import metrics as sk
 
-from services.monitor.class_scores import ReliabilityBin, expected_calibration_error
+from services.monitor.class_scores import (
+    ReliabilityBin,
+    average_ranks,
+    expected_calibration_error,
+)
 from services.monitor.class_window import ClassScores, ClassWindow
 from tests.unit.monitor.class_samples import BINARY, MULTICLASS, Classified, classify
 
@@ -136,3 +141,10 @@ def test_a_calibrated_model_has_a_small_ece_and_a_shifted_one_a_large_ece() -> N
 def test_ece_of_no_rows_is_nan() -> None:
     assert math.isnan(expected_calibration_error([]))
     assert expected_calibration_error([ReliabilityBin(0.0, 0.1, 3, 0.05, 0.0)]) == 0.05
+
+
+def test_average_ranks_match_scipys_rankdata_with_ties() -> None:
+    rng = np.random.default_rng(0)
+    for size in (1, 2, 7, 50):
+        values = np.round(rng.random(size), 1)  # many ties
+        assert average_ranks(values).tolist() == pytest.approx(rankdata(values).tolist())
