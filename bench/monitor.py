@@ -125,7 +125,7 @@ def psi_only(observations: list[Observation], baseline: Baseline) -> int:
         rows = observations[start : start + WINDOW]
         window_psi([o.features for o in rows], reference)
         assert isinstance(reference.prediction, NumericReference)
-        numeric_psi((o.prediction for o in rows), reference.prediction)
+        numeric_psi((float(o.prediction) for o in rows), reference.prediction)
         evaluations += 1
     return evaluations
 

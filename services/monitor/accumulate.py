@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from contracts import (
+    CategoricalReference,
     ColumnReference,
     FeatureValue,
     NumericReference,
@@ -34,21 +35,36 @@ from services.monitor.stats import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
 IntArray = npt.NDArray[np.int64]
 PREDICTION = "__prediction__"
+# A classifier's probability of one class is a column of its own, "probability:<class>" (a
+# colon is never part of a feature's name).
+PROBABILITY = "probability:"
 _SLOW = -2  # a category code that needs a second look  # not a valid feature name in a spec
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """A model version's reference statistics, the training rows behind them, holdout error."""
+    """A model version's reference statistics, the training rows behind them, holdout error
+    (regression) or holdout scores by metric (classification)."""
 
     reference: ReferenceStatistics
     size: int
     holdout_rmse: float | None = None
     holdout_mae: float | None = None
+    holdout_scores: Mapping[str, float] = field(default_factory=dict)
+    positive: str | None = None  # a binary classifier's positive class
+
+
+def probability_column(class_name: str) -> str:
+    return PROBABILITY + class_name
+
+
+def output_columns(names: Iterable[str]) -> list[str]:
+    """The model's own columns among `names`: the prediction, then any probability columns."""
+    return [n for n in names if n == PREDICTION or n.startswith(PROBABILITY)]
 
 
 class ColumnBins:
@@ -134,6 +150,15 @@ class ColumnBins:
         return codes
 
 
+def reference_bins(reference: ReferenceStatistics) -> dict[str, ColumnBins]:
+    """Bins of every feature, the prediction and (a classifier's) each class's probability."""
+    bins = {name: ColumnBins(column) for name, column in reference.features.items()}
+    bins[PREDICTION] = ColumnBins(reference.prediction)
+    for class_name, column in (reference.probabilities or {}).items():
+        bins[probability_column(class_name)] = ColumnBins(column)
+    return bins
+
+
 @dataclass
 class WindowCounts:
     """Bin counts (then the missing count) of each column of one window so far."""
@@ -144,8 +169,7 @@ class WindowCounts:
 
     @classmethod
     def for_reference(cls, reference: ReferenceStatistics) -> WindowCounts:
-        bins = {name: ColumnBins(column) for name, column in reference.features.items()}
-        bins[PREDICTION] = ColumnBins(reference.prediction)
+        bins = reference_bins(reference)
         return cls(bins=bins, counts={n: np.zeros(b.slots, np.int64) for n, b in bins.items()})
 
     def add_batch(self, columns: Mapping[str, Sequence[FeatureValue | float]], rows: int) -> None:
@@ -219,30 +243,44 @@ class DriftRule:
 
 @dataclass(frozen=True)
 class WindowStatistics:
+    """`prediction` and `probabilities` (a classifier's, by class) are the model's outputs;
+    `output_drifting`: a classifier's outputs drift (its windows drift with them)."""
+
     features: dict[str, ColumnStatistics]
     prediction: ColumnStatistics | None
     drift_share: float
+    probabilities: dict[str, ColumnStatistics] = field(default_factory=dict)
+    output_drifting: bool = False
+
+    def outputs(self) -> dict[str, ColumnStatistics]:
+        """The output columns by their name in a DriftDetected event."""
+        named = {probability_column(c): s for c, s in self.probabilities.items()}
+        return ({OUTPUT_PREDICTION: self.prediction} if self.prediction else {}) | named
+
+
+# How a DriftDetected event names the predicted class's column.
+OUTPUT_PREDICTION = "prediction:class"
 
 
 def window_statistics(
     window: WindowCounts, reference_size: int, rule: DriftRule | None = None
 ) -> WindowStatistics:
-    """Statistics of every feature, p-values adjusted (BH) across one family: the features'
-    distribution tests, their missing-rate tests and the predictions' test.
+    """Statistics of every feature and output, p-values adjusted (BH) across one family: the
+    distribution tests of the features and outputs, and the features' missing-rate tests.
 
     A feature drifts when its distribution changed both significantly and by a large
     effect (`rule`: KS alone fires on tiny shifts once windows are large, an effect size
     alone on noise when they are small), or when its missing rate did. A feature without
-    any value in the window has only its missing-rate test.
+    any value in the window has only its missing-rate test. A classifier's outputs (the
+    predicted class, each class's probability) are judged by the same rule; a regressor's
+    prediction is reported but not judged (as before classifiers came).
     """
     rule = rule or DriftRule()
-    names = [name for name in window.bins if name != PREDICTION]
-    present = [n for n in names if window.counts[n][:-1].sum() > 0]
-    with_prediction = window.counts[PREDICTION][:-1].sum() > 0
-    inputs = [_column_input(window, n, reference_size) for n in present]
-    if with_prediction:
-        inputs.append(_column_input(window, PREDICTION, reference_size))
-    computed = dict(zip([*present, PREDICTION], many_column_statistics(inputs), strict=False))
+    outputs = output_columns(window.bins)
+    names = [name for name in window.bins if name not in outputs]
+    tested = [n for n in [*names, *outputs] if window.counts[n][:-1].sum() > 0]
+    inputs = [_column_input(window, n, reference_size) for n in tested]
+    computed = dict(zip(tested, many_column_statistics(inputs), strict=True))
     missing = {n: _missing(window, n, reference_size) for n in names}
     family = [computed[n].p_value for n in computed] + [m.p_value for m in missing.values()]
     adjusted = iter(benjamini_hochberg(family).tolist())
@@ -252,9 +290,41 @@ def window_statistics(
         n: _with_missing(decided.get(n) or _absent(window.bins[n]), missing[n]) for n in names
     }
     share = sum(s.drifting for s in features.values()) / len(features) if features else 0.0
+    probabilities = {
+        n.removeprefix(PROBABILITY): decided[n] for n in outputs if n != PREDICTION and n in decided
+    }
+    judged = not window.bins[PREDICTION].ordered or bool(probabilities)
     return WindowStatistics(
-        features=features, prediction=decided.get(PREDICTION), drift_share=share
+        features=features,
+        prediction=decided.get(PREDICTION),
+        drift_share=share,
+        probabilities=probabilities,
+        output_drifting=judged and any(decided[n].drifting for n in outputs if n in decided),
     )
+
+
+@dataclass(frozen=True)
+class LabelDrift:
+    """The class balance of joined labels against the training labels'."""
+
+    statistics: ColumnStatistics
+    shares: dict[str, tuple[float, float]]  # class -> (reference share, window share)
+
+
+def label_drift(
+    reference: CategoricalReference, labels: Sequence[str], reference_size: int, rule: DriftRule
+) -> LabelDrift:
+    """Chi-squared, PSI and total variation of the labels' classes, decided by `rule` (one
+    test: its p-value is its own adjusted one)."""
+    bins = ColumnBins(reference)
+    counts = bins.counts(labels)
+    [statistics] = many_column_statistics([ColumnInput(bins.fractions, counts, reference_size)])
+    total = max(int(counts.sum()), 1)
+    shares = {
+        name: (float(expected), int(count) / total)
+        for name, expected, count in zip(bins.labels, bins.fractions, counts, strict=True)
+    }
+    return LabelDrift(_decided(statistics, statistics.p_value, rule), shares)
 
 
 def _column_input(window: WindowCounts, name: str, reference_size: int) -> ColumnInput:

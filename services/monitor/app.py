@@ -96,6 +96,7 @@ def _processor(
             capacity=settings.join_capacity,
             horizon_seconds=settings.join_horizon_seconds,
             window_size=settings.error_window,
+            class_window_size=settings.classification_window,
         ),
     )
 

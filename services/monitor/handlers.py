@@ -1,9 +1,10 @@
-"""Kafka subscriber of the monitor: batches of PredictionMade into the processor."""
+"""Kafka subscriber of the monitor: batches of PredictionMade and ClassificationMade into the
+processor."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from aiokafka import ConsumerRecord
@@ -13,7 +14,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import ValidationError
 
-from contracts import Envelope, PredictionMade, RecordIngested
+from contracts import PREDICTION_RESULT, Envelope, PredictionResult, RecordIngested
 from services.common.poison import PoisonGuard, PoisonMetrics, position_of
 from services.monitor.checkpointing.checkpointer import Checkpointer
 from services.monitor.config import Settings
@@ -22,6 +23,7 @@ from services.monitor.processor import PredictionProcessor
 
 log = logging.getLogger(__name__)
 EventT = TypeVar("EventT", bound=Envelope)
+T = TypeVar("T")
 
 
 async def raw_bodies(message: StreamMessage[Any]) -> Any:
@@ -35,20 +37,25 @@ def batch_records(raw_message: Any) -> Sequence[ConsumerRecord[Any, Any]]:
 
 
 def parse_events(bodies: list[bytes], model: type[EventT], metrics: MonitorMetrics) -> list[EventT]:
+    return _parse(bodies, model.model_validate_json, model.__name__, metrics)
+
+
+def parse_predictions(bodies: list[bytes], metrics: MonitorMetrics) -> list[PredictionResult]:
+    """PredictionMade (a regressor's) and ClassificationMade (a classifier's), by their kind."""
+    return _parse(bodies, PREDICTION_RESULT.validate_json, "prediction result", metrics)
+
+
+def _parse(
+    bodies: list[bytes], validate: Callable[[bytes], T], name: str, metrics: MonitorMetrics
+) -> list[T]:
     events = []
     for body in bodies:
         try:
-            events.append(model.model_validate_json(body))
+            events.append(validate(body))
         except ValidationError as exc:
             metrics.invalid_messages.inc()
-            log.warning(
-                "skipping invalid %s (%d errors): %.200r", model.__name__, exc.error_count(), body
-            )
+            log.warning("skipping invalid %s (%d errors): %.200r", name, exc.error_count(), body)
     return events
-
-
-def parse_predictions(bodies: list[bytes], metrics: MonitorMetrics) -> list[PredictionMade]:
-    return parse_events(bodies, PredictionMade, metrics)
 
 
 def build_router(
@@ -90,8 +97,9 @@ def build_router(
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         decoder=raw_bodies,
         ack_policy=AckPolicy.MANUAL,
-        description="Batches of PredictionMade (served and shadow results) and RecordIngested "
-        "(late labels); each message is parsed on its own, an invalid one is counted and skipped.",
+        description="Batches of PredictionMade or ClassificationMade (served and shadow results) "
+        "and RecordIngested (late labels); each message is parsed on its own, an invalid one is "
+        "counted and skipped.",
     )
     async def on_batch(message: KafkaMessage) -> None:
         records = batch_records(message.raw_message)

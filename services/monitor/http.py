@@ -33,7 +33,10 @@ def report_page(processor: PredictionProcessor) -> str:
         for key, state in processor.windows.states()
         if state.last_report is not None and state.baseline is not None
     ]
-    return render_report(windows, processor.joiner.windows.items())
+    joiner = processor.joiner
+    return render_report(
+        windows, joiner.windows.items(), joiner.classified.items(), processor.label_drift
+    )
 
 
 def window_status(processor: PredictionProcessor) -> list[dict[str, Any]]:

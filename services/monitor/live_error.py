@@ -2,7 +2,9 @@
 
 Both sides wait in bounded buffers for at most `horizon_seconds`; each joined pair adds its
 error to a tumbling window per (model, version, role), where role is "champion" for served
-predictions and "shadow" for a challenger's shadow results.
+predictions and "shadow" for a challenger's shadow results. A classifier's prediction (a class
+and its probabilities) joined with a class label goes to a sliding window of the latest rows
+instead (class_window.py).
 """
 
 from __future__ import annotations
@@ -13,8 +15,12 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
+from services.monitor.class_window import ClassWindow
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
+
+    from contracts import TargetValue
 
 T = TypeVar("T")
 ErrorKey = tuple[str, int, str]  # model name, version, role
@@ -26,7 +32,8 @@ class Scored(NamedTuple):
     model_name: str
     model_version: int
     role: str
-    prediction: float
+    prediction: float | str  # a number, or a classifier's class
+    probabilities: Mapping[str, float] | None = None  # a classifier's, by class
 
     @property
     def key(self) -> ErrorKey:
@@ -89,11 +96,13 @@ class LabelJoiner:
     capacity: int = 100_000
     horizon_seconds: float = 3600.0
     window_size: int = 200
+    class_window_size: int = 2000
     clock: Callable[[], float] = time.monotonic
     windows: dict[ErrorKey, ErrorWindow] = field(default_factory=dict)
+    classified: dict[ErrorKey, ClassWindow] = field(default_factory=dict)
     counts: JoinCounts = field(default_factory=JoinCounts)
     _predictions: OrderedDict[str, tuple[float, list[Scored]]] = field(default_factory=OrderedDict)
-    _labels: OrderedDict[str, tuple[float, float]] = field(default_factory=OrderedDict)
+    _labels: OrderedDict[str, tuple[float, TargetValue]] = field(default_factory=OrderedDict)
 
     def add_predictions(self, predictions: Iterable[tuple[str, Scored]]) -> set[ErrorKey]:
         """Joins predictions with labels already seen, keeps the others; keys that changed."""
@@ -102,8 +111,8 @@ class LabelJoiner:
         for record_id, scored in predictions:
             label = self._labels.get(record_id)
             if label is not None:
-                self._score(scored, label[1])
-                touched.add(scored.key)
+                if self._score(scored, label[1]):
+                    touched.add(scored.key)
                 continue
             entry = self._predictions.get(record_id)
             if entry is None:
@@ -113,15 +122,15 @@ class LabelJoiner:
         self._expire(now)
         return touched
 
-    def add_labels(self, labels: Iterable[tuple[str, float]]) -> set[ErrorKey]:
+    def add_labels(self, labels: Iterable[tuple[str, float | str]]) -> set[ErrorKey]:
         """Joins labels with their waiting predictions; labels are kept for later shadows."""
         now = self.clock()
         touched: set[ErrorKey] = set()
         for record_id, target in labels:
             waiting = self._predictions.pop(record_id, None)
             for scored in waiting[1] if waiting else ():
-                self._score(scored, target)
-                touched.add(scored.key)
+                if self._score(scored, target):
+                    touched.add(scored.key)
             self._labels[record_id] = (now, target)
             self._labels.move_to_end(record_id)
         self._expire(now)
@@ -130,12 +139,29 @@ class LabelJoiner:
     def buffered(self) -> tuple[int, int]:
         return len(self._predictions), len(self._labels)
 
-    def _score(self, scored: Scored, target: float) -> None:
-        window = self.windows.get(scored.key)
+    def _score(self, scored: Scored, target: TargetValue) -> bool:
+        """Adds the pair to its window; False when prediction and label do not go together
+        (a number and a class, or a class the model does not know)."""
+        if scored.probabilities is not None:
+            added = isinstance(target, str) and self._classify(scored, target)
+        elif not isinstance(scored.prediction, str) and isinstance(target, int | float):
+            window = self.windows.get(scored.key)
+            if window is None:
+                window = self.windows[scored.key] = ErrorWindow(self.window_size)
+            window.add(scored.prediction - target)
+            added = True
+        else:
+            added = False
+        self.counts.joined += int(added)
+        return added
+
+    def _classify(self, scored: Scored, label: str) -> bool:
+        assert scored.probabilities is not None
+        window = self.classified.get(scored.key)
         if window is None:
-            window = self.windows[scored.key] = ErrorWindow(self.window_size)
-        window.add(scored.prediction - target)
-        self.counts.joined += 1
+            classes = tuple(scored.probabilities)
+            window = self.classified[scored.key] = ClassWindow(classes, self.class_window_size)
+        return window.add(label, str(scored.prediction), scored.probabilities)
 
     def _expire(self, now: float) -> None:
         self.counts.expired_predictions += _trim(self._predictions, now, self)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from services.monitor.accumulate import Baseline, ColumnBins, IntArray
+from services.monitor.class_metrics import ClassifierMetrics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -23,6 +24,7 @@ class MonitorMetrics:
         self._declare_first_metrics(registry)
         self._declare_drift_metrics(registry)
         self._declare_error_and_checkpoint_metrics(registry)
+        self.classifier = ClassifierMetrics(registry)
         self._seen: set[ModelKey] = set()
         for outcome in ("joined", "expired_prediction", "expired_label"):
             self.labels_joined.labels(outcome=outcome)
@@ -209,6 +211,9 @@ class MonitorMetrics:
                 self.prediction_drift.labels(
                     model=model, model_version=version, statistic=statistic
                 ).set(value)
+        self.classifier.record_probabilities(
+            (model, report.model_version), report.statistics.probabilities
+        )
         self.dataset_drift_share.labels(model=model, model_version=version).set(
             report.statistics.drift_share
         )
@@ -228,6 +233,7 @@ class MonitorMetrics:
         for metric, value in (("rmse", baseline.holdout_rmse), ("mae", baseline.holdout_mae)):
             if value is not None:
                 self.holdout_error.labels(**labels, metric=metric).set(value)
+        self.classifier.record_holdout(key, baseline.holdout_scores)
 
     def record_distribution(self, key: ModelKey, baseline: Baseline, counts: IntArray) -> None:
         """Prediction histogram of the window beside the reference's (bins of the reference)."""

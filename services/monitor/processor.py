@@ -1,4 +1,4 @@
-"""From PredictionMade events to windows, metrics and DriftDetected events."""
+"""From PredictionMade and ClassificationMade events to windows, metrics and DriftDetected."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from contracts import DriftDetected, PredictionMade, RecordIngested
-from services.monitor.accumulate import PREDICTION
+from contracts import ClassificationMade, DriftDetected, PredictionMade, RecordIngested
+from services.monitor.accumulate import PREDICTION, Baseline, LabelDrift, label_drift
 from services.monitor.live_error import ErrorKey, JoinCounts, LabelJoiner, Scored
 from services.monitor.windows import DriftWindows, ModelKey, Observation
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PublishDrift = Callable[[DriftDetected], Awaitable[None]]
+Prediction = PredictionMade | ClassificationMade
 
 
 class RecentIds:
@@ -75,6 +76,7 @@ class PredictionProcessor:
         self.joiner = joiner or LabelJoiner()
         self._expired_seen: dict[str, int] = {}
         self.outbox: list[DriftDetected] = []
+        self.label_drift: dict[ModelKey, LabelDrift] = {}
 
     @property
     def recent_ids(self) -> dict[str, RecentIds]:
@@ -89,7 +91,7 @@ class PredictionProcessor:
             "expired_label": counts.expired_labels,
         }
 
-    async def process(self, events: Iterable[PredictionMade]) -> None:
+    async def process(self, events: Iterable[Prediction]) -> None:
         counted: dict[ModelKey, int] = {}  # ordered: first seen first
         fresh = [e for e in events if self._seen.first_time(e.event_id)]
         self._join_predictions(fresh, role="champion")
@@ -106,7 +108,7 @@ class PredictionProcessor:
             await self._evaluate(key)
         await self.flush()
 
-    def process_shadow(self, events: Iterable[PredictionMade]) -> None:
+    def process_shadow(self, events: Iterable[Prediction]) -> None:
         """A challenger's shadow results: live error only (they never reach users)."""
         self._join_predictions(
             [e for e in events if self._seen_shadow.first_time(e.event_id)], role="shadow"
@@ -116,28 +118,53 @@ class PredictionProcessor:
         labels = [
             (r.record_id, r.target)
             for r in records
-            # Numeric labels: live error is a regression figure.
-            if isinstance(r.target, float) and self._seen_labels.first_time(r.event_id)
+            # A number scores a regressor, a class a classifier (the joiner pairs them).
+            if r.target is not None and self._seen_labels.first_time(r.event_id)
         ]
         before = self.joiner.counts.joined
         self._record_errors(self.joiner.add_labels(labels))
         self._metrics.labels_joined.labels(outcome="joined").inc(self.joiner.counts.joined - before)
         self._count_expired()
 
-    def _join_predictions(self, events: list[PredictionMade], role: str) -> None:
+    def _join_predictions(self, events: list[Prediction], role: str) -> None:
         before = self.joiner.counts.joined
-        scored = [
-            (e.record_id, Scored(e.model_name, e.model_version, role, e.prediction)) for e in events
-        ]
+        scored = [(e.record_id, _scored(e, role)) for e in events]
         self._record_errors(self.joiner.add_predictions(scored))
         self._metrics.labels_joined.labels(outcome="joined").inc(self.joiner.counts.joined - before)
         self._count_expired()
 
     def _record_errors(self, keys: Iterable[ErrorKey]) -> None:
         for key in keys:
+            if key in self.joiner.classified:
+                self._record_classification(key)
+                continue
             summary = self.joiner.windows[key].current()
             if summary is not None:
                 self._metrics.record_error(key, summary)
+
+    def _record_classification(self, key: ErrorKey) -> None:
+        """Live scores of the window; for the champion, label drift once labels suffice."""
+        window = self.joiner.classified[key]
+        model_key = (key[0], key[1])
+        baseline = self._baseline(model_key)
+        if baseline is not None and baseline.positive is not None:
+            window.positive = baseline.positive
+        scores = window.scores()
+        if scores is None:
+            return
+        self._metrics.classifier.record_scores(key, scores)
+        if baseline is None or baseline.reference.labels is None or key[2] != "champion":
+            return
+        if scores.count < self.windows.policy.min_window:
+            return
+        drift = label_drift(
+            baseline.reference.labels, window.label_names(), baseline.size, self.windows.policy.rule
+        )
+        # Kept for the versions with windows only (older ones are evicted with theirs).
+        known = set(self.windows.model_keys())
+        self.label_drift = {k: v for k, v in self.label_drift.items() if k in known}
+        self.label_drift[model_key] = drift
+        self._metrics.classifier.record_labels(model_key, drift.statistics, drift.shares)
 
     def _count_expired(self) -> None:
         counts = self.joiner.counts
@@ -150,6 +177,11 @@ class PredictionProcessor:
                 total - self._expired_seen.get(outcome, 0)
             )
             self._expired_seen[outcome] = total
+
+    def _baseline(self, key: ModelKey) -> Baseline | None:
+        """The version's baseline, once its windows have fetched it."""
+        state = self.windows.state(key)
+        return state.baseline if state is not None else None
 
     async def sweep(self) -> None:
         """Evaluate predictions that waited for a reference, and retry unpublished events."""
@@ -181,3 +213,11 @@ class PredictionProcessor:
             if report.drift is not None:
                 log.info("drift detected for %s v%d: %s", *key, report.drift.features[:3])
                 self.outbox.append(report.drift)
+
+
+def _scored(event: Prediction, role: str) -> Scored:
+    if isinstance(event, ClassificationMade):
+        return Scored(
+            event.model_name, event.model_version, role, event.prediction, event.probabilities
+        )
+    return Scored(event.model_name, event.model_version, role, event.prediction)

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError
 
-from contracts import ModelVersion
+from contracts import ClassificationTarget, ModelCard, ModelVersion
 from services.monitor.accumulate import Baseline
 
 if TYPE_CHECKING:
@@ -86,13 +86,26 @@ class RegistryReferenceClient:
                 self._retry_seconds,
             )
             return None
-        card = model_version.card
-        # The reference was computed on the training rows, which it counts; cards written
-        # before it did only record the whole snapshot (training and holdout), the closest
-        # there is. The size sets how cautious the two-sample tests are.
-        return Baseline(
-            card.reference,
-            card.reference.size or card.snapshot_size,
-            holdout_rmse=card.metrics.rmse,
-            holdout_mae=card.metrics.mae,
-        )
+        return baseline_of(model_version.card)
+
+
+# A classifier's holdout scores, as its model card names them.
+CLASSIFICATION_SCORES = ("accuracy", "log_loss", "macro_f1", "roc_auc")
+
+
+def baseline_of(card: ModelCard) -> Baseline:
+    """What the monitor needs of a model card."""
+    metrics = card.metrics
+    target = card.target
+    scores = {name: getattr(metrics, name) for name in CLASSIFICATION_SCORES}
+    # The reference was computed on the training rows, which it counts; cards written
+    # before it did only record the whole snapshot (training and holdout), the closest
+    # there is. The size sets how cautious the two-sample tests are.
+    return Baseline(
+        card.reference,
+        card.reference.size or card.snapshot_size,
+        holdout_rmse=metrics.rmse,
+        holdout_mae=metrics.mae,
+        holdout_scores={name: value for name, value in scores.items() if value is not None},
+        positive=target.positive if isinstance(target, ClassificationTarget) else None,
+    )

@@ -8,13 +8,22 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from services.monitor.accumulate import PREDICTION, Baseline, ColumnBins
+from services.monitor.accumulate import (
+    PREDICTION,
+    PROBABILITY,
+    Baseline,
+    ColumnBins,
+    reference_bins,
+)
+from services.monitor.class_report import classification_section
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     import numpy as np
 
+    from services.monitor.accumulate import LabelDrift
+    from services.monitor.class_window import ClassWindow
     from services.monitor.live_error import ErrorKey, ErrorWindow
     from services.monitor.stats import ColumnStatistics
     from services.monitor.windows import ModelKey, WindowReport
@@ -36,9 +45,15 @@ REFERENCE_COLOUR, CURRENT_COLOUR = "#95a5a6", "#2980b9"
 def render_report(
     windows: Iterable[tuple[ModelKey, WindowReport, Baseline]],
     errors: Iterable[tuple[ErrorKey, ErrorWindow]],
+    classified: Iterable[tuple[ErrorKey, ClassWindow]] = (),
+    label_drift: Mapping[ModelKey, LabelDrift] | None = None,
 ) -> str:
     sections = [_model_section(key, report, baseline) for key, report, baseline in windows]
     body = "".join(sections) or "<p id='empty'>No window evaluated yet.</p>"
+    classes = classification_section(classified, label_drift or {})
+    # A classifier's joined labels are not "no labels": the error section then only shows
+    # when it has a regressor's rows.
+    live = _error_section(errors, quiet=bool(classes)) + classes
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>mlbus drift report</title><style>{STYLE}</style></head><body>"
@@ -46,7 +61,7 @@ def render_report(
         "<p class='legend'>"
         f"<span style='background:{REFERENCE_COLOUR}'></span>reference (training data)"
         f"<span style='background:{CURRENT_COLOUR}'></span>latest window</p>"
-        f"{body}{_error_section(errors)}</body></html>"
+        f"{body}{live}</body></html>"
     )
 
 
@@ -71,6 +86,9 @@ def _model_section(key: ModelKey, report: WindowReport, baseline: Baseline) -> s
                 "prediction", bins[PREDICTION], report.counts[PREDICTION], stats.prediction
             )
         )
+    for class_name, s in stats.probabilities.items():
+        column = PROBABILITY + class_name
+        cards.append(_feature_card(column, bins[column], report.counts[column], s))
     return f"{header}<div class='features'>{''.join(cards)}</div>"
 
 
@@ -88,9 +106,7 @@ def _sequential(report: WindowReport) -> str:
 
 
 def _bins(baseline: Baseline) -> dict[str, ColumnBins]:
-    bins = {name: ColumnBins(column) for name, column in baseline.reference.features.items()}
-    bins[PREDICTION] = ColumnBins(baseline.reference.prediction)
-    return bins
+    return reference_bins(baseline.reference)
 
 
 def _alarming_first(item: tuple[str, ColumnStatistics]) -> tuple[bool, bool, float]:
@@ -164,7 +180,7 @@ def _histogram(name: str, labels: Sequence[str], reference: np.ndarray, current:
     )
 
 
-def _error_section(errors: Iterable[tuple[ErrorKey, ErrorWindow]]) -> str:
+def _error_section(errors: Iterable[tuple[ErrorKey, ErrorWindow]], *, quiet: bool) -> str:
     rows = []
     for (model, version, role), window in sorted(errors):
         summary = window.current()
@@ -177,7 +193,7 @@ def _error_section(errors: Iterable[tuple[ErrorKey, ErrorWindow]]) -> str:
             f"<td>{summary.count} ({kind})</td></tr>"
         )
     if not rows:
-        return "<h2>Live error</h2><p>No labels joined yet.</p>"
+        return "" if quiet else "<h2>Live error</h2><p>No labels joined yet.</p>"
     head = (
         "<tr><th>model</th><th>version</th><th>role</th><th>RMSE</th><th>MAE</th>"
         "<th>labels</th></tr>"

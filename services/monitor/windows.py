@@ -8,9 +8,17 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from contracts import DriftDetected, FeatureDrift, Features, FeatureValue, PredictionMade
+from contracts import (
+    ClassificationMade,
+    DriftDetected,
+    FeatureDrift,
+    Features,
+    FeatureValue,
+    PredictionMade,
+)
 from services.monitor.accumulate import (
     PREDICTION,
+    PROBABILITY,
     Baseline,
     DriftRule,
     IntArray,
@@ -21,7 +29,7 @@ from services.monitor.accumulate import (
 from services.monitor.stats import ColumnStatistics, psi
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 ModelKey = tuple[str, int]
 log = logging.getLogger(__name__)
@@ -86,10 +94,13 @@ class Observation(NamedTuple):
     """One prediction as the windows need it (a tuple: made once per event, so cheap)."""
 
     features: Features
-    prediction: float
+    prediction: float | str  # a number, or a classifier's class
+    probabilities: Mapping[str, float] | None = None  # a classifier's, by class
 
     @classmethod
-    def of(cls, event: PredictionMade) -> Observation:
+    def of(cls, event: PredictionMade | ClassificationMade) -> Observation:
+        if isinstance(event, ClassificationMade):
+            return cls(event.features, event.prediction, event.probabilities)
         return cls(features=event.features, prediction=event.prediction)
 
 
@@ -119,6 +130,17 @@ class WindowReport:
         """Features that drift in this window or, with the sequential option, in the totals."""
         judged = [self.statistics] + ([self.sequential] if self.sequential else [])
         return {name for w in judged for name, s in w.features.items() if s.drifting}
+
+    def drifting_outputs(self) -> set[str]:
+        """A classifier's outputs that drift, by their name in a DriftDetected event."""
+        judged = [self.statistics] + ([self.sequential] if self.sequential else [])
+        return {
+            name
+            for w in judged
+            if w.output_drifting
+            for name, s in w.outputs().items()
+            if s.drifting
+        }
 
     @property
     def prediction_psi(self) -> float | None:
@@ -314,8 +336,10 @@ class DriftWindows:
         return replace(report, drifting=report.drifting or self._drifting(statistics))
 
     def _drifting(self, statistics: WindowStatistics) -> bool:
+        """Enough features drift, or a classifier's outputs do (as a feature would)."""
         drifting_features = sum(s.drifting for s in statistics.features.values())
-        return drifting_features > 0 and statistics.drift_share >= self.policy.drift_share
+        features_drift = drifting_features > 0 and statistics.drift_share >= self.policy.drift_share
+        return features_drift or statistics.output_drifting
 
     def _report(
         self, key: ModelKey, counts: WindowCounts, baseline: Baseline, *, complete: bool
@@ -341,16 +365,28 @@ def columns(
         name: [o.features.get(name) for o in batch] for name in names if name != PREDICTION
     }
     result[PREDICTION] = [o.prediction for o in batch]
+    for name in names:
+        if name.startswith(PROBABILITY):
+            class_name = name.removeprefix(PROBABILITY)
+            result[name] = [_probability(o, class_name) for o in batch]
     return result
+
+
+def _probability(observation: Observation, class_name: str) -> float | None:
+    probabilities = observation.probabilities
+    return None if probabilities is None else probabilities.get(class_name)
 
 
 def _with_drift(report: WindowReport, policy: WindowPolicy) -> WindowReport:
     """The event names every feature, drifting ones first, then by PSI: the larger of its
-    values' PSI and the PSI of its present and missing shares (see _ranking_psi)."""
-    drifting = report.drifting_features()
-    features = report.statistics.features
+    values' PSI and the PSI of its present and missing shares (see _ranking_psi). A
+    classifier's drifting outputs are named among them ("prediction:class",
+    "probability:<class>": never a feature's name)."""
+    drifting = report.drifting_features() | report.drifting_outputs()
+    outputs = report.statistics.outputs()
+    named = report.statistics.features | {n: outputs[n] for n in drifting if n in outputs}
     ranked = sorted(
-        ((name, _ranking_psi(s)) for name, s in features.items()),
+        ((name, _ranking_psi(s)) for name, s in named.items()),
         key=lambda item: (item[0] not in drifting, -item[1]),
     )
     event = DriftDetected(

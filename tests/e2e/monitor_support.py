@@ -10,7 +10,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +27,7 @@ from contracts import (
     HOUSE_PRICES,
     CategoricalFeature,
     CategoricalReference,
+    ClassificationTarget,
     ColumnReference,
     ModelCard,
     ModelMetrics,
@@ -41,6 +42,7 @@ from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
 from tests.support.accounting import wait_until_committed
 from tests.support.polling import eventually_sync
+from tests.unit.monitor.class_samples import BINARY, REFERENCE_ROWS, classifier_reference
 
 HOLDOUT_RMSE = 1000.0
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,12 +98,53 @@ def model_version(version: int, size: int = 3000) -> ModelVersion:
     )
 
 
+def classifier_version(version: int, holdout_accuracy: float) -> ModelVersion:
+    """Model "churn", the binary classifier of tests/unit/monitor/class_samples, whose card
+    claims `holdout_accuracy`."""
+    card = ModelCard(
+        model_name="churn",
+        dataset="churn",
+        estimator="stand-in",
+        metrics=ModelMetrics(
+            task="classification",
+            metric="log_loss",
+            accuracy=holdout_accuracy,
+            log_loss=0.3,
+            macro_f1=holdout_accuracy,
+            roc_auc=0.95,
+            holdout_size=500,
+            parity_max_abs_error=0.0,
+        ),
+        inputs=(OnnxInput(name="x", type="float"),),
+        snapshot_fingerprint="stand-in",
+        snapshot_size=REFERENCE_ROWS,
+        reference=classifier_reference(BINARY),
+        target=ClassificationTarget(name="churned", classes=BINARY),
+        classes=BINARY,
+    )
+    return ModelVersion(
+        model_name="churn",
+        version=version,
+        sha256="0" * 64,
+        size_bytes=1,
+        created_at="2026-01-01T00:00:00Z",
+        card=card,
+    )
+
+
 @contextmanager
-def stand_in_registry(versions: dict[int, ModelVersion]) -> Iterator[str]:
-    """GET /models/house-prices/versions/{v} from memory; yields the base URL."""
+def stand_in_registry(
+    versions: dict[int, ModelVersion], others: Iterable[ModelVersion] = ()
+) -> Iterator[str]:
+    """GET /models/house-prices/versions/{v} (and the `others`' paths) from memory; yields the
+    base URL."""
     bodies = {
         f"/models/house-prices/versions/{v}": mv.model_dump_json().encode()
         for v, mv in versions.items()
+    }
+    bodies |= {
+        f"/models/{mv.model_name}/versions/{mv.version}": mv.model_dump_json().encode()
+        for mv in others
     }
 
     class Handler(BaseHTTPRequestHandler):
@@ -176,10 +219,16 @@ def _wait_ready(url: str, log: Path) -> None:
     )
 
 
-def dashboard_expressions() -> dict[str, str]:
-    """Every PromQL expression of the Grafana dashboard, Grafana's ranges filled in."""
+def dashboard_expressions(without_rows: Collection[str] = ()) -> dict[str, str]:
+    """Every PromQL expression of the Grafana dashboard, Grafana's ranges filled in; panels
+    under a row titled in `without_rows` are left out."""
     found: dict[str, str] = {}
+    row = ""
     for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        if panel["type"] == "row":
+            row = panel["title"]
+        if row in without_rows:
+            continue
         for target in panel.get("targets", []):
             expr = target["expr"]
             for variable, value in GRAFANA_RANGES.items():

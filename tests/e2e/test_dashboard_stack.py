@@ -37,7 +37,13 @@ NOT_CREATED_BY_THE_DEMO = {
     "MlbusChallengerBeatsChampion",
     "MlbusConsumerStalled",
     "MlbusPoisonSkipped",
+    # The demo serves a regressor: the classifiers' alerts and dashboard row get their data in
+    # test_monitor_observability, which feeds the monitor a classifier too.
+    "MlbusLiveAccuracyBelowHoldout",
+    "MlbusCalibrationError",
+    "MlbusLabelDrift",
 }
+WITHOUT_ROWS = {"Classifiers"}
 
 
 @dataclass
@@ -93,7 +99,7 @@ def scraped(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         assert demo.complete, demo
         holdout_rmse = float(demo.model["card"]["metrics"]["rmse"])
         asyncio.run(_late_labels(config, demo, holdout_rmse))
-        _wait_for_data(prometheus_url, dashboard_expressions(), timeout=20)
+        _wait_for_data(prometheus_url, dashboard_expressions(WITHOUT_ROWS), timeout=20)
         yield Scraped(stack, prometheus_url, demo)
         stack.check_alive()
 
@@ -105,7 +111,7 @@ def test_prometheus_scrapes_all_five_services(scraped: Scraped) -> None:
 
 
 def test_every_expression_of_the_dashboard_returns_data(scraped: Scraped) -> None:
-    expressions = dashboard_expressions()
+    expressions = dashboard_expressions(WITHOUT_ROWS)
     assert len(expressions) >= 35
     empty = _without_data(scraped.prometheus_url, expressions)
     assert not empty, "dashboard expressions without data:\n" + "\n".join(

@@ -1,7 +1,9 @@
 """A real monitor process scraped by a real Prometheus; its /report in a real headless chromium.
 
 The monitor reads predictions, shadow predictions and late labels from the session's broker
-and asks a stand-in registry (monitor_support) for its reference. Every PromQL expression of
+and asks a stand-in registry (monitor_support) for its reference. Beside the regressor
+(house-prices) it watches a binary classifier (churn) whose stream moved and whose published
+probabilities are underconfident. Every PromQL expression of
 the Grafana dashboard and of the alert rules is then run against Prometheus: the monitor's
 must return data; the other services' panels need the whole stack and are only checked to be
 valid queries here (their series come from tests/unit/deploy and the stack's own tests).
@@ -28,6 +30,7 @@ from mlbus.bus import ensure_topics, publish_all
 from mlbus.runner import Stack, StackConfig
 from tests.e2e.monitor_support import (
     alert_expressions,
+    classifier_version,
     dashboard_expressions,
     made_predictions,
     model_version,
@@ -40,6 +43,7 @@ from tests.e2e.monitor_support import (
     wait_scraped_and_evaluated,
 )
 from tests.support.polling import eventually
+from tests.unit.monitor.class_samples import classify
 
 pytestmark = pytest.mark.e2e
 
@@ -55,8 +59,14 @@ MONITOR_ENV = {
 # Metrics the monitor exports; any other mlbus_ metric belongs to another service.
 MONITOR_METRIC = re.compile(
     r"^mlbus_(monitor_\w+|feature_drift|prediction_drift|dataset_drift\w*|prediction_error"
-    r"|model_holdout_error|prediction_distribution|drift_detected_total)$"
+    r"|model_holdout_error|prediction_distribution|drift_detected_total"
+    r"|classification_\w+|model_holdout_score|probability_drift|label_drift|label_distribution)$"
 )
+# The classifier's live accuracy is about 0.88 on its moved stream: under this holdout's by
+# more than the alert's margin. Its labels' class balance moved too, and its probabilities
+# (raised to the power 0.3) are underconfident: an ECE about 0.16.
+CLASSIFIED = classify(600, seed=51, shift=1.0, sharpen=0.3)
+CLASSIFIER_HOLDOUT_ACCURACY = 0.97
 
 
 @dataclass
@@ -97,10 +107,23 @@ async def _feed(bootstrap: str, topics: Topics, monitor_url: str, prometheus_url
     ]
     await publish_all(bootstrap, topics.predict_shadow, shadows, key=lambda e: e.record_id)
     await publish_all(bootstrap, topics.records, labels, key=lambda e: e.record_id)
+    await _feed_classifier(bootstrap, topics, monitor_url)
     await _wait_for_metric(monitor_url, 'role="shadow"}')
     await _wait_for_metric(
         monitor_url, 'mlbus_drift_detected_total{model="house-prices",outcome="published"} 1.0'
     )
+
+
+async def _feed_classifier(bootstrap: str, topics: Topics, monitor_url: str) -> None:
+    """The classifier's results, then their labels: live scores and label drift follow."""
+    events, labels = CLASSIFIED.events, CLASSIFIED.labels
+    await publish_all(bootstrap, topics.predict_results, events, key=lambda e: e.record_id)
+    await publish_all(bootstrap, topics.records, labels, key=lambda e: e.record_id)
+    churn = 'model="churn",model_version="1"'
+    await _wait_for_metric(
+        monitor_url, f'mlbus_classification_labels{{{churn},role="champion"}} {len(labels)}.0'
+    )
+    await _wait_for_metric(monitor_url, f'mlbus_label_drift{{{churn},statistic="drifting"}} 1.0')
 
 
 async def _wait_for_metric(monitor_url: str, fragment: str, timeout: float = 30) -> None:
@@ -121,7 +144,9 @@ async def _wait_for_metric(monitor_url: str, fragment: str, timeout: float = 30)
 def observed(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
     workdir = tmp_path_factory.mktemp("monitor-observed")
     prefix = f"t{uuid.uuid4().hex[:10]}."
-    with stand_in_registry({1: model_version(1), 2: model_version(2)}) as registry_url:
+    classifier = classifier_version(1, CLASSIFIER_HOLDOUT_ACCURACY)
+    versions = {1: model_version(1), 2: model_version(2)}
+    with stand_in_registry(versions, [classifier]) as registry_url:
         config = StackConfig.with_free_ports(
             broker.bootstrap_servers,
             workdir,
@@ -186,6 +211,9 @@ def test_the_alert_rules_load_and_the_drift_and_error_alerts_are_active(
         "MlbusDriftDetected",
         "MlbusLiveErrorAboveHoldout",
         "MlbusChallengerBeatsChampion",
+        "MlbusLiveAccuracyBelowHoldout",
+        "MlbusCalibrationError",
+        "MlbusLabelDrift",
     }
     assert expected <= active, active
 
@@ -197,7 +225,9 @@ def test_the_report_renders_its_charts_in_headless_chromium(observed: Observed) 
     dom = subprocess.run(
         [chromium, *flags, "--dump-dom", url], capture_output=True, text=True, timeout=60
     ).stdout
-    assert dom.count('<svg class="chart"') == 13, dom[:2000]  # 12 features + predictions
+    assert dom.count('<svg class="chart"') == 13 + 4, dom[:2000]
+    # house-prices: 12 features and the predictions; churn: x, the class, two probabilities.
+    assert dom.count('<svg class="reliability-chart"') == 1, dom[:2000]  # churn's champion
     assert 'data-feature="area"' in dom
     assert "house-prices v1: drifting" in dom
     assert 'id="live-error"' in dom

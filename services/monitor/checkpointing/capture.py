@@ -10,7 +10,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from services.monitor.checkpointing.format import (
+    CarriedClassWindow,
     CarriedErrorWindow,
     CarriedWindow,
     CounterValue,
@@ -18,6 +21,7 @@ from services.monitor.checkpointing.format import (
     pack_ids,
     unpack_ids,
 )
+from services.monitor.class_window import ClassWindow
 from services.monitor.live_error import ErrorKey, ErrorSummary, ErrorWindow, JoinCounts
 from services.monitor.windows import CarriedCounts, DriftWindows, ModelKey, WindowState
 
@@ -49,6 +53,7 @@ def capture(
         windows=[_carry_window(key, state, to_wall) for key, state in windows.states()],
         last_drift={name: at + to_wall for name, at in windows.last_drift.items()},
         errors=[_carry_errors(key, w) for key, w in processor.joiner.windows.items()],
+        classified=[_carry_classes(key, w) for key, w in processor.joiner.classified.items()],
         joined=counts.joined,
         expired_predictions=counts.expired_predictions,
         expired_labels=counts.expired_labels,
@@ -79,6 +84,15 @@ def restore(
         window = processor.joiner.windows[error_key] = _error_window(error)
         if (summary := window.current()) is not None:
             metrics.record_error(error_key, summary)  # the gauges show what they showed
+    for carried_classes in state.classified:
+        class_key = (
+            carried_classes.model_name,
+            carried_classes.model_version,
+            carried_classes.role,
+        )
+        classes = processor.joiner.classified[class_key] = _class_window(carried_classes)
+        if (scores := classes.scores()) is not None:
+            metrics.classifier.record_scores(class_key, scores)
     processor.restore_join_counts(
         JoinCounts(state.joined, state.expired_predictions, state.expired_labels)
     )
@@ -154,3 +168,46 @@ def _error_window(carried: CarriedErrorWindow) -> ErrorWindow:
         windows=carried.windows,
         last=None if last is None else ErrorSummary(*last, complete=True),
     )
+
+
+_INDEX, _PROBABILITY = np.dtype("<i2"), np.dtype("<f4")
+
+
+def _restore_classified(
+    carried: list[CarriedClassWindow], processor: PredictionProcessor, metrics: MonitorMetrics
+) -> None:
+    """The classifiers' score windows, and their gauges as they were."""
+    for window in carried:
+        key = (window.model_name, window.model_version, window.role)
+        restored = processor.joiner.classified[key] = _class_window(window)
+        if (scores := restored.scores()) is not None:
+            metrics.classifier.record_scores(key, scores)
+
+
+def _carry_classes(key: ErrorKey, window: ClassWindow) -> CarriedClassWindow:
+    labels, predicted, probabilities = window.rows()
+    return CarriedClassWindow(
+        model_name=key[0],
+        model_version=key[1],
+        role=key[2],
+        classes=window.classes,
+        size=window.size,
+        positive=window.positive,
+        joined=window.joined,
+        labels=labels.astype(_INDEX).tobytes(),
+        predicted=predicted.astype(_INDEX).tobytes(),
+        probabilities=probabilities.astype(_PROBABILITY).tobytes(),
+    )
+
+
+def _class_window(carried: CarriedClassWindow) -> ClassWindow:
+    window = ClassWindow(carried.classes, carried.size, positive=carried.positive)
+    window.restore(
+        carried.joined,
+        np.frombuffer(carried.labels, _INDEX).astype(np.int64),
+        np.frombuffer(carried.predicted, _INDEX).astype(np.int64),
+        np.frombuffer(carried.probabilities, _PROBABILITY)
+        .astype(np.float64)
+        .reshape(-1, len(carried.classes)),
+    )
+    return window

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from contracts import DriftDetected
 
@@ -62,6 +62,31 @@ class CarriedErrorWindow(_Frozen):
     last: tuple[float, float, int] | None = None  # rmse, mae, count of the latest window
 
 
+class CarriedClassWindow(_Frozen):
+    """A classifier's live score window of one (model, version, role): its rows, oldest first,
+    packed (class indexes as little-endian int16, probabilities as float32, row by row):
+    2000 rows of a binary classifier take 21 kB of base64."""
+
+    model_name: str
+    model_version: int
+    role: str
+    classes: tuple[str, ...]
+    size: int
+    positive: str | None = None
+    joined: int
+    labels: bytes
+    predicted: bytes
+    probabilities: bytes
+
+    @model_validator(mode="after")
+    def _rows_fit(self) -> CarriedClassWindow:
+        rows = min(self.joined, self.size)
+        sizes = (len(self.labels), len(self.predicted), len(self.probabilities))
+        if sizes != (2 * rows, 2 * rows, 4 * rows * len(self.classes)):
+            raise ValueError(f"packed rows of {sizes} bytes do not hold {rows} rows")
+        return self
+
+
 class MonitorState(_Frozen):
     """What the monitor has counted; the label join buffers and the predictions still waiting
     for a reference are left out (bounded, but too large to write every second)."""
@@ -70,6 +95,7 @@ class MonitorState(_Frozen):
     windows: list[CarriedWindow] = []
     last_drift: dict[str, float] = {}  # model name -> wall-clock time of its last drift event
     errors: list[CarriedErrorWindow] = []
+    classified: list[CarriedClassWindow] = []
     joined: int = 0
     expired_predictions: int = 0
     expired_labels: int = 0

@@ -56,6 +56,14 @@ GAUGES: dict[str, set[str]] = {
     "mlbus_prediction_error": {"model", "model_version", "role", "metric"},
     "mlbus_model_holdout_error": {"model", "model_version", "metric"},
     "mlbus_prediction_distribution": {"model", "model_version", "bin", "source"},
+    # Classifiers (services/monitor/class_metrics.py)
+    "mlbus_classification_score": {"model", "model_version", "role", "metric"},
+    "mlbus_classification_class_score": {"model", "model_version", "role", "class", "metric"},
+    "mlbus_classification_labels": {"model", "model_version", "role"},
+    "mlbus_model_holdout_score": {"model", "model_version", "metric"},
+    "mlbus_probability_drift": {"model", "model_version", "class", "statistic"},
+    "mlbus_label_drift": {"model", "model_version", "statistic"},
+    "mlbus_label_distribution": {"model", "model_version", "class", "source"},
 }
 HISTOGRAMS: dict[str, set[str]] = {
     "mlbus_trainer_training_seconds": set(),
@@ -84,6 +92,13 @@ REQUIRED_SERIES = {
     "mlbus_bus_received_processed_messages_total",
     "mlbus_bus_received_processed_messages_duration_seconds_bucket",
     "mlbus_bus_received_processed_messages_exceptions_total",
+    # The classifiers' row: accuracy, log loss, macro F1, per-class recall, ECE, class shares.
+    "mlbus_classification_score",
+    "mlbus_classification_class_score",
+    "mlbus_model_holdout_score",
+    "mlbus_probability_drift",
+    "mlbus_label_drift",
+    "mlbus_label_distribution",
 }
 GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
 
@@ -160,6 +175,23 @@ def test_grouping_and_legend_labels_exist_on_the_queried_metrics(
         referenced = {label.strip() for group in grouped for label in group.split(",")}
         referenced |= set(re.findall(r"\{\{(\w+)\}\}", target.get("legendFormat", "")))
         assert referenced <= labels, f"{target['expr']}: no labels {referenced - labels}"
+
+
+def test_the_classifiers_row_shows_the_scores_people_watch(dashboard: dict[str, Any]) -> None:
+    [row] = [p for p in dashboard["panels"] if p["type"] == "row" and p["title"] == "Classifiers"]
+    below = [
+        p
+        for p in dashboard["panels"]
+        if p["type"] != "row" and p["gridPos"]["y"] > row["gridPos"]["y"]
+    ]
+    next_row = min(
+        (p["gridPos"]["y"] for p in dashboard["panels"] if p["type"] == "row" and p is not row),
+        key=lambda y: (y <= row["gridPos"]["y"], y),
+    )
+    exprs = " ".join(t["expr"] for p in below if p["gridPos"]["y"] < next_row for t in p["targets"])
+    for shown in ('metric="accuracy"', "log_loss", "macro_f1", 'metric="recall"', 'metric="ece"'):
+        assert shown in exprs, shown
+    assert "mlbus_prediction_distribution" in exprs
 
 
 def test_every_query_is_valid_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:

@@ -45,6 +45,9 @@ def test_promtool_accepts_the_alert_rules() -> None:
         "MlbusLiveErrorAboveHoldout",
         "MlbusConsumerStalled",
         "MlbusPoisonSkipped",
+        "MlbusLiveAccuracyBelowHoldout",
+        "MlbusCalibrationError",
+        "MlbusLabelDrift",
     } <= set(alerts)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from uuid import uuid4
 
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
@@ -17,6 +18,7 @@ from services.monitor.live_error import LabelJoiner
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor
 from services.monitor.windows import DriftWindows, WindowPolicy
+from tests.unit.monitor.class_samples import MULTICLASS, classifier_baseline, classify
 
 MakePredictions = Callable[..., list[PredictionMade]]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -215,3 +217,53 @@ async def test_the_sequential_totals_travel_in_the_checkpoint(
 def test_a_foreign_value_is_not_a_checkpoint() -> None:
     with pytest.raises(ValidationError):
         decode(b'{"format": 2, "group_id": "g", "offsets": [], "state": {}}')
+
+
+async def test_a_classifiers_score_windows_travel_in_the_checkpoint() -> None:
+    baseline = classifier_baseline(MULTICLASS)
+
+    def classifier_monitor() -> tuple[PredictionProcessor, MonitorMetrics, CollectorRegistry]:
+        registry = CollectorRegistry()
+        metrics = MonitorMetrics(registry)
+        processor = PredictionProcessor(
+            DriftWindows(WindowPolicy(window_size=200, min_window=50)),
+            FixedReferences(baseline),
+            metrics,
+            FailingPublisher(),
+            joiner=LabelJoiner(class_window_size=300),
+        )
+        return processor, metrics, registry
+
+    def scores(registry: CollectorRegistry) -> Samples:
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in registry.collect()
+            if family.name.startswith("mlbus_classification")
+            for sample in family.samples
+        }
+
+    original, metrics, original_registry = classifier_monitor()
+    first = classify(400, seed=41, classes=MULTICLASS)  # fills the 300-row ring and wraps
+    await original.process(first.events)
+    original.process_labels(first.labels)
+    value = encode(Checkpoint.of("g", {}, capture(original, metrics, ids=0, to_wall=0.0)))
+    assert len(value) < 30_000
+    restored, restored_metrics, restored_registry = classifier_monitor()
+    restore(decode(value).state, restored, restored_metrics)
+    assert scores(restored_registry) == pytest.approx(scores(original_registry), rel=1e-6)
+
+    later = classify(100, seed=42, classes=MULTICLASS)
+    for processor in (original, restored):
+        await processor.process(later.events)
+        processor.process_labels(later.labels)
+    after = scores(original_registry)
+    assert scores(restored_registry) == pytest.approx(after, rel=1e-6)
+    champion = frozenset(
+        {("model", "churn"), ("model_version", "1"), ("role", "champion"), ("metric", "accuracy")}
+    )
+    latest = slice(500 - 300, None)
+    both = np.concatenate([first.label_indexes, later.label_indexes])[latest]
+    predicted = np.concatenate([first.predicted_indexes, later.predicted_indexes])[latest]
+    assert after[("mlbus_classification_score", champion)] == pytest.approx(
+        float(np.mean(both == predicted))
+    )

@@ -82,3 +82,16 @@ def test_buffers_are_bounded_by_capacity() -> None:
 
 def test_an_empty_error_window_has_no_summary() -> None:
     assert ErrorWindow(size=3).current() is None
+
+
+def test_a_class_label_scores_a_classifier_and_a_number_a_regressor_only() -> None:
+    joiner = LabelJoiner(window_size=10, class_window_size=10)
+    classifier = Scored("churn", 1, "champion", "yes", {"no": 0.3, "yes": 0.7})
+    joiner.add_predictions([("a", classifier), ("b", classifier), ("c", _champion(1, 5.0))])
+    touched = joiner.add_labels([("a", "yes"), ("b", 1.0), ("c", "yes")])
+    assert touched == {("churn", 1, "champion")}
+    assert joiner.counts.joined == 1  # b and c: a number for a classifier, a class for a number
+    assert joiner.windows == {}
+    scores = joiner.classified[("churn", 1, "champion")].scores()
+    assert scores is not None
+    assert (scores.count, scores.accuracy) == (1, 1.0)

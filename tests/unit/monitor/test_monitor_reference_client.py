@@ -5,9 +5,17 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from contracts import ModelCard, ModelMetrics, ModelVersion, OnnxInput, ReferenceStatistics
+from contracts import (
+    ClassificationTarget,
+    ModelCard,
+    ModelMetrics,
+    ModelVersion,
+    OnnxInput,
+    ReferenceStatistics,
+)
 from services.monitor.accumulate import Baseline
-from services.monitor.reference_client import RegistryReferenceClient
+from services.monitor.reference_client import RegistryReferenceClient, baseline_of
+from tests.unit.monitor.class_samples import classifier_reference
 
 
 class Clock:
@@ -129,3 +137,37 @@ async def test_the_tests_use_the_training_rows_the_reference_counts(
     assert baseline is not None
     assert baseline.size == 7
     await client.aclose()
+
+
+def test_a_classifiers_card_gives_its_holdout_scores_and_positive_class(
+    model_version: ModelVersion,
+) -> None:
+    target = ClassificationTarget(name="churned", classes=("stay", "leave"), positive_class="stay")
+    card = model_version.card.model_copy(
+        update={
+            "reference": classifier_reference(("stay", "leave")),
+            "target": target,
+            "classes": ("stay", "leave"),
+            "metrics": ModelMetrics(
+                task="classification",
+                metric="log_loss",
+                log_loss=0.4,
+                accuracy=0.82,
+                macro_f1=0.8,
+                roc_auc=0.9,
+                holdout_size=10,
+                parity_max_abs_error=0,
+            ),
+        }
+    )
+    baseline = baseline_of(card)
+    assert baseline.reference.labels is not None
+    assert baseline.positive == "stay"
+    assert baseline.holdout_scores == {
+        "accuracy": 0.82,
+        "log_loss": 0.4,
+        "macro_f1": 0.8,
+        "roc_auc": 0.9,
+    }
+    assert (baseline.holdout_rmse, baseline.holdout_mae) == (None, None)
+    assert baseline_of(model_version.card).holdout_scores == {}
