@@ -21,6 +21,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -98,24 +99,26 @@ def offline_accuracy(files: Files, target: str, model: ModelVersion) -> tuple[fl
     return float(accuracy_score(truth, predicted)), len(train)
 
 
-def live_accuracy(stack: Stack, model_name: str, version: int) -> float:
-    """The monitor's live accuracy of the champion, once every late label is joined."""
+def live_accuracy(stack: Stack, model_name: str, version: int, labels: int) -> float:
+    """The monitor's live accuracy of the champion, once all `labels` late labels joined."""
     url = f"{stack.config.url('monitor')}/metrics"
-    pattern = re.compile(
-        rf'^mlbus_monitor_live_accuracy\{{[^}}]*model="{model_name}"[^}}]*'
-        rf'role="champion"[^}}]*version="{version}"[^}}]*\}} (\S+)$',
-        re.MULTILINE,
-    )
+    who = {"model": model_name, "model_version": str(version), "role": "champion"}
 
-    def scraped() -> float | None:
-        found = pattern.search(httpx.get(url, timeout=10).text)
-        return None if found is None else float(found.group(1))
+    def scraped() -> dict[str, float]:
+        found: dict[str, float] = {}
+        for family in text_string_to_metric_families(httpx.get(url, timeout=10).text):
+            for sample in family.samples:
+                if who.items() <= sample.labels.items():
+                    found[sample.labels.get("metric", sample.name)] = sample.value
+        return found
 
-    value = eventually_sync(
-        scraped, what="the live accuracy", until=lambda v: v is not None, timeout=90
+    values = eventually_sync(
+        scraped,
+        what=f"live accuracy over {labels} joined labels",
+        until=lambda v: v.get("mlbus_classification_labels") == labels and "accuracy" in v,
+        timeout=90,
     )
-    assert value is not None
-    return value
+    return values["accuracy"]
 
 
 def serve(data: DataSet, files: Files, stack: Stack) -> Served:
@@ -127,7 +130,7 @@ def serve(data: DataSet, files: Files, stack: Stack) -> Served:
     predictions = predictions_for(stack, set(files.unlabelled["record_id"]))
     late = files.labels_csv
     publish(stack, late, files.spec)  # the labels of the scored rows arrive
-    live = live_accuracy(stack, data.name, model.version)
+    live = live_accuracy(stack, data.name, model.version, len(files.unlabelled))
     stack.check_alive()
     return Served(model, predictions, live)
 
