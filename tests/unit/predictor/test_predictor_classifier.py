@@ -11,11 +11,13 @@ import pytest
 
 from contracts import (
     ClassificationMade,
+    ClassificationTarget,
     DatasetSpec,
     ModelRefused,
     PredictionRequested,
     RegressionTarget,
 )
+from services.predictor.classes import class_rule
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.model import LoadedModel, ModelLoadError, load_model
 from services.predictor.request_batch import RawRequest, RequestBatch, encode_json, parse_requests
@@ -220,3 +222,15 @@ def test_a_row_a_classifier_cannot_take_is_rejected_alone() -> None:
     first = scored.predictions[0]
     assert isinstance(first, Classification)
     assert np.isclose(sum(first.probabilities.values()), 1.0, atol=1e-5)
+
+
+def test_a_probability_at_the_threshold_is_the_positive_class_and_ties_go_to_the_first() -> None:
+    binary = class_rule(
+        ("yes", "no"), ClassificationTarget(name="y", classes=BINARY, threshold=0.25)
+    )
+    # Model columns: yes, no; the spec's order: no, yes.
+    at_threshold = binary.ordered(np.array([[0.25, 0.75], [0.2499, 0.7501]]))
+    assert binary.names(binary.decide(at_threshold)) == ["yes", "no"]
+    multiclass = class_rule(MULTICLASS, ClassificationTarget(name="y", classes=MULTICLASS))
+    tied = np.array([[0.4, 0.4, 0.2], [0.1, 0.3, 0.6]])
+    assert multiclass.names(multiclass.decide(tied)) == ["cat", "fox"]
