@@ -174,3 +174,15 @@ def test_models_list_the_champion_scores_of_its_task(tmp_path: Path, database_ur
     assert summaries["house-prices"] == ChampionScores(
         version=1, task="regression", metric="rmse", scores={"rmse": 3.0, "mae": 1.5, "r2": 0.8}
     )
+
+
+def test_a_model_of_another_task_than_the_champion_takes_over() -> None:
+    regressor = ModelMetrics(rmse=10.0, mae=5.0, r2=0.5, holdout_size=50, parity_max_abs_error=0)
+    decision = decide_promotion(_scores("log_loss", 0.6), Champion(7, regressor), margin=0.5)
+    assert decision.promoted
+    assert decision.reason == (
+        "the task changed: champion v7 is a regression model, this one a classification model,"
+        " whose scores do not compare"
+    )
+    back = decide_promotion(regressor, Champion(8, _scores("accuracy", 0.99)), margin=0.5)
+    assert back.promoted
