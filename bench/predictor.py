@@ -2,6 +2,12 @@
 
     .venv/bin/python -m bench.predictor            # quick: 10,000 records, 3 runs each
     .venv/bin/python -m bench.predictor --full     # 100,000 records, 5 runs each
+    .venv/bin/python -m bench.predictor --task classification   # a classifier, as below
+
+The model is a random forest of 50 trees on generated house-price records: a regressor of the
+price (--task regression, the default), or a classifier (--task classification) of the same
+records into "cheap" and "expensive", served with its probabilities (ClassificationMade; the
+naive contender computes them with predict_proba too).
 
 On the broker `mlbus up` starts by default (Apache Kafka where Java 17+ runs; --broker tansu
 or kafka to choose), with the client settings it gives the services, in the same run, each
@@ -42,6 +48,9 @@ from contracts import (
     HOUSE_PRICES,
     CategoricalFeature,
     CategoricalReference,
+    ClassificationMade,
+    ClassificationTarget,
+    DatasetSpec,
     ModelCard,
     ModelMetrics,
     NumericReference,
@@ -65,18 +74,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+# The records of both tasks: house prices. The classifier's target is the price band.
 SPEC = HOUSE_PRICES
+PRICE_BAND = DatasetSpec(
+    name="house-price-band",
+    target=ClassificationTarget(name="band", classes=("cheap", "expensive")),
+    features=HOUSE_PRICES.features,
+)
+SPECS = {"regression": HOUSE_PRICES, "classification": PRICE_BAND}
 PREDICTOR_BATCH: int = PredictorSettings.model_fields["batch_max_records"].default
-MODEL = SPEC.name
 
 
 # --- the model: one sklearn pipeline, its ONNX twin for the registry -------------------------
 
 
-def fit_pipeline(trees: int = 50, seed: int = 0) -> Any:
-    """A random forest on generated records, fed as the trainer feeds it (deterministic)."""
+def fit_pipeline(trees: int = 50, seed: int = 0, spec: DatasetSpec = SPEC) -> Any:
+    """A random forest on generated records, fed as the trainer feeds it (deterministic): a
+    regressor of the price, or for a classification spec a classifier of its band."""
     from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -89,9 +105,13 @@ def fit_pipeline(trees: int = 50, seed: int = 0) -> Any:
             ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
         ]
     )
-    forest = RandomForestRegressor(n_estimators=trees, max_depth=12, random_state=seed, n_jobs=1)
-    pipeline = Pipeline([("columns", columns), ("regressor", forest)])
-    pipeline.fit(frame[[f.name for f in SPEC.features]], frame[SPEC.target.name])
+    forest_type = RandomForestRegressor if spec.classification is None else RandomForestClassifier
+    forest = forest_type(n_estimators=trees, max_depth=12, random_state=seed, n_jobs=1)
+    pipeline = Pipeline([("columns", columns), ("estimator", forest)])
+    target = frame[SPEC.target.name]
+    if spec.classification is not None:  # the upper half of the prices is "expensive"
+        target = np.where(target >= target.median(), "expensive", "cheap")
+    pipeline.fit(frame[[f.name for f in SPEC.features]], target)
     return pipeline
 
 
@@ -109,14 +129,18 @@ def model_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def onnx_and_card(pipeline: Any, rmse: float = 1.0) -> tuple[bytes, ModelCard]:
+def onnx_and_card(
+    pipeline: Any, rmse: float = 1.0, spec: DatasetSpec = SPEC
+) -> tuple[bytes, ModelCard]:
     from services.trainer.onnx_export import onnx_inputs, to_onnx
 
+    forest = pipeline.named_steps["estimator"]
+    classes = tuple(str(c) for c in forest.classes_) if spec.classification else None
     card = ModelCard(
-        model_name=MODEL,
-        dataset=SPEC.name,
-        estimator="RandomForestRegressor",
-        metrics=ModelMetrics(rmse=rmse, mae=rmse, r2=0.5, holdout_size=400, parity_max_abs_error=0),
+        model_name=spec.name,
+        dataset=spec.name,
+        estimator=type(forest).__name__,
+        metrics=_metrics(classes, rmse),
         inputs=tuple(OnnxInput(name=i.name, type=i.type) for i in onnx_inputs(SPEC)),
         snapshot_fingerprint=uuid.uuid4().hex,
         snapshot_size=2000,
@@ -131,15 +155,54 @@ def onnx_and_card(pipeline: Any, rmse: float = 1.0) -> tuple[bytes, ModelCard]:
                 )
                 for f in SPEC.features
             },
-            prediction=NumericReference(bin_edges=(0.0, 1e9), fractions=(1.0,)),
+            prediction=(
+                NumericReference(bin_edges=(0.0, 1e9), fractions=(1.0,))
+                if classes is None
+                else CategoricalReference(frequencies=dict.fromkeys(classes, 1 / len(classes)))
+            ),
         ),
+        target=spec.target,
+        classes=classes,
     )
-    return to_onnx(pipeline, SPEC), card
+    onnx = to_onnx(pipeline, SPEC) if classes is None else classifier_onnx(pipeline, forest)
+    return onnx, card
+
+
+def _metrics(classes: tuple[str, ...] | None, loss: float) -> ModelMetrics:
+    """Made-up holdout scores (`loss`: rmse, or log loss), which promotion compares: the bench
+    measures serving, not the model."""
+    if classes is None:
+        return ModelMetrics(rmse=loss, mae=loss, r2=0.5, holdout_size=400, parity_max_abs_error=0)
+    return ModelMetrics(
+        task="classification",
+        metric="log_loss",
+        log_loss=loss,
+        accuracy=0.9,
+        holdout_size=400,
+        parity_max_abs_error=0,
+    )
+
+
+def classifier_onnx(pipeline: Any, forest: Any) -> bytes:
+    """The trainer's input layout; outputs the label and the probabilities (no ZipMap)."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+
+    from services.trainer.onnx_export import onnx_inputs
+
+    initial_types = [
+        (i.name, StringTensorType([None, 1]) if i.type == "string" else FloatTensorType([None, 1]))
+        for i in onnx_inputs(SPEC)
+    ]
+    model = convert_sklearn(
+        pipeline, initial_types=initial_types, options={id(forest): {"zipmap": False}}
+    )
+    return bytes(model.SerializeToString())
 
 
 def upload(config: StackConfig, onnx: bytes, card: ModelCard) -> dict[str, Any]:
     response = httpx.post(
-        f"{config.url('registry')}/models/{MODEL}/versions",
+        f"{config.url('registry')}/models/{card.model_name}/versions",
         headers={"Authorization": f"Bearer {config.registry_token}"},
         files={"artifact": ("model.onnx", onnx, "application/octet-stream")},
         data={"card": card.model_dump_json()},
@@ -153,10 +216,10 @@ def upload(config: StackConfig, onnx: bytes, card: ModelCard) -> dict[str, Any]:
 # --- requests and outputs ---------------------------------------------------------------------
 
 
-def requests(prefix: str, count: int, seed: int = 1) -> list[bytes]:
+def requests(prefix: str, count: int, seed: int = 1, dataset: str = SPEC.name) -> list[bytes]:
     records = RecordGenerator(SPEC, seed=seed, id_prefix=prefix).records(count, labelled=False)
     return [
-        PredictionRequested(record_id=r.pop("record_id"), dataset=SPEC.name, features=r)
+        PredictionRequested(record_id=r.pop("record_id"), dataset=dataset, features=r)
         .model_dump_json()
         .encode()
         for r in records
@@ -242,8 +305,8 @@ async def passthrough(bootstrap: str, topics: Topics) -> None:
             await consumer.commit()
 
 
-async def naive(bootstrap: str, topics: Topics) -> None:
-    pipeline = fit_pipeline()
+async def naive(bootstrap: str, topics: Topics, spec: DatasetSpec) -> None:
+    pipeline = fit_pipeline(spec=spec)
     consumer = AIOKafkaConsumer(
         topics.predict_requests,
         bootstrap_servers=bootstrap,
@@ -255,18 +318,40 @@ async def naive(bootstrap: str, topics: Topics) -> None:
     await producer.start()
     async for message in consumer:
         request = PredictionRequested.model_validate_json(message.value)
-        value = float(pipeline.predict(model_frame([request.features]))[0])
-        made = PredictionMade(
-            record_id=request.record_id,
-            request_event_id=request.event_id,
-            model_name=MODEL,
+        made = naive_result(pipeline, request, spec)
+        await producer.send_and_wait(
+            topics.predict_results, made.model_dump_json().encode(), key=message.key
+        )
+
+
+def naive_result(
+    pipeline: Any, request: PredictionRequested, spec: DatasetSpec
+) -> PredictionMade | ClassificationMade:
+    """One request scored on its own with scikit-learn: a prediction, or a classification."""
+    ids = {"record_id": request.record_id, "request_event_id": request.event_id}
+    frame = model_frame([request.features])
+    target = spec.classification
+    if target is None:
+        value = float(pipeline.predict(frame)[0])
+        return PredictionMade(
+            **ids,
+            model_name=spec.name,
             model_version=1,
             prediction=value,
             features=request.features,
         )
-        await producer.send_and_wait(
-            topics.predict_results, made.model_dump_json().encode(), key=message.key
-        )
+    classes = [str(c) for c in pipeline.classes_]
+    probabilities = dict(zip(classes, pipeline.predict_proba(frame)[0].tolist(), strict=True))
+    chosen = probabilities[target.positive] >= target.threshold
+    return ClassificationMade(
+        **ids,
+        model_name=spec.name,
+        model_version=1,
+        prediction=target.positive if chosen else next(c for c in classes if c != target.positive),
+        probabilities=probabilities,
+        threshold=target.threshold,
+        features=request.features,
+    )
 
 
 # --- orchestration ----------------------------------------------------------------------------
@@ -292,10 +377,14 @@ def process(
 
 
 class Bench:
-    def __init__(self, bootstrap: str, workdir: Path) -> None:
+    def __init__(self, bootstrap: str, workdir: Path, spec: DatasetSpec = SPEC) -> None:
         self.bootstrap = bootstrap
         self.workdir = workdir
+        self.spec = spec
         self.registry = StackConfig.with_free_ports(bootstrap, workdir, topic_prefix="reg.")
+        if spec is not SPEC:  # the registry and the predictor serve this spec
+            self.registry.spec_path = workdir / f"{spec.name}.json"
+            self.registry.spec_path.write_text(spec.model_dump_json())
         self.stack = Stack(self.registry)
         self.runs = 0
 
@@ -333,6 +422,8 @@ class Bench:
             kind,
             "--bootstrap",
             self.bootstrap,
+            "--task",
+            self.spec.target.task,
         ]
         return process([*args, "--prefix", prefix], log)
 
@@ -340,7 +431,8 @@ class Bench:
         """Predictions/s of one fresh contender draining `count` queued requests, and the CPU
         time it spent per output meanwhile (µs; the machine's other load does not inflate it)."""
         topics = self.fresh_topics(kind[0])
-        asyncio.run(send(self.bootstrap, topics.predict_requests, requests(kind, count)))
+        payloads = requests(kind, count, dataset=self.spec.name)
+        asyncio.run(send(self.bootstrap, topics.predict_requests, payloads))
         with self.contender(kind, topics) as child, CpuSampler(child.pid) as cpu:
             stamps = asyncio.run(
                 read_timestamps(self.bootstrap, topics.predict_results, count, timeout=600)
@@ -353,8 +445,11 @@ class Bench:
         topics = self.fresh_topics("l")
         with self.contender(kind, topics):
             # Joins the group, warms up.
-            asyncio.run(paced_latency(self.bootstrap, topics, 100, 2.0, prefix="warm"))
-            latencies = asyncio.run(paced_latency(self.bootstrap, topics, per_second, seconds))
+            warm = paced_latency(self.bootstrap, topics, 100, 2.0, self.spec, prefix="warm")
+            asyncio.run(warm)
+            latencies = asyncio.run(
+                paced_latency(self.bootstrap, topics, per_second, seconds, self.spec)
+            )
         return percentile(latencies, 50), percentile(latencies, 99)
 
 
@@ -417,13 +512,18 @@ async def paced_send(
 
 
 async def paced_latency(
-    bootstrap: str, topics: Topics, per_second: int, seconds: float, prefix: str = "lat"
+    bootstrap: str,
+    topics: Topics,
+    per_second: int,
+    seconds: float,
+    spec: DatasetSpec,
+    prefix: str = "lat",
 ) -> list[float]:
     """Send `per_second` requests a second for `seconds`; ms from each send to its result.
 
     Record ids start with `prefix`: a warm-up on the same topics must use another one, or its
     results would be taken for these (negative latencies at low rates)."""
-    payloads = requests(prefix, int(per_second * seconds), seed=7)
+    payloads = requests(prefix, int(per_second * seconds), seed=7, dataset=spec.name)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     await producer.start()
     reader = asyncio.create_task(
@@ -440,16 +540,16 @@ async def paced_latency(
 
 
 def run(args: argparse.Namespace) -> None:
-    count = 100_000 if args.full else 10_000
+    count = args.count or (100_000 if args.full else 10_000)
     naive_count = 2_000 if args.full else 150
-    runs = 5 if args.full else 3
+    runs = args.runs or (5 if args.full else 3)
     with tempfile.TemporaryDirectory(prefix="bench-predictor-") as tmp:
         workdir = Path(tmp)
         kind: BrokerKind = args.broker or default_broker_kind()
         with start_broker(kind, workdir / "broker") as broker:
             print(f"broker: {kind} at {broker.bootstrap_servers}")
             os.environ.update(broker.client_env())  # the contenders run as mlbus up runs them
-            bench = Bench(broker.bootstrap_servers, workdir)
+            bench = Bench(broker.bootstrap_servers, workdir, SPECS[args.task])
             bench.start_registry(Topics.with_prefix("reg."))
             try:
                 run_contenders(bench, count, naive_count, 0 if args.only_latency else runs, args)
@@ -461,9 +561,13 @@ def run_contenders(
     bench: Bench, count: int, naive_count: int, runs: int, args: argparse.Namespace
 ) -> None:
     seconds = args.latency_seconds
-    onnx, card = onnx_and_card(fit_pipeline())
+    onnx, card = onnx_and_card(fit_pipeline(spec=bench.spec), spec=bench.spec)
     version = upload(bench.registry, onnx, card)
-    print(f"model: {MODEL} v{version['version']} (random forest, 50 trees), {len(onnx)} bytes")
+    kind = f"classifier of {', '.join(card.classes)}" if card.classes else "regressor"
+    print(
+        f"model: {card.model_name} v{version['version']} (random forest {kind}, 50 trees),"
+        f" {len(onnx)} bytes"
+    )
     print(f"{count} requests per run for (a) and (b), {naive_count} for (c); {runs} runs each")
     rates: dict[str, list[float]] = {"passthrough": [], "predictor": [], "naive": []}
     cpu: dict[str, list[float]] = {"passthrough": [], "predictor": [], "naive": []}
@@ -525,13 +629,24 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=int, default=1000, help="events/s, paced")
     parser.add_argument("--latency-runs", type=int, default=3, help="p99: median of these")
     parser.add_argument("--only-latency", action="store_true", help="skip the throughput runs")
+    parser.add_argument(
+        "--task",
+        choices=tuple(SPECS),
+        default="regression",
+        help="the model: regressor or classifier (probabilities out) of the same records",
+    )
+    parser.add_argument("--count", type=int, help="requests per throughput run (default: 10,000)")
+    parser.add_argument("--runs", type=int, help="throughput runs per contender (default: 3)")
     parser.add_argument("--role", choices=("passthrough", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
-        role = passthrough if args.role == "passthrough" else naive
-        asyncio.run(role(args.bootstrap, Topics.with_prefix(args.prefix)))
+        topics = Topics.with_prefix(args.prefix)
+        if args.role == "passthrough":
+            asyncio.run(passthrough(args.bootstrap, topics))
+        else:
+            asyncio.run(naive(args.bootstrap, topics, SPECS[args.task]))
         return
     run(args)
 

@@ -88,13 +88,36 @@ def _check(response: httpx.Response) -> None:
     raise RuntimeError(f"registry answered {response.status_code}: {detail}")
 
 
+REGRESSOR_SCORES = ("rmse", "mae", "r2")
+CLASSIFIER_SCORES = ("log_loss", "accuracy", "macro_f1", "roc_auc")
+
+
+def scores_text(metrics: dict[str, Any], digits: int = 4) -> str:
+    """A model's holdout scores as "name=value" pairs: a classifier's (the metric promotion
+    compares by first, e.g. "log_loss=0.21 accuracy=0.95"), else rmse, mae and r2."""
+    classifier = metrics.get("task") == "classification" or any(
+        metrics.get(name) is not None for name in CLASSIFIER_SCORES
+    )
+    names = CLASSIFIER_SCORES if classifier else REGRESSOR_SCORES
+    first = str(metrics.get("metric"))
+    ordered = ([first] if first in names else []) + [n for n in names if n != first]
+    return " ".join(
+        f"{name}={metrics[name]:.{digits}g}" for name in ordered if metrics.get(name) is not None
+    )
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     models = _get(args, "/models")
     if not models:
         print("no models registered yet")
     for model in models:
         aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(model["aliases"].items())) or "-"
-        print(f"{model['model_name']:<24} latest v{model['latest_version']:<4} {aliases}")
+        line = f"{model['model_name']:<24} latest v{model['latest_version']:<4} {aliases}"
+        champion = model.get("champion")  # registries before 2026-12 do not list it
+        if champion:
+            scores = {**champion["scores"], "task": champion["task"], "metric": champion["metric"]}
+            line += f"  champion {scores_text(scores)}"
+        print(line)
     return 0
 
 
@@ -109,19 +132,30 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"  created        {version['created_at']}",
         f"  sha256         {version['sha256']} ({version['size_bytes']} bytes)",
         f"  estimator      {card['estimator']} on dataset {card['dataset']}",
-        "  metrics        "
-        + " ".join(f"{k}={metrics[k]:.6g}" for k in ("rmse", "mae", "r2") if k in metrics)
-        + f" holdout={metrics['holdout_size']}",
+        f"  metrics        {scores_text(metrics, digits=6)} holdout={metrics['holdout_size']}",
         f"  snapshot       {card['snapshot_fingerprint']} ({card['snapshot_size']} records)",
         f"  parent         {f'v{parent}' if parent is not None else '-'} (champion at upload)",
         f"  registered as  {details['registered_as']}: {details['decision_reason']}",
         "  inputs         " + ", ".join(f"{i['name']}:{i['type']}" for i in card["inputs"]),
+        *_classes_line(card),
     ]
     if details["signature"]:
         outputs = details["signature"]["outputs"]
         lines.append("  outputs        " + ", ".join(f"{o['name']}:{o['type']}" for o in outputs))
     print("\n".join(lines))
     return 0
+
+
+def _classes_line(card: dict[str, Any]) -> list[str]:
+    """A classifier's classes, and the threshold of its binary target at training time."""
+    classes = card.get("classes")
+    if not classes:
+        return []
+    target = card.get("target") or {}
+    threshold = target.get("threshold") if len(classes) == 2 else None
+    positive = target.get("positive_class") or target.get("classes", classes)[-1]
+    decided = f" ({positive} from p >= {threshold:g})" if threshold is not None else ""
+    return [f"  classes        {', '.join(classes)}{decided}"]
 
 
 def cmd_history(args: argparse.Namespace) -> int:

@@ -10,10 +10,12 @@ registry topic.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from mlbus.cli_models import CLASSIFIER_SCORES, scores_text
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,9 @@ class Verdict:
     version: int | None = None
     rmse: float | None = None
     snapshot_size: int = 0
+    # A classifier's holdout scores (log_loss, accuracy, ...) and the one promotion compares
+    # by, when the trainer reports them: shown instead of rmse.
+    scores: dict[str, Any] = field(default_factory=dict)
 
     @property
     def trained(self) -> bool:
@@ -38,13 +43,18 @@ class Verdict:
 
     def render(self) -> str:
         if self.trained:
-            rmse = f", holdout rmse {self.rmse:.6g}" if self.rmse is not None else ""
-            return f"trained {self.detail} on {self.snapshot_size:,} records{rmse}"
+            return f"trained {self.detail} on {self.snapshot_size:,} records{self._scores()}"
         if self.outcome == "skipped":
             return f"skipped: {self.detail}"
         if "refused" in self.detail:
             return f"refused: {self.detail}"
         return f"failed: {self.detail}"
+
+    def _scores(self) -> str:
+        shown = scores_text(self.scores)
+        if shown:
+            return f", holdout {shown}"
+        return f", holdout rmse {self.rmse:.6g}" if self.rmse is not None else ""
 
 
 def wait_for_verdict(
@@ -87,7 +97,16 @@ def verdict_of(status: dict[str, Any], reason: str) -> Verdict | None:
         version=result.get("version"),
         rmse=result.get("rmse"),
         snapshot_size=int(result.get("snapshot_size") or 0),
+        scores=_classifier_scores(result),
     )
+
+
+def _classifier_scores(result: dict[str, Any]) -> dict[str, Any]:
+    """The classifier scores of a trainer result, beside the metric promotion compares by."""
+    scores = {name: result[name] for name in CLASSIFIER_SCORES if result.get(name) is not None}
+    if scores and result.get("metric") is not None:
+        scores["metric"] = result["metric"]
+    return scores
 
 
 def _progress(status: dict[str, Any]) -> str:

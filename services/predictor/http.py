@@ -26,7 +26,7 @@ from contracts.normalise import Invalid, normalise_fields, record_id_text
 from services.common.http import BodyLimit, problem_responses, refuse_lone_surrogates
 from services.predictor.config import Settings
 from services.predictor.request_batch import RawRequest, RequestBatch, encode_json
-from services.predictor.scoring import OFFLOAD_FROM, Prediction, ScoredBatch, score_requests
+from services.predictor.scoring import OFFLOAD_FROM, Result, ScoredBatch, score_requests
 from services.predictor.serving import ModelHolder, Serving
 
 _HTTP_SOURCE = RawRequest(b"", "http")
@@ -50,7 +50,9 @@ _RECORDS: TypeAdapter[PredictRecord | list[PredictRecord]] = TypeAdapter(
 
 
 class PredictResponse(BaseModel):
-    """The results, each shaped as contracts.PredictionMade, and the records that failed."""
+    """The results, each shaped as contracts.PredictionMade (a classifier's as
+    ClassificationMade: the class, every class's probability, the threshold), and the records
+    that failed."""
 
     model_name: str
     model_version: int
@@ -142,17 +144,22 @@ def build_http_router(serving: Serving, settings: Settings) -> APIRouter:
 def _add_model(router: APIRouter, serving: Serving, model_name: str) -> None:
     @router.get("/model")
     async def serving_model() -> dict[str, object]:
-        """Which model versions serve right now (champion, and challenger if shadow-scored)."""
+        """Which model versions serve right now (champion, and challenger if shadow-scored);
+        for a classifier also its classes and the threshold decisions take (binary)."""
         model, shadow = serving.champion.holder.current, serving.challenger.holder.current
         if model is None:
             return {"model_name": model_name, "loaded": False}
-        return {
+        served = {
             "model_name": model.name,
             "loaded": True,
             "version": model.version,
             "sha256": model.sha256,
             "challenger_version": shadow.version if shadow else None,
         }
+        rule = model.rule
+        if rule is None:
+            return served
+        return served | {"classes": list(rule.classes), "threshold": rule.threshold}
 
 
 def _add_predict(
@@ -195,7 +202,8 @@ def _add_predict(
         )
 
 
-def _as_dict(prediction: Prediction) -> dict[str, Any]:
-    """The PredictionMade JSON object (ids and times as strings), as Kafka consumers get it."""
+def _as_dict(prediction: Result) -> dict[str, Any]:
+    """The PredictionMade (or, from a classifier, ClassificationMade) JSON object, ids and
+    times as strings, as Kafka consumers get it."""
     result: dict[str, Any] = msgspec.json.decode(encode_json(prediction))
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from contracts import CategoricalFeature, DatasetSpec
+from contracts import CategoricalFeature, ClassificationTarget, DatasetSpec, ModelCard
+from services.predictor.classes import ClassMismatch, ClassRule, class_rule
+
+log = logging.getLogger(__name__)
 
 FLOAT_TENSOR = "tensor(float)"
 STRING_TENSOR = "tensor(string)"
@@ -35,15 +39,28 @@ def sha256_hex(data: bytes) -> str:
 
 
 class LoadedModel:
-    """One model version, ready to serve: build it with `load_model`."""
+    """One model version, ready to serve: build it with `load_model`.
 
-    def __init__(self, name: str, version: int, sha256: str, session: ort.InferenceSession) -> None:
+    A regressor's first output is its prediction. A classifier (`rule` set) is scored by its
+    second output, the probability of each class, which `predict_columns` returns in the
+    spec's class order; `rule` decides the class.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        sha256: str,
+        session: ort.InferenceSession,
+        rule: ClassRule | None = None,
+    ) -> None:
         self.name = name
         self.version = version
         self.sha256 = sha256
         self.session = session
+        self.rule = rule
         self.inputs = tuple(ModelInput(i.name, i.type) for i in session.get_inputs())
-        self.output_name: str = session.get_outputs()[0].name
+        self.output_name: str = session.get_outputs()[0 if rule is None else 1].name
         # Mixed into its predictions' event ids (see scoring.prediction_ids).
         self.id_mask = hashlib.sha256(f"{name}/{version}/{sha256}".encode()).digest()[:16]
         self._accepted_types = tuple(
@@ -97,12 +114,16 @@ class LoadedModel:
     def predict_columns(
         self, columns: Columns, count: int
     ) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """Predictions for `count` rows given as `columns`, in one session.run."""
+        """Predictions for `count` rows given as `columns`, in one session.run: a value per row,
+        or for a classifier a row of probabilities, one per class of `rule`."""
+        rule = self.rule
         if not count:
-            return np.empty(0, dtype=np.float64)
+            return np.empty((0,) if rule is None else (0, len(rule.classes)), dtype=np.float64)
         feeds = {i.name: _tensor(i, values) for i, values in zip(self.inputs, columns, strict=True)}
-        output = self.session.run([self.output_name], feeds)[0]
-        return np.asarray(output, dtype=np.float64).reshape(count)
+        output = np.asarray(self.session.run([self.output_name], feeds)[0], dtype=np.float64)
+        if rule is None:
+            return output.reshape(count)
+        return rule.ordered(output.reshape(count, len(rule.classes)))
 
 
 Columns = list[tuple[Any, ...]]  # per model input, its values over a batch of rows
@@ -136,10 +157,15 @@ def _tensor(model_input: ModelInput, values: tuple[Any, ...]) -> np.ndarray[Any,
 
 
 def load_model(
-    name: str, version: int, data: bytes, expected_sha256: str, spec: DatasetSpec | None = None
+    name: str,
+    version: int,
+    data: bytes,
+    expected_sha256: str,
+    spec: DatasetSpec | None = None,
+    card: ModelCard | None = None,
 ) -> LoadedModel:
     """Verify, load, check against `spec` and warm a model; raise ModelLoadError if it must not
-    serve."""
+    serve. A card with classes makes it a classifier (see `classifier_rule`)."""
     actual = sha256_hex(data)
     if actual != expected_sha256.lower():
         raise ModelLoadError(
@@ -152,7 +178,9 @@ def load_model(
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several types for bad bytes
         raise ModelLoadError(f"{name} v{version}: onnxruntime cannot load it: {exc}") from exc
-    model = LoadedModel(name, version, actual, session)
+    model = LoadedModel(
+        name, version, actual, session, classifier_rule(f"{name} v{version}", session, spec, card)
+    )
     _check_inputs(model)
     if spec is not None:
         problems = signature_problems(model.inputs, spec)
@@ -162,6 +190,52 @@ def load_model(
             )
     _warm(model)
     return model
+
+
+def classifier_rule(
+    label: str, session: ort.InferenceSession, spec: DatasetSpec | None, card: ModelCard | None
+) -> ClassRule | None:
+    """None for a regressor; for a classifier (its card names classes) the rule that decides
+    its class: the served spec's target (else the card's) and its probability columns."""
+    classes = card.classes if card is not None else None
+    target = _served_target(spec, card)
+    if classes is None:
+        if spec is not None and target is not None:
+            raise ModelLoadError(
+                f"{label}: spec {spec.name!r} classifies; the model's card names no classes"
+            )
+        return None
+    if target is None:
+        raise ModelLoadError(f"{label}: a classifier, but the spec's target is not classification")
+    outputs = session.get_outputs()
+    if len(outputs) < 2 or outputs[1].type != FLOAT_TENSOR:
+        shown = [f"{o.name}: {o.type}" for o in outputs]
+        raise ModelLoadError(f"{label}: a classifier needs a probabilities output 1; has {shown}")
+    try:
+        rule = class_rule(classes, target)
+    except ClassMismatch as exc:
+        raise ModelLoadError(f"{label}: {exc}") from exc
+    _note_target(label, card, target)
+    return rule
+
+
+def _served_target(spec: DatasetSpec | None, card: ModelCard | None) -> ClassificationTarget | None:
+    """The classification target served: the spec's; without a spec, the card's."""
+    if spec is not None:
+        return spec.classification
+    trained = card.target if card is not None else None
+    return trained if isinstance(trained, ClassificationTarget) else None
+
+
+def _note_target(label: str, card: ModelCard | None, served: ClassificationTarget) -> None:
+    trained = card.target if card is not None else None
+    if trained is not None and trained != served:
+        log.info(
+            "predictor: %s was trained for target %s; the served spec's wins: %s",
+            label,
+            trained.model_dump(exclude_defaults=True),
+            served.model_dump(exclude_defaults=True),
+        )
 
 
 def _check_inputs(model: LoadedModel) -> None:
@@ -179,7 +253,7 @@ def _warm(model: LoadedModel) -> None:
     """Score one dummy row so the first real batch does not pay for lazy initialisation."""
     dummy = {i.name: (0.0 if i.type == FLOAT_TENSOR else "") for i in model.inputs}
     try:
-        model.predict([dummy])  # also checks that the first output has one value per row
+        model.predict([dummy])  # also checks the output's shape: a value or a class row each
     except Exception as exc:
         raise ModelLoadError(f"{model.name} v{model.version}: warm-up failed: {exc}") from exc
 

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from services.common.metrics import observe_many
 from services.predictor.commits import CommitPipeline, PendingBatch
 from services.predictor.request_batch import RequestBatch, encode_json, parse_requests
-from services.predictor.scoring import Prediction, ScoredBatch, score_requests_beside_loop
+from services.predictor.scoring import Result, ScoredBatch, score_requests_beside_loop
 from services.predictor.shadow import shadow_score_beside_loop
 from services.predictor.stage import OrderedStage
 
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ShadowScored = tuple[list[Prediction], int]  # the challenger's predictions, and its failures
+ShadowScored = tuple[list[Result], int]  # the challenger's predictions, and its failures
 Records = Sequence[ConsumerRecord[Any, Any]]
 
 
@@ -138,7 +138,7 @@ class BatchScorer:
         self._inference.shutdown(wait=False, cancel_futures=True)
 
     async def _send_predictions(
-        self, topic: str, predictions: list[Prediction]
+        self, topic: str, predictions: list[Result]
     ) -> list[Acknowledgement]:
         values = list(map(encode_json, predictions))
         keys = [prediction.record_id.encode() for prediction in predictions]
@@ -259,7 +259,7 @@ def _start_shadow(
 
 async def _shadow_results(
     shadowed: asyncio.Future[ShadowScored] | None, metrics: PredictorMetrics
-) -> list[Prediction]:
+) -> list[Result]:
     if shadowed is None:
         return []
     made, failed = await shadowed
@@ -285,7 +285,7 @@ def _records(raw_message: Any) -> Records:
 
 
 def _count_shadow(
-    metrics: PredictorMetrics, made: list[Prediction], sends: list[Acknowledgement]
+    metrics: PredictorMetrics, made: list[Result], sends: list[Acknowledgement]
 ) -> None:
     """Count each shadow result once its send settles; shadow sends never hold up a batch."""
     if not made:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from contracts import RecordRejected
+    from services.predictor.classes import ClassRule
     from services.predictor.model import Columns, LoadedModel
     from services.predictor.request_batch import RequestBatch
 
@@ -51,9 +52,29 @@ class Prediction(msgspec.Struct, frozen=True, gc=False):
     kind: Literal["prediction.made.v1"] = "prediction.made.v1"
 
 
+class Classification(msgspec.Struct, frozen=True, gc=False):
+    """contracts.ClassificationMade, encoded by msgspec: the class and every class's
+    probability (in the spec's class order); `threshold` is None for a multiclass model."""
+
+    record_id: str
+    request_event_id: str
+    model_name: str
+    model_version: int
+    prediction: str
+    probabilities: dict[str, float]
+    threshold: float | None
+    features: msgspec.Raw
+    occurred_at: datetime
+    event_id: str
+    kind: Literal["classification.made.v1"] = "classification.made.v1"
+
+
+Result = Prediction | Classification  # what a model makes of one request
+
+
 @dataclass
 class ScoredBatch:
-    predictions: list[Prediction] = field(default_factory=list)
+    predictions: list[Result] = field(default_factory=list)
     rejections: list[RecordRejected] = field(default_factory=list)
     inference_seconds: float = 0.0
 
@@ -151,22 +172,26 @@ def _predict(
     rows, values = [], []
     for row, features in enumerate(requests.features):
         try:
-            values.append(float(model.predict([features])[0]))
+            values.append(model.predict([features])[0])
             rows.append(row)
         except Exception as exc:
             scored.rejections.append(requests.reject(row, f"scoring failed: {exc}"))
-    return requests.take(rows), np.array(values, dtype=np.float64)
+    shape = (-1,) if model.rule is None else (-1, len(model.rule.classes))  # also for no rows
+    return requests.take(rows), np.array(values, dtype=np.float64).reshape(shape)
 
 
 def _collect(
     model: LoadedModel, requests: RequestBatch, values: Values, scored: ScoredBatch
 ) -> None:
-    """A prediction per finite value; a rejection for each other one."""
-    finite = np.isfinite(values)
+    """A result per row of finite values; a rejection for each other row."""
+    finite = np.isfinite(values) if values.ndim == 1 else np.isfinite(values).all(axis=1)
     if not finite.all():
         for row in np.flatnonzero(~finite).tolist():
             scored.rejections.append(requests.reject(row, f"model predicted {values[row]}"))
         requests, values = requests.take(np.flatnonzero(finite).tolist()), values[finite]
+    if model.rule is not None:
+        scored.predictions = _classifications(model, model.rule, requests, values)
+        return
     ids = prediction_ids(requests.event_ids, model)
     now = datetime.now(UTC)  # one timestamp per batch: they are made by the same call
     name, version = model.name, model.version
@@ -174,4 +199,31 @@ def _collect(
         # Positional: the fields in declaration order (keywords cost more, once per record).
         Prediction(event.record_id, event.event_id, name, version, value, event.features, now, id_)
         for event, value, id_ in zip(requests.events, values.tolist(), ids, strict=True)
+    ]
+
+
+def _classifications(
+    model: LoadedModel, rule: ClassRule, requests: RequestBatch, probabilities: Values
+) -> list[Result]:
+    """A ClassificationMade per row: the rule's class and every class's probability."""
+    ids = prediction_ids(requests.event_ids, model)
+    now = datetime.now(UTC)
+    name, version, classes, threshold = model.name, model.version, rule.classes, rule.threshold
+    decided = rule.names(rule.decide(probabilities))
+    return [
+        Classification(
+            event.record_id,
+            event.event_id,
+            name,
+            version,
+            label,
+            dict(zip(classes, row, strict=True)),
+            threshold,
+            event.features,
+            now,
+            id_,
+        )
+        for event, label, row, id_ in zip(
+            requests.events, decided, probabilities.tolist(), ids, strict=True
+        )
     ]

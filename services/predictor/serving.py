@@ -169,7 +169,13 @@ class AliasReloader:
             data = await self.source.download(wanted)
             # Loading and warming take a while: keep the event loop (and serving) running.
             model = await asyncio.to_thread(
-                load_model, wanted.model_name, wanted.version, data, wanted.sha256, self.spec
+                load_model,
+                wanted.model_name,
+                wanted.version,
+                data,
+                wanted.sha256,
+                self.spec,
+                wanted.card,
             )
         except ArtifactTransferError as exc:
             await self._interrupted_download(wanted, key, str(exc))

@@ -6,7 +6,7 @@ import logging
 import zlib
 from typing import TYPE_CHECKING
 
-from services.predictor.scoring import OFFLOAD_FROM, Prediction, beside_loop, score_requests
+from services.predictor.scoring import OFFLOAD_FROM, Result, beside_loop, score_requests
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -28,7 +28,7 @@ def in_shadow_sample(record_id: str, fraction: float) -> bool:
 
 def shadow_score(
     challenger: LoadedModel, requests: RequestBatch, fraction: float
-) -> tuple[list[Prediction], int]:
+) -> tuple[list[Result], int]:
     """The challenger's predictions for the sampled requests, and how many it failed; never raises.
 
     Whatever goes wrong here is the challenger's problem: its rejections are only counted (the
@@ -55,7 +55,7 @@ async def shadow_score_beside_loop(
     executor: Executor | None = None,
     *,
     offload_from: int = OFFLOAD_FROM,
-) -> tuple[list[Prediction], int]:
+) -> tuple[list[Result], int]:
     """`shadow_score`, in `executor`'s thread for a large batch, as the champion's inference:
     the challenger's work never holds up the event loop that sends the champion's results."""
     return await beside_loop(

@@ -39,10 +39,19 @@ def decide_promotion(candidate: ModelMetrics, champion: Champion | None, margin:
     macro F1 or ROC AUC): the candidate needs a loss below the champion's times (1 - margin).
     Both are compared on the same holdout records, which neither trained on, when the trainer
     scored the current champion there (`comparison`; older cards: `champion_rmse` on the
-    candidate's holdout); otherwise on their own, different holdouts.
+    candidate's holdout); otherwise on their own, different holdouts. A candidate of another
+    task than the champion's (the data set's target became a class, or a number again) takes
+    over: their scores do not compare, and a predictor serving the new spec refuses the old
+    champion.
     """
     if champion is None:
         return Decision(CHAMPION, "first version: no champion yet")
+    if candidate.task != champion.metrics.task:
+        return Decision(
+            CHAMPION,
+            f"the task changed: champion v{champion.version} is a {champion.metrics.task} model,"
+            f" this one a {candidate.task} model, whose scores do not compare",
+        )
     metric = candidate.metric
     compared = _compared(candidate, champion)
     if compared is None:

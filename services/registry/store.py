@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts import MODEL_EVENT, ModelCard, ModelEvent, ModelMetrics, ModelVersion
+from contracts import (
+    MODEL_EVENT,
+    ModelCard,
+    ModelEvent,
+    ModelMetrics,
+    ModelVersion,
+    ScoreMetric,
+)
 from services.registry import aliases
 from services.registry.aliases import AliasMove, now
 from services.registry.events import promotion_event, registration_events, rollback_event
@@ -36,6 +43,34 @@ class Conflict(ValueError):
     """The change does not apply to the current state (HTTP 409)."""
 
 
+class ChampionScores(BaseModel):
+    """The champion's holdout scores, as GET /models shows them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int
+    task: Literal["regression", "classification"]
+    metric: ScoreMetric = Field(description="the score promotion compares by")
+    scores: dict[str, float] = Field(
+        description="rmse, mae, r2 (regression); log_loss, accuracy, macro_f1, roc_auc"
+    )
+
+    @classmethod
+    def of(cls, version: int, metrics: ModelMetrics) -> ChampionScores:
+        names = _CLASSIFIER_SCORES if metrics.task == "classification" else _REGRESSOR_SCORES
+        scores = {name: getattr(metrics, name) for name in names}
+        return cls(
+            version=version,
+            task=metrics.task,
+            metric=metrics.metric,
+            scores={name: score for name, score in scores.items() if score is not None},
+        )
+
+
+_REGRESSOR_SCORES = ("rmse", "mae", "r2")
+_CLASSIFIER_SCORES = ("log_loss", "accuracy", "macro_f1", "roc_auc")
+
+
 class ModelSummary(BaseModel):
     """One entry of GET /models."""
 
@@ -44,6 +79,7 @@ class ModelSummary(BaseModel):
     model_name: str
     latest_version: int
     aliases: dict[str, int]
+    champion: ChampionScores | None = None
 
 
 class VersionDetails(BaseModel):
@@ -176,8 +212,22 @@ class RegistryStore:
             by_name: dict[str, dict[str, int]] = {}
             for name, alias, version in db.rows("SELECT name, alias, version FROM aliases"):
                 by_name.setdefault(name, {})[alias] = version
+            champions = {
+                name: ChampionScores.of(version, ModelCard.model_validate_json(card).metrics)
+                for name, version, card in db.rows(
+                    "SELECT a.name, v.version, v.card FROM aliases a"
+                    " JOIN versions v ON v.name = a.name AND v.version = a.version"
+                    " WHERE a.alias = ?",
+                    (CHAMPION,),
+                )
+            }
         return [
-            ModelSummary(model_name=name, latest_version=top, aliases=by_name.get(name, {}))
+            ModelSummary(
+                model_name=name,
+                latest_version=top,
+                aliases=by_name.get(name, {}),
+                champion=champions.get(name),
+            )
             for name, top in latest
         ]
 

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 import onnxruntime
 from pydantic import TypeAdapter, ValidationError
 
-from contracts import CategoricalFeature, DatasetSpec, ModelCard
+from contracts import (
+    CategoricalFeature,
+    ClassificationTarget,
+    DatasetSpec,
+    ModelCard,
+    ModelMetrics,
+)
 from services.registry.signature import OnnxSignature, signature_of
 
 # The same rule as ModelCard.model_name: names become URL paths and keys, never file paths.
@@ -30,7 +36,8 @@ def validate_model_name(name: str) -> str:
 
 
 def parse_card(card_json: str | bytes, url_name: str) -> ModelCard:
-    """The card as a ModelCard whose name is the URL's and whose RMSE can be compared."""
+    """The card as a ModelCard whose name is the URL's, whose scores lie in their range
+    (the one promotion compares by present) and, for a classifier, whose classes are known."""
     try:
         # Readers drop metrics they do not know (older cards still load); an upload naming
         # one is refused instead, so nothing it sends is silently lost.
@@ -41,11 +48,54 @@ def parse_card(card_json: str | bytes, url_name: str) -> ModelCard:
         raise InvalidUpload(
             f"model name in the URL ({url_name!r}) differs from the card's ({card.model_name!r})"
         )
-    for name in ("rmse", "mae", "log_loss"):  # finite: the contract refuses inf and NaN
-        score = getattr(card.metrics, name)
+    check_scores(card.metrics)
+    check_classes(card)
+    return card
+
+
+# Scores that can be no less than 0, and those that lie in [0, 1]. Finite: the contract
+# refuses inf and NaN in every metric.
+_NOT_NEGATIVE = ("rmse", "mae", "log_loss")
+_FRACTIONS = ("accuracy", "macro_f1", "roc_auc")
+
+
+def check_scores(metrics: ModelMetrics) -> None:
+    """Scores in their range, and the one promotion compares by (`metric`) present."""
+    for name in _NOT_NEGATIVE:
+        score = getattr(metrics, name)
         if score is not None and score < 0:
             raise InvalidUpload(f"card metrics.{name} must be >= 0, got {score}")
-    return card
+    for name in _FRACTIONS:
+        score = getattr(metrics, name)
+        if score is not None and not 0 <= score <= 1:
+            raise InvalidUpload(f"card metrics.{name} must lie in [0, 1], got {score}")
+    if getattr(metrics, metrics.metric) is None:
+        raise InvalidUpload(
+            f"card metrics.metric is {metrics.metric!r}, but metrics.{metrics.metric} is missing:"
+            " promotion could not compare the version"
+        )
+
+
+def check_classes(card: ModelCard) -> None:
+    """A classifier names the class of each probability column, once each, all of them
+    classes of the target it was trained for; a regressor names none."""
+    target = card.target if isinstance(card.target, ClassificationTarget) else None
+    classifies = card.metrics.task == "classification" or target is not None
+    if card.classes is None:
+        if classifies:
+            raise InvalidUpload("a classifier's card must name its classes (card.classes)")
+        return
+    if not classifies:
+        raise InvalidUpload("card.classes is for classifiers: metrics.task is 'regression'")
+    if len(set(card.classes)) != len(card.classes) or len(card.classes) < 2:
+        raise InvalidUpload(f"card.classes must be two or more distinct: {list(card.classes)}")
+    if target is not None:
+        unknown = sorted(set(card.classes) - set(target.classes))
+        if unknown:
+            raise InvalidUpload(
+                f"card.classes {unknown} are not classes of target {target.name!r}:"
+                f" {list(target.classes)}"
+            )
 
 
 def check_sha256(actual: str, declared: str | None) -> None:
@@ -75,6 +125,22 @@ def check_spec(card: ModelCard, spec: DatasetSpec | None) -> None:
             f"model inputs do not match spec {spec.name!r}: missing {missing},"
             f" not in the spec {unknown}, wrong type {typed}"
         )
+    _check_task(card, spec)
+
+
+def _check_task(card: ModelCard, spec: DatasetSpec) -> None:
+    """A classifier for a classification spec, its classes among the spec's; a regressor for a
+    regression spec."""
+    target = spec.classification
+    if target is None:
+        if card.classes is not None:
+            raise InvalidUpload(f"a classifier, but spec {spec.name!r} has a regression target")
+        return
+    if card.classes is None:
+        raise InvalidUpload(f"spec {spec.name!r} classifies, but the card names no classes")
+    unknown = sorted(set(card.classes) - set(target.classes))
+    if unknown:
+        raise InvalidUpload(f"card.classes {unknown} are not classes of spec {spec.name!r}")
 
 
 def check_onnx(artifact: bytes, card: ModelCard) -> OnnxSignature:
@@ -94,7 +160,25 @@ def check_onnx(artifact: bytes, card: ModelCard) -> OnnxSignature:
         raise InvalidUpload(f"ONNX input types differ from the card's: {details}")
     if not session.get_outputs():
         raise InvalidUpload("the ONNX model has no output")
+    if card.classes is not None:
+        _check_probabilities_output(session, card.classes)
     return signature_of(session)
+
+
+def _check_probabilities_output(session: Any, classes: tuple[str, ...]) -> None:
+    """A classifier's output 1: a float tensor with a column per class (ZipMap off)."""
+    outputs = session.get_outputs()
+    if len(outputs) < 2 or outputs[1].type != "tensor(float)":
+        shown = [f"{o.name}: {o.type}" for o in outputs]
+        raise InvalidUpload(
+            f"a classifier's ONNX output 1 must be its probabilities, a float tensor; has {shown}"
+        )
+    shape = outputs[1].shape
+    columns = shape[-1] if shape else None
+    if isinstance(columns, int) and columns != len(classes):
+        raise InvalidUpload(
+            f"ONNX probabilities have {columns} columns; the card names {len(classes)} classes"
+        )
 
 
 def _summary(error: ValidationError) -> str:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, TestKafkaBroker
 
-from contracts import PredictionMade, RecordRejected, Topics
+from contracts import PREDICTION_RESULT, ClassificationMade, PredictionMade, RecordRejected, Topics
 from services.common.settings import KafkaSettings
 from services.predictor.app import create_app
 from services.predictor.config import Settings
@@ -49,6 +50,7 @@ class Predictor:
     http: httpx.AsyncClient
     topics: Topics
     results: list[PredictionMade] = field(default_factory=list)
+    classified: list[ClassificationMade] = field(default_factory=list)  # a classifier's results
     rejected: list[RecordRejected] = field(default_factory=list)
 
     @property
@@ -81,8 +83,12 @@ async def predictor(settings: Settings, registry: FakeRegistry) -> AsyncIterator
         service = Predictor(app, broker, http, topics)
 
         @broker.subscriber(topics.predict_results)
-        async def collect_result(event: PredictionMade) -> None:
-            service.results.append(event)
+        async def collect_result(body: dict[str, Any]) -> None:
+            event = PREDICTION_RESULT.validate_python(body)
+            if isinstance(event, PredictionMade):
+                service.results.append(event)
+            else:
+                service.classified.append(event)
 
         @broker.subscriber(topics.rejected)
         async def collect_rejected(event: RecordRejected) -> None:

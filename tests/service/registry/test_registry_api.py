@@ -39,6 +39,12 @@ async def test_versions_can_be_listed_read_and_downloaded(registry: Registry) ->
             "model_name": "house-prices",
             "latest_version": 2,
             "aliases": {"champion": 1, "challenger": 2},
+            "champion": {
+                "version": 1,
+                "task": "regression",
+                "metric": "rmse",
+                "scores": {"rmse": 10.0, "mae": 5.0, "r2": 0.8},
+            },
         }
     ]
     versions = (await registry.client.get("/models/house-prices/versions")).json()

@@ -113,6 +113,7 @@ class FakeRegistry:
     downloads: int = 0
     # When set, downloads wait for it: lets a test look at serving during a reload.
     gate: asyncio.Event | None = None
+    model_name: str = MODEL_NAME  # the only model it answers for
 
     def promote(self, version: ModelVersion, data: bytes) -> None:
         self.artifacts[version.version] = data
@@ -124,7 +125,7 @@ class FakeRegistry:
         self.challenger_version = version
 
     async def alias(self, model_name: str, alias: str) -> ModelVersion | None:
-        assert model_name == MODEL_NAME
+        assert model_name == self.model_name
         return self.champion_version if alias == "champion" else self.challenger_version
 
     async def download(self, version: ModelVersion) -> bytes:

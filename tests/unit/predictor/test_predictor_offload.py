@@ -13,7 +13,7 @@ import pytest
 from contracts import PredictionRequested
 from services.predictor.model import Columns, LoadedModel
 from services.predictor.request_batch import RawRequest, RequestBatch, parse_requests
-from services.predictor.scoring import Prediction, score_requests, score_requests_beside_loop
+from services.predictor.scoring import Result, score_requests, score_requests_beside_loop
 from services.predictor.shadow import shadow_score, shadow_score_beside_loop
 from tests.unit.predictor.predictor_fixtures import CATEGORICAL, NUMERIC
 
@@ -75,7 +75,7 @@ async def test_a_large_batch_is_scored_in_the_executor_as_it_would_be_inline(
     assert beside.inference_seconds > 0
 
 
-def _content(predictions: list[Prediction]) -> list[tuple[Any, ...]]:
+def _content(predictions: list[Result]) -> list[tuple[Any, ...]]:
     """All but the time each was made."""
     return [
         (
