@@ -104,8 +104,11 @@ def verdict_of(status: dict[str, Any], reason: str) -> Verdict | None:
 def _classifier_scores(result: dict[str, Any]) -> dict[str, Any]:
     """The classifier scores of a trainer result, beside the metric promotion compares by."""
     scores = {name: result[name] for name in CLASSIFIER_SCORES if result.get(name) is not None}
-    if scores and result.get("metric") is not None:
-        scores["metric"] = result["metric"]
+    metric, score = result.get("metric"), result.get("score")
+    if metric in CLASSIFIER_SCORES and score is not None:  # the trainer's /status says this
+        scores.setdefault(metric, score)
+    if scores and metric is not None:
+        scores["metric"] = metric
     return scores
 
 

@@ -34,13 +34,20 @@ class ClassRule:
     decision: binary, `positive` when its probability reaches `threshold`; multiclass, argmax."""
 
     classes: tuple[str, ...]
-    columns: Indices  # the model's column of each of `classes`
+    # The model's column of each of `classes`; -1 for a class the model never saw in training
+    # (a rare class missing from its snapshot): its probability is 0.
+    columns: Indices
     positive: int | None  # binary: the positive class's index in `classes`
     threshold: float | None  # binary only
 
     def ordered(self, output: Probabilities) -> Probabilities:
         """The model's probability columns in the spec's class order."""
-        return output[:, self.columns]
+        if self.columns.min() >= 0:
+            return output[:, self.columns]
+        present = self.columns >= 0
+        ordered = np.zeros((output.shape[0], len(self.classes)), dtype=output.dtype)
+        ordered[:, present] = output[:, self.columns[present]]
+        return ordered
 
     def decide(self, probabilities: Probabilities) -> Indices:
         """The index (in `classes`) of each row's class."""
@@ -57,16 +64,16 @@ class ClassRule:
 
 def class_rule(model_classes: Sequence[str], target: ClassificationTarget) -> ClassRule:
     """The rule for a model whose probability columns are `model_classes`, serving `target`;
-    ClassMismatch unless they are the target's classes (in any order)."""
-    if sorted(model_classes) != sorted(target.classes) or len(set(model_classes)) != len(
-        model_classes
-    ):
+    ClassMismatch unless they are distinct classes of the target (in any order; the registry
+    accepts a model that never saw a rare class, and so does the predictor)."""
+    unknown = set(model_classes) - set(target.classes)
+    if unknown or len(set(model_classes)) != len(model_classes) or len(model_classes) < 2:
         raise ClassMismatch(
             f"the model's classes {list(model_classes)} are not the spec target"
             f" {target.name!r}'s classes {list(target.classes)}"
         )
     column = {name: i for i, name in enumerate(model_classes)}
-    columns = np.array([column[name] for name in target.classes], dtype=np.intp)
+    columns = np.array([column.get(name, -1) for name in target.classes], dtype=np.intp)
     if not target.is_binary:
         return ClassRule(target.classes, columns, None, None)
     positive = target.classes.index(target.positive)

@@ -70,3 +70,21 @@ def test_a_train_verdict_shows_a_classifier_metric_instead_of_rmse() -> None:
     assert (
         verdict.render() == "trained churn v2 on 900 records, holdout log_loss=0.21 accuracy=0.95"
     )
+
+
+def test_a_train_verdict_reads_the_trainer_status_metric_and_score() -> None:
+    mine = "requested from the CLI (abc)"
+    # What the trainer's GET /status reports of a classifier run (services.trainer RunResult).
+    result = {
+        "reason": f"command: {mine}",
+        "outcome": "uploaded",
+        "detail": "churn v3",
+        "version": 3,
+        "rmse": None,
+        "metric": "macro_f1",
+        "score": 0.875,
+        "snapshot_size": 400,
+    }
+    verdict = verdict_of({"last_result": result}, mine)
+    assert verdict is not None
+    assert verdict.render() == "trained churn v3 on 400 records, holdout macro_f1=0.875"

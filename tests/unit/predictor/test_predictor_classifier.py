@@ -128,7 +128,7 @@ def test_the_spec_target_wins_over_the_card_and_a_log_line_says_so(
 
 @pytest.mark.parametrize(
     ("spec_classes", "card_classes"),
-    [(("no", "yes", "maybe"), BINARY), (("no", "si"), BINARY), (BINARY, ("no", "yes", "yes"))],
+    [(("no", "maybe", "never"), BINARY), (("no", "si"), BINARY), (BINARY, ("no", "yes", "yes"))],
 )
 def test_a_classifier_whose_classes_are_not_the_spec_classes_is_refused(
     spec_classes: tuple[str, ...], card_classes: tuple[str, ...]
@@ -234,3 +234,11 @@ def test_a_probability_at_the_threshold_is_the_positive_class_and_ties_go_to_the
     multiclass = class_rule(MULTICLASS, ClassificationTarget(name="y", classes=MULTICLASS))
     tied = np.array([[0.4, 0.4, 0.2], [0.1, 0.3, 0.6]])
     assert multiclass.names(multiclass.decide(tied)) == ["cat", "fox"]
+
+
+def test_a_class_the_model_never_saw_gets_probability_zero() -> None:
+    rule = class_rule(("fox", "cat"), ClassificationTarget(name="y", classes=MULTICLASS))
+    ordered = rule.ordered(np.array([[0.7, 0.3], [0.1, 0.9]]))
+    # The spec's order is cat, dog, fox; the model never saw dog.
+    assert ordered.tolist() == [[0.3, 0.0, 0.7], [0.9, 0.0, 0.1]]
+    assert rule.names(rule.decide(ordered)) == ["fox", "cat"]
