@@ -88,7 +88,7 @@ def train_classifier(
         inputs=onnx_inputs(spec),
         snapshot_fingerprint=snapshot.fingerprint,
         snapshot_size=snapshot.size,
-        reference=_reference(pipeline, split.train, spec, target, classes),
+        reference=_reference(split.train, served, spec, target, classes),
         target=target,
         classes=classes,
     )
@@ -142,20 +142,24 @@ def _checked_onnx(
 
 
 def _reference(
-    pipeline: Pipeline,
     train: pd.DataFrame,
+    holdout_answers: Classified,
     spec: DatasetSpec,
     target: ClassificationTarget,
     classes: tuple[str, ...],
 ) -> ReferenceStatistics:
-    """The monitor's baseline from the training rows: classes as the predictor decides them."""
-    answered = _sklearn_classified(pipeline, train, spec)
-    probabilities = ClassProbabilities(answered.probabilities, classes, target)
+    """The monitor's baseline: features and labels from the training rows; predicted classes
+    (as the predictor decides them) and probabilities from the served (ONNX) model's answers
+    on the holdout rows. A model is far surer of the rows it was fitted on (boosted trees put
+    probabilities at 1e-6 where unseen rows get 1e-3), and sklearn's float64 probabilities of
+    1e-9 are 0 in the served float32 ones: binned on either, live traffic like the training
+    data would drift."""
+    probabilities = ClassProbabilities(holdout_answers.probabilities, classes, target)
     return classifier_reference(
         train,
         spec,
         probabilities.decide(),
-        {name: answered.probabilities[:, i] for i, name in enumerate(classes)},
+        {name: holdout_answers.probabilities[:, i] for i, name in enumerate(classes)},
         target.classes,
     )
 
