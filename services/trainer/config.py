@@ -49,7 +49,11 @@ class Settings(ServiceSettings):
     snapshot_window_seconds: float | None = Field(default=None, gt=0, description="for 'window'")
     training_threads: int = Field(default=1, ge=1, description="threads of one fit")
     retrain_every: int = Field(default=500, ge=1, description="new labelled records per run")
-    min_records: int = Field(default=200, ge=10, description="no run with fewer records")
+    min_records: int = Field(
+        default=200,
+        ge=10,
+        description="no automatic run with fewer records (a TrainModel command needs 10)",
+    )
     max_records: int = Field(default=100_000, ge=1, description="records the buffer keeps")
     drift_records: int = Field(default=5_000, ge=1, description="recent records a drift run uses")
     parity_tolerance: float = Field(

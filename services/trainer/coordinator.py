@@ -20,6 +20,7 @@ from contracts import (
     TrainModel,
 )
 from services.trainer.config import MODEL_NAME, Settings
+from services.trainer.run_types import MIN_SNAPSHOT
 from services.trainer.scheduler import RunCoalescer, TrainRequest
 from services.trainer.selection import SnapshotSelection, select
 from services.trainer.snapshot import RecordBuffer, Snapshot, take_snapshot
@@ -134,9 +135,11 @@ class TrainingCoordinator:
         except ValueError as exc:
             self._skip(reason, f"invalid command: {exc}", len(self.buffer), INVALID_COMMAND)
             return False
-        if not self._has_min_records(reason):
+        # Asked for by a person: any snapshot a holdout can score will do, not the automatic
+        # runs' min_records (a 150-row data set must be trainable on request).
+        if not self._has_min_records(reason, MIN_SNAPSHOT):
             return False
-        self.runs.request(request)
+        self.runs.request(replace(request, min_records=MIN_SNAPSHOT))
         return True
 
     def _command_request(self, reason: str, command: TrainModel) -> TrainRequest:
@@ -190,10 +193,11 @@ class TrainingCoordinator:
             "recent_results": [asdict(result) for result in self.recent_results],
         }
 
-    def _has_min_records(self, reason: str) -> bool:
-        if len(self.buffer) >= self.settings.min_records:
+    def _has_min_records(self, reason: str, needed: int | None = None) -> bool:
+        needed = self.settings.min_records if needed is None else needed
+        if len(self.buffer) >= needed:
             return True
-        detail = f"{len(self.buffer)} records buffered, {self.settings.min_records} needed"
+        detail = f"{len(self.buffer)} records buffered, {needed} needed"
         self._skip(reason, detail, len(self.buffer))
         return False
 
@@ -210,9 +214,10 @@ class TrainingCoordinator:
             return
         records, parameters = select(self.buffer.recent(), request.selection, self._clock())
         self._new_since_run = 0
-        if len(records) < self.settings.min_records:
-            needed = f"{len(records)} records ({request.selection.describe()}), "
-            self._skip(request.reason, f"{needed}{self.settings.min_records} needed", len(records))
+        fewest = request.min_records or self.settings.min_records
+        if len(records) < fewest:
+            needed = f"{len(records)} records ({request.selection.describe()}), {fewest} needed"
+            self._skip(request.reason, needed, len(records))
             return
         options = request.options or self.settings.training_options
         try:

@@ -23,7 +23,8 @@ class TrainRequest:
     settings').
 
     `min_new_records` makes the run conditional: it is dropped if fewer new records arrived
-    since the previous run took its snapshot (that snapshot already held them).
+    since the previous run took its snapshot (that snapshot already held them). `min_records`
+    is the fewest records the run trains on (None: the settings' min_records).
     """
 
     reason: str
@@ -31,6 +32,7 @@ class TrainRequest:
     selection: SnapshotSelection = field(default_factory=SnapshotSelection)
     min_new_records: int | None = None
     options: TrainingOptions | None = None
+    min_records: int | None = None
 
     def merged_with(self, newer: TrainRequest) -> TrainRequest:
         """One request standing for both: the narrower selection (drift) wins, the newer
@@ -46,6 +48,7 @@ class TrainRequest:
             selection=self.selection.narrowest(newer.selection),
             min_new_records=min_new if conditional else None,
             options=newer.options if newer.options is not None else self.options,
+            min_records=_smallest(self.min_records, newer.min_records),
         )
 
 

@@ -69,7 +69,7 @@ async def test_bad_messages_are_skipped_and_unlabelled_records_not_buffered(
 
 
 async def test_a_command_with_too_few_records_is_skipped(trainer: Trainer) -> None:
-    await trainer.publish(list(labelled_records(20)), trainer.topics.records)
+    await trainer.publish(list(labelled_records(9)), trainer.topics.records)
     await trainer.publish([TrainModel(reason="too early")], trainer.topics.trainer_commands)
     await trainer.idle()
     assert trainer.registry.versions == []

@@ -191,7 +191,7 @@ async def test_train_command_runs_now_with_a_model_name_override() -> None:
 
 async def test_train_command_with_too_few_records_is_skipped_and_recorded() -> None:
     harness = Harness()
-    harness.coordinator.add_records(labelled_records(10))
+    harness.coordinator.add_records(labelled_records(9))
     assert harness.coordinator.on_command(TrainModel(reason="operator")) is False
     await harness.idle()
     assert harness.uploader.uploads == []
@@ -199,7 +199,17 @@ async def test_train_command_with_too_few_records_is_skipped_and_recorded() -> N
     result = harness.coordinator.status()["last_result"]
     assert result["outcome"] == "skipped"
     assert result["reason"] == "command: operator"
-    assert "10 records buffered, 50 needed" in result["detail"]
+    assert "9 records buffered, 10 needed" in result["detail"]
+
+
+async def test_a_train_command_trains_below_the_automatic_minimum() -> None:
+    harness = Harness(retrain_every=10_000)  # min_records 50: no automatic run
+    harness.coordinator.add_records(labelled_records(30))
+    assert harness.uploader.uploads == []
+    assert harness.coordinator.on_command(TrainModel(reason="a small data set")) is True
+    await harness.idle()
+    [(_, card)] = harness.uploader.uploads
+    assert card.snapshot_size == 30
 
 
 async def test_drift_retrains_on_the_most_recent_records() -> None:
