@@ -41,8 +41,8 @@ from contracts import (
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
 from tests.support.accounting import wait_until_committed
+from tests.support.class_samples import BINARY, REFERENCE_ROWS, classifier_reference
 from tests.support.polling import eventually_sync
-from tests.unit.monitor.class_samples import BINARY, REFERENCE_ROWS, classifier_reference
 
 HOLDOUT_RMSE = 1000.0
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,6 +19,7 @@ from mlbus.demo import wait_for_champion
 from mlbus.runner import Stack, StackConfig
 from services.common.specfile import dump_spec
 from tests.e2e.fraud_stream import SPEC, PaymentStream
+from tests.e2e.loop_support import until_buffered
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -137,27 +138,9 @@ async def _new_champion(stack: Stack, after: int) -> dict[str, Any]:
     return found
 
 
-async def _buffered(stack: Stack) -> float:
-    stack.check_alive()
-    async with httpx.AsyncClient(timeout=5) as client:
-        text = (await client.get(f"{stack.config.url('trainer')}/metrics")).text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "mlbus_trainer_records_buffered":
-                return sample.value
-    return 0.0
-
-
 async def _train_once_buffered(stack: Stack, count: int) -> None:
     """A TrainModel command once the trainer holds `count` labelled records."""
-    await eventually(
-        lambda: _buffered(stack),
-        what=f"the trainer buffering {count} records",
-        until=lambda buffered: buffered >= count,
-        timeout=TIMEOUT,
-        interval=0.5,
-        context=lambda: stack.log_tail("trainer"),
-    )
+    await until_buffered(stack, count, TIMEOUT)
     topic = Topics.with_prefix(stack.config.topic_prefix).trainer_commands
     command = TrainModel(reason="the first model")
     await publish_all(stack.config.bootstrap_servers, topic, [command])

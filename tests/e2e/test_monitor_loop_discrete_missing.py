@@ -8,7 +8,6 @@ DriftDetected naming that feature first, and the trainer answers each with a new
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
@@ -20,6 +19,7 @@ from mlbus.datagen import RecordGenerator
 from mlbus.demo import wait_for_champion
 from mlbus.runner import Stack, StackConfig
 from services.common.specfile import dump_spec
+from tests.e2e.loop_support import until_buffered
 from tests.support.polling import eventually
 
 pytestmark = pytest.mark.e2e
@@ -109,26 +109,6 @@ async def _until_version(stack: Stack, version: int) -> dict[str, Any]:
     return found
 
 
-async def _buffered(stack: Stack) -> float:
-    stack.check_alive()
-    async with httpx.AsyncClient(timeout=5) as client:
-        text = (await client.get(f"{stack.config.url('trainer')}/metrics")).text
-    found = re.search(r"^mlbus_trainer_records_buffered (\S+)$", text, re.M)
-    return float(found.group(1)) if found else 0.0
-
-
-async def _until_buffered(stack: Stack, count: int) -> None:
-    """Until the trainer holds `count` labelled records: a drift run then trains on them."""
-    await eventually(
-        lambda: _buffered(stack),
-        what=f"the trainer buffering {count} records",
-        until=lambda buffered: buffered >= count,
-        timeout=TIMEOUT,
-        interval=0.5,
-        context=lambda: stack.log_tail("trainer"),
-    )
-
-
 async def _drift_events(stack: Stack, count: int) -> list[dict[str, Any]]:
     topics = Topics.with_prefix(stack.config.topic_prefix)
     return await read_topic(
@@ -154,7 +134,7 @@ async def test_an_integer_move_and_a_missing_feature_each_end_in_a_retrain(stack
     # Every 3-bathroom house now has 4: labels to retrain on, then live traffic.
     moved = _records(400, 32, "moved-l", labelled=True, change=_three_to_four)
     await publish_all(bootstrap, topics.raw, moved, key=_key)
-    await _until_buffered(stack, 1000)
+    await until_buffered(stack, 1000, TIMEOUT)
     live = _records(500, 33, "moved-u", labelled=False, change=_three_to_four)
     await publish_all(bootstrap, topics.raw, live, key=_key)
     [integer_drift] = await _drift_events(stack, 1)
@@ -164,7 +144,7 @@ async def test_an_integer_move_and_a_missing_feature_each_end_in_a_retrain(stack
     # Then `parking` stops arriving too, in labels and in live traffic.
     gone = _records(400, 34, "gone-l", labelled=True, change=_moved_without_parking)
     await publish_all(bootstrap, topics.raw, gone, key=_key)
-    await _until_buffered(stack, 1400)
+    await until_buffered(stack, 1400, TIMEOUT)
     live = _records(500, 35, "gone-u", labelled=False, change=_moved_without_parking)
     await publish_all(bootstrap, topics.raw, live, key=_key)
     events = await _drift_events(stack, 2)

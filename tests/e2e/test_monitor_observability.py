@@ -42,8 +42,8 @@ from tests.e2e.monitor_support import (
     wait_scraped,
     wait_scraped_and_evaluated,
 )
+from tests.support.class_samples import classify
 from tests.support.polling import eventually
-from tests.unit.monitor.class_samples import classify
 
 pytestmark = pytest.mark.e2e
 

@@ -16,23 +16,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from sklearn import metrics as sk
 
 from services.common.settings import KafkaSettings
-from services.monitor.accumulate import Baseline, label_drift
+from services.monitor.accumulate import label_drift
 from services.monitor.app import create_app
 from services.monitor.config import Settings
-from tests.unit.monitor.class_samples import BINARY, Classified, classifier_baseline, classify
+from tests.service.monitor.references import FixedReferences
+from tests.support.class_samples import BINARY, Classified, classifier_baseline, classify
 
 ROWS = 600
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-class ClassifierReferences:
-    """Stands in for the registry: every version is the same binary classifier."""
-
-    def __init__(self, baseline: Baseline) -> None:
-        self.baseline = baseline
-
-    async def get(self, model_name: str, version: int) -> Baseline | None:
-        return self.baseline
 
 
 @dataclass
@@ -62,7 +53,7 @@ async def monitor() -> AsyncIterator[Monitor]:
         min_window=50,
         classification_window=1000,
     )
-    app = create_app(settings, references=ClassifierReferences(classifier_baseline(BINARY)))
+    app = create_app(settings, references=FixedReferences(classifier_baseline(BINARY)))
     async with TestKafkaBroker(app.state.broker) as test_broker:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://monitor") as http:

@@ -19,19 +19,10 @@ from services.common.settings import KafkaSettings
 from services.monitor.accumulate import Baseline
 from services.monitor.app import create_app
 from services.monitor.config import Settings
+from tests.service.monitor.references import FixedReferences
 
 MakePredictions = Callable[..., list[PredictionMade]]
 WINDOW = 200
-
-
-class FixedReferences:
-    """Stands in for the registry: every version has the same reference."""
-
-    def __init__(self, baseline: Baseline) -> None:
-        self.baseline = baseline
-
-    async def get(self, model_name: str, version: int) -> Baseline | None:
-        return self.baseline
 
 
 @dataclass

@@ -18,7 +18,7 @@ from services.monitor.live_error import LabelJoiner
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor
 from services.monitor.windows import DriftWindows, WindowPolicy
-from tests.unit.monitor.class_samples import MULTICLASS, classifier_baseline, classify
+from tests.support.class_samples import MULTICLASS, classifier_baseline, classify
 
 MakePredictions = Callable[..., list[PredictionMade]]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

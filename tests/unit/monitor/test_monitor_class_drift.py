@@ -16,7 +16,7 @@ from services.monitor.accumulate import (
     window_statistics,
 )
 from services.monitor.windows import DriftWindows, Observation, WindowPolicy, columns
-from tests.unit.monitor.class_samples import (
+from tests.support.class_samples import (
     BINARY,
     MULTICLASS,
     REFERENCE_ROWS,

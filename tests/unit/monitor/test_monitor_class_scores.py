@@ -15,7 +15,7 @@ from services.monitor.class_scores import (
     expected_calibration_error,
 )
 from services.monitor.class_window import ClassScores, ClassWindow
-from tests.unit.monitor.class_samples import BINARY, MULTICLASS, Classified, classify
+from tests.support.class_samples import BINARY, MULTICLASS, Classified, classify
 
 
 def _window(sample: Classified, classes: tuple[str, ...], size: int) -> ClassWindow:

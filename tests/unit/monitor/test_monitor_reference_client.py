@@ -15,7 +15,7 @@ from contracts import (
 )
 from services.monitor.accumulate import Baseline
 from services.monitor.reference_client import RegistryReferenceClient, baseline_of
-from tests.unit.monitor.class_samples import classifier_reference
+from tests.support.class_samples import classifier_reference
 
 
 class Clock:
