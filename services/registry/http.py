@@ -66,6 +66,8 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # A promotion or rollback body: a reason of up to 500 characters, each at most a 12-byte
 # JSON escape pair, and an actor of up to 100.
 MAX_ALIAS_BODY_BYTES = 16 * 1024
+# A data set's spec as JSON: room for thousands of features or categories.
+MAX_SPEC_BODY_BYTES = 1024 * 1024
 
 _NAME = r"[^/]+"
 _READS = problem_responses(404, 422)
@@ -139,6 +141,7 @@ def body_limits(settings: Settings) -> Sequence[BodyLimit]:
         BodyLimit("POST", f"/models/{_NAME}/versions", upload),
         BodyLimit("POST", f"/models/{_NAME}/versions/{_NAME}/promote", MAX_ALIAS_BODY_BYTES),
         BodyLimit("POST", f"/models/{_NAME}/rollback", MAX_ALIAS_BODY_BYTES),
+        BodyLimit("PUT", f"/specs/{_NAME}", MAX_SPEC_BODY_BYTES),
     )
 
 
@@ -188,7 +191,7 @@ _BEARER = HTTPBearer(
 )
 
 
-def _bearer_check(settings: Settings) -> Callable[[HTTPAuthorizationCredentials | None], None]:
+def bearer_check(settings: Settings) -> Callable[[HTTPAuthorizationCredentials | None], None]:
     expected = settings.token.get_secret_value().encode()
 
     def require_token(
@@ -232,7 +235,7 @@ def _add_upload(
     @router.post(
         "/{name}/versions",
         status_code=201,
-        dependencies=[Depends(_bearer_check(settings))],
+        dependencies=[Depends(bearer_check(settings))],
         responses=problem_responses(400, 401, 413, 422),
         openapi_extra=_UPLOAD_BODY,
     )
@@ -286,7 +289,7 @@ def _add_alias_writes(
     metrics: RegistryMetrics,
 ) -> None:
     writes: dict[str, Any] = {
-        "dependencies": [Depends(_bearer_check(settings))],
+        "dependencies": [Depends(bearer_check(settings))],
         "responses": _WRITES,
         "openapi_extra": _ALIAS_BODY,
     }
