@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 import yaml
 
-from mlbus.cli import main
-from mlbus.runner import free_port
+from mlbus.cli import _parser, _register_specs, _spec_paths, main
+from mlbus.runner import StackConfig, free_port
 from services.common.settings import KafkaSettings
 from services.registry.app import create_app
 from services.registry.config import Settings
@@ -110,3 +110,27 @@ def test_register_without_a_token_fails_and_specs_lists_without_one(
         "3",
         "features",
     ]
+
+
+def test_up_takes_many_specs_starts_services_with_the_first_and_registers_each(
+    registry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = spec_file(tmp_path, "rentals.yaml", rentals().model_dump(mode="json"))
+    second = spec_file(tmp_path, "churn.yaml", churn().model_dump(mode="json"))
+    args = _parser().parse_args(["up", "--spec", first, "--spec", second])
+    paths = _spec_paths(args)
+    assert paths == [Path(first).resolve(), Path(second).resolve()]
+    config = StackConfig("b:1", tmp_path, spec_path=paths[0], registry_token=TOKEN)
+    assert config.env()["MLBUS_INGEST_SPEC"] == str(Path(first).resolve())  # as before
+    config.ports = {**config.ports, "registry": int(registry.rsplit(":", 1)[1])}
+    _register_specs(config, paths)
+    assert capsys.readouterr().out.splitlines() == [
+        "  rentals: spec v1 (major 1), new version (rentals.yaml)",
+        "  churn: spec v1 (major 1), new version (churn.yaml)",
+    ]
+
+
+def test_demo_keeps_a_single_spec() -> None:
+    args = _parser().parse_args(["demo", "--spec", "a.yaml"])
+    assert _spec_paths(args) == [Path("a.yaml").resolve()]
+    assert _spec_paths(_parser().parse_args(["up"])) == []
