@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from contracts import DatasetSpec
 from services.common.http import problem_responses
@@ -42,6 +44,29 @@ DatasetName = Annotated[
 SpecNumber = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 
 
+# The body's schema: the DatasetSpec component, there for the responses that carry a spec.
+_SPEC_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DatasetSpec"}}},
+    }
+}
+
+
+async def spec_request(request: Request) -> DatasetSpec:
+    """The body of a PUT, parsed only once the token is checked (as the alias writes do)."""
+    try:
+        return DatasetSpec.model_validate_json(await request.body())
+    except ValidationError as exc:
+        issues = exc.errors(include_url=False, include_input=False, include_context=False)
+        raise RequestValidationError(
+            [{**issue, "loc": ("body", *issue["loc"])} for issue in issues]
+        ) from exc
+
+
+SpecBody = Annotated[DatasetSpec, Depends(spec_request)]
+
+
 class SpecPut(SpecVersion):
     """The answer of a PUT: the version holding the spec, and whether this PUT stored it."""
 
@@ -61,10 +86,11 @@ def _add_put(router: APIRouter, settings: Settings, specs: SpecStore, outbox: Ou
         status_code=201,
         dependencies=[Depends(bearer_check(settings))],
         responses={200: {"model": SpecPut}, **problem_responses(401, 409, 413, 422)},
+        openapi_extra=_SPEC_BODY,
     )
     async def put_spec(
         name: DatasetName,
-        spec: DatasetSpec,
+        spec: SpecBody,
         response: Response,
         major: Annotated[
             bool, Query(description="store an incompatible spec as a new major version")

@@ -44,7 +44,20 @@ async def test_a_put_without_the_token_is_refused(registry: Registry) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         answer = await registry.client.put("/specs/rentals", json=body, headers=headers)
         assert answer.status_code == 401
+    # The token is checked before the body is read: a body that is not JSON gets 401 too.
+    junk = await registry.client.put("/specs/rentals", content=b"{not json")
+    assert junk.status_code == 401
     assert (await registry.client.get("/specs")).json() == []
+
+
+async def test_the_put_declares_its_token_and_its_body(registry: Registry) -> None:
+    document = (await registry.client.get("/openapi.json")).json()
+    operation = document["paths"]["/specs/{name}"]["put"]
+    assert operation["security"] == [{"registry token": []}]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/DatasetSpec"}
+    assert "DatasetSpec" in document["components"]["schemas"]
+    assert {"200", "201", "401", "409", "413", "422"} <= set(operation["responses"])
 
 
 async def test_put_stores_versions_once_and_reads_them_back(registry: Registry) -> None:
