@@ -57,6 +57,7 @@ from services.registry.validation import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+B = TypeVar("B", bound=BaseModel)
 Publish = Callable[[ModelEvent], Awaitable[object]]
 
 # The card is a form field beside the artifact; Starlette's own cap on a text field is 1 MiB.
@@ -171,18 +172,23 @@ def _missing(field: str, expected: str) -> dict[str, Any]:
     return {"type": "missing", "loc": ("body", field), "msg": f"Field required: {expected}"}
 
 
-async def alias_request(request: Request) -> AliasRequest:
-    """The body of a promotion or rollback, parsed only once the token is checked."""
-    try:
-        return AliasRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        issues = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise RequestValidationError(
-            [{**issue, "loc": ("body", *issue["loc"])} for issue in issues]
-        ) from exc
+def json_body(model: type[B]) -> Callable[[Request], Awaitable[B]]:
+    """A dependency reading the body as `model`; listed after the token check, so a request
+    without the token is refused before its body is read."""
+
+    async def parse(request: Request) -> B:
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            issues = exc.errors(include_url=False, include_input=False, include_context=False)
+            raise RequestValidationError(
+                [{**issue, "loc": ("body", *issue["loc"])} for issue in issues]
+            ) from exc
+
+    return parse
 
 
-AliasBody = Annotated[AliasRequest, Depends(alias_request)]
+AliasBody = Annotated[AliasRequest, Depends(json_body(AliasRequest))]
 
 
 # Documents the bearer scheme in the OpenAPI document; require_token does the checking.

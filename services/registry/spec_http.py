@@ -12,13 +12,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from contracts import DatasetSpec
 from services.common.http import problem_responses
-from services.registry.http import bearer_check
+from services.registry.http import bearer_check, json_body
 from services.registry.spec_store import (
     Incompatible,
     SpecStore,
@@ -53,18 +51,7 @@ _SPEC_BODY: dict[str, Any] = {
 }
 
 
-async def spec_request(request: Request) -> DatasetSpec:
-    """The body of a PUT, parsed only once the token is checked (as the alias writes do)."""
-    try:
-        return DatasetSpec.model_validate_json(await request.body())
-    except ValidationError as exc:
-        issues = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise RequestValidationError(
-            [{**issue, "loc": ("body", *issue["loc"])} for issue in issues]
-        ) from exc
-
-
-SpecBody = Annotated[DatasetSpec, Depends(spec_request)]
+SpecBody = Annotated[DatasetSpec, Depends(json_body(DatasetSpec))]
 
 
 class SpecPut(SpecVersion):
