@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from typing import Annotated, Literal
 
@@ -201,6 +203,16 @@ class DatasetSpec(BaseModel):
             if feature.name == name:
                 return feature
         raise KeyError(name)
+
+
+def canonical_spec_json(spec: DatasetSpec) -> str:
+    """The spec as JSON with sorted keys and defaults filled in: equal specs, equal text."""
+    return json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+def spec_sha256(spec: DatasetSpec) -> str:
+    """sha256 of the spec's canonical JSON: how the registry tells a changed spec."""
+    return hashlib.sha256(canonical_spec_json(spec).encode()).hexdigest()
 
 
 _YES_NO = ("yes", "no")

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
-from contracts.datasets import FeatureValue
+from contracts.datasets import DatasetSpec, FeatureValue
 from contracts.models import FINITE, ModelMetrics
 
 if TYPE_CHECKING:
@@ -195,6 +195,30 @@ ModelEvent = Annotated[
     ModelRegistered | ModelPromoted | ModelRolledBack | ModelRefused, Field(discriminator="kind")
 ]
 MODEL_EVENT: TypeAdapter[ModelEvent] = TypeAdapter(ModelEvent)
+
+
+# --- dataset specs (registry) ---------------------------------------------------------------
+
+
+class SpecRegistered(Envelope):
+    """A new version of a data set's spec, stored by the registry (registry.specs.v1).
+
+    Keyed by `dataset` on a compacted topic: the latest event per data set is its current
+    spec. `major` counts the versions declared incompatible (PUT /specs/{name}?major=true):
+    state kept for one major (buffers, references, models) does not carry over to the next.
+    """
+
+    kind: Literal["spec.registered.v1"] = "spec.registered.v1"
+    dataset: str
+    version: int = Field(ge=1)
+    major: int = Field(ge=1, description="1, then +1 for each version declared incompatible")
+    spec: DatasetSpec
+    sha256: str = Field(description="sha256 of the spec's canonical JSON (contracts.spec_sha256)")
+    registered_at: datetime
+
+
+SpecEvent = Annotated[SpecRegistered, Field(discriminator="kind")]
+SPEC_EVENT: TypeAdapter[SpecEvent] = TypeAdapter(SpecEvent)
 
 
 # --- predictor ------------------------------------------------------------------------------

@@ -15,6 +15,10 @@ DRIFT = "monitor.drift.v1"
 TRAINER_COMMANDS = "trainer.commands.v1"
 # The monitor's checkpoints (counts and the offsets they cover): compacted, keyed by group id.
 MONITOR_STATE = "monitor.state.v1"
+# Every data set's spec versions (SpecRegistered): compacted, keyed by data set name.
+SPECS = "registry.specs.v1"
+# Topics where only the latest value per key matters: created with cleanup.policy=compact.
+COMPACTED_TOPICS = (MONITOR_STATE, SPECS)
 
 
 class Topics(BaseModel):
@@ -32,6 +36,7 @@ class Topics(BaseModel):
     drift: str = DRIFT
     trainer_commands: str = TRAINER_COMMANDS
     monitor_state: str = MONITOR_STATE
+    specs: str = SPECS
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:

@@ -12,13 +12,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
-from contracts.topics import MONITOR_STATE
+from contracts.topics import COMPACTED_TOPICS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
 
-# Topics where only the latest value per key matters (the monitor's checkpoints): compacted,
-# with segments rolled every 10 minutes so the cleaner can drop superseded values soon.
+# Topics where only the latest value per key matters (the monitor's checkpoints, the data
+# sets' specs): compacted, with segments rolled every 10 minutes so the cleaner can drop
+# superseded values soon.
 COMPACTED = {"cleanup.policy": "compact", "segment.ms": "600000"}
 
 
@@ -128,4 +129,4 @@ async def ensure_topics(
 
 def topic_config(name: str) -> dict[str, str]:
     """Broker settings a topic is created with (whatever prefix it has)."""
-    return dict(COMPACTED) if name.endswith(MONITOR_STATE) else {}
+    return dict(COMPACTED) if name.endswith(COMPACTED_TOPICS) else {}

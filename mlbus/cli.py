@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from contracts import HOUSE_PRICES, Topics, TrainModel
-from mlbus import cli_data, cli_models, registry_token
+from mlbus import cli_data, cli_models, cli_specs, registry_token
 from mlbus.brokers import Broker, BrokerKind, BrokerStartError, start_broker
 from mlbus.brokers.choice import default_broker_kind, fallback_message
 from mlbus.bus import publish_all
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run a broker (unless --bootstrap) and the five services")
-    _stack_options(up)
+    _stack_options(up, many_specs=True)
     up.add_argument(
         "--broker-port", type=int, default=9092, help="port of the embedded broker (default 9092)"
     )
@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=cmd_demo)
 
-    cli_data.register(sub)
+    spec_actions = cli_data.register(sub)
 
     train = sub.add_parser("train", help="ask the trainer to train now (TrainModel)")
     bus_options(train)
@@ -101,10 +101,11 @@ def _parser() -> argparse.ArgumentParser:
     train.set_defaults(handler=cmd_train)
 
     cli_models.register(sub)
+    cli_specs.register(sub, spec_actions)
     return parser
 
 
-def _stack_options(parser: argparse.ArgumentParser) -> None:
+def _stack_options(parser: argparse.ArgumentParser, *, many_specs: bool = False) -> None:
     parser.add_argument("--bootstrap", help="use this Kafka instead of an embedded broker")
     parser.add_argument(
         "--broker",
@@ -112,7 +113,16 @@ def _stack_options(parser: argparse.ArgumentParser) -> None:
         help="broker to start when --bootstrap is not given (default: Apache Kafka where Java"
         " 17+ runs, else the embedded tansu)",
     )
-    parser.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON)")
+    if many_specs:
+        parser.add_argument(
+            "--spec",
+            type=Path,
+            action="append",
+            help="dataset spec (YAML/JSON), repeatable: each is registered with the registry;"
+            " the services are started with the first",
+        )
+    else:
+        parser.add_argument("--spec", type=Path, help="dataset spec (YAML/JSON)")
     parser.add_argument("--workdir", type=Path, help="where data and logs go (default: temp)")
     parser.add_argument("--topic-prefix", default="")
     parser.add_argument(
@@ -131,9 +141,10 @@ def _running_stack(
     *,
     free_ports: bool = False,
 ) -> Iterator[StackConfig]:
-    spec_path = args.spec.resolve() if args.spec else None
-    if spec_path:
-        load_spec(spec_path)  # a bad spec stops here, with the file and the problem named
+    spec_paths = _spec_paths(args)
+    for path in spec_paths:
+        load_spec(path)  # a bad spec stops here, with the file and the problem named
+    spec_path = spec_paths[0] if spec_paths else None
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="mlbus-"))
@@ -160,6 +171,21 @@ def _running_stack(
         # Generous: a busy machine can take minutes; a service that exits fails it at once.
         services.wait_ready(timeout=300)
         yield config
+
+
+def _spec_paths(args: argparse.Namespace) -> list[Path]:
+    """The --spec files given, resolved: a list for `up` (repeatable), one for `demo`."""
+    given = args.spec if isinstance(args.spec, list) else [args.spec] if args.spec else []
+    return [path.resolve() for path in given]
+
+
+def _register_specs(config: StackConfig, paths: Sequence[Path]) -> None:
+    """Store every spec given to `up` in the registry (the first one again is a no-op)."""
+    for path in paths:
+        registered = cli_specs.register_spec(
+            config.url("registry"), config.registry_token, load_spec(path)
+        )
+        print(f"  {registered.render()} ({path.name})")
 
 
 def _say_where_the_token_is(config: StackConfig) -> None:
@@ -190,6 +216,7 @@ def _start_broker(args: argparse.Namespace, workdir: Path) -> Broker:
 
 def cmd_up(args: argparse.Namespace) -> int:
     with _running_stack(args, {}) as config:
+        _register_specs(config, _spec_paths(args))
         for name, port in sorted(config.ports.items()):
             print(f"  {name:<10} http://127.0.0.1:{port}  (/healthz /readyz /metrics)")
         print(f"  kafka      {config.bootstrap_servers}")

@@ -20,7 +20,10 @@ if TYPE_CHECKING:
     import argparse
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """`mlbus publish` and `mlbus spec infer`; the actions of `mlbus spec`, for more of them."""
     publish = sub.add_parser("publish", help="publish a CSV or Parquet file's rows as data events")
     publish.add_argument("file", type=Path, help="a .csv file, or .parquet / .pq")
     bus_options(publish)
@@ -75,6 +78,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     infer.add_argument("--max-categories", type=int, default=30)
     infer.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     infer.set_defaults(handler=cmd_spec_infer)
+    return spec_sub
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

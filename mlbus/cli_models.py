@@ -22,17 +22,17 @@ DEFAULT_REGISTRY = "http://127.0.0.1:8003"
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     models = sub.add_parser("models", help="list the registry's models and aliases")
-    _registry_option(models, None)
+    registry_option(models, None)
     models.set_defaults(handler=cmd_models)
     models_sub = models.add_subparsers(metavar="SUBCOMMAND")
     show = models_sub.add_parser("show", help="one version: metrics, lineage, signature")
     show.add_argument("name")
     show.add_argument("version", type=int)
-    _registry_option(show, argparse.SUPPRESS)
+    registry_option(show, argparse.SUPPRESS)
     show.set_defaults(handler=cmd_show)
     history = models_sub.add_parser("history", help="who moved which alias, when and why")
     history.add_argument("name")
-    _registry_option(history, argparse.SUPPRESS)
+    registry_option(history, argparse.SUPPRESS)
     history.set_defaults(handler=cmd_history)
 
     promote = sub.add_parser("promote", help="make a version the champion (needs the token)")
@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rollback.set_defaults(handler=cmd_rollback)
 
 
-def _registry_option(parser: argparse.ArgumentParser, default: str | None) -> None:
+def registry_option(parser: argparse.ArgumentParser, default: str | None) -> None:
     # SUPPRESS on subcommands: `mlbus models --registry X show ...` keeps X.
     parser.add_argument(
         "--registry",
@@ -61,24 +61,29 @@ def env_registry() -> str:
 
 
 def _write_options(parser: argparse.ArgumentParser, reason: str) -> None:
-    _registry_option(parser, None)
+    registry_option(parser, None)
+    token_options(parser)
+    parser.add_argument("--reason", default=reason, help="why: kept in the alias history")
+    parser.add_argument("--actor", default=None, help="who (default: your user name)")
+
+
+def token_options(parser: argparse.ArgumentParser) -> None:
+    """--token and --token-file, for the commands that change the registry."""
     parser.add_argument("--token", help="registry token (default: MLBUS_REGISTRY_TOKEN)")
     parser.add_argument(
         "--token-file",
         type=Path,
         help="file holding the token (default: the one the running `mlbus up` wrote)",
     )
-    parser.add_argument("--reason", default=reason, help="why: kept in the alias history")
-    parser.add_argument("--actor", default=None, help="who (default: your user name)")
 
 
 def _get(args: argparse.Namespace, path: str) -> Any:
     response = httpx.get(f"{args.registry}{path}", timeout=10)
-    _check(response)
+    check(response)
     return response.json()
 
 
-def _check(response: httpx.Response) -> None:
+def check(response: httpx.Response) -> None:
     if response.is_success:
         return
     try:
@@ -170,20 +175,20 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def _write(args: argparse.Namespace, path: str) -> int:
-    token = _token(args)
+    token = write_token(args)
     response = httpx.post(
         f"{args.registry}{path}",
         json={"reason": args.reason, "actor": args.actor or _user()},
         headers={"Authorization": f"Bearer {token}"},
         timeout=30,
     )
-    _check(response)
+    check(response)
     result = response.json()
     print(f"{result['model_name']}: champion is now v{result['champion']}")
     return 0
 
 
-def _token(args: argparse.Namespace) -> str:
+def write_token(args: argparse.Namespace) -> str:
     token = args.token or os.environ.get("MLBUS_REGISTRY_TOKEN")
     if token:
         return str(token)

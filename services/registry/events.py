@@ -2,8 +2,44 @@
 
 from __future__ import annotations
 
-from contracts import ModelCard, ModelEvent, ModelPromoted, ModelRegistered, ModelRolledBack
+from typing import TYPE_CHECKING, Annotated
+
+from pydantic import Field, TypeAdapter
+
+from contracts import (
+    ModelCard,
+    ModelEvent,
+    ModelPromoted,
+    ModelRefused,
+    ModelRegistered,
+    ModelRolledBack,
+    SpecRegistered,
+)
+from services.registry.aliases import now
 from services.registry.policy import CHAMPION, Decision
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from services.registry.sql import Connection
+
+# What the outbox holds: model events (registry.models.v1) and spec events (registry.specs.v1),
+# published in the order they were committed.
+OutboxEvent = Annotated[
+    ModelRegistered | ModelPromoted | ModelRolledBack | ModelRefused | SpecRegistered,
+    Field(discriminator="kind"),
+]
+OUTBOX_EVENT: TypeAdapter[OutboxEvent] = TypeAdapter(OutboxEvent)
+
+
+def queue_events(db: Connection, key: str, events: Sequence[OutboxEvent]) -> None:
+    """Add `events` to the outbox in the caller's transaction; `key`: model or data set name."""
+    for event in events:
+        db.run(
+            # `model_name` holds the event's key: a model's name, or a data set's for a spec.
+            "INSERT INTO outbox (model_name, event, created_at) VALUES (?, ?, ?)",
+            (key, OUTBOX_EVENT.dump_json(event).decode(), now()),
+        )
 
 
 def registration_events(

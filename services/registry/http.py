@@ -57,6 +57,7 @@ from services.registry.validation import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+B = TypeVar("B", bound=BaseModel)
 Publish = Callable[[ModelEvent], Awaitable[object]]
 
 # The card is a form field beside the artifact; Starlette's own cap on a text field is 1 MiB.
@@ -66,6 +67,8 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024
 # A promotion or rollback body: a reason of up to 500 characters, each at most a 12-byte
 # JSON escape pair, and an actor of up to 100.
 MAX_ALIAS_BODY_BYTES = 16 * 1024
+# A data set's spec as JSON: room for thousands of features or categories.
+MAX_SPEC_BODY_BYTES = 1024 * 1024
 
 _NAME = r"[^/]+"
 _READS = problem_responses(404, 422)
@@ -139,6 +142,7 @@ def body_limits(settings: Settings) -> Sequence[BodyLimit]:
         BodyLimit("POST", f"/models/{_NAME}/versions", upload),
         BodyLimit("POST", f"/models/{_NAME}/versions/{_NAME}/promote", MAX_ALIAS_BODY_BYTES),
         BodyLimit("POST", f"/models/{_NAME}/rollback", MAX_ALIAS_BODY_BYTES),
+        BodyLimit("PUT", f"/specs/{_NAME}", MAX_SPEC_BODY_BYTES),
     )
 
 
@@ -168,18 +172,23 @@ def _missing(field: str, expected: str) -> dict[str, Any]:
     return {"type": "missing", "loc": ("body", field), "msg": f"Field required: {expected}"}
 
 
-async def alias_request(request: Request) -> AliasRequest:
-    """The body of a promotion or rollback, parsed only once the token is checked."""
-    try:
-        return AliasRequest.model_validate_json(await request.body())
-    except ValidationError as exc:
-        issues = exc.errors(include_url=False, include_input=False, include_context=False)
-        raise RequestValidationError(
-            [{**issue, "loc": ("body", *issue["loc"])} for issue in issues]
-        ) from exc
+def json_body(model: type[B]) -> Callable[[Request], Awaitable[B]]:
+    """A dependency reading the body as `model`; listed after the token check, so a request
+    without the token is refused before its body is read."""
+
+    async def parse(request: Request) -> B:
+        try:
+            return model.model_validate_json(await request.body())
+        except ValidationError as exc:
+            issues = exc.errors(include_url=False, include_input=False, include_context=False)
+            raise RequestValidationError(
+                [{**issue, "loc": ("body", *issue["loc"])} for issue in issues]
+            ) from exc
+
+    return parse
 
 
-AliasBody = Annotated[AliasRequest, Depends(alias_request)]
+AliasBody = Annotated[AliasRequest, Depends(json_body(AliasRequest))]
 
 
 # Documents the bearer scheme in the OpenAPI document; require_token does the checking.
@@ -188,7 +197,7 @@ _BEARER = HTTPBearer(
 )
 
 
-def _bearer_check(settings: Settings) -> Callable[[HTTPAuthorizationCredentials | None], None]:
+def bearer_check(settings: Settings) -> Callable[[HTTPAuthorizationCredentials | None], None]:
     expected = settings.token.get_secret_value().encode()
 
     def require_token(
@@ -232,7 +241,7 @@ def _add_upload(
     @router.post(
         "/{name}/versions",
         status_code=201,
-        dependencies=[Depends(_bearer_check(settings))],
+        dependencies=[Depends(bearer_check(settings))],
         responses=problem_responses(400, 401, 413, 422),
         openapi_extra=_UPLOAD_BODY,
     )
@@ -286,7 +295,7 @@ def _add_alias_writes(
     metrics: RegistryMetrics,
 ) -> None:
     writes: dict[str, Any] = {
-        "dependencies": [Depends(_bearer_check(settings))],
+        "dependencies": [Depends(bearer_check(settings))],
         "responses": _WRITES,
         "openapi_extra": _ALIAS_BODY,
     }

@@ -1,4 +1,7 @@
-"""Publishes the events the store queued, in order, until each one is out (at-least-once)."""
+"""Publishes the events the store queued, in order, until each one is out (at-least-once).
+
+Model events and spec events share one outbox, so they go out in the order they committed.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +10,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from contracts import ModelEvent
-
 if TYPE_CHECKING:
+    from services.registry.events import OutboxEvent
     from services.registry.sql import Lease
     from services.registry.store import RegistryStore
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[ModelEvent], Awaitable[object]]
+Send = Callable[["OutboxEvent"], Awaitable[object]]
 
 
 class Outbox:

@@ -1,5 +1,6 @@
 """The registry's SQL databases: SQLite (a file, the default) or PostgreSQL (by URL).
 
+Tables: versions, aliases, alias_history and outbox (models), specs (data sets' specs).
 The store writes portable SQL with `?` placeholders; each backend owns its schema, its
 connections and the write lock that makes version numbering race-free.
 """
@@ -99,6 +100,15 @@ CREATE TABLE IF NOT EXISTS outbox (
     published_at TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS specs (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    major INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    PRIMARY KEY (name, version)
+);
 """
 
 _POSTGRES_SCHEMA = [
@@ -153,6 +163,15 @@ _POSTGRES_SCHEMA = [
         published_at TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (seq) WHERE published_at IS NULL",
+    """CREATE TABLE IF NOT EXISTS specs (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        major INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        registered_at TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+    )""",
 ]
 
 # The n-th move of an alias is unique: two transactions that read the same state of an alias

@@ -6,14 +6,13 @@ afterwards, so an event never announces something the database does not hold.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import (
-    MODEL_EVENT,
     ModelCard,
     ModelEvent,
     ModelMetrics,
@@ -22,7 +21,14 @@ from contracts import (
 )
 from services.registry import aliases
 from services.registry.aliases import AliasMove, now
-from services.registry.events import promotion_event, registration_events, rollback_event
+from services.registry.events import (
+    OUTBOX_EVENT,
+    OutboxEvent,
+    promotion_event,
+    queue_events,
+    registration_events,
+    rollback_event,
+)
 from services.registry.policy import CHALLENGER, CHAMPION, Champion, Decision
 from services.registry.signature import OnnxSignature
 from services.registry.sql import MAX_VERSION, Connection, Database, Lease
@@ -113,7 +119,7 @@ class AliasChange:
 @dataclass(frozen=True)
 class PendingEvent:
     seq: int
-    event: ModelEvent
+    event: OutboxEvent
 
 
 class RegistryStore:
@@ -159,7 +165,7 @@ class RegistryStore:
             )
             self._apply_decision(db, name, version, decision)
             events = registration_events(card, version, sha256, decision, previous)
-            self._queue(db, name, events)
+            queue_events(db, name, events)
             stored = self._version(db, name, version)
         assert stored is not None  # inserted in this very transaction
         return Registration(stored, decision, previous, tuple(events))
@@ -176,7 +182,7 @@ class RegistryStore:
             why = f"manual promotion by {actor}: {reason}"
             moves = self._make_champion(db, name, version, "promote", actor, why)
             event = promotion_event(name, version, target.sha256, previous, why)
-            self._queue(db, name, [event])
+            queue_events(db, name, [event])
         return AliasChange(moves, (event,))
 
     def rollback(self, name: str, actor: str, reason: str) -> AliasChange:
@@ -193,7 +199,7 @@ class RegistryStore:
             why = f"rollback by {actor}: {reason}"
             moves = self._make_champion(db, name, target, "rollback", actor, why)
             event = rollback_event(name, target, stored.sha256, current, why)
-            self._queue(db, name, [event])
+            queue_events(db, name, [event])
         return AliasChange(moves, (event,))
 
     def try_outbox_lease(self) -> Lease | None:
@@ -287,7 +293,7 @@ class RegistryStore:
                 "SELECT seq, event FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT ?",
                 (limit,),
             )
-        return [PendingEvent(seq, MODEL_EVENT.validate_json(event)) for seq, event in rows]
+        return [PendingEvent(seq, OUTBOX_EVENT.validate_json(event)) for seq, event in rows]
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -333,14 +339,6 @@ class RegistryStore:
         why = f"v{version} became champion"
         cleared = aliases.move(db, name, CHALLENGER, None, kind=kind, actor=actor, reason=why)
         return tuple(m for m in (moved, cleared) if m is not None)
-
-    @staticmethod
-    def _queue(db: Connection, name: str, events: Sequence[ModelEvent]) -> None:
-        for event in events:
-            db.run(
-                "INSERT INTO outbox (model_name, event, created_at) VALUES (?, ?, ?)",
-                (name, MODEL_EVENT.dump_json(event).decode(), now()),
-            )
 
     @staticmethod
     def _version(db: Connection, name: str, version: int) -> ModelVersion | None:

@@ -26,9 +26,9 @@ from mlbus.brokers import Broker
 from mlbus.runner import Stack, StackConfig
 from tests.fuzz.conftest import EXAMPLES, Tally
 
-# Nine operations take parameters or a body (the other four, none: one input each), each run
-# with and without the token.
-PER_OPERATION = max(1, -(-EXAMPLES // 18))
+# Twelve operations take parameters or a body (nine on /models, three on /specs; the other
+# five, none: one input each), each run with and without the token.
+PER_OPERATION = max(1, -(-EXAMPLES // 24))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

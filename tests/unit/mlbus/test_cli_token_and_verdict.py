@@ -11,7 +11,7 @@ import pytest
 
 from mlbus import registry_token
 from mlbus.cli import _say_where_the_token_is, main
-from mlbus.cli_models import _token
+from mlbus.cli_models import write_token
 from mlbus.runner import StackConfig
 from mlbus.train_verdict import Verdict, verdict_of
 
@@ -50,26 +50,26 @@ def test_promote_finds_the_token_of_the_running_up(tmp_path: Path) -> None:
     path = registry_token.write_token_file(tmp_path, "generated-token")
     args = Namespace(token=None, token_file=None)
     with pytest.raises(RuntimeError, match="a registry token is needed"):
-        _token(args)
+        write_token(args)
     registry_token.point_at(path)
-    assert _token(args) == "generated-token"
+    assert write_token(args) == "generated-token"
     registry_token.forget(path)  # `mlbus up` stopped
     assert not registry_token.pointer_path().exists()
     with pytest.raises(RuntimeError, match="a registry token is needed"):
-        _token(args)
+        write_token(args)
 
 
 def test_the_token_comes_from_option_then_env_then_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = registry_token.write_token_file(tmp_path, "from-file")
-    assert _token(Namespace(token=None, token_file=path)) == "from-file"
+    assert write_token(Namespace(token=None, token_file=path)) == "from-file"
     monkeypatch.setenv("MLBUS_REGISTRY_TOKEN", "from-env")
-    assert _token(Namespace(token=None, token_file=path)) == "from-env"
-    assert _token(Namespace(token="from-option", token_file=path)) == "from-option"
+    assert write_token(Namespace(token=None, token_file=path)) == "from-env"
+    assert write_token(Namespace(token="from-option", token_file=path)) == "from-option"
     monkeypatch.delenv("MLBUS_REGISTRY_TOKEN")
     with pytest.raises(RuntimeError, match="no registry token in"):
-        _token(Namespace(token=None, token_file=tmp_path / "missing"))
+        write_token(Namespace(token=None, token_file=tmp_path / "missing"))
 
 
 def test_promote_without_any_token_says_where_it_looked(capsys: pytest.CaptureFixture[str]) -> None:

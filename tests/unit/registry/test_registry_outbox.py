@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from contracts import ModelEvent, ModelPromoted, ModelRegistered
+from contracts import ModelPromoted, ModelRegistered
 from services.registry.artifacts import ArtifactStore
+from services.registry.events import OutboxEvent
 from services.registry.outbox import Outbox
 from services.registry.policy import decide_promotion
 from services.registry.sql import open_database
@@ -29,9 +30,9 @@ class FlakySender:
     def __init__(self, fail_on: set[int]) -> None:
         self.fail_on = fail_on
         self.calls = 0
-        self.sent: list[ModelEvent] = []
+        self.sent: list[OutboxEvent] = []
 
-    async def __call__(self, event: ModelEvent) -> None:
+    async def __call__(self, event: OutboxEvent) -> None:
         self.calls += 1
         if self.calls in self.fail_on:
             raise ConnectionError("broker unreachable")
@@ -62,7 +63,7 @@ async def test_failed_send_keeps_the_event_and_its_successors(store: RegistrySto
 
 
 async def test_flush_within_gives_up_waiting_but_keeps_the_events(store: RegistryStore) -> None:
-    async def hang(_: ModelEvent) -> None:
+    async def hang(_: OutboxEvent) -> None:
         await asyncio.sleep(60)
 
     await asyncio.wait_for(Outbox(store, hang).flush_within(0.05), timeout=5)

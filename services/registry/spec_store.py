@@ -1,0 +1,189 @@
+"""Versioned data set specs in the registry's database, announced through its outbox.
+
+A spec is stored as version 1, 2, ... of its data set. A body equal to the latest version
+(same canonical JSON) stores nothing and answers that version: a PUT is idempotent. A new
+version must be compatible with the latest (services.registry.spec_compat) unless it is
+declared a new major version; `major` starts at 1 and counts those declarations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts import DatasetSpec, SpecRegistered, canonical_spec_json, spec_sha256
+from services.registry.aliases import now
+from services.registry.events import queue_events
+from services.registry.spec_compat import incompatibilities
+from services.registry.sql import MAX_VERSION
+
+if TYPE_CHECKING:
+    from services.registry.sql import Connection, Database, Row
+
+
+class Incompatible(ValueError):
+    """The spec breaks the latest version and was not declared a new major (HTTP 409)."""
+
+    def __init__(self, latest: int, reasons: list[str]) -> None:
+        self.latest = latest
+        self.reasons = reasons
+        super().__init__(
+            f"incompatible with v{latest} (declare a new major version with ?major=true): "
+            + "; ".join(reasons)
+        )
+
+
+class SpecVersion(BaseModel):
+    """One stored version of a data set's spec (GET /specs/{name})."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: str
+    version: int
+    major: int = Field(description="1, then +1 for each version declared incompatible")
+    sha256: str = Field(description="sha256 of the spec's canonical JSON")
+    registered_at: str = Field(description="ISO 8601 UTC time it was stored")
+    spec: DatasetSpec
+
+
+class SpecSummary(BaseModel):
+    """One entry of GET /specs: a data set and its latest version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: str
+    latest_version: int
+    major: int
+    task: Literal["regression", "classification"]
+    features: int = Field(description="how many features the latest version has")
+
+
+@dataclass(frozen=True)
+class SpecWrite:
+    """What a PUT did: the version that now holds the body, and whether it is new."""
+
+    stored: SpecVersion
+    created: bool
+
+
+class SpecStore:
+    """Data set specs in the registry's Database; writes share its write lock and outbox."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def register(self, spec: DatasetSpec, *, major: bool = False) -> SpecWrite:
+        """Store `spec` as its data set's next version, unless it equals the latest one.
+
+        Incompatible if it breaks the latest version and `major` is False.
+        """
+        sha256 = spec_sha256(spec)
+        with self.database.transaction() as db:
+            latest = _latest(db, spec.name)
+            if latest is not None and latest.sha256 == sha256:
+                return SpecWrite(latest, created=False)
+            stored = _new_version(spec, sha256, latest, major)
+            _insert(db, stored)
+            queue_events(db, spec.name, [_announcement(stored)])
+        return SpecWrite(stored, created=True)
+
+    def latest(self, name: str) -> SpecVersion | None:
+        with self.database.connection() as db:
+            return _latest(db, name)
+
+    def version(self, name: str, version: int) -> SpecVersion | None:
+        if not 1 <= version <= MAX_VERSION:
+            return None  # no such version can exist; the database would refuse the number
+        with self.database.connection() as db:
+            row = db.row(_SELECT + " WHERE name = ? AND version = ?", (name, version))
+        return _spec_version(row) if row else None
+
+    def list_specs(self) -> list[SpecSummary]:
+        """Every data set with its latest version, by name."""
+        with self.database.connection() as db:
+            rows = db.rows(_SELECT_LATEST_OF_EACH)
+        return [_summary(_spec_version(row)) for row in rows]
+
+
+_SELECT = "SELECT name, version, major, sha256, registered_at, spec FROM specs"
+_SELECT_LATEST_OF_EACH = (
+    f"{_SELECT} s WHERE version = (SELECT MAX(version) FROM specs WHERE name = s.name)"  # noqa: S608 (constants only)
+    " ORDER BY name"
+)
+
+
+def _latest(db: Connection, name: str) -> SpecVersion | None:
+    row = db.row(_SELECT + " WHERE name = ? ORDER BY version DESC LIMIT 1", (name,))
+    return _spec_version(row) if row else None
+
+
+def _new_version(
+    spec: DatasetSpec, sha256: str, latest: SpecVersion | None, major: bool
+) -> SpecVersion:
+    """The version `spec` becomes after `latest` (Incompatible if it may not)."""
+    if latest is None:
+        number, major_number = 1, 1
+    else:
+        reasons = incompatibilities(latest.spec, spec)
+        if reasons and not major:
+            raise Incompatible(latest.version, reasons)
+        number, major_number = latest.version + 1, latest.major + (1 if major else 0)
+    return SpecVersion(
+        dataset=spec.name,
+        version=number,
+        major=major_number,
+        sha256=sha256,
+        registered_at=now(),
+        spec=spec,
+    )
+
+
+def _insert(db: Connection, stored: SpecVersion) -> None:
+    db.run(
+        "INSERT INTO specs (name, version, major, sha256, spec, registered_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            stored.dataset,
+            stored.version,
+            stored.major,
+            stored.sha256,
+            canonical_spec_json(stored.spec),
+            stored.registered_at,
+        ),
+    )
+
+
+def _announcement(stored: SpecVersion) -> SpecRegistered:
+    return SpecRegistered(
+        dataset=stored.dataset,
+        version=stored.version,
+        major=stored.major,
+        spec=stored.spec,
+        sha256=stored.sha256,
+        registered_at=datetime.fromisoformat(stored.registered_at),
+    )
+
+
+def _spec_version(row: Row) -> SpecVersion:
+    name, version, major, sha256, registered_at, spec = row
+    return SpecVersion(
+        dataset=name,
+        version=version,
+        major=major,
+        sha256=sha256,
+        registered_at=registered_at,
+        spec=DatasetSpec.model_validate_json(spec),
+    )
+
+
+def _summary(stored: SpecVersion) -> SpecSummary:
+    return SpecSummary(
+        dataset=stored.dataset,
+        latest_version=stored.version,
+        major=stored.major,
+        task=stored.spec.target.task,
+        features=len(stored.spec.features),
+    )

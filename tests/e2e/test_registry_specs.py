@@ -1,0 +1,129 @@
+"""Data set specs through the real registry process and broker, registered with the CLI.
+
+Two specs and a compatible new version of one go in with `mlbus spec register`; `mlbus specs`
+lists them; registry.specs.v1 (created compacted) carries one SpecRegistered per new version,
+keyed by data set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from contracts import DatasetSpec, SpecRegistered, Topics
+from mlbus.brokers import Broker
+from mlbus.bus import ensure_topics
+from mlbus.runner import Stack, StackConfig
+from tests.unit.registry.spec_samples import churn, rentals, with_feature
+
+pytestmark = pytest.mark.e2e
+WIDER = with_feature(rentals(), {"name": "garden", "type": "boolean", "nullable": True})
+
+
+@pytest.fixture(scope="module")
+def registry_stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Only the registry (SQLite), with every topic of the stack created as `mlbus up` does."""
+    config = StackConfig.with_free_ports(
+        broker.bootstrap_servers,
+        tmp_path_factory.mktemp("registry-specs-e2e"),
+        topic_prefix=f"t{uuid.uuid4().hex[:10]}.",
+    )
+    stack = Stack(config)
+    stack.log_dir.mkdir(parents=True, exist_ok=True)
+    topics = Topics.with_prefix(config.topic_prefix)
+    asyncio.run(ensure_topics(config.bootstrap_servers, topics.all()))
+    stack.start_service("registry")
+    try:
+        stack.wait_service_ready("registry")
+        yield stack
+    finally:
+        stack.stop()
+
+
+def mlbus(stack: Stack, *args: str) -> str:
+    """Run the CLI as a user would; its standard output (fails on a non-zero exit)."""
+    env = {**os.environ, "MLBUS_REGISTRY_URL": stack.config.url("registry")}
+    env["MLBUS_REGISTRY_TOKEN"] = stack.config.registry_token
+    done = subprocess.run(
+        [sys.executable, "-m", "mlbus", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def spec_file(directory: Path, spec: DatasetSpec, name: str) -> str:
+    path = directory / name
+    path.write_text(yaml.safe_dump(spec.model_dump(mode="json")), encoding="utf-8")
+    return str(path)
+
+
+async def read_specs(bootstrap: str, topic: str, count: int) -> list[tuple[bytes, SpecRegistered]]:
+    """The first `count` records of `topic`, with their keys (within 30 s)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    found: list[tuple[bytes, SpecRegistered]] = []
+    try:
+        async with asyncio.timeout(30):
+            while len(found) < count:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    found.extend(
+                        (m.key, SpecRegistered.model_validate_json(m.value)) for m in batch
+                    )
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def cleanup_policy(bootstrap: str, topic: str) -> str:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    finally:
+        await admin.close()
+    [resource] = response.resources
+    return str({entry[0]: entry[1] for entry in resource[4]}["cleanup.policy"])
+
+
+def test_specs_registered_with_the_cli_are_stored_listed_and_announced(
+    registry_stack: Stack, tmp_path: Path
+) -> None:
+    outputs = [
+        mlbus(registry_stack, "spec", "register", spec_file(tmp_path, rentals(), "rentals.yaml")),
+        mlbus(registry_stack, "spec", "register", spec_file(tmp_path, churn(), "churn.yaml")),
+        mlbus(registry_stack, "spec", "register", spec_file(tmp_path, WIDER, "rentals-2.yaml")),
+        mlbus(registry_stack, "spec", "register", spec_file(tmp_path, WIDER, "again.yaml")),
+    ]
+    assert [line.strip() for line in outputs] == [
+        "rentals: spec v1 (major 1), new version",
+        "churn: spec v1 (major 1), new version",
+        "rentals: spec v2 (major 1), new version",
+        "rentals: spec v2 (major 1), unchanged, already the latest",
+    ]
+    listed = [line.split() for line in mlbus(registry_stack, "specs").splitlines()]
+    assert listed == [
+        ["churn", "v1", "major", "1", "classification", "1", "features"],
+        ["rentals", "v2", "major", "1", "regression", "4", "features"],
+    ]
+
+    config = registry_stack.config
+    topic = Topics.with_prefix(config.topic_prefix).specs
+    events = asyncio.run(read_specs(config.bootstrap_servers, topic, 3))
+    by_key = sorted((key, event.version) for key, event in events)
+    assert by_key == [(b"churn", 1), (b"rentals", 1), (b"rentals", 2)]
+    assert [e.spec for k, e in events if k == b"rentals"] == [rentals(), WIDER]
+    assert all(event.dataset == key.decode() for key, event in events)
+    assert asyncio.run(cleanup_policy(config.bootstrap_servers, topic)) == "compact"

@@ -1,0 +1,37 @@
+"""Small dataset specs for the registry's spec tests: a regression and a classification."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts import DatasetSpec
+
+
+def rentals(**changes: Any) -> DatasetSpec:
+    """A regression spec; `changes` replace its top-level fields (as JSON-able values)."""
+    body: dict[str, Any] = {
+        "name": "rentals",
+        "target": {"name": "rent", "min": 0, "max": 10_000},
+        "features": [
+            {"name": "area", "type": "numeric", "min": 10, "max": 500},
+            {"name": "rooms", "type": "integer", "min": 1, "max": 10},
+            {"name": "district", "type": "categorical", "categories": ["north", "south"]},
+        ],
+    }
+    return DatasetSpec.model_validate({**body, **changes})
+
+
+def churn(classes: tuple[str, ...] = ("stay", "leave")) -> DatasetSpec:
+    return DatasetSpec.model_validate(
+        {
+            "name": "churn",
+            "target": {"task": "classification", "name": "outcome", "classes": list(classes)},
+            "features": [{"name": "tenure", "type": "integer", "min": 0}],
+        }
+    )
+
+
+def with_feature(spec: DatasetSpec, feature: dict[str, Any]) -> DatasetSpec:
+    """`spec` with `feature` replacing the one of the same name, or added at the end."""
+    features = [f.model_dump() for f in spec.features if f.name != feature["name"]]
+    return DatasetSpec.model_validate({**spec.model_dump(), "features": [*features, feature]})
