@@ -99,6 +99,8 @@ def build_router(settings: Settings, ingestor: Ingestor, poison: PoisonMetrics) 
     @router.subscriber(
         settings.kafka.topics.raw,
         group_id=settings.group_id,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,

@@ -92,6 +92,8 @@ def build_router(
         topics.predict_shadow,
         topics.records,
         group_id=settings.group_id,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,

@@ -79,6 +79,8 @@ def build_router(
     @router.subscriber(
         topics.records,
         group_id=group_id,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,
@@ -96,6 +98,8 @@ def build_router(
         topics.trainer_commands,
         topics.drift,
         group_id=f"{group_id}-control",
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         decoder=raw_body,
