@@ -101,7 +101,7 @@ class RebalanceGate:
         """Finish the batch in flight and the last commit, then commit nothing until assigned."""
         started = time.perf_counter()
         await _wait_bounded(self._idle.wait(), self._drain_seconds)
-        if self._before_revoke is not None and self._assigned:
+        if self._before_revoke is not None and self._assigned and partitions:
             left = max(0.0, self._drain_seconds - (time.perf_counter() - started))
             await _wait_bounded(self._before_revoke(), left)
         self._epoch += 1

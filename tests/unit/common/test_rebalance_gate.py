@@ -71,3 +71,14 @@ async def test_the_last_commit_runs_before_the_partitions_go() -> None:
     await gate.revoked(PARTITION)
     assert seen == [True]
     assert not gate.may_commit()
+
+
+async def test_a_first_join_with_nothing_to_revoke_runs_no_last_commit() -> None:
+    runs = []
+
+    async def last_commit() -> None:
+        runs.append(1)
+
+    gate = RebalanceGate("test", before_revoke=last_commit)
+    await gate.revoked(set())
+    assert runs == []
