@@ -124,7 +124,8 @@ def build_router(settings: Settings, ingestor: Ingestor, poison: PoisonMetrics) 
                 # A message that fails its batch twice is handled alone, then dead-lettered alone.
                 await guard.handle(_messages(bodies, records), handle)
             except Exception:
-                await message.nack()
+                if turn.current:  # rewind to the batch; revoked partitions are not ours to seek
+                    await message.nack()
                 raise
             await turn.ack(message)
 
