@@ -58,6 +58,22 @@ class KafkaSettings(BaseSettings):
     # A consumer with records waiting whose offsets have not moved for this long is stalled:
     # its service's /readyz turns red and says why (services.common.progress).
     consumer_stall_seconds: float = Field(default=120.0, gt=0)
+    # A consumer group notices a member that died (kill -9, a lost node) once its session
+    # times out: the member's partitions stall that long. aiokafka's 10 s session (3 s
+    # heartbeats) stalled predictions ~13 s in the cluster test; 6 s is the least Apache
+    # Kafka's group.min.session.timeout.ms allows by default. Heartbeats go out several
+    # times per session, so one late heartbeat on a busy host does not evict a live member.
+    session_timeout_ms: int = Field(default=6_000, ge=1_000)
+    heartbeat_interval_ms: int = Field(default=1_500, ge=100)
+
+    @model_validator(mode="after")
+    def _heartbeats_within_session(self) -> Self:
+        """Kafka refuses a heartbeat interval that is not below the session timeout."""
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError(
+                "MLBUS_KAFKA_HEARTBEAT_INTERVAL_MS must be below MLBUS_KAFKA_SESSION_TIMEOUT_MS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sasl_has_credentials(self) -> Self:

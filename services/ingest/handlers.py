@@ -21,6 +21,7 @@ from contracts import (
     Topics,
 )
 from services.common.poison import PoisonGuard, PoisonMetrics, Position
+from services.common.rebalance import CommitOnRebalance, RebalanceGate
 from services.common.sending import Acknowledgement, Sender
 from services.ingest.config import Settings
 from services.ingest.routing import Ingestor, Message, Origin, Send
@@ -89,6 +90,7 @@ def output_sender(
 
 def build_router(settings: Settings, ingestor: Ingestor, poison: PoisonMetrics) -> KafkaRouter:
     router = KafkaRouter()
+    gate = RebalanceGate("ingest")
     guard = PoisonGuard("ingest.raw", poison, _position, dead_letter=ingestor.dead_letter)
 
     async def handle(messages: Sequence[Message]) -> None:
@@ -97,22 +99,35 @@ def build_router(settings: Settings, ingestor: Ingestor, poison: PoisonMetrics) 
     @router.subscriber(
         settings.kafka.topics.raw,
         group_id=settings.group_id,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_timeout_ms,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
-        # Commit after the batch's outputs are acknowledged; a failed publish rewinds to it.
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        # Committed once the batch's outputs are acknowledged, through the gate: never under
+        # a generation that is gone (a rebalance). A failed publish rewinds to the batch.
+        ack_policy=AckPolicy.MANUAL,
+        listener=CommitOnRebalance(gate),
         parser=tolerant_parser,
         decoder=raw_bodies,
         title="ingest.raw",
         description="Raw records: a JSON object or a JSON array of objects per message.",
     )
     async def on_raw(bodies: list[bytes], message: KafkaMessage) -> None:
-        records = _records(message.raw_message)
-        # A message that fails its batch twice is handled alone, then dead-lettered alone.
-        await guard.handle(_messages(bodies, records), handle)
+        async with gate.batch() as turn:
+            if not turn.current:
+                return  # consumed as its partitions were revoked: consumed again from the commit
+            records = _records(message.raw_message)
+            try:
+                # A message that fails its batch twice is handled alone, then dead-lettered alone.
+                await guard.handle(_messages(bodies, records), handle)
+            except Exception:
+                if turn.current:  # rewind to the batch; revoked partitions are not ours to seek
+                    await message.nack()
+                raise
+            await turn.ack(message)
 
     return router
 

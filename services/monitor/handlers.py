@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from contracts import PREDICTION_RESULT, Envelope, PredictionResult, RecordIngested
 from services.common.poison import PoisonGuard, PoisonMetrics, position_of
+from services.common.rebalance import CommitOnRebalance
 from services.monitor.checkpointing.checkpointer import Checkpointer
 from services.monitor.config import Settings
 from services.monitor.metrics import MonitorMetrics
@@ -91,19 +92,23 @@ def build_router(
         topics.predict_shadow,
         topics.records,
         group_id=settings.group_id,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         decoder=raw_bodies,
         ack_policy=AckPolicy.MANUAL,
+        listener=CommitOnRebalance(checkpoints.gate),
         description="Batches of PredictionMade or ClassificationMade (served and shadow results) "
         "and RecordIngested (late labels); each message is parsed on its own, an invalid one is "
         "counted and skipped.",
     )
     async def on_batch(message: KafkaMessage) -> None:
         records = batch_records(message.raw_message)
-        async with checkpoints.batch(message.consumer, records) as admitted:
+        consumer = message.consumer
+        async with checkpoints.gate.batch(), checkpoints.batch(consumer, records) as admitted:
             await guard.handle(admitted, process)
 
     return router

@@ -54,6 +54,8 @@ def build_router(settings: Settings, pipeline: BatchPipeline, serving: Serving) 
     @router.subscriber(
         topics.predict_requests,
         group_id=settings.group_id,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,

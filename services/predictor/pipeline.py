@@ -10,6 +10,7 @@ and delivers at once: each batch is scored, sent and acknowledged in line. app.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import operator
 import time
@@ -169,8 +170,12 @@ class KafkaPipeline:
         self._metrics = metrics
         self._commits = CommitPipeline(depth, on_rewound, commit_interval_seconds)
         self._scoring = OrderedStage("predictor-scoring", self._finish, depth)
+        self._stopping = False  # set at shutdown: no batch is taken from then on
 
     async def take(self, message: KafkaMessage) -> None:
+        if self._stopping:
+            _stop_fetching(message)  # left uncommitted: the partitions' next owner reads it
+            return
         epoch = self._commits.epoch  # the assignment the records were consumed under
         job = await self._scorer.start(message)
         if job is None:
@@ -200,7 +205,9 @@ class KafkaPipeline:
         self._commits.assign()
 
     async def stop(self) -> None:
-        """At shutdown: let queued batches finish and commit (bounded), then stop the stages."""
+        """At shutdown: take no more batches, let queued ones finish and commit (bounded),
+        then stop the stages. The consumer stays in the group meanwhile, to commit."""
+        self._stopping = True
         await self._scoring.drain(timeout_seconds=5.0)
         await self._commits.drain(timeout_seconds=5.0)
         await self._scoring.close()
@@ -241,6 +248,13 @@ class InlinePipeline:
 
     async def stop(self) -> None:
         self._scorer.close()
+
+
+def _stop_fetching(message: KafkaMessage) -> None:
+    """Pause the consumer's partitions: at shutdown nothing more is fetched to be dropped."""
+    consumer = cast("AIOKafkaConsumer", message.consumer)
+    with contextlib.suppress(Exception):  # e.g. mid-rebalance: the batch is dropped all the same
+        consumer.pause(*consumer.assignment())
 
 
 def _failed(error: Exception) -> Acknowledgement:

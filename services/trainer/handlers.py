@@ -15,6 +15,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from contracts import DriftDetected, RecordIngested, TrainModel
 from services.common.poison import PoisonGuard, PoisonMetrics, batch_records, position_of
+from services.common.rebalance import CommitOnRebalance, RebalanceGate
 from services.trainer.config import Settings
 from services.trainer.coordinator import TrainingCoordinator
 
@@ -55,6 +56,7 @@ def build_router(
     # dead-letter topic of its own: its input was validated by ingest).
     records_guard = PoisonGuard("trainer.records", poison, position_of)
     control_guard = PoisonGuard("trainer.control", poison, position_of)
+    control_gate = RebalanceGate("trainer.control")
 
     async def add_records(batch: Sequence[ConsumerRecord[Any, Any]]) -> None:
         parsed = (parse(RECORD, record.value or b"") for record in batch)
@@ -77,6 +79,8 @@ def build_router(
     @router.subscriber(
         topics.records,
         group_id=group_id,
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         batch=True,
         max_records=settings.batch_max_records,
@@ -94,13 +98,22 @@ def build_router(
         topics.trainer_commands,
         topics.drift,
         group_id=f"{group_id}-control",
+        session_timeout_ms=settings.kafka.session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka.heartbeat_interval_ms,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.kafka.fetch_max_wait_ms,
         decoder=raw_body,
-        ack_policy=AckPolicy.ACK,  # committed once the run is requested
+        # Committed once the run is requested, through the gate: never under a generation
+        # that is gone (a rebalance); a command consumed as its partition moves comes again.
+        ack_policy=AckPolicy.MANUAL,
+        listener=CommitOnRebalance(control_gate),
     )
     async def on_control(body: bytes, message: KafkaMessage) -> None:
         """TrainModel commands and DriftDetected events: both ask for a run."""
-        await control_guard.handle(batch_records(message.raw_message), control)
+        async with control_gate.batch() as turn:
+            if not turn.current:
+                return  # its partition is being revoked: its next owner reads it
+            await control_guard.handle(batch_records(message.raw_message), control)
+            await turn.ack(message)
 
     return router

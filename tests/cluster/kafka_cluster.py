@@ -27,6 +27,8 @@ REPLICAS = 3
 MIN_IN_SYNC = 2
 NOT_COORDINATOR = 16
 OFFSETS_PARTITIONS = 8
+BROKER_SESSION_MS = 6_000
+BROKER_HEARTBEAT_MS = 1_500
 
 
 def replicated_settings(node_id: int, voters: str) -> dict[str, str]:
@@ -43,6 +45,10 @@ def replicated_settings(node_id: int, voters: str) -> dict[str, str]:
         "share.coordinator.state.topic.replication.factor": str(REPLICAS),
         "share.coordinator.state.topic.min.isr": str(MIN_IN_SYNC),
         "unclean.leader.election.enable": "false",
+        # A node killed outright leads its partitions until the controller fences it, once
+        # its session lapses: Kafka's 9 s (2 s heartbeats) set the kill -9 stall to ~9 s.
+        "broker.session.timeout.ms": str(BROKER_SESSION_MS),
+        "broker.heartbeat.interval.ms": str(BROKER_HEARTBEAT_MS),
     }
 
 

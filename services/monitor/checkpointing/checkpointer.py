@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aiokafka import TopicPartition
 from pydantic import ValidationError
 
+from services.common.rebalance import RebalanceGate
 from services.monitor.checkpointing.capture import capture, restore, wall_offset
 from services.monitor.checkpointing.format import Checkpoint, decode, encode
 from services.monitor.checkpointing.positions import Partition, Positions, RecordT
@@ -72,6 +73,9 @@ class Checkpointer:
         self._to_wall = wall_offset(processor.windows)
         self._written: bytes | None = None
         self._committed: dict[TopicPartition, int] = {}
+        # A revocation waits for the batch in flight, checkpoints, and holds commits off
+        # until partitions are assigned again (a commit then would meet a gone generation).
+        self.gate = RebalanceGate("monitor", before_revoke=self.checkpoint)
 
     @asynccontextmanager
     async def batch(
@@ -129,6 +133,8 @@ class Checkpointer:
                 log.warning("monitor: checkpoint failed: %s", exc)
 
     async def _commit(self, consumer: Any, offsets: dict[Partition, int]) -> None:
+        if not self.gate.may_commit():
+            return  # a rebalance is under way: the checkpoint's offsets are committed later
         assigned = consumer.assignment()
         due = {}
         for (topic, partition), offset in offsets.items():

@@ -17,6 +17,7 @@ from faststream.kafka.parser import AioKafkaParser
 
 from contracts import PredictionRequested, RecordIngested, RecordRejected, Topics
 from mlbus.datagen import RecordGenerator
+from services.common.rebalance import CommitOnRebalance
 from services.common.settings import KafkaSettings
 from services.ingest.app import create_app
 from services.ingest.config import Settings
@@ -171,7 +172,9 @@ def test_the_raw_subscriber_commits_after_publishing_in_its_own_group(harness: H
     subscribers: list[Any] = list(harness.broker.subscribers)
     [subscriber] = [s for s in subscribers if harness.topics.raw in {t.name for t in s.topics}]
     assert subscriber.group_id == "svc-kafka.mlbus-ingest"
-    assert subscriber.ack_policy is AckPolicy.NACK_ON_ERROR
+    # The handler commits through the rebalance gate, which the listener keeps informed.
+    assert subscriber.ack_policy is AckPolicy.MANUAL
+    assert isinstance(subscriber._listener, CommitOnRebalance)
     assert subscriber.max_records == Settings().batch_max_records  # validated in batches
 
 

@@ -74,3 +74,17 @@ def test_a_sasl_protocol_without_credentials_is_refused(monkeypatch: pytest.Monk
     monkeypatch.setenv("MLBUS_KAFKA_SASL_USERNAME", "svc")
     with pytest.raises(ValidationError, match="needs MLBUS_KAFKA_SASL_USERNAME"):
         KafkaSettings()
+
+
+def test_group_session_settings_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLBUS_KAFKA_SESSION_TIMEOUT_MS", "10000")
+    monkeypatch.setenv("MLBUS_KAFKA_HEARTBEAT_INTERVAL_MS", "3000")
+    settings = KafkaSettings()
+    assert (settings.session_timeout_ms, settings.heartbeat_interval_ms) == (10_000, 3_000)
+
+
+def test_a_heartbeat_interval_not_below_the_session_timeout_is_refused() -> None:
+    with pytest.raises(ValidationError, match="HEARTBEAT_INTERVAL_MS must be below"):
+        KafkaSettings(session_timeout_ms=6_000, heartbeat_interval_ms=6_000)

@@ -1,0 +1,176 @@
+"""An ingest process joining and leaving the group under a steady stream: each record still
+ends in exactly one output event, no commit meets a gone generation, and records pause for a
+moment, not for a session timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from contracts import Topics
+from mlbus.brokers import BrokerKind
+from mlbus.datagen import RecordGenerator
+from mlbus.runner import Stack, free_port
+from tests.support.accounting import read_all, tally
+from tests.support.kafka_groups import group_state
+from tests.support.polling import eventually_sync
+
+pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
+
+RATE = 200  # records/s: steady, well within one ingest's reach on a shared machine
+PREFIX = "ireb-"
+# A clean rebalance pauses for up to a heartbeat interval plus the join (tansu holds it 5 s);
+# a member that rejoins as a new one (a refused commit) adds the old member's session on top.
+HEARTBEAT_SECONDS = 3.0
+JOIN_HOLD_SECONDS = {"kafka": 0.0, "tansu": 5.0}
+MARGIN_SECONDS = 5.0
+SETTLE_SECONDS = 3.0  # after the group is Stable again, records still charged to the event
+REFUSED = (  # what a commit refused for its generation logs
+    "CommitFailedError",
+    "OffsetCommit failed",
+)
+
+
+@dataclass
+class RawStream:
+    """Sends labelled raw records at `RATE` in a thread of its own; record id -> wall ms sent."""
+
+    bootstrap: str
+    topic: str
+    sent_at: dict[str, float] = field(default_factory=dict)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    async def _run(self) -> None:
+        records = RecordGenerator(seed=11, id_prefix=PREFIX).records(RATE * 120, labelled=True)
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0)
+        await producer.start()
+        try:
+            start = time.perf_counter()
+            for index, record in enumerate(records):
+                if self.stopping.is_set():
+                    break
+                await asyncio.sleep(max(0.0, start + index / RATE - time.perf_counter()))
+                self.sent_at[record["record_id"]] = time.time() * 1000
+                await producer.send(self.topic, json.dumps(record).encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+    @contextmanager
+    def running(self) -> Iterator[RawStream]:
+        thread = threading.Thread(target=asyncio.run, args=(self._run(),), daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.stopping.set()
+            thread.join(30)
+
+
+@contextmanager
+def second_ingest(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
+    """One more ingest process in the stack's consumer group."""
+    env = {**os.environ, **stack.config.env(), "MLBUS_INGEST_PORT": str(free_port())}
+    with (stack.log_dir / "ingest-rebalance.log").open("ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "services.ingest"], env=env, stdout=log, stderr=log
+        )
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(10)
+
+
+def wait_stable(stack: Stack, members: int) -> float:
+    """Wall time (ms) once the ingest group is Stable with `members` members."""
+    group = stack.config.topic_prefix + "mlbus-ingest"  # Settings.group_id
+    bootstrap = stack.config.bootstrap_servers
+    eventually_sync(
+        lambda: asyncio.run(group_state(bootstrap, group)),
+        what=f"group {group} Stable with {members} member(s)",
+        until=lambda found: found == ("Stable", members),
+        timeout=120,
+        interval=0.1,
+    )
+    return time.time() * 1000
+
+
+async def first_outputs(bootstrap: str, topic: str, count: int) -> dict[str, int]:
+    """record id -> broker timestamp (ms) of its first accepted record, for `count` records."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    seen: dict[str, int] = {}
+    deadline = time.monotonic() + 120
+    try:
+        while len(seen) < count and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                for message in batch:
+                    if message.key and message.key.startswith(PREFIX.encode()):
+                        seen.setdefault(message.key.decode(), message.timestamp)
+    finally:
+        await consumer.stop()
+    return seen
+
+
+def refused_commits(stack: Stack) -> list[str]:
+    """Log lines of both ingest processes where a commit met a gone generation."""
+    lines = []
+    for name in ("ingest.log", "ingest-rebalance.log"):
+        text = (stack.log_dir / name).read_text(errors="replace")
+        lines += [line for line in text.splitlines() if any(map(line.__contains__, REFUSED))]
+    return lines
+
+
+def test_an_ingest_joining_and_leaving_keeps_one_output_per_record(
+    stack: Stack, broker_kind: BrokerKind
+) -> None:
+    topics = Topics.with_prefix(stack.config.topic_prefix)
+    stream = RawStream(stack.config.bootstrap_servers, topics.raw)
+    events: dict[str, tuple[float, float]] = {}  # name -> (began, Stable again), wall ms
+    with stream.running(), second_ingest(stack) as second:
+        time.sleep(1.0)  # the stream flows before the second process joins
+        began = time.time() * 1000
+        events["join"] = (began, wait_stable(stack, 2))
+        time.sleep(SETTLE_SECONDS + 2)
+        began = time.time() * 1000
+        second.terminate()  # SIGTERM: it leaves the group at once
+        events["leave (SIGTERM)"] = (began, wait_stable(stack, 1))
+        time.sleep(SETTLE_SECONDS + 2)
+        assert second.wait(30) in (0, -15)  # a clean stop (uvicorn's, or the signal's)
+    sent_at = stream.sent_at
+    bootstrap = stack.config.bootstrap_servers
+    accepted = asyncio.run(first_outputs(bootstrap, topics.records, len(sent_at)))
+    messages = asyncio.run(read_all(bootstrap, (topics.raw, topics.records, topics.rejected)))
+    accounting = tally(messages, topics, record_prefix=PREFIX)
+    print(accounting.summary())
+    # Exactly one output event per record: duplicates (at-least-once) repeat its event id.
+    assert accounting.accepted_training == accounting.received == len(sent_at)
+    assert accounting.dead_lettered == 0
+    assert accounting.unstable_ids == {}
+    longest = {
+        name: max(
+            accepted[rid] - sent
+            for rid, sent in sent_at.items()
+            if began <= sent <= stable + SETTLE_SECONDS * 1000
+        )
+        / 1000
+        for name, (began, stable) in events.items()
+    }
+    print("longest wait per event (s):", {name: round(s, 2) for name, s in longest.items()})
+    assert (
+        max(longest.values()) < HEARTBEAT_SECONDS + JOIN_HOLD_SECONDS[broker_kind] + MARGIN_SECONDS
+    )
+    assert refused_commits(stack) == []
