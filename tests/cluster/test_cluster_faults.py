@@ -8,8 +8,6 @@ import time
 from collections import Counter
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts import Topics
 from mlbus.runner import Stack
@@ -30,6 +28,7 @@ from tests.cluster.kafka_cluster import (
 )
 from tests.faults.fault_helpers import monitor_predictions
 from tests.support.accounting import Accounting, wait_until_processed
+from tests.support.kafka_groups import topic_config
 
 # Three JVMs start, each node restarts twice, and replicas catch up on two shared cores.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
@@ -130,15 +129,7 @@ async def _rolling_restart(cluster: KafkaCluster) -> list[Outage]:
 
 
 async def _min_in_sync(bootstrap_servers: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    finally:
-        await admin.close()
-    [resource] = response.resources
-    entries = {entry[0]: entry[1] for entry in resource[4]}
-    return int(entries["min.insync.replicas"])
+    return int((await topic_config(bootstrap_servers, topic))["min.insync.replicas"])
 
 
 def _report(

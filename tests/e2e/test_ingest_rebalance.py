@@ -16,15 +16,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from contracts import Topics
 from mlbus.brokers import BrokerKind
 from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
 from tests.support.accounting import read_all, tally
-from tests.support.kafka_groups import group_state
-from tests.support.polling import eventually_sync
+from tests.support.kafka_groups import first_timestamps, wait_stable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.both_brokers]
 
@@ -94,37 +93,6 @@ def second_ingest(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
             child.wait(10)
 
 
-def wait_stable(stack: Stack, members: int) -> float:
-    """Wall time (ms) once the ingest group is Stable with `members` members."""
-    group = stack.config.topic_prefix + "mlbus-ingest"  # Settings.group_id
-    bootstrap = stack.config.bootstrap_servers
-    eventually_sync(
-        lambda: asyncio.run(group_state(bootstrap, group)),
-        what=f"group {group} Stable with {members} member(s)",
-        until=lambda found: found == ("Stable", members),
-        timeout=120,
-        interval=0.1,
-    )
-    return time.time() * 1000
-
-
-async def first_outputs(bootstrap: str, topic: str, count: int) -> dict[str, int]:
-    """record id -> broker timestamp (ms) of its first accepted record, for `count` records."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    seen: dict[str, int] = {}
-    deadline = time.monotonic() + 120
-    try:
-        while len(seen) < count and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                for message in batch:
-                    if message.key and message.key.startswith(PREFIX.encode()):
-                        seen.setdefault(message.key.decode(), message.timestamp)
-    finally:
-        await consumer.stop()
-    return seen
-
-
 def refused_commits(stack: Stack) -> list[str]:
     """Log lines of both ingest processes where a commit met a gone generation."""
     lines = []
@@ -138,21 +106,22 @@ def test_an_ingest_joining_and_leaving_keeps_one_output_per_record(
     stack: Stack, broker_kind: BrokerKind
 ) -> None:
     topics = Topics.with_prefix(stack.config.topic_prefix)
-    stream = RawStream(stack.config.bootstrap_servers, topics.raw)
+    bootstrap = stack.config.bootstrap_servers
+    group = stack.config.topic_prefix + "mlbus-ingest"  # Settings.group_id
+    stream = RawStream(bootstrap, topics.raw)
     events: dict[str, tuple[float, float]] = {}  # name -> (began, Stable again), wall ms
     with stream.running(), second_ingest(stack) as second:
         time.sleep(1.0)  # the stream flows before the second process joins
         began = time.time() * 1000
-        events["join"] = (began, wait_stable(stack, 2))
+        events["join"] = (began, wait_stable(bootstrap, group, 2))
         time.sleep(SETTLE_SECONDS + 2)
         began = time.time() * 1000
         second.terminate()  # SIGTERM: it leaves the group at once
-        events["leave (SIGTERM)"] = (began, wait_stable(stack, 1))
+        events["leave (SIGTERM)"] = (began, wait_stable(bootstrap, group, 1))
         time.sleep(SETTLE_SECONDS + 2)
         assert second.wait(30) in (0, -15)  # a clean stop (uvicorn's, or the signal's)
     sent_at = stream.sent_at
-    bootstrap = stack.config.bootstrap_servers
-    accepted = asyncio.run(first_outputs(bootstrap, topics.records, len(sent_at)))
+    accepted = asyncio.run(first_timestamps(bootstrap, topics.records, PREFIX, len(sent_at)))
     messages = asyncio.run(read_all(bootstrap, (topics.raw, topics.records, topics.rejected)))
     accounting = tally(messages, topics, record_prefix=PREFIX)
     print(accounting.summary())

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from contracts import PredictionRequested, Topics
 from mlbus.brokers import BrokerKind
@@ -23,7 +23,7 @@ from mlbus.datagen import RecordGenerator
 from mlbus.runner import Stack, free_port
 from tests.e2e.predictor_support import upload_model
 from tests.support.accounting import read_all, tally
-from tests.support.kafka_groups import group_state
+from tests.support.kafka_groups import first_timestamps, wait_stable
 from tests.support.polling import eventually_sync
 from tests.unit.predictor.predictor_fixtures import (
     tiny_model_bytes,
@@ -107,41 +107,6 @@ def second_predictor(stack: Stack) -> Iterator[subprocess.Popen[bytes]]:
             child.wait(10)
 
 
-def group_members(bootstrap: str, group: str) -> tuple[str, int]:
-    """The group's state and its number of members."""
-    return asyncio.run(group_state(bootstrap, group))
-
-
-def wait_stable(stack: Stack, members: int) -> float:
-    """Wall time (ms) once the predictor group is Stable with `members` members."""
-    group = stack.config.topic_prefix + "mlbus-predictor"  # Settings.group_id
-    eventually_sync(
-        lambda: group_members(stack.config.bootstrap_servers, group),
-        what=f"group {group} Stable with {members} member(s)",
-        until=lambda found: found == ("Stable", members),
-        timeout=120,
-        interval=0.1,
-    )
-    return time.time() * 1000
-
-
-async def first_results(bootstrap: str, topic: str, count: int) -> dict[str, int]:
-    """record id -> broker timestamp (ms) of its first prediction, for `count` requests."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    seen: dict[str, int] = {}
-    deadline = time.monotonic() + 120
-    try:
-        while len(seen) < count and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                for message in batch:
-                    if message.key and message.key.startswith(PREFIX.encode()):
-                        seen.setdefault(message.key.decode(), message.timestamp)
-    finally:
-        await consumer.stop()
-    return seen
-
-
 def upload_champion(stack: Stack) -> None:
     upload_model(stack, tiny_model_bytes(), rmse=100.0, version_hint=1)
     eventually_sync(
@@ -158,21 +123,23 @@ def test_a_predictor_joining_and_leaving_pauses_predictions_briefly(
     limit = HEARTBEAT_SECONDS + JOIN_HOLD_SECONDS[broker_kind] + MARGIN_SECONDS
     upload_champion(stack)
     topics = Topics.with_prefix(stack.config.topic_prefix)
-    stream = PacedStream(stack.config.bootstrap_servers, topics.predict_requests)
+    bootstrap = stack.config.bootstrap_servers
+    group = stack.config.topic_prefix + "mlbus-predictor"  # Settings.group_id
+    stream = PacedStream(bootstrap, topics.predict_requests)
     events: dict[str, tuple[float, float]] = {}  # name -> (began, Stable again), wall ms
     with stream.running(), second_predictor(stack) as second:
         time.sleep(1.0)  # the stream flows before the second process joins
         began = time.time() * 1000
-        events["join"] = (began, wait_stable(stack, 2))
+        events["join"] = (began, wait_stable(bootstrap, group, 2))
         time.sleep(SETTLE_SECONDS + 2)
         began = time.time() * 1000
         second.terminate()  # SIGTERM: it leaves the group at once
-        events["leave (SIGTERM)"] = (began, wait_stable(stack, 1))
+        events["leave (SIGTERM)"] = (began, wait_stable(bootstrap, group, 1))
         time.sleep(SETTLE_SECONDS + 2)
         assert second.wait(30) in (0, -15)  # a clean stop (uvicorn's, or the signal's)
     sent_at = stream.sent_at
     answered = asyncio.run(
-        first_results(stack.config.bootstrap_servers, topics.predict_results, len(sent_at))
+        first_timestamps(bootstrap, topics.predict_results, PREFIX, len(sent_at))
     )
     accounted = (topics.predict_requests, topics.predict_results, topics.rejected)
     messages = asyncio.run(read_all(stack.config.bootstrap_servers, accounted))

@@ -18,14 +18,13 @@ from pathlib import Path
 import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
-from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts import DatasetSpec, SpecRegistered, Topics
 from mlbus.brokers import Broker
 from mlbus.bus import ensure_topics
 from mlbus.runner import Stack, StackConfig
-from tests.unit.registry.spec_samples import churn, rentals, with_feature
+from tests.support.kafka_groups import topic_config
+from tests.support.spec_samples import churn, rentals, with_feature
 
 pytestmark = pytest.mark.e2e
 WIDER = with_feature(rentals(), {"name": "garden", "type": "boolean", "nullable": True})
@@ -87,17 +86,6 @@ async def read_specs(bootstrap: str, topic: str, count: int) -> list[tuple[bytes
     return found
 
 
-async def cleanup_policy(bootstrap: str, topic: str) -> str:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    finally:
-        await admin.close()
-    [resource] = response.resources
-    return str({entry[0]: entry[1] for entry in resource[4]}["cleanup.policy"])
-
-
 def test_specs_registered_with_the_cli_are_stored_listed_and_announced(
     registry_stack: Stack, tmp_path: Path
 ) -> None:
@@ -126,4 +114,4 @@ def test_specs_registered_with_the_cli_are_stored_listed_and_announced(
     assert by_key == [(b"churn", 1), (b"rentals", 1), (b"rentals", 2)]
     assert [e.spec for k, e in events if k == b"rentals"] == [rentals(), WIDER]
     assert all(event.dataset == key.decode() for key, event in events)
-    assert asyncio.run(cleanup_policy(config.bootstrap_servers, topic)) == "compact"
+    assert asyncio.run(topic_config(config.bootstrap_servers, topic))["cleanup.policy"] == "compact"

@@ -11,7 +11,7 @@ from faststream.kafka.annotations import KafkaMessage
 from contracts import SpecRegistered
 from services.registry.config import Settings
 from tests.service.registry.registry_harness import TOKEN, Registry, open_registry
-from tests.unit.registry.spec_samples import churn, rentals, with_feature
+from tests.support.spec_samples import churn, rentals, with_feature
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WIDER = with_feature(rentals(), {"name": "garden", "type": "boolean", "nullable": True})

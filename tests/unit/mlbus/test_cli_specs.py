@@ -20,7 +20,7 @@ from mlbus.runner import StackConfig, free_port
 from services.common.settings import KafkaSettings
 from services.registry.app import create_app
 from services.registry.config import Settings
-from tests.unit.registry.spec_samples import churn, rentals, with_feature
+from tests.support.spec_samples import churn, rentals, with_feature
 
 TOKEN = "cli-specs-test-token-8c1d4e2f9a7b6035"
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from services.registry.spec_compat import incompatibilities
-from tests.unit.registry.spec_samples import churn, rentals, with_feature
+from tests.support.spec_samples import churn, rentals, with_feature
 
 OLD = rentals()
 

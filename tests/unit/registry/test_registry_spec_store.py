@@ -15,8 +15,8 @@ from services.registry.policy import decide_promotion
 from services.registry.spec_store import Incompatible, SpecStore
 from services.registry.sql import open_database
 from services.registry.store import RegistryStore
+from tests.support.spec_samples import churn, rentals, with_feature
 from tests.unit.registry.registry_samples import make_card
-from tests.unit.registry.spec_samples import churn, rentals, with_feature
 
 WIDER = with_feature(rentals(), {"name": "garden", "type": "boolean", "nullable": True})
 BROKEN = rentals(features=[{"name": "area", "type": "integer"}])
