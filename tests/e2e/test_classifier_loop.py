@@ -73,6 +73,8 @@ async def _scores(stack: Stack, version: int) -> dict[str, float]:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
+            if sample.name == "mlbus_monitor_labels_total" and labels == {"outcome": "joined"}:
+                found["joined"] = sample.value
             if not who.items() <= labels.items():
                 continue
             if sample.name == "mlbus_classification_labels":
@@ -84,12 +86,15 @@ async def _scores(stack: Stack, version: int) -> dict[str, float]:
     return found
 
 
-async def _scores_after(stack: Stack, version: int, labels: int) -> dict[str, float]:
-    """The champion's scores once its window holds `labels` joined labels."""
+async def _scores_after(stack: Stack, version: int, labels: int, joined: int) -> dict[str, float]:
+    """The champion's scores once its window holds `labels` labels and the monitor has joined
+    `joined` in all (the window is full long before the last of a phase's labels join)."""
     scores: dict[str, float] = await eventually(
         lambda: _scores(stack, version),
-        what=f"v{version}'s live scores over {labels} labels",
-        until=lambda s: s.get("labels") == labels and "fraud_recall" in s,
+        what=f"v{version}'s live scores over {labels} labels, {joined} joined in all",
+        until=lambda s: (
+            s.get("labels") == labels and s.get("joined", 0) >= joined and "fraud_recall" in s
+        ),
         timeout=TIMEOUT,
         interval=0.5,
         context=lambda: stack.log_tail("monitor"),
@@ -156,12 +161,12 @@ async def test_a_moved_fraud_pattern_is_detected_retrained_and_recovered(stack: 
     assert first["card"]["reference"]["labels"]["frequencies"]["yes"] < 0.03
 
     await _scored(stack, PaymentStream(2, "calm-u"), 1000, version=1)
-    calm = await _scores_after(stack, 1, 1000)
+    calm = await _scores_after(stack, 1, 1000, joined=1000)
 
     # Fraud moves to online payments, which grow from 10 % to 30 % of the stream.
     await _publish(stack, PaymentStream(3, "moved-l", moved=True).records(2500))
     await _scored(stack, PaymentStream(4, "moved-u", moved=True), 1500, version=1)
-    moved = await _scores_after(stack, 1, 1000)
+    moved = await _scores_after(stack, 1, 1000, joined=2500)
     drift = await read_topic(config.bootstrap_servers, topics.drift, timeout=TIMEOUT, until=bool)
     assert drift[0]["model_version"] == 1
     assert drift[0]["features"][0]["feature"] == "merchant"  # online grew from 10 % to 30 %
@@ -172,7 +177,7 @@ async def test_a_moved_fraud_pattern_is_detected_retrained_and_recovered(stack: 
     assert comparison["champion_version"] == 1
     assert comparison["score"] < comparison["champion_score"]  # log loss, on the same rows
     await _scored(stack, PaymentStream(5, "after-u", moved=True), 1500, second["version"])
-    recovered = await _scores_after(stack, second["version"], 1000)
+    recovered = await _scores_after(stack, second["version"], 1000, joined=4000)
 
     print(f"fraud recall: calm v1 {calm['fraud_recall']:.2f}, moved v1 "
           f"{moved['fraud_recall']:.2f}, moved v{second['version']} "
