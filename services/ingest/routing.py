@@ -103,9 +103,10 @@ class Ingestor:
     with an error (HTTP), so that nothing is lost.
     A valid record whose id was routed within the horizon of `seen`, labelled as it is now or
     unlabelled as it is now, is a duplicate: it is dead-lettered with the rule 'duplicate' and
-    counted as such, never routed twice. The label of a record routed without one is its late
-    label, not a duplicate. Only explicit ids count: a record without one gets a fresh id, and
-    is never a duplicate.
+    counted as such, never routed twice. A redelivery of the same Kafka message (after a
+    rebalance) is not a duplicate: it is routed again under its first event id. The label of
+    a record routed without one is its late label, not a duplicate. Only explicit ids count: a
+    record without one gets a fresh id, and is never a duplicate.
     """
 
     def __init__(
@@ -138,7 +139,7 @@ class Ingestor:
     async def ingest_batch(self, messages: Sequence[Message]) -> list[Outcome]:
         """Handle messages in order; returns once every output event is acknowledged."""
         async with self._lock:
-            routed: dict[RoutingKey, None] = {}  # records accepted in this batch, in order
+            routed: dict[RoutingKey, UUID] = {}  # records accepted in this batch -> event ids
             planned = [self._plan(message, routed) for message in messages]
             outputs = [output for _, message_outputs in planned for output in message_outputs]
             await self._publish_all(outputs)
@@ -176,7 +177,7 @@ class Ingestor:
         self._metrics.count("rejected")
 
     def _plan(
-        self, message: Message, routed: dict[RoutingKey, None]
+        self, message: Message, routed: dict[RoutingKey, UUID]
     ) -> tuple[Outcome, list[_Output]]:
         """The outcome of one message and the events it turns into; no I/O, never raises."""
         try:
@@ -186,7 +187,7 @@ class Ingestor:
             return self._refused(message, _handler_error(exc))
 
     def _plan_message(
-        self, message: Message, routed: dict[RoutingKey, None]
+        self, message: Message, routed: dict[RoutingKey, UUID]
     ) -> tuple[Outcome, list[_Output]]:
         origin, raw = message.origin, message.raw
         decoded = decode_json(raw)
@@ -219,7 +220,7 @@ class Ingestor:
         return Outcome(rejected=[rejected]), [output]
 
     def _plan_record(
-        self, record: _Record, routed: dict[RoutingKey, None], outcome: Outcome
+        self, record: _Record, routed: dict[RoutingKey, UUID], outcome: Outcome
     ) -> list[_Output]:
         try:
             # A record without an id takes its first event's id: fresh for every record, and
@@ -247,16 +248,12 @@ class Ingestor:
         return self._rejection(rejected, record.original, origin, event_id, "rejected")
 
     def _accept(
-        self, valid: ValidRecord, record: _Record, routed: dict[RoutingKey, None], outcome: Outcome
+        self, valid: ValidRecord, record: _Record, routed: dict[RoutingKey, UUID], outcome: Outcome
     ) -> list[_Output]:
-        seen = self._seen
         # Only an id the sender chose can repeat: a generated one is never looked up or kept.
         explicit = not valid.generated_id
-        if (
-            explicit
-            and seen.enabled
-            and ((seen_as := (valid.record_id, valid.labelled)) in routed or seen.contains(seen_as))
-        ):
+        earlier = self._earlier_event_id(valid, routed) if explicit and self._seen.enabled else None
+        if earlier is not None and earlier != record.event_id:
             reason = RejectionReason(
                 field=self._spec.record_id_field,
                 rule="duplicate",
@@ -266,9 +263,11 @@ class Ingestor:
             outcome.duplicates.append(duplicate)
             origin, event_id = record.origin, record.event_id
             return [self._rejection(duplicate, record.original, origin, event_id, "duplicate")]
+        # The same Kafka message read again (same event id): routed again, counted once.
+        kind: Kind | None = "accepted" if earlier is None else None
         event, topic, destination = self._routed(valid, record.event_id)
         key = valid.record_id.encode()
-        outputs = [self._output(event, topic, key, "accepted", destination, valid.record_id)]
+        outputs = [self._output(event, topic, key, kind, destination, valid.record_id)]
         if self._records_v2_topic is not None and isinstance(event, RecordIngested):
             v2 = RecordIngestedV2(
                 **event.model_dump(exclude={"kind"}),
@@ -280,9 +279,14 @@ class Ingestor:
             topic_v2 = self._records_v2_topic
             outputs.append(self._output(v2, topic_v2, key, None, None, valid.record_id))
         if explicit:  # only once every event of the record is publishable
-            routed[valid.record_id, valid.labelled] = None
+            routed[valid.record_id, valid.labelled] = record.event_id
         outcome.accepted += 1
         return outputs
+
+    def _earlier_event_id(self, valid: ValidRecord, routed: dict[RoutingKey, UUID]) -> UUID | None:
+        """The event id this record was routed with before: in this batch, or within the horizon."""
+        key = (valid.record_id, valid.labelled)
+        return routed.get(key) or self._seen.routed_as(key)
 
     def _output(
         self,

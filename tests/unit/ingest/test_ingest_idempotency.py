@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -154,9 +155,9 @@ async def test_a_zero_horizon_turns_idempotency_off(registry: CollectorRegistry)
 
 def test_the_window_forgets_the_oldest_ids_beyond_its_size(clock: Clock) -> None:
     seen = SeenIds(horizon_seconds=60, max_ids=2, clock=clock)
-    seen.remember([("a", False), ("b", False)])
+    seen.remember({("a", False): uuid4(), ("b", False): uuid4()})
     clock.now += 1
-    seen.remember([("c", True)])
+    seen.remember({("c", True): uuid4()})
     assert [seen.contains(key) for key in [("a", False), ("b", False), ("c", True)]] == [
         False,
         True,
@@ -234,3 +235,16 @@ async def test_the_late_label_of_a_scored_record_is_routed_and_only_once(
         TOPICS.rejected,
     ]
     assert outcomes(registry) == {"accepted": 2, "rejected": 0, "duplicate": 2}
+
+
+async def test_the_same_kafka_message_read_again_is_routed_again_under_its_event_id(
+    ingestor: Ingestor, sender: Sender, registry: CollectorRegistry
+) -> None:
+    """A rebalance hands an uncommitted message back: a redelivery, not a sender's duplicate."""
+    [record] = records(1)
+    await ingestor.ingest_batch([kafka(record, 0)])
+    await ingestor.ingest_batch([kafka(record, 0), kafka(record, 1)])
+    assert sender.topics() == [TOPICS.records, TOPICS.records, TOPICS.rejected]
+    first, again, duplicate = (event for event, _ in sender.sent)
+    assert again.event_id == first.event_id != duplicate.event_id
+    assert outcomes(registry) == {"accepted": 1, "rejected": 0, "duplicate": 1}
