@@ -1,10 +1,11 @@
-"""Small dataset specs for the registry's spec tests: a regression and a classification."""
+"""Small dataset specs for spec tests (a regression, a classification) and announcements."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from contracts import DatasetSpec
+from contracts import DatasetSpec, SpecRegistered, spec_sha256
 
 
 def rentals(**changes: Any) -> DatasetSpec:
@@ -35,3 +36,15 @@ def with_feature(spec: DatasetSpec, feature: dict[str, Any]) -> DatasetSpec:
     """`spec` with `feature` replacing the one of the same name, or added at the end."""
     features = [f.model_dump() for f in spec.features if f.name != feature["name"]]
     return DatasetSpec.model_validate({**spec.model_dump(), "features": [*features, feature]})
+
+
+def registered(spec: DatasetSpec, version: int = 1, major: int = 1) -> SpecRegistered:
+    """The registry's announcement of `spec` as this version."""
+    return SpecRegistered(
+        dataset=spec.name,
+        version=version,
+        major=major,
+        spec=spec,
+        sha256=spec_sha256(spec),
+        registered_at=datetime.now(UTC),
+    )
