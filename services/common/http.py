@@ -10,7 +10,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,9 @@ from contracts.text import lone_surrogate_path, may_hold_surrogate
 from services.common.broker import wait_for_records
 from services.common.progress import ConsumerProgress
 from services.common.serve import freeze_startup_objects
+
+if TYPE_CHECKING:
+    from services.common.spec_feed import SpecFeed
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,7 @@ def service_app(
     start_retry_seconds: float = 1.0,
     body_limits: Sequence[BodyLimit] = (),
     stall_seconds: float = 120.0,
+    specs: SpecFeed | None = None,
 ) -> FastAPI:
     """A FastAPI app that starts `broker` (retrying until the broker answers) and its hooks.
 
@@ -63,7 +67,14 @@ def service_app(
     and DEFAULT_BODY_BYTES on any other route (see LimitBodies).
     Every consumer of `broker` is watched (services.common.progress): /readyz turns red, and
     says why, when one has had records waiting and made no progress for `stall_seconds`.
+
+    `specs` (the data sets registered so far) is read to its end before `before_consume`,
+    followed as a background job, and closed after `on_shutdown`.
     """
+    if specs is not None:
+        before_consume = _in_turn(specs.catch_up, before_consume)
+        background = (*background, specs.follow)
+        on_shutdown = _in_turn(on_shutdown, specs.close)
     progress = ConsumerProgress(lambda: broker.subscribers, metrics_registry, stall_seconds)
 
     async def consumer_progress() -> None:
@@ -85,6 +96,19 @@ def service_app(
     readiness = Readiness(name, life, progress, ready, ready_detail)
     app.include_router(ops_router(name, readiness, metrics_registry))
     return app
+
+
+def _in_turn(*hooks: Hook | None) -> Hook | None:
+    """One hook that awaits each of `hooks` in turn; None when there are none."""
+    present = [hook for hook in hooks if hook is not None]
+    if not present:
+        return None
+
+    async def run() -> None:
+        for hook in present:
+            await hook()
+
+    return run
 
 
 class ServiceLifecycle:

@@ -65,6 +65,9 @@ class KafkaSettings(BaseSettings):
     # times per session, so one late heartbeat on a busy host does not evict a live member.
     session_timeout_ms: int = Field(default=6_000, ge=1_000)
     heartbeat_interval_ms: int = Field(default=1_500, ge=100)
+    # Learn the data sets registered at run time from the registry's specs topic. Off: a
+    # service knows only the spec it started with (a single data set, no registry needed).
+    follow_specs: bool = True
 
     @model_validator(mode="after")
     def _heartbeats_within_session(self) -> Self:

@@ -16,16 +16,27 @@ from aiokafka import TopicPartition
 from pydantic import ValidationError
 
 from contracts import SPEC_EVENT
+from services.common.broker import raw_producer
 from services.common.offsets import log_end_offsets
 
 if TYPE_CHECKING:
     from faststream.kafka import KafkaBroker
 
+    from services.common.settings import KafkaSettings
     from services.common.spec_catalogue import SpecCatalogue
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # while the topic does not exist yet
+
+
+def spec_feed(
+    settings: KafkaSettings, broker: KafkaBroker, catalogue: SpecCatalogue
+) -> SpecFeed | None:
+    """The feed a service reads its data sets from; None when `follow_specs` is off."""
+    if not settings.follow_specs:
+        return None
+    return SpecFeed(broker, settings.topics.specs, catalogue)
 
 
 class SpecFeed:
@@ -55,8 +66,6 @@ class SpecFeed:
         self._consumer = builder(
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            # Its metadata is refreshed this often: a topic created later shows up in time.
-            metadata_max_age_ms=int(self._retry_seconds * 1000),
         )
         await self._consumer.start()
         await asyncio.wait_for(self._read_to_end(), self._catch_up_seconds)
@@ -95,12 +104,21 @@ class SpecFeed:
         )
 
     async def _assign(self) -> bool:
-        partitions = self._consumer.partitions_for_topic(self._topic)
+        partitions = await self._partitions()
         if not partitions:
             return False
         self._assigned = [TopicPartition(self._topic, p) for p in sorted(partitions)]
         self._consumer.assign(self._assigned)
         return True
+
+    async def _partitions(self) -> set[int]:
+        """The topic's partitions; empty while it does not exist (it is never auto-created)."""
+        if self._topic not in await self._consumer.topics():  # a fresh look at all topics
+            return set()
+        producer = raw_producer(self._broker)
+        if producer is None:  # not connected: the consumer's own metadata may know it
+            return set(self._consumer.partitions_for_topic(self._topic) or ())
+        return set(await producer.partitions_for(self._topic))
 
     def _learn_all(self, records: list[Any]) -> None:
         for record in records:
