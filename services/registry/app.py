@@ -58,7 +58,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     metrics = RegistryMetrics(metrics_registry)
     # Refusals store nothing, so they have no outbox row: `send` publishes them directly.
-    app.include_router(build_http_router(settings, store, outbox, metrics, publish_refusal=send))
-    app.include_router(build_spec_router(settings, SpecStore(database), outbox))
+    specs = SpecStore(database)
+    app.include_router(
+        build_http_router(settings, store, outbox, metrics, publish_refusal=send, specs=specs)
+    )
+    app.include_router(build_spec_router(settings, specs, outbox))
     app.state.store = store
     return app

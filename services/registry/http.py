@@ -30,7 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from contracts import ModelCard, ModelEvent, ModelRefused, ModelVersion
+from contracts import DatasetSpec, ModelCard, ModelEvent, ModelRefused, ModelVersion
 from services.common.http import BodyLimit, problem_responses
 from services.registry.aliases import AliasMove
 from services.registry.artifacts import ArtifactCorrupted, ArtifactUnavailable, sha256_of
@@ -38,6 +38,7 @@ from services.registry.config import Settings
 from services.registry.metrics import RegistryMetrics
 from services.registry.outbox import Outbox
 from services.registry.policy import CHAMPION, decide_promotion
+from services.registry.spec_store import SpecStore
 from services.registry.sql import MAX_VERSION
 from services.registry.store import (
     AliasChange,
@@ -49,9 +50,9 @@ from services.registry.store import (
 )
 from services.registry.validation import (
     InvalidUpload,
+    check_card_fits,
     check_onnx,
     check_sha256,
-    check_spec,
     parse_card,
 )
 
@@ -219,9 +220,10 @@ def build_http_router(
     outbox: Outbox,
     metrics: RegistryMetrics,
     publish_refusal: Publish,
+    specs: SpecStore,
 ) -> APIRouter:
     router = APIRouter(prefix="/models", tags=["registry"])
-    _add_upload(router, settings, store, outbox, metrics, publish_refusal)
+    _add_upload(router, settings, store, outbox, metrics, publish_refusal, specs)
     _add_alias_writes(router, settings, store, outbox, metrics)
     _add_reads(router, store)
     return router
@@ -234,9 +236,14 @@ def _add_upload(
     outbox: Outbox,
     metrics: RegistryMetrics,
     publish_refusal: Publish,
+    specs: SpecStore,
 ) -> None:
     policy = partial(decide_promotion, margin=settings.promotion_margin)
-    spec = settings.spec if settings.spec_check else None
+
+    def specs_for(dataset: str) -> list[DatasetSpec]:
+        """Its data set's current major in the spec store; else the start-up spec, if it is it."""
+        stored = [version.spec for version in specs.current_major(dataset)]
+        return stored or [spec for spec in (settings.spec,) if spec.name == dataset]
 
     @router.post(
         "/{name}/versions",
@@ -260,7 +267,8 @@ def _add_upload(
                 raise InvalidUpload(f"artifact larger than {settings.max_artifact_bytes} bytes")
             check_sha256(sha256_of(data), x_content_sha256)
             model_card = parse_card(card, name)
-            check_spec(model_card, spec)
+            if settings.spec_check:
+                check_card_fits(model_card, await asyncio.to_thread(specs_for, model_card.dataset))
             signature = await asyncio.to_thread(check_onnx, data, model_card)
         except InvalidUpload as exc:
             await _announce_refusal(publish_refusal, name, str(exc), settings)

@@ -94,6 +94,18 @@ class SpecStore:
         with self.database.connection() as db:
             return _latest(db, name)
 
+    def current_major(self, name: str) -> list[SpecVersion]:
+        """The versions of the data set's latest major, newest first (empty: none stored)."""
+        with self.database.connection() as db:
+            latest = _latest(db, name)
+            if latest is None:
+                return []
+            rows = db.rows(
+                _SELECT + " WHERE name = ? AND major = ? ORDER BY version DESC",
+                (name, latest.major),
+            )
+        return [_spec_version(row) for row in rows]
+
     def version(self, name: str, version: int) -> SpecVersion | None:
         if not 1 <= version <= MAX_VERSION:
             return None  # no such version can exist; the database would refuse the number

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import onnxruntime
 from pydantic import TypeAdapter, ValidationError
@@ -15,6 +15,9 @@ from contracts import (
     ModelMetrics,
 )
 from services.registry.signature import OnnxSignature, signature_of
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # The same rule as ModelCard.model_name: names become URL paths and keys, never file paths.
 _MODEL_NAME: TypeAdapter[str] = TypeAdapter(Annotated[str, ModelCard.model_fields["model_name"]])
@@ -126,6 +129,25 @@ def check_spec(card: ModelCard, spec: DatasetSpec | None) -> None:
             f" not in the spec {unknown}, wrong type {typed}"
         )
     _check_task(card, spec)
+
+
+def check_card_fits(card: ModelCard, specs: Sequence[DatasetSpec]) -> None:
+    """The card must fit one of its data set's specs (newest first: a model trained on an
+    earlier compatible version still serves); refused with the newest one's reason."""
+    if not specs:
+        raise InvalidUpload(
+            f"data set {card.dataset!r} has no spec in the registry: register it first"
+            f" (PUT /specs/{card.dataset}, or mlbus spec register)"
+        )
+    refusals: list[InvalidUpload] = []
+    for spec in specs:
+        try:
+            check_spec(card, spec)
+        except InvalidUpload as exc:
+            refusals.append(exc)
+        else:
+            return
+    raise refusals[0]
 
 
 def _check_task(card: ModelCard, spec: DatasetSpec) -> None:

@@ -115,3 +115,15 @@ def test_model_events_still_parse_from_the_shared_outbox(
     registry.register(make_card(rmse=10.0), b"model-1", partial(decide_promotion, margin=0.0))
     kinds = [p.event.kind for p in registry.pending_events()]
     assert kinds == ["spec.registered.v1", "model.registered.v1", "model.promoted.v1"]
+
+
+def test_the_current_major_holds_its_versions_newest_first(
+    stores: tuple[SpecStore, RegistryStore],
+) -> None:
+    specs, _ = stores
+    assert specs.current_major("rentals") == []
+    specs.register(rentals())
+    specs.register(WIDER)
+    assert [v.version for v in specs.current_major("rentals")] == [2, 1]
+    specs.register(BROKEN, major=True)  # a new major: earlier versions no longer count
+    assert [(v.version, v.major) for v in specs.current_major("rentals")] == [(3, 2)]
