@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
         specs=feed,
     )
     app.include_router(build_http_router(datasets))
+    app.state.catalogue = catalogue
     app.state.datasets = datasets
     app.state.coordinator = datasets.default  # the start-up data set's
     return app
