@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -39,6 +41,8 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
     async def publish_refusal(event: ModelRefused) -> None:
         await broker.publish(event, models_topic, key=event.model_name.encode())
 
+    slots = asyncio.Semaphore(settings.parallel_runs)  # shared by every data set's runs
+
     def coordinator(dataset_settings: Settings) -> TrainingCoordinator:
         return TrainingCoordinator(
             dataset_settings,
@@ -46,6 +50,7 @@ def create_app(settings: Settings | None = None, *, uploader: Uploader | None = 
             metrics,
             champions=champions,
             publish_refusal=publish_refusal,
+            slots=slots,
         )
 
     catalogue = SpecCatalogue(settings.spec)

@@ -90,9 +90,12 @@ class TrainingCoordinator:
         champions: ChampionSource | None = None,
         publish_refusal: PublishRefusal | None = None,
         clock: Callable[[], datetime] | None = None,
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock or _now  # what "now" a window snapshot counts back from
+        # Shared by the coordinators of all data sets: how many runs may train at once.
+        self._slots = slots or asyncio.Semaphore(1)
         self.buffer = RecordBuffer(settings.spec.name, settings.max_records)
         self.runs = RunCoalescer(self._run)
         # The latest results, newest last: a caller that waits for its own request's result
@@ -230,6 +233,11 @@ class TrainingCoordinator:
         self._ended(RunResult(reason, "skipped", detail, snapshot_size=size))
 
     async def _run(self, request: TrainRequest) -> None:
+        """One run once a slot is free (it then snapshots the records buffered by then)."""
+        async with self._slots:
+            await self._run_now(request)
+
+    async def _run_now(self, request: TrainRequest) -> None:
         """One run; every failure is logged and counted, never raised."""
         wanted = request.min_new_records
         if wanted is not None and self._new_since_run < wanted:

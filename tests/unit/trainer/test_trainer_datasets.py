@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from contracts import DriftDetected, FeatureDrift, TrainModel
+from contracts import DriftDetected, FeatureDrift, ModelCard, ModelVersion, TrainModel
 from services.common.spec_catalogue import SpecCatalogue
 from services.trainer.config import Settings
 from services.trainer.coordinator import TrainingCoordinator
@@ -18,14 +20,37 @@ from tests.unit.trainer.test_trainer_coordinator import FakeUploader
 from tests.unit.trainer.trainer_samples import labelled_records, trainer_settings
 
 
+class OverlapUploader(FakeUploader):
+    """Counts the uploads in progress at once; each waits (up to a second) for another."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = 0
+        self.most_at_once = 0
+        self.together = asyncio.Event()
+
+    async def upload(self, onnx: bytes, card: ModelCard) -> ModelVersion:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        if self.running > 1:
+            self.together.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.together.wait(), 1.0)
+        self.running -= 1
+        return await super().upload(onnx, card)
+
+
 class Harness:
     """TrainerDatasets over a catalogue the test feeds, uploading to a fake registry."""
 
-    def __init__(self, *, hold_unknown: bool = True, **settings: Any) -> None:
+    def __init__(
+        self, *, hold_unknown: bool = True, uploader: FakeUploader | None = None, **settings: Any
+    ) -> None:
         values = {"estimator": "linear", "min_records": 50, "retrain_every": 10_000} | settings
         self.settings = trainer_settings(**values)
         self.registry = CollectorRegistry()
-        self.uploader = FakeUploader()
+        self.uploader = uploader or FakeUploader()
+        self.slots = asyncio.Semaphore(self.settings.parallel_runs)
         self.catalogue = SpecCatalogue(self.settings.spec)
         self.metrics = TrainerMetrics(self.registry)
         self.datasets = TrainerDatasets(
@@ -37,7 +62,7 @@ class Harness:
         )
 
     def _coordinator(self, settings: Settings) -> TrainingCoordinator:
-        return TrainingCoordinator(settings, self.uploader, self.metrics)
+        return TrainingCoordinator(settings, self.uploader, self.metrics, slots=self.slots)
 
     def buffered(self, dataset: str) -> int:
         coordinator = self.datasets.get(dataset)
@@ -214,3 +239,16 @@ def test_a_data_set_name_no_model_may_have_is_not_trained(caplog: pytest.LogCapt
     harness.catalogue.learn(registered(rentals(name="r" * 70)))
     assert list(harness.datasets.coordinators) == ["house-prices"]
     assert "cannot train data set" in caplog.text
+
+
+@pytest.mark.parametrize(("parallel_runs", "most_at_once"), [(1, 1), (2, 2)])
+async def test_data_sets_take_turns_to_train(parallel_runs: int, most_at_once: int) -> None:
+    harness = Harness(uploader=OverlapUploader(), parallel_runs=parallel_runs)
+    harness.catalogue.learn(registered(rentals()))
+    harness.datasets.add_records([*labelled_records(60), *labelled_records(60, spec=rentals())])
+    assert harness.datasets.on_command(TrainModel(dataset="rentals")) is True
+    assert harness.datasets.on_command(TrainModel()) is True
+    await harness.idle()
+    assert isinstance(harness.uploader, OverlapUploader)
+    assert harness.uploader.most_at_once == most_at_once
+    assert sorted(harness.uploaded()) == [("house-prices", 60), ("rentals", 60)]
