@@ -135,7 +135,8 @@ class Ingestor:
         self._topics = topics
         self._send = send
         self._metrics = metrics
-        metrics.export(catalogue.default.dataset)
+        for dataset in catalogue.names():
+            metrics.export(dataset)
         catalogue.on_change(lambda now, _: metrics.export(now.dataset))
         self._seen = seen if seen is not None else SeenIds(horizon_seconds=0, max_ids=1)
         # Where RecordIngestedV2 goes beside v1 (contracts.v2); None publishes v1 only.
@@ -213,7 +214,7 @@ class Ingestor:
 
     def _unknown_dataset(self, message: Message) -> tuple[Outcome, list[_Output]]:
         """Every record of a message that names an unknown data set, dead-lettered for it."""
-        reason = _unknown_dataset(message.dataset or "", self._catalogue.names())
+        reason = unknown_dataset_reason(message.dataset or "", self._catalogue.names())
         decoded = decode_json(message.raw)
         if not isinstance(decoded, list):  # one record, or not JSON: the message as a whole
             return self._refused(message, reason)
@@ -454,7 +455,7 @@ def _handler_error(exc: Exception) -> RejectionReason:
     return RejectionReason(field=None, rule="handler_error", message=f"{type(exc).__name__}: {exc}")
 
 
-def _unknown_dataset(name: str, known: Sequence[str]) -> RejectionReason:
+def unknown_dataset_reason(name: str, known: Sequence[str]) -> RejectionReason:
     """The reason for a data set not known; the name is cut, and so is the list (bounded)."""
     listed = ", ".join(known[:MAX_NAMES_LISTED])
     if len(known) > MAX_NAMES_LISTED:
