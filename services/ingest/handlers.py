@@ -114,7 +114,8 @@ def build_router(settings: Settings, ingestor: Ingestor, poison: PoisonMetrics) 
         parser=tolerant_parser,
         decoder=raw_bodies,
         title="ingest.raw",
-        description="Raw records: a JSON object or a JSON array of objects per message.",
+        description="Raw records: a JSON object or a JSON array of objects per message; the"
+        " header mlbus-dataset names their data set (none: the one ingest started with).",
     )
     async def on_raw(bodies: list[bytes], message: KafkaMessage) -> None:
         async with gate.batch() as turn:
