@@ -44,6 +44,6 @@ def create_app(settings: Settings | None = None, *, in_memory: bool = False) -> 
         stall_seconds=settings.kafka.consumer_stall_seconds,
         specs=spec_feed(settings.kafka, broker, catalogue),
     )
-    app.state.catalogue = catalogue
+    app.state.catalogue = catalogue  # the data sets it serves; tests teach it as the feed would
     app.include_router(build_http_router(ingestor, settings.http_max_records))
     return app
