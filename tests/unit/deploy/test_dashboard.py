@@ -20,7 +20,7 @@ PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 
 # The metric contract every service exports (names and labels exactly as agreed for Grafana).
 COUNTERS: dict[str, set[str]] = {
-    "mlbus_ingest_records_total": {"outcome"},
+    "mlbus_ingest_records_total": {"outcome", "dataset"},
     "mlbus_ingest_routed_total": {"destination"},
     "mlbus_trainer_runs_total": {"model", "outcome"},
     "mlbus_registry_versions_total": set(),
