@@ -28,6 +28,7 @@ from services.predictor.config import Settings
 from services.predictor.request_batch import RawRequest, RequestBatch, encode_json
 from services.predictor.scoring import OFFLOAD_FROM, Result, ScoredBatch, score_requests
 from services.predictor.serving import ModelHolder, Serving
+from services.predictor.servings import Servings
 
 _HTTP_SOURCE = RawRequest(b"", "http")
 
@@ -133,33 +134,41 @@ async def read_records(request: Request, max_records: int) -> list[PredictRecord
     return body if isinstance(body, list) else [body]
 
 
-def build_http_router(serving: Serving, settings: Settings) -> APIRouter:
-    """POST /predict with the champion, then GET /model."""
+def build_http_router(servings: Servings, settings: Settings) -> APIRouter:
+    """POST /predict with the start-up data set's champion, then GET /model."""
     router = APIRouter(tags=["predictor"])
+    serving = servings.default
     _add_predict(router, serving.champion.holder, settings.spec, settings.http_max_records)
-    _add_model(router, serving, settings.model_name)
+    _add_model(router, servings)
     return router
 
 
-def _add_model(router: APIRouter, serving: Serving, model_name: str) -> None:
+def _add_model(router: APIRouter, servings: Servings) -> None:
     @router.get("/model")
     async def serving_model() -> dict[str, object]:
         """Which model versions serve right now (champion, and challenger if shadow-scored);
-        for a classifier also its classes and the threshold decisions take (binary)."""
-        model, shadow = serving.champion.holder.current, serving.challenger.holder.current
-        if model is None:
-            return {"model_name": model_name, "loaded": False}
-        served = {
-            "model_name": model.name,
-            "loaded": True,
-            "version": model.version,
-            "sha256": model.sha256,
-            "challenger_version": shadow.version if shadow else None,
-        }
-        rule = model.rule
-        if rule is None:
-            return served
-        return served | {"classes": list(rule.classes), "threshold": rule.threshold}
+        for a classifier also its classes and the threshold decisions take (binary). The
+        start-up data set's model at the top level; every data set's under `models`."""
+        models = [{"dataset": dataset} | served(s) for dataset, s in servings]
+        return served(servings.default) | {"models": models}
+
+
+def served(serving: Serving) -> dict[str, object]:
+    """The versions one Serving serves (see GET /model)."""
+    model, shadow = serving.champion.holder.current, serving.challenger.holder.current
+    if model is None:
+        return {"model_name": serving.model_name, "loaded": False}
+    versions = {
+        "model_name": model.name,
+        "loaded": True,
+        "version": model.version,
+        "sha256": model.sha256,
+        "challenger_version": shadow.version if shadow else None,
+    }
+    rule = model.rule
+    if rule is None:
+        return versions
+    return versions | {"classes": list(rule.classes), "threshold": rule.threshold}
 
 
 def _add_predict(

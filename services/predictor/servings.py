@@ -1,0 +1,131 @@
+"""Every data set's models: one Serving (champion and challenger) per data set the predictor
+knows, made as the spec catalogue learns data sets at run time, each hot-swapped on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from services.common.settings import model_name_for
+from services.predictor.serving import RefusalSink, Serving
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from contracts.events import ModelEvent
+    from services.common.spec_catalogue import KnownSpec, SpecCatalogue
+    from services.predictor.metrics import PredictorMetrics
+    from services.predictor.registry_client import ModelSource
+
+log = logging.getLogger(__name__)
+
+
+class Servings:
+    """The Serving of each known data set. The start-up data set's model may have a configured
+    name; every other data set's model is named after the data set, as the trainer names it."""
+
+    def __init__(
+        self,
+        source: ModelSource,
+        metrics: PredictorMetrics,
+        catalogue: SpecCatalogue,
+        *,
+        default_model_name: str,
+        on_refused: RefusalSink,
+    ) -> None:
+        self._source = source
+        self._metrics = metrics
+        self._on_refused = on_refused
+        self._by_dataset: dict[str, Serving] = {}
+        self._by_model: dict[str, Serving] = {}
+        self._added = asyncio.Event()  # wakes keep_loaded: a new Serving needs its reload loop
+        self.default_dataset = catalogue.default.dataset
+        self._add(catalogue.default, default_model_name)
+        for name in catalogue.names():
+            known = catalogue.get(name)
+            if known is not None and name != self.default_dataset:
+                self._add(known, None)
+        catalogue.on_change(self._learned)
+
+    @property
+    def default(self) -> Serving:
+        """The start-up data set's: readiness and POST /predict follow it."""
+        return self._by_dataset[self.default_dataset]
+
+    def for_dataset(self, dataset: str) -> Serving | None:
+        return self._by_dataset.get(dataset)
+
+    def for_model(self, model_name: str) -> Serving | None:
+        return self._by_model.get(model_name)
+
+    def __iter__(self) -> Iterator[tuple[str, Serving]]:
+        """(data set, its Serving), in the order they were learned."""
+        return iter(list(self._by_dataset.items()))
+
+    def __len__(self) -> int:
+        return len(self._by_dataset)
+
+    async def follow(self, event: ModelEvent) -> None:
+        """Reload the aliases of the model an event names; models served by none are ignored."""
+        serving = self._by_model.get(event.model_name)
+        if serving is not None:
+            await serving.follow(event)
+
+    async def load_champions(self, timeout_seconds: float) -> None:
+        """Serve each data set's champion from the first batch on: one bounded try each, the
+        start-up data set's first (readiness waits for it)."""
+        await self.default.load_champion(timeout_seconds)
+        others = [s for dataset, s in self if dataset != self.default_dataset]
+        await asyncio.gather(*(s.load_champion(timeout_seconds) for s in others))
+
+    def waiting(self) -> list[dict[str, object]]:
+        """For /readyz: each data set's champion, and what it waits for while none serves."""
+        return [{"dataset": dataset} | s.champion.waiting() for dataset, s in self]
+
+    async def keep_loaded(self, *, poll_seconds: float, recheck_seconds: float) -> None:
+        """Until cancelled: each Serving's reload loop (`Serving.keep_loaded`), one task each,
+        including those of data sets learned meanwhile."""
+        started: set[str] = set()
+        async with asyncio.TaskGroup() as group:
+            while True:
+                self._added.clear()
+                for dataset, serving in self:
+                    if dataset not in started:
+                        started.add(dataset)
+                        group.create_task(
+                            serving.keep_loaded(
+                                poll_seconds=poll_seconds, recheck_seconds=recheck_seconds
+                            ),
+                            name=f"predictor-models-{dataset}",
+                        )
+                await self._added.wait()
+
+    def _learned(self, now: KnownSpec, before: KnownSpec | None) -> None:
+        serving = self._by_dataset.get(now.dataset)
+        if serving is not None:
+            log.info(
+                "predictor: %s spec v%d; its models are checked again", now.dataset, now.version
+            )
+            serving.respec(now.spec)
+        else:
+            self._add(now, None)
+
+    def _add(self, known: KnownSpec, model_name: str | None) -> None:
+        try:
+            name = model_name or model_name_for(known.spec, "")
+        except ValueError as exc:  # its records are dead-lettered as of an unserved data set
+            log.error("predictor: data set %r cannot be served: %s", known.dataset, exc)
+            return
+        if name in self._by_model:
+            log.error(
+                "predictor: data set %r: model %r already serves another", known.dataset, name
+            )
+            return
+        serving = Serving.of(
+            self._source, name, self._metrics, spec=known.spec, on_refused=self._on_refused
+        )
+        self._by_dataset[known.dataset] = serving
+        self._by_model[name] = serving
+        self._added.set()
+        log.info("predictor: data set %r served by model %r", known.dataset, name)
