@@ -73,7 +73,7 @@ def create_app(
     app.state.servings = servings
     app.state.model_holder = serving.champion.holder
     app.state.challenger_holder = serving.challenger.holder
-    app.include_router(build_http_router(servings, settings))
+    app.include_router(build_http_router(servings, catalogue, settings))
     return app
 
 

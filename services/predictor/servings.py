@@ -103,13 +103,11 @@ class Servings:
 
     def _learned(self, now: KnownSpec, before: KnownSpec | None) -> None:
         serving = self._by_dataset.get(now.dataset)
-        if serving is not None:
-            log.info(
-                "predictor: %s spec v%d; its models are checked again", now.dataset, now.version
-            )
-            serving.respec(now.spec)
-        else:
+        if serving is None:
             self._add(now, None)
+        elif now.spec != serving.champion.spec:  # e.g. the start-up spec, registered as it is
+            log.info("predictor: %s spec v%d: its models are checked again", *_about(now))
+            serving.respec(now.spec)
 
     def _add(self, known: KnownSpec, model_name: str | None) -> None:
         try:
@@ -129,3 +127,7 @@ class Servings:
         self._by_model[name] = serving
         self._added.set()
         log.info("predictor: data set %r served by model %r", known.dataset, name)
+
+
+def _about(known: KnownSpec) -> tuple[str, int]:
+    return known.dataset, known.version

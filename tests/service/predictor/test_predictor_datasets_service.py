@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from contracts import HOUSE_PRICES, ModelPromoted, PredictionRequested
+from mlbus.datagen import RecordGenerator
 from services.common.spec_catalogue import SpecCatalogue
 from services.predictor.servings import Servings
 from tests.service.predictor.conftest import Predictor
@@ -106,3 +107,23 @@ async def test_model_lists_every_data_sets_model(
     assert listed == [(HOUSES, HOUSES, True), ("rentals", "rentals", False)]
     readyz = (await predictor.http.get("/readyz")).json()
     assert [m["version"] for m in readyz["models"]] == [3, None]
+
+
+async def test_predict_over_http_scores_with_the_named_data_sets_champion(
+    predictor: Predictor, registry: FakeRegistries
+) -> None:
+    _promote(registry, HOUSES, 1, scale=2.0)
+    _promote(registry, "rentals", 1, scale=3.0)
+    await predictor.wait_for_version(1)
+    await _learn_rentals(predictor)
+    record = {"record_id": "r1", "features": {"area": 10, "rooms": 2, "district": "north"}}
+    answer = await predictor.http.post("/predict?dataset=rentals", json=record)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["model_name"], body["predictions"][0]["prediction"]) == ("rentals", 30.0)
+    [features] = RecordGenerator(seed=1).records(1, labelled=False)
+    house = (await predictor.http.post("/predict", json={"features": features})).json()
+    assert house["model_name"] == HOUSES  # no data set named: the start-up one
+    unknown = await predictor.http.post("/predict?dataset=nowhere", json=record)
+    assert unknown.status_code == 404
+    assert "nowhere" in unknown.json()["detail"]

@@ -121,7 +121,10 @@ async def test_a_new_spec_version_reloads_the_champion_serving(
     before = serving.champion.holder.current
     await serving.champion.reload()
     assert serving.champion.holder.current is before  # unchanged: not loaded again
-    catalogue.learn(registered(rentals(), version=2))
+    catalogue.learn(registered(rentals(), version=2))  # the same spec, registered again
+    await serving.champion.reload()
+    assert serving.champion.holder.current is before
+    catalogue.learn(registered(rentals(target={"name": "rent", "min": 1}), version=3))
     await serving.champion.reload()
     reloaded = serving.champion.holder.current
     assert reloaded is not before
