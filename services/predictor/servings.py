@@ -93,12 +93,8 @@ class Servings:
                 for dataset, serving in self:
                     if dataset not in started:
                         started.add(dataset)
-                        group.create_task(
-                            serving.keep_loaded(
-                                poll_seconds=poll_seconds, recheck_seconds=recheck_seconds
-                            ),
-                            name=f"predictor-models-{dataset}",
-                        )
+                        loop = _keep_one_loaded(serving, poll_seconds, recheck_seconds)
+                        group.create_task(loop, name=f"predictor-models-{dataset}")
                 await self._added.wait()
 
     def _learned(self, now: KnownSpec, before: KnownSpec | None) -> None:
@@ -127,6 +123,16 @@ class Servings:
         self._by_model[name] = serving
         self._added.set()
         log.info("predictor: data set %r served by model %r", known.dataset, name)
+
+
+async def _keep_one_loaded(serving: Serving, poll_seconds: float, recheck_seconds: float) -> None:
+    """One Serving's reload loop; a surprise in one model's reload stops no other model's."""
+    while True:
+        try:
+            await serving.keep_loaded(poll_seconds=poll_seconds, recheck_seconds=recheck_seconds)
+        except Exception:
+            log.exception("predictor: reloading %s failed; trying again", serving.model_name)
+            await asyncio.sleep(poll_seconds)
 
 
 def _about(known: KnownSpec) -> tuple[str, int]:

@@ -162,6 +162,7 @@ class FakeRegistries:
 
     by_model: dict[str, FakeRegistry] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)  # model names, in the order asked
+    failing: set[str] = field(default_factory=set)  # models whose questions raise a surprise
 
     def of(self, model_name: str) -> FakeRegistry:
         """The registry of `model_name`, made empty on first use."""
@@ -169,6 +170,8 @@ class FakeRegistries:
 
     async def alias(self, model_name: str, alias: str) -> ModelVersion | None:
         self.asked.append(model_name)
+        if model_name in self.failing:
+            raise RuntimeError(f"a surprise while asking about {model_name}")
         return await self.of(model_name).alias(model_name, alias)
 
     async def download(self, version: ModelVersion) -> bytes:

@@ -186,6 +186,20 @@ async def test_the_reload_loop_covers_data_sets_learned_while_it_runs(
     assert houses.version == 1
 
 
+async def test_a_surprise_in_one_models_reloads_stops_no_other(
+    reloading: Servings, catalogue: SpecCatalogue, registries: FakeRegistries
+) -> None:
+    registries.failing.add("houses-v")
+    catalogue.learn(registered(rentals()))
+    _promote(registries, "rentals", 1, scale=3.0)
+    serving = reloading.for_dataset("rentals")
+    assert serving is not None
+    await asyncio.wait_for(serving.champion.holder.wait_ready(), 5)
+    _promote(registries, "houses-v", 1, scale=2.0)
+    registries.failing.clear()  # its loop was restarted, and now gets an answer
+    await asyncio.wait_for(reloading.default.champion.holder.wait_ready(), 5)
+
+
 async def test_champions_load_at_start_for_every_known_data_set(
     servings: Servings, catalogue: SpecCatalogue, registries: FakeRegistries
 ) -> None:
