@@ -10,7 +10,15 @@ import pytest
 from contracts import HOUSE_PRICES, ModelPromoted, ModelRefused
 from services.common.spec_catalogue import SpecCatalogue
 from services.predictor.metrics import PredictorMetrics
+from services.predictor.serving import Serving
 from services.predictor.servings import Servings
+from tests.support.classifiers import (
+    BINARY,
+    built_classifier,
+    classification_spec,
+    classifier_card,
+    classifier_version,
+)
 from tests.support.spec_samples import registered, rentals
 from tests.unit.predictor.predictor_fixtures import (
     FakeRegistries,
@@ -213,3 +221,28 @@ async def test_champions_load_at_start_for_every_known_data_set(
         (HOUSES, "houses-v", 1),
         ("rentals", "rentals", 1),
     ]
+
+
+async def test_a_new_threshold_in_the_spec_applies_to_the_champion_serving(
+    servings: Servings, catalogue: SpecCatalogue, registries: FakeRegistries
+) -> None:
+    spec = classification_spec(BINARY, threshold=0.5)
+    catalogue.learn(registered(spec))
+    built = built_classifier(BINARY)
+    registries.of(spec.name).promote(
+        classifier_version(1, built.onnx, classifier_card(spec, built.classes)), built.onnx
+    )
+    serving = servings.for_dataset(spec.name)
+    assert serving is not None
+    await serving.champion.reload()
+    assert _threshold(serving) == 0.5
+    catalogue.learn(registered(classification_spec(BINARY, threshold=0.9), version=2))
+    await serving.champion.reload()
+    assert _threshold(serving) == 0.9
+
+
+def _threshold(serving: Serving) -> float | None:
+    model = serving.champion.holder.current
+    assert model is not None
+    assert model.rule is not None
+    return model.rule.threshold
