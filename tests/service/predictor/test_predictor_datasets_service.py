@@ -8,6 +8,7 @@ import pytest
 from contracts import HOUSE_PRICES, ModelPromoted, PredictionRequested
 from mlbus.datagen import RecordGenerator
 from services.common.spec_catalogue import SpecCatalogue
+from services.predictor.config import Settings
 from services.predictor.servings import Servings
 from tests.service.predictor.conftest import Predictor
 from tests.support.spec_samples import registered, rentals
@@ -18,6 +19,12 @@ from tests.unit.predictor.predictor_fixtures import (
 )
 
 HOUSES = HOUSE_PRICES.name
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A batch waits this long for a missing champion, then is handed back."""
+    return settings.model_copy(update={"model_wait_seconds": 0.05})
 
 
 @pytest.fixture
@@ -93,6 +100,21 @@ async def test_a_promotion_swaps_only_its_own_models_champion(
     assert made == [("r1", "rentals", 2), ("h1", HOUSES, 1)]
     assert await predictor.metric('mlbus_predictor_model_version{model="rentals"}') == 2
     assert await predictor.metric(f'mlbus_predictor_model_version{{model="{HOUSES}"}}') == 1
+
+
+async def test_a_data_set_without_a_champion_holds_back_its_whole_batch(
+    predictor: Predictor, registry: FakeRegistries
+) -> None:
+    _promote(registry, HOUSES, 1, scale=2.0)
+    await predictor.wait_for_version(1)
+    await _learn_rentals(predictor)  # registered, but no model of it yet
+    await _send(predictor, _request("h1", HOUSES, 1.0), _request("r1", "rentals", 1.0))
+    # Handed back to Kafka whole (a nack), to be scored once rentals has a champion: the
+    # houses record waits too, as they share the batch (and the partition).
+    assert predictor.results == []
+    assert predictor.rejected == []
+    await _send(predictor, _request("h2", HOUSES, 1.0))  # a batch of houses alone is scored
+    assert [r.record_id for r in predictor.results] == ["h2"]
 
 
 async def test_model_lists_every_data_sets_model(
