@@ -127,6 +127,7 @@ async def baseline_worker(count: int) -> None:
     from prometheus_client import CollectorRegistry
 
     from services.common.settings import KafkaSettings
+    from services.common.spec_catalogue import SpecCatalogue
     from services.ingest.metrics import IngestMetrics
     from services.ingest.routing import Ingestor, Origin
 
@@ -137,7 +138,8 @@ async def baseline_worker(count: int) -> None:
     async def send(event: Envelope, body: bytes, topic: str, key: bytes | None) -> None:
         await broker.publish(body, topic, key=key)  # awaited: the broker's ack per message
 
-    ingestor = Ingestor(HOUSE_PRICES, topics, send, IngestMetrics(CollectorRegistry()))
+    catalogue = SpecCatalogue(HOUSE_PRICES)
+    ingestor = Ingestor(catalogue, topics, send, IngestMetrics(CollectorRegistry()))
     done = asyncio.Event()
     handled = 0
 
@@ -222,6 +224,7 @@ def planning_cpu(count: int) -> float:
     records in ingest's batches, each event acknowledged at once. What (a) adds to (c)."""
     from prometheus_client import CollectorRegistry
 
+    from services.common.spec_catalogue import SpecCatalogue
     from services.ingest.config import Settings
     from services.ingest.metrics import IngestMetrics
     from services.ingest.routing import Ingestor, Message, Origin
@@ -233,7 +236,8 @@ def planning_cpu(count: int) -> float:
     raws = [json.dumps(record).encode() for record in records(count)]
     messages = [Message(raw, Origin("raw", 0, offset)) for offset, raw in enumerate(raws)]
     metrics = IngestMetrics(CollectorRegistry())
-    ingestor = Ingestor(HOUSE_PRICES, Topics.with_prefix("plan."), acknowledged, metrics)
+    catalogue = SpecCatalogue(HOUSE_PRICES)
+    ingestor = Ingestor(catalogue, Topics.with_prefix("plan."), acknowledged, metrics)
 
     async def plan_all() -> None:
         for start in range(0, count, size):

@@ -63,7 +63,7 @@ from contracts.models import (
     ScoreComparison,
     ScoreMetric,
 )
-from contracts.topics import Topics
+from contracts.topics import DATASET_HEADER, Topics
 from contracts.v2 import (
     RECORD_INGESTED_ANY,
     RECORDS_V2,
@@ -74,6 +74,7 @@ from contracts.v2 import (
 )
 
 __all__ = [
+    "DATASET_HEADER",
     "HOUSE_PRICES",
     "LOWER_IS_BETTER",
     "MAX_ORIGINAL_CHARS",

@@ -297,6 +297,9 @@ class TrainModel(Envelope):
     snapshot_mode: Literal["all", "recent", "window"] | None = None
     snapshot_records: int | None = Field(default=None, ge=1, description="for 'recent'")
     snapshot_window_seconds: float | None = Field(default=None, gt=0, description="for 'window'")
+    dataset: str | None = Field(
+        default=None, description="the data set to train on; None: the one training model_name"
+    )
 
 
 TrainerCommand = Annotated[TrainModel, Field(discriminator="kind")]

@@ -19,6 +19,8 @@ MONITOR_STATE = "monitor.state.v1"
 SPECS = "registry.specs.v1"
 # Topics where only the latest value per key matters: created with cleanup.policy=compact.
 COMPACTED_TOPICS = (MONITOR_STATE, SPECS)
+# The Kafka header of a raw message that names its data set (UTF-8); none: ingest's default.
+DATASET_HEADER = "mlbus-dataset"
 
 
 class Topics(BaseModel):

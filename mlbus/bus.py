@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pydantic import BaseModel
 
-from contracts.topics import COMPACTED_TOPICS
+from contracts.topics import COMPACTED_TOPICS, DATASET_HEADER
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable
@@ -31,6 +31,11 @@ async def producer(bootstrap_servers: str) -> AsyncIterator[AIOKafkaProducer]:
         yield client
     finally:
         await client.stop()
+
+
+def dataset_headers(dataset: str | None) -> list[tuple[str, bytes]] | None:
+    """The headers of a raw message of `dataset`; None names none (ingest's default data set)."""
+    return None if dataset is None else [(DATASET_HEADER, dataset.encode())]
 
 
 def encode(payload: Any) -> bytes:

@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="ask the trainer to train now (TrainModel)")
     bus_options(train)
     train.add_argument("--model", help="model name (default: the trainer's)")
+    train.add_argument(
+        "--dataset",
+        help="data set to train on (default: the one training --model, else the trainer's own)",
+    )
     train.add_argument("--estimator", choices=("linear", "random_forest", "hist_gradient_boosting"))
     train.add_argument(
         "--param",
@@ -261,6 +265,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     reason = f"requested from the CLI ({uuid.uuid4().hex[:12]})"
     command = TrainModel(
         model_name=args.model,
+        dataset=args.dataset,
         reason=reason,
         estimator=args.estimator,
         hyperparameters=dict(_parse_param(p) for p in args.param) or None,

@@ -33,6 +33,12 @@ def register(
         help="the stack's dataset spec (YAML/JSON): its record id field, and --check's rules"
         " (default: the built-in house-price spec)",
     )
+    publish.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="the registered data set the rows belong to, named in each message's mlbus-dataset"
+        " header (default: none, for the data set ingest started with)",
+    )
     publish.add_argument("--rate", type=float, help="at most this many records per second")
     publish.add_argument(
         "--wait",
@@ -102,7 +108,15 @@ def cmd_publish(args: argparse.Namespace) -> int:
     progress = ProgressBar(total)
     started = time.monotonic()
     published = asyncio.run(
-        publish_rows(args.bootstrap, topics.raw, rows, spec, rate=args.rate, progress=progress)
+        publish_rows(
+            args.bootstrap,
+            topics.raw,
+            rows,
+            spec,
+            rate=args.rate,
+            progress=progress,
+            dataset=args.dataset,
+        )
     )
     count = len(published.positions)
     elapsed = time.monotonic() - started

@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from contracts import DatasetSpec, RejectionReason, Topics
 from contracts.normalise import Invalid, normalise_fields, record_id_text
 from contracts.text import lone_surrogate_path, may_hold_surrogate
-from mlbus.bus import encode, producer
+from mlbus.bus import dataset_headers, encode, producer
 from services.common.offsets import log_end_offsets
 
 if TYPE_CHECKING:
@@ -93,9 +93,14 @@ async def publish_rows(
     *,
     rate: float | None = None,
     progress: ProgressBar | None = None,
+    dataset: str | None = None,
 ) -> Published:
-    """Send every row (at most `rate` per second), wait for all acks, note their positions."""
+    """Send every row (at most `rate` per second), wait for all acks, note their positions.
+
+    Each message names `dataset` in its header (None: none, for ingest's default data set).
+    """
     published = Published()
+    headers = dataset_headers(dataset)
     started = time.monotonic()
     async with producer(bootstrap) as client:
         pending: list[asyncio.Future[Any]] = []
@@ -103,7 +108,7 @@ async def publish_rows(
             body = unicode_row(row, sent)
             record_id = record_id_of(row, spec)
             published.record_ids.append(record_id)
-            pending.append(await client.send(topic, body, key=record_id.encode()))
+            pending.append(await client.send(topic, body, key=record_id.encode(), headers=headers))
             if rate:
                 ahead = sent / rate - (time.monotonic() - started)
                 if ahead > 0:

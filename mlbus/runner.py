@@ -102,7 +102,7 @@ class StackConfig:
         for name in SERVICES:
             env[f"MLBUS_{name.upper()}_PORT"] = str(self.ports[name])
         if self.spec_path is not None:
-            for name in ("ingest", "trainer", "registry", "predictor"):
+            for name in ("ingest", "trainer", "registry", "predictor", "monitor"):
                 env[f"MLBUS_{name.upper()}_SPEC"] = str(self.spec_path)
         # The registry refuses models whose inputs are not the spec's features, as in compose.
         env["MLBUS_REGISTRY_SPEC_CHECK"] = "true"

@@ -83,12 +83,8 @@ def wait_for_verdict(
 
 def verdict_of(status: dict[str, Any], reason: str) -> Verdict | None:
     """The verdict in a /status answer if it is about the request made with `reason`."""
-    # Newest first; a trainer older than `recent_results` has only its last result.
-    results = status.get("recent_results") or [status.get("last_result")]
     mine = f"command: {reason}"
-    result = next(
-        (r for r in reversed(results) if isinstance(r, dict) and r.get("reason") == mine), None
-    )
+    result = next((r for r in _results(status) if r.get("reason") == mine), None)
     if result is None:
         return None
     return Verdict(
@@ -99,6 +95,18 @@ def verdict_of(status: dict[str, Any], reason: str) -> Verdict | None:
         snapshot_size=int(result.get("snapshot_size") or 0),
         scores=_classifier_scores(result),
     )
+
+
+def _results(status: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every result a /status answer names, newest first within each data set: the start-up
+    data set's, then each data set's (a trainer of one data set has no `datasets`)."""
+    found: list[dict[str, Any]] = []
+    datasets = status.get("datasets")
+    for answer in [status, *(datasets.values() if isinstance(datasets, dict) else ())]:
+        # A trainer older than `recent_results` has only its last result.
+        results = answer.get("recent_results") or [answer.get("last_result")]
+        found += [r for r in reversed(results) if isinstance(r, dict)]
+    return found
 
 
 def _classifier_scores(result: dict[str, Any]) -> dict[str, Any]:

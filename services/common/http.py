@@ -35,6 +35,7 @@ ReadinessCheck = Callable[[], bool]
 ReadinessDetail = Callable[[], Mapping[str, Any]]
 Hook = Callable[[], Awaitable[None]]
 BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
+Job = asyncio.Task[None]
 
 
 def service_app(
@@ -143,10 +144,7 @@ class ServiceLifecycle:
         try:
             yield
         finally:
-            for task in (starter, *self._tasks):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_tasks((starter, *self._tasks), TASK_STOP_SECONDS)
             if self.on_shutdown is not None:
                 await self.on_shutdown()
             await self.broker.stop()
@@ -182,6 +180,27 @@ class ServiceLifecycle:
                 await self.broker.stop()  # close the half-started clients before the next try
             return False
         return True
+
+
+# How long shutdown waits for its cancelled jobs before it stops the broker all the same: a job
+# that drops its cancel must not keep the consumers in their groups, heartbeating, after SIGTERM.
+TASK_STOP_SECONDS = 5.0
+
+
+async def stop_tasks(tasks: Sequence[Job], seconds: float) -> set[Job]:
+    """Cancel `tasks` and wait at most `seconds` for them; returns those still running. A task
+    that failed, or did not stop in time, is logged: neither holds up the rest of shutdown."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return set()
+    done, running = await asyncio.wait(tasks, timeout=seconds)
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("shutdown: %s failed: %r", task.get_name(), task.exception())
+    for task in running:
+        log.warning("shutdown: %s did not stop within %g s of its cancel", task.get_name(), seconds)
+    return running
 
 
 @dataclass(frozen=True)

@@ -121,11 +121,15 @@ class ConsumerProgress:
         """The partition's committed offset; for a consumer that has committed nothing, the
         lower of its last two positions (a batch rewound again and again moves the position
         back and forth, never the lower of two)."""
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancel that comes as
+        # the broker answers, and shutdown would wait for this job with the consumer in its group.
         with contextlib.suppress(Exception):  # a rebalance or a broker away: try next time
-            committed = await asyncio.wait_for(consumer.committed(partition), 5.0)
+            async with asyncio.timeout(5.0):
+                committed = await consumer.committed(partition)
             if committed is not None:
                 return int(committed)
-            position = int(await asyncio.wait_for(consumer.position(partition), 5.0))
+            async with asyncio.timeout(5.0):
+                position = int(await consumer.position(partition))
             previous, seen.position = seen.position, position
             return position if previous is None else min(previous, position)
         return None

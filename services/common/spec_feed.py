@@ -68,7 +68,8 @@ class SpecFeed:
             auto_offset_reset="earliest",
         )
         await self._consumer.start()
-        await asyncio.wait_for(self._read_to_end(), self._catch_up_seconds)
+        async with asyncio.timeout(self._catch_up_seconds):  # not wait_for: it can drop a cancel
+            await self._read_to_end()
         log.info("spec feed: %d data sets known: %s", len(self._catalogue), self._catalogue.names())
 
     async def follow(self) -> None:

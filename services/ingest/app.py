@@ -10,6 +10,8 @@ from services.common.broker import make_broker
 from services.common.http import service_app
 from services.common.poison import PoisonMetrics
 from services.common.sending import BrokerSender, ProducerSender
+from services.common.spec_catalogue import SpecCatalogue
+from services.common.spec_feed import spec_feed
 from services.ingest.config import Settings
 from services.ingest.dedup import SeenIds
 from services.ingest.handlers import build_router, output_sender
@@ -30,7 +32,9 @@ def create_app(settings: Settings | None = None, *, in_memory: bool = False) -> 
     sender = BrokerSender(broker) if in_memory else ProducerSender(broker)
     send = output_sender(broker, topics, sender, v2_topic=v2_topic)
     metrics = IngestMetrics(metrics_registry)
-    ingestor = Ingestor(settings.spec, topics, send, metrics, seen, records_v2_topic=v2_topic)
+    # The data sets ingest validates: its own spec (the default), and each one registered.
+    catalogue = SpecCatalogue(settings.spec)
+    ingestor = Ingestor(catalogue, topics, send, metrics, seen, records_v2_topic=v2_topic)
     broker.include_router(build_router(settings, ingestor, PoisonMetrics(metrics_registry)))
     app = service_app(
         "ingest",
@@ -38,6 +42,8 @@ def create_app(settings: Settings | None = None, *, in_memory: bool = False) -> 
         metrics_registry,
         body_limits=body_limits(settings.http_max_body_bytes),
         stall_seconds=settings.kafka.consumer_stall_seconds,
+        specs=spec_feed(settings.kafka, broker, catalogue),
     )
+    app.state.catalogue = catalogue  # the data sets it serves; tests teach it as the feed would
     app.include_router(build_http_router(ingestor, settings.http_max_records))
     return app

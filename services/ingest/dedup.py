@@ -1,8 +1,9 @@
 """Idempotency: the records routed within a horizon, so that none is routed twice.
 
-A record is known by its routing key: its id, and whether it carried a label. The label of a
-record that was scored earlier is news, not a duplicate: it is the late label the monitor
-joins with that record's prediction (and a training record).
+A record is known by its routing key: its data set, its id, and whether it carried a label.
+Ids are the senders' own, per data set: the same id in two data sets names two records.
+The label of a record that was scored earlier is news, not a duplicate: it is the late label
+the monitor joins with that record's prediction (and a training record).
 
 Each key keeps the event id it was routed with. A Kafka message read again after a rebalance
 or a crash derives the same event id from its position, so it is told apart from a sender's
@@ -19,8 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from uuid import UUID
 
-# (record id, labelled)
-RoutingKey = tuple[str, bool]
+# (data set, record id, labelled)
+RoutingKey = tuple[str, str, bool]
 
 
 class SeenIds:

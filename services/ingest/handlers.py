@@ -13,6 +13,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
 from contracts import (
+    DATASET_HEADER,
     Envelope,
     PredictionRequested,
     RecordIngested,
@@ -113,7 +114,8 @@ def build_router(settings: Settings, ingestor: Ingestor, poison: PoisonMetrics) 
         parser=tolerant_parser,
         decoder=raw_bodies,
         title="ingest.raw",
-        description="Raw records: a JSON object or a JSON array of objects per message.",
+        description="Raw records: a JSON object or a JSON array of objects per message; the"
+        " header mlbus-dataset names their data set (none: the one ingest started with).",
     )
     async def on_raw(bodies: list[bytes], message: KafkaMessage) -> None:
         async with gate.batch() as turn:
@@ -143,6 +145,22 @@ def _messages(
     bodies: Sequence[bytes], records: Sequence[ConsumerRecord[Any, Any]]
 ) -> list[Message]:
     return [
-        Message(body, Origin(source=record.topic, partition=record.partition, offset=record.offset))
+        Message(
+            body,
+            Origin(source=record.topic, partition=record.partition, offset=record.offset),
+            dataset_of(record),
+        )
         for body, record in zip(bodies, records, strict=True)
     ]
+
+
+def dataset_of(record: Record) -> str | None:
+    """The data set a raw message names in its header (the first one); None when it names none.
+
+    A value that is not UTF-8 is decoded with replacement: no data set is named so, so its
+    records are dead-lettered as of an unknown data set rather than taken for the default.
+    """
+    for name, value in record.headers or ():
+        if name == DATASET_HEADER:
+            return bytes(value or b"").decode("utf-8", errors="replace")
+    return None

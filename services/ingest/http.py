@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel
 
 from contracts import RejectionReason
@@ -22,6 +23,9 @@ _BODY_DOC = {
         "content": {"application/json": {"schema": {}}},
     }
 }
+
+
+_DATASET_DOC = "the data set the records belong to (default: the spec ingest started with)"
 
 
 class RejectedRecord(BaseModel):
@@ -45,17 +49,20 @@ def build_http_router(ingestor: Ingestor, max_records: int) -> APIRouter:
     router = APIRouter(tags=["ingest"])
 
     @router.post("/records", openapi_extra=_BODY_DOC, responses=problem_responses(413, 422, 503))
-    async def post_records(request: Request) -> IngestAnswer:
+    async def post_records(
+        request: Request, dataset: Annotated[str | None, Query(description=_DATASET_DOC)] = None
+    ) -> IngestAnswer:
         """Validate and route records; rejected ones are also dead-lettered with their reasons.
 
         At most `max_records` records per body (413). A record with text that is not valid
         Unicode (a lone surrogate escape) is rejected alone, as on Kafka: the rest are routed.
+        Records of a data set that is not known are each rejected with the rule 'dataset'.
         """
         # The raw body, not a parsed model: malformed records are answered and dead-lettered.
         body = await request.body()
         refuse_unfit_body(body, max_records)
         try:
-            outcome = await ingestor.ingest(body, Origin(source="http"))
+            outcome = await ingestor.ingest(body, Origin(source="http"), dataset)
         except Exception as exc:  # the broker did not take an event: the client should retry
             log.warning("ingest: POST /records could not publish: %s", exc)
             raise HTTPException(503, f"broker unavailable, retry later: {exc}") from exc

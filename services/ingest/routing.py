@@ -32,6 +32,7 @@ from services.ingest.dedup import SeenIds
 from services.ingest.validation import InvalidRecord, ValidRecord, decode_json, validate_record
 
 if TYPE_CHECKING:
+    from services.common.spec_catalogue import SpecCatalogue
     from services.ingest.dedup import RoutingKey
     from services.ingest.metrics import Destination, IngestMetrics
 
@@ -48,6 +49,8 @@ Send = Callable[[Envelope, bytes, str, bytes | None], Awaitable[Awaitable[object
 MAX_EVENT_BYTES = 1_000_000
 _EVENT_NAMESPACE = UUID("6f1c3a4e-25b1-4c55-9a53-6d0f1e0b8c21")
 Kind = Literal["accepted", "rejected", "duplicate"]
+# An unknown data set's dead-letter reason lists at most this many of the known ones.
+MAX_NAMES_LISTED = 10
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,11 @@ class Origin:
 
 @dataclass(frozen=True)
 class Message:
+    """A raw message, and the data set it names (None: the catalogue's default)."""
+
     raw: bytes
     origin: Origin
+    dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,11 +80,12 @@ class Rejected:
 
 @dataclass
 class Outcome:
-    """What happened to the records of one message."""
+    """What happened to the records of one message, of which data set (None: not known)."""
 
     accepted: int = 0
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: list[Rejected] = field(default_factory=list)
+    dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,10 @@ class _Output:
 class Ingestor:
     """Validates the records of messages and publishes each one to its topic.
 
+    Each message is validated against the current spec of the data set it names, from
+    `catalogue` (the default when it names none); every record of a message that names an
+    unknown data set is dead-lettered with the rule 'dataset'.
+
     A batch is validated first, then all its events are sent at once and awaited together.
     Decoding, validating, serialising and sizing happen per record while planning, so a record
     that fails any of them is dead-lettered alone, with its reason, and never fails its batch.
@@ -103,15 +114,15 @@ class Ingestor:
     with an error (HTTP), so that nothing is lost.
     A valid record whose id was routed within the horizon of `seen`, labelled as it is now or
     unlabelled as it is now, is a duplicate: it is dead-lettered with the rule 'duplicate' and
-    counted as such, never routed twice. A redelivery of the same Kafka message (after a
-    rebalance) is not a duplicate: it is routed again under its first event id. The label of
-    a record routed without one is its late label, not a duplicate. Only explicit ids count: a
-    record without one gets a fresh id, and is never a duplicate.
+    counted as such, never routed twice; ids are per data set. A redelivery of the same Kafka
+    message (after a rebalance) is not a duplicate: it is routed again under its first event
+    id. The label of a record routed without one is its late label, not a duplicate. Only
+    explicit ids count: a record without one gets a fresh id, and is never a duplicate.
     """
 
     def __init__(
         self,
-        spec: DatasetSpec,
+        catalogue: SpecCatalogue,
         topics: Topics,
         send: Send,
         metrics: IngestMetrics,
@@ -120,10 +131,13 @@ class Ingestor:
         records_v2_topic: str | None = None,
         max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
-        self._spec = spec
+        self._catalogue = catalogue
         self._topics = topics
         self._send = send
         self._metrics = metrics
+        for dataset in catalogue.names():
+            metrics.export(dataset)
+        catalogue.on_change(lambda now, _: metrics.export(now.dataset))
         self._seen = seen if seen is not None else SeenIds(horizon_seconds=0, max_ids=1)
         # Where RecordIngestedV2 goes beside v1 (contracts.v2); None publishes v1 only.
         self._records_v2_topic = records_v2_topic
@@ -131,9 +145,9 @@ class Ingestor:
         # Kafka batches and HTTP bodies take turns, so a duplicate is seen whatever its path.
         self._lock = asyncio.Lock()
 
-    async def ingest(self, raw: bytes, origin: Origin) -> Outcome:
+    async def ingest(self, raw: bytes, origin: Origin, dataset: str | None = None) -> Outcome:
         """Handle one message: a JSON object, or a JSON array whose elements are records."""
-        [outcome] = await self.ingest_batch([Message(raw, origin)])
+        [outcome] = await self.ingest_batch([Message(raw, origin, dataset)])
         return outcome
 
     async def ingest_batch(self, messages: Sequence[Message]) -> list[Outcome]:
@@ -144,9 +158,14 @@ class Ingestor:
             outputs = [output for _, message_outputs in planned for output in message_outputs]
             await self._publish_all(outputs)
             self._seen.remember(routed)
-            counts = Counter((o.kind, o.destination) for o in outputs if o.kind is not None)
-            for (kind, destination), count in counts.items():
-                self._metrics.count(kind, destination, count)
+            counts = Counter(
+                (outcome.dataset, o.kind, o.destination)
+                for outcome, message_outputs in planned
+                for o in message_outputs
+                if o.kind is not None
+            )
+            for (dataset, kind, destination), count in counts.items():
+                self._metrics.count(kind, dataset, destination, count)
             return [outcome for outcome, _ in planned]
 
     async def _publish_all(self, outputs: list[_Output]) -> None:
@@ -174,20 +193,44 @@ class Ingestor:
         output = self._rejection(rejected, _text(message.raw), message.origin, event_id, "rejected")
         async with self._lock:
             await self._publish_all([output])
-        self._metrics.count("rejected")
+        known = self._catalogue.get(message.dataset)
+        self._metrics.count("rejected", None if known is None else known.dataset)
 
     def _plan(
         self, message: Message, routed: dict[RoutingKey, UUID]
     ) -> tuple[Outcome, list[_Output]]:
         """The outcome of one message and the events it turns into; no I/O, never raises."""
+        known = self._catalogue.get(message.dataset)  # read once: the spec it is validated by
         try:
-            return self._plan_message(message, routed)
+            if known is None:
+                planned = self._unknown_dataset(message)
+            else:
+                planned = self._plan_message(message, known.spec, routed)
         except Exception as exc:  # a bug must not fail the batch: dead-letter the message alone
             log.exception("ingest: planning the message from %s failed", message.origin)
-            return self._refused(message, _handler_error(exc))
+            planned = self._refused(message, _handler_error(exc))
+        planned[0].dataset = None if known is None else known.dataset
+        return planned
+
+    def _unknown_dataset(self, message: Message) -> tuple[Outcome, list[_Output]]:
+        """Every record of a message that names an unknown data set, dead-lettered for it."""
+        reason = unknown_dataset_reason(message.dataset or "", self._catalogue.names())
+        decoded = decode_json(message.raw)
+        if not isinstance(decoded, list):  # one record, or not JSON: the message as a whole
+            return self._refused(message, reason)
+        outcome, outputs = Outcome(), []
+        event_ids = _EventIds(message.origin, message.raw)
+        for index, item in enumerate(decoded):
+            rejected = Rejected(index=index, record_id=None, reasons=(reason,))
+            outcome.rejected.append(rejected)
+            original, event_id = _json_text(item), event_ids.next()
+            outputs.append(
+                self._rejection(rejected, original, message.origin, event_id, "rejected")
+            )
+        return outcome, outputs
 
     def _plan_message(
-        self, message: Message, routed: dict[RoutingKey, UUID]
+        self, message: Message, spec: DatasetSpec, routed: dict[RoutingKey, UUID]
     ) -> tuple[Outcome, list[_Output]]:
         origin, raw = message.origin, message.raw
         decoded = decode_json(raw)
@@ -204,7 +247,7 @@ class Ingestor:
         for index, item in enumerate(items):
             # An array element is a record of its own: its own JSON is its original.
             original = _json_text(item) if is_array else _text(raw)
-            record = _Record(item, index, original, origin, event_ids.next())
+            record = _Record(item, index, original, origin, event_ids.next(), spec)
             if surrogates and (path := lone_surrogate_path(item, f"$[{index}]")) is not None:
                 outputs.append(self._reject(record, None, (_not_unicode(path),), outcome))
                 continue
@@ -225,7 +268,7 @@ class Ingestor:
         try:
             # A record without an id takes its first event's id: fresh for every record, and
             # the same again when a Kafka message is redelivered (see _EventIds).
-            result = validate_record(record.item, self._spec, fresh_id=str(record.event_id))
+            result = validate_record(record.item, record.spec, fresh_id=str(record.event_id))
             if isinstance(result, ValidRecord):
                 return self._accept(result, record, routed, outcome)
         except _Unpublishable as exc:  # its event cannot be serialised or is too large
@@ -252,10 +295,11 @@ class Ingestor:
     ) -> list[_Output]:
         # Only an id the sender chose can repeat: a generated one is never looked up or kept.
         explicit = not valid.generated_id
-        earlier = self._earlier_event_id(valid, routed) if explicit and self._seen.enabled else None
+        key = (record.spec.name, valid.record_id, valid.labelled)
+        earlier = self._earlier_event_id(key, routed) if explicit and self._seen.enabled else None
         if earlier is not None and earlier != record.event_id:
             reason = RejectionReason(
-                field=self._spec.record_id_field,
+                field=record.spec.record_id_field,
                 rule="duplicate",
                 message=f"record id {valid.record_id!r:.80} was already routed recently",
             )
@@ -265,9 +309,9 @@ class Ingestor:
             return [self._rejection(duplicate, record.original, origin, event_id, "duplicate")]
         # The same Kafka message read again (same event id): routed again, counted once.
         kind: Kind | None = "accepted" if earlier is None else None
-        event, topic, destination = self._routed(valid, record.event_id)
-        key = valid.record_id.encode()
-        outputs = [self._output(event, topic, key, kind, destination, valid.record_id)]
+        event, topic, destination = self._routed(valid, record.event_id, record.spec.name)
+        event_key = valid.record_id.encode()
+        outputs = [self._output(event, topic, event_key, kind, destination, valid.record_id)]
         if self._records_v2_topic is not None and isinstance(event, RecordIngested):
             v2 = RecordIngestedV2(
                 **event.model_dump(exclude={"kind"}),
@@ -277,15 +321,14 @@ class Ingestor:
                 offset=record.origin.offset,
             )
             topic_v2 = self._records_v2_topic
-            outputs.append(self._output(v2, topic_v2, key, None, None, valid.record_id))
+            outputs.append(self._output(v2, topic_v2, event_key, None, None, valid.record_id))
         if explicit:  # only once every event of the record is publishable
-            routed[valid.record_id, valid.labelled] = record.event_id
+            routed[key] = record.event_id
         outcome.accepted += 1
         return outputs
 
-    def _earlier_event_id(self, valid: ValidRecord, routed: dict[RoutingKey, UUID]) -> UUID | None:
-        """The event id this record was routed with before: in this batch, or within the horizon."""
-        key = (valid.record_id, valid.labelled)
+    def _earlier_event_id(self, key: RoutingKey, routed: dict[RoutingKey, UUID]) -> UUID | None:
+        """The event id a record was routed with before: in this batch, or within the horizon."""
         return routed.get(key) or self._seen.routed_as(key)
 
     def _output(
@@ -319,13 +362,13 @@ class Ingestor:
         return _Output(event, body, topic, key, kind, destination)
 
     def _routed(
-        self, record: ValidRecord, event_id: UUID
+        self, record: ValidRecord, event_id: UUID, dataset: str
     ) -> tuple[RecordIngested | PredictionRequested, str, Destination]:
         """The event for an accepted record, its topic, and its destination label."""
         fields = {
             "event_id": event_id,
             "record_id": record.record_id,
-            "dataset": self._spec.name,
+            "dataset": dataset,
             "features": record.features,
         }
         if record.labelled:
@@ -360,6 +403,7 @@ class _Record:
     original: str
     origin: Origin
     event_id: UUID
+    spec: DatasetSpec  # of the message's data set
 
     @property
     def source(self) -> str:
@@ -409,6 +453,15 @@ class _Unpublishable(Exception):
 
 def _handler_error(exc: Exception) -> RejectionReason:
     return RejectionReason(field=None, rule="handler_error", message=f"{type(exc).__name__}: {exc}")
+
+
+def unknown_dataset_reason(name: str, known: Sequence[str]) -> RejectionReason:
+    """The reason for a data set not known; the name is cut, and so is the list (bounded)."""
+    listed = ", ".join(known[:MAX_NAMES_LISTED])
+    if len(known) > MAX_NAMES_LISTED:
+        listed += f" and {len(known) - MAX_NAMES_LISTED} more"
+    message = f"unknown data set {name!r:.80}; known: {listed}"
+    return RejectionReason(field=None, rule="dataset", message=message)
 
 
 def _not_unicode(path: str) -> RejectionReason:

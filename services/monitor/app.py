@@ -13,6 +13,8 @@ from contracts import DriftDetected
 from services.common.broker import make_broker
 from services.common.http import service_app
 from services.common.poison import PoisonMetrics
+from services.common.spec_catalogue import SpecCatalogue
+from services.common.spec_feed import spec_feed
 from services.monitor.checkpointing.checkpointer import Checkpointer
 from services.monitor.checkpointing.kafka_store import KafkaCheckpointStore
 from services.monitor.config import Settings
@@ -21,6 +23,7 @@ from services.monitor.http import build_http_router
 from services.monitor.live_error import LabelJoiner
 from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor, PublishDrift
+from services.monitor.record_keys import RecordKeys
 from services.monitor.reference_client import ReferenceSource, RegistryReferenceClient
 from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows
@@ -43,7 +46,8 @@ def create_app(
             retry_seconds=settings.reference_retry_seconds,
             timeout_seconds=settings.registry_timeout_seconds,
         )
-    processor = _processor(settings, references, metrics, broker)
+    catalogue = SpecCatalogue(settings.spec)
+    processor = _processor(settings, references, metrics, broker, RecordKeys(catalogue))
     checkpoints = Checkpointer(
         processor,
         metrics,
@@ -76,6 +80,7 @@ def create_app(
         on_shutdown=on_shutdown,
         background=[sweep, warm_statistics, checkpoint],
         stall_seconds=settings.kafka.consumer_stall_seconds,
+        specs=spec_feed(settings.kafka, broker, catalogue),
     )
     app.include_router(build_http_router(processor))
     app.state.processor = processor
@@ -84,7 +89,11 @@ def create_app(
 
 
 def _processor(
-    settings: Settings, references: ReferenceSource, metrics: MonitorMetrics, broker: KafkaBroker
+    settings: Settings,
+    references: ReferenceSource,
+    metrics: MonitorMetrics,
+    broker: KafkaBroker,
+    keys: RecordKeys,
 ) -> PredictionProcessor:
     return PredictionProcessor(
         DriftWindows(settings.window_policy),
@@ -98,6 +107,7 @@ def _processor(
             window_size=settings.error_window,
             class_window_size=settings.classification_window,
         ),
+        keys=keys,
     )
 
 

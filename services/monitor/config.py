@@ -7,7 +7,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import HttpBaseUrl, Port, ServiceSettings
+from contracts import HOUSE_PRICES
+from services.common.settings import HttpBaseUrl, Port, ServiceSettings, SpecSetting
 from services.monitor.windows import WindowPolicy
 
 
@@ -18,6 +19,9 @@ class Settings(ServiceSettings):
     service: ClassVar[str] = "monitor"
 
     port: Port = 8005
+    # The start-up data set (MLBUS_MONITOR_SPEC, a spec file): its late labels join the
+    # predictions of its model whatever that model is called; others are learned at run time.
+    spec: SpecSetting = HOUSE_PRICES
     registry_url: HttpBaseUrl = "http://127.0.0.1:8003"
     registry_timeout_seconds: float = Field(default=2.0, gt=0)
     reference_retry_seconds: float = Field(

@@ -1,4 +1,4 @@
-"""Live error: labels that arrive after their predictions, joined by record id.
+"""Live error: labels that arrive after their predictions, joined by data set and record id.
 
 Both sides wait in bounded buffers for at most `horizon_seconds`; each joined pair adds its
 error to a tumbling window per (model, version, role), where role is "champion" for served
@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from contracts import TargetValue
+
+# What joins a label with its predictions: the (data set, record id) of
+# services.monitor.record_keys in the service; anything hashable will do.
+RecordKey = Hashable
 
 T = TypeVar("T")
 ErrorKey = tuple[str, int, str]  # model name, version, role
@@ -101,38 +106,40 @@ class LabelJoiner:
     windows: dict[ErrorKey, ErrorWindow] = field(default_factory=dict)
     classified: dict[ErrorKey, ClassWindow] = field(default_factory=dict)
     counts: JoinCounts = field(default_factory=JoinCounts)
-    _predictions: OrderedDict[str, tuple[float, list[Scored]]] = field(default_factory=OrderedDict)
-    _labels: OrderedDict[str, tuple[float, TargetValue]] = field(default_factory=OrderedDict)
+    _predictions: OrderedDict[RecordKey, tuple[float, list[Scored]]] = field(
+        default_factory=OrderedDict
+    )
+    _labels: OrderedDict[RecordKey, tuple[float, TargetValue]] = field(default_factory=OrderedDict)
 
-    def add_predictions(self, predictions: Iterable[tuple[str, Scored]]) -> set[ErrorKey]:
+    def add_predictions(self, predictions: Iterable[tuple[RecordKey, Scored]]) -> set[ErrorKey]:
         """Joins predictions with labels already seen, keeps the others; keys that changed."""
         now = self.clock()
         touched: set[ErrorKey] = set()
-        for record_id, scored in predictions:
-            label = self._labels.get(record_id)
+        for key, scored in predictions:
+            label = self._labels.get(key)
             if label is not None:
                 if self._score(scored, label[1]):
                     touched.add(scored.key)
                 continue
-            entry = self._predictions.get(record_id)
+            entry = self._predictions.get(key)
             if entry is None:
-                self._predictions[record_id] = (now, [scored])
+                self._predictions[key] = (now, [scored])
             else:
                 entry[1].append(scored)
         self._expire(now)
         return touched
 
-    def add_labels(self, labels: Iterable[tuple[str, float | str]]) -> set[ErrorKey]:
+    def add_labels(self, labels: Iterable[tuple[RecordKey, float | str]]) -> set[ErrorKey]:
         """Joins labels with their waiting predictions; labels are kept for later shadows."""
         now = self.clock()
         touched: set[ErrorKey] = set()
-        for record_id, target in labels:
-            waiting = self._predictions.pop(record_id, None)
+        for key, target in labels:
+            waiting = self._predictions.pop(key, None)
             for scored in waiting[1] if waiting else ():
                 if self._score(scored, target):
                     touched.add(scored.key)
-            self._labels[record_id] = (now, target)
-            self._labels.move_to_end(record_id)
+            self._labels[key] = (now, target)
+            self._labels.move_to_end(key)
         self._expire(now)
         return touched
 
@@ -168,7 +175,7 @@ class LabelJoiner:
         self.counts.expired_labels += _trim(self._labels, now, self)
 
 
-def _trim(buffer: OrderedDict[str, tuple[float, T]], now: float, joiner: LabelJoiner) -> int:
+def _trim(buffer: OrderedDict[RecordKey, tuple[float, T]], now: float, joiner: LabelJoiner) -> int:
     """Drops entries past the horizon or beyond capacity, oldest first (insertion order)."""
     dropped = 0
     deadline = now - joiner.horizon_seconds

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from contracts import ClassificationMade, DriftDetected, PredictionMade, RecordIngested
 from services.monitor.accumulate import PREDICTION, Baseline, LabelDrift, label_drift
 from services.monitor.live_error import ErrorKey, JoinCounts, LabelJoiner, Scored
+from services.monitor.record_keys import RecordKeys
 from services.monitor.windows import DriftWindows, ModelKey, Observation
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class PredictionProcessor:
         *,
         dedupe_capacity: int = 10_000,
         joiner: LabelJoiner | None = None,
+        keys: RecordKeys | None = None,
     ) -> None:
         self.windows = windows
         self._references = references
@@ -74,6 +76,7 @@ class PredictionProcessor:
         self._seen_shadow = RecentIds(dedupe_capacity)
         self._seen_labels = RecentIds(dedupe_capacity)
         self.joiner = joiner or LabelJoiner()
+        self._keys = keys or RecordKeys()
         self._expired_seen: dict[str, int] = {}
         self.outbox: list[DriftDetected] = []
         self.label_drift: dict[ModelKey, LabelDrift] = {}
@@ -116,7 +119,7 @@ class PredictionProcessor:
 
     def process_labels(self, records: Iterable[RecordIngested]) -> None:
         labels = [
-            (r.record_id, r.target)
+            (self._keys.of_label(r.dataset, r.record_id), r.target)
             for r in records
             # A number scores a regressor, a class a classifier (the joiner pairs them).
             if r.target is not None and self._seen_labels.first_time(r.event_id)
@@ -128,7 +131,8 @@ class PredictionProcessor:
 
     def _join_predictions(self, events: list[Prediction], role: str) -> None:
         before = self.joiner.counts.joined
-        scored = [(e.record_id, _scored(e, role)) for e in events]
+        keys = self._keys
+        scored = [(keys.of_prediction(e.model_name, e.record_id), _scored(e, role)) for e in events]
         self._record_errors(self.joiner.add_predictions(scored))
         self._metrics.labels_joined.labels(outcome="joined").inc(self.joiner.counts.joined - before)
         self._count_expired()

@@ -62,11 +62,19 @@ def classification_scores(truth: StrArray, probabilities: ClassProbabilities) ->
         raise ValueError(f"true classes {unknown} are not among {list(probabilities.classes)}")
     decided = probabilities.decide()
     return {
-        "log_loss": float(log_loss(truth, probabilities.values, labels=probabilities.classes)),
+        "log_loss": _log_loss(truth, probabilities),
         "accuracy": float(accuracy_score(truth, decided)),
         "macro_f1": float(f1_score(truth, decided, average="macro", zero_division=0)),
         "roc_auc": _roc_auc(truth, probabilities),
     }
+
+
+def _log_loss(truth: StrArray, probabilities: ClassProbabilities) -> float:
+    """sklearn's log loss, which wants the columns in the classes' sorted order (a spec may
+    list them in any: "stay", "leave")."""
+    order = sorted(range(len(probabilities.classes)), key=lambda i: probabilities.classes[i])
+    labels = [probabilities.classes[i] for i in order]
+    return float(log_loss(truth, probabilities.values[:, order], labels=labels))
 
 
 def score(metric: ScoreMetric, truth: StrArray, probabilities: ClassProbabilities) -> float | None:

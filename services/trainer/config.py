@@ -48,6 +48,9 @@ class Settings(ServiceSettings):
     snapshot_records: int | None = Field(default=None, ge=1, description="for 'recent'")
     snapshot_window_seconds: float | None = Field(default=None, gt=0, description="for 'window'")
     training_threads: int = Field(default=1, ge=1, description="threads of one fit")
+    parallel_runs: int = Field(
+        default=1, ge=1, description="runs that may train at once, across all data sets"
+    )
     retrain_every: int = Field(default=500, ge=1, description="new labelled records per run")
     min_records: int = Field(
         default=200,

@@ -90,9 +90,12 @@ class TrainingCoordinator:
         champions: ChampionSource | None = None,
         publish_refusal: PublishRefusal | None = None,
         clock: Callable[[], datetime] | None = None,
+        slots: asyncio.Semaphore | None = None,
     ) -> None:
         self.settings = settings
         self._clock = clock or _now  # what "now" a window snapshot counts back from
+        # Shared by the coordinators of all data sets: how many runs may train at once.
+        self._slots = slots or asyncio.Semaphore(1)
         self.buffer = RecordBuffer(settings.spec.name, settings.max_records)
         self.runs = RunCoalescer(self._run)
         # The latest results, newest last: a caller that waits for its own request's result
@@ -106,6 +109,21 @@ class TrainingCoordinator:
         self._versions = uploader if isinstance(uploader, VersionSource) else None
         self._publish_refusal = publish_refusal
         self._new_since_run = 0
+        metrics.watch(settings.model_name)
+
+    @property
+    def model_name(self) -> str:
+        """The model this coordinator trains unless a command names another."""
+        return self.settings.model_name
+
+    def adopt(self, spec: DatasetSpec, *, compatible: bool) -> None:
+        """Train on `spec` from now on; an incompatible spec (a new major) starts an empty
+        buffer, as no state carries over between majors. A run in progress keeps its spec."""
+        self.settings = self.settings.model_copy(update={"spec": spec})
+        if not compatible:
+            self.buffer = RecordBuffer(spec.name, self.settings.max_records)
+            self._new_since_run = 0
+            self._metrics.records_buffered.labels(model=self.model_name).set(0)
 
     @property
     def new_since_run(self) -> int:
@@ -115,7 +133,7 @@ class TrainingCoordinator:
         """Buffer labelled records; request a run once `retrain_every` new ones arrived."""
         new = sum(self.buffer.add(record) for record in records)
         self._new_since_run += new
-        self._metrics.records_buffered.set(len(self.buffer))
+        self._metrics.records_buffered.labels(model=self.model_name).set(len(self.buffer))
         enough = len(self.buffer) >= self.settings.min_records
         if new and enough and self._new_since_run >= self.settings.retrain_every:
             request = TrainRequest(
@@ -201,12 +219,25 @@ class TrainingCoordinator:
         self._skip(reason, detail, len(self.buffer))
         return False
 
-    def _skip(self, reason: str, detail: str, size: int, why: str = TOO_FEW_RECORDS) -> None:
+    def _skip(
+        self,
+        reason: str,
+        detail: str,
+        size: int,
+        why: str = TOO_FEW_RECORDS,
+        model_name: str | None = None,
+    ) -> None:
         log.warning("trainer: not training (%s): %s", reason, detail)
-        self._metrics.skipped.labels(reason=why).inc()
+        model = model_name or self.model_name
+        self._metrics.skipped.labels(model=model, reason=why).inc()
         self._ended(RunResult(reason, "skipped", detail, snapshot_size=size))
 
     async def _run(self, request: TrainRequest) -> None:
+        """One run once a slot is free (it then snapshots the records buffered by then)."""
+        async with self._slots:
+            await self._run_now(request)
+
+    async def _run_now(self, request: TrainRequest) -> None:
         """One run; every failure is logged and counted, never raised."""
         wanted = request.min_new_records
         if wanted is not None and self._new_since_run < wanted:
@@ -217,14 +248,14 @@ class TrainingCoordinator:
         fewest = request.min_records or self.settings.min_records
         if len(records) < fewest:
             needed = f"{len(records)} records ({request.selection.describe()}), {fewest} needed"
-            self._skip(request.reason, needed, len(records))
+            self._skip(request.reason, needed, len(records), model_name=request.model_name)
             return
         options = request.options or self.settings.training_options
+        spec = self.settings.spec  # the records' spec, even if a new one comes meanwhile
+        model_label = {"model": request.model_name}
         try:
-            snapshot = await asyncio.to_thread(
-                take_snapshot, records, self.settings.spec, parameters
-            )
-            if await self._repeats_latest(request, snapshot, options):
+            snapshot = await asyncio.to_thread(take_snapshot, records, spec, parameters)
+            if await self._repeats_latest(request, snapshot, options, spec):
                 return
             log.info(
                 "trainer: training %s on %d records (%s)",
@@ -234,13 +265,13 @@ class TrainingCoordinator:
             )
             champion = await self._champion(request.model_name)
             model = await asyncio.to_thread(
-                self._train, snapshot, self.settings.spec, request.model_name, options, champion
+                self._train, snapshot, spec, request.model_name, options, champion
             )
-            self._metrics.training_seconds.observe(model.seconds)
+            self._metrics.training_seconds.labels(**model_label).observe(model.seconds)
             version = await self._uploader.upload(model.onnx, model.card)
         except Exception as exc:  # training or upload: the service keeps consuming
             log.error("trainer: run failed (%s): %s", request.reason, exc)
-            self._metrics.runs.labels(outcome="failed").inc()
+            self._metrics.runs.labels(outcome="failed", **model_label).inc()
             self._ended(RunResult(request.reason, "failed", str(exc), len(records)))
             if isinstance(exc, ModelRefusedError):
                 await self._refused(request.model_name, str(exc))
@@ -252,11 +283,12 @@ class TrainingCoordinator:
     ) -> None:
         metrics = model.card.metrics
         rmse, score = metrics.rmse, getattr(metrics, metrics.metric)
-        self._metrics.runs.labels(outcome="uploaded").inc()
+        model_name = request.model_name
+        self._metrics.runs.labels(model=model_name, outcome="uploaded").inc()
         if rmse is not None:
-            self._metrics.last_rmse.set(rmse)
+            self._metrics.last_rmse.labels(model=model_name).set(rmse)
         if score is not None:
-            self._metrics.last_score.labels(metric=metrics.metric).set(score)
+            self._metrics.last_score.labels(model=model_name, metric=metrics.metric).set(score)
         log.info(
             "trainer: uploaded %s v%d (%s %s, %d records, %.2fs)",
             version.model_name,
@@ -287,7 +319,11 @@ class TrainingCoordinator:
         return self.recent_results[-1] if self.recent_results else None
 
     async def _repeats_latest(
-        self, request: TrainRequest, snapshot: Snapshot, options: TrainingOptions
+        self,
+        request: TrainRequest,
+        snapshot: Snapshot,
+        options: TrainingOptions,
+        spec: DatasetSpec,
     ) -> bool:
         """Skip (and say so) a run whose model the registry's latest version already is."""
         if self._versions is None:
@@ -297,15 +333,14 @@ class TrainingCoordinator:
         except Exception as exc:  # cannot tell: train, as without the check
             log.warning("trainer: cannot list versions of %s: %s", request.model_name, exc)
             return False
-        if latest is None or not repeats(
-            latest.card, snapshot.fingerprint, options, self.settings.spec.target.task
-        ):
+        task = spec.target.task
+        if latest is None or not repeats(latest.card, snapshot.fingerprint, options, task):
             return False
         detail = (
             f"{latest.model_name} v{latest.version} has the same snapshot"
             f" ({snapshot.fingerprint[:12]}), estimator, hyperparameters and seed"
         )
-        self._skip(request.reason, detail, snapshot.size, UNCHANGED)
+        self._skip(request.reason, detail, snapshot.size, UNCHANGED, request.model_name)
         return True
 
     async def _champion(self, model_name: str) -> Champion | None:

@@ -17,7 +17,7 @@ from contracts import DriftDetected, RecordIngested, TrainModel
 from services.common.poison import PoisonGuard, PoisonMetrics, batch_records, position_of
 from services.common.rebalance import CommitOnRebalance, RebalanceGate
 from services.trainer.config import Settings
-from services.trainer.coordinator import TrainingCoordinator
+from services.trainer.datasets import TrainerDatasets
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def parse(adapter: TypeAdapter[Event], body: bytes) -> Event | None:
 
 
 def build_router(
-    settings: Settings, coordinator: TrainingCoordinator, poison: PoisonMetrics
+    settings: Settings, datasets: TrainerDatasets, poison: PoisonMetrics
 ) -> KafkaRouter:
     topics = settings.kafka.topics
     # A batch that fails twice is handled record by record; a record that still fails is
@@ -60,15 +60,15 @@ def build_router(
 
     async def add_records(batch: Sequence[ConsumerRecord[Any, Any]]) -> None:
         parsed = (parse(RECORD, record.value or b"") for record in batch)
-        coordinator.add_records([r for r in parsed if r is not None])
+        datasets.add_records([r for r in parsed if r is not None])
 
     async def control(batch: Sequence[ConsumerRecord[Any, Any]]) -> None:
         for record in batch:
             event = parse(CONTROL_EVENT, record.value or b"")
             if isinstance(event, TrainModel):
-                coordinator.on_command(event)
+                datasets.on_command(event)
             elif isinstance(event, DriftDetected):
-                coordinator.on_drift(event)
+                datasets.on_drift(event)
 
     # A group per subscriber: consumers of different topics sharing a group make every join
     # rebalance all of them (measured on the embedded broker: 17 s until a command was read,

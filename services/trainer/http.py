@@ -1,20 +1,28 @@
-"""The trainer's HTTP routes (beside /healthz, /readyz and /metrics): GET /status."""
+"""The trainer's HTTP routes (beside /healthz, /readyz and /metrics): GET /status[/dataset]."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 
-from services.trainer.coordinator import TrainingCoordinator
+from services.trainer.datasets import TrainerDatasets
 
 
-def build_http_router(coordinator: TrainingCoordinator) -> APIRouter:
+def build_http_router(datasets: TrainerDatasets) -> APIRouter:
     router = APIRouter(tags=["trainer"])
 
     @router.get("/status")
     async def status() -> dict[str, Any]:
-        """Buffered records, the run in progress or pending, and how the last request ended."""
-        return coordinator.status()
+        """The start-up data set's buffer, runs and results; every data set's under
+        `datasets`, and the records held for data sets not known yet."""
+        return datasets.status()
+
+    @router.get("/status/{dataset}")
+    async def dataset_status(dataset: str) -> dict[str, Any]:
+        """One data set's buffered records, the run in progress or pending, and results."""
+        if datasets.get(dataset) is None:
+            raise HTTPException(404, f"the trainer does not train data set {dataset!r}")
+        return datasets.dataset_status(dataset)
 
     return router

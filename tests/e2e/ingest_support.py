@@ -15,7 +15,9 @@ from contracts import Topics
 from mlbus.bus import ensure_topics
 from mlbus.runner import Stack, StackConfig
 
-_METRIC = re.compile(r'^mlbus_ingest_records_total\{outcome="(\w+)"\} (\S+)$', re.MULTILINE)
+_METRIC = re.compile(
+    r'^mlbus_ingest_records_total\{dataset="[^"]*",outcome="(\w+)"\} (\S+)$', re.MULTILINE
+)
 
 
 @contextlib.contextmanager
@@ -39,6 +41,9 @@ def running_ingest(
 
 
 def outcomes(stack: Stack) -> dict[str, float]:
-    """mlbus_ingest_records_total by outcome, from the process's /metrics."""
+    """mlbus_ingest_records_total by outcome (summed over data sets), from /metrics."""
     text = httpx.get(stack.config.url("ingest") + "/metrics", timeout=5).text
-    return {outcome: float(value) for outcome, value in _METRIC.findall(text)}
+    counted: dict[str, float] = {}
+    for outcome, value in _METRIC.findall(text):
+        counted[outcome] = counted.get(outcome, 0.0) + float(value)
+    return counted

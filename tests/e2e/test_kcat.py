@@ -3,27 +3,35 @@
 kcat (librdkafka's command-line client) produces raw JSON records into ingest's raw topic of a
 running stack and reads the predictions back; a confluent-kafka (librdkafka) consumer group
 reads them too and commits. No Python Kafka client of the project's is on the data path.
+A data set registered into the running stack takes records that name it in a kcat header.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import yaml
 from confluent_kafka import Consumer
 
-from contracts import HOUSE_PRICES, Topics
+from contracts import DATASET_HEADER, HOUSE_PRICES, Topics
 from mlbus.brokers import Broker, start_broker
 from mlbus.brokers.choice import default_broker_kind
 from mlbus.datagen import RecordGenerator
 from mlbus.demo import wait_for_champion
 from mlbus.runner import Stack, StackConfig
+from tests.support.polling import eventually_sync
+from tests.support.spec_samples import rentals
 
 pytestmark = pytest.mark.e2e
 
@@ -153,3 +161,67 @@ def poll_values(consumer: Consumer, wanted: int, timeout: float = 60) -> list[by
         assert isinstance(value, bytes)
         values.append(value)
     return values
+
+
+def test_kcat_sends_records_of_a_data_set_registered_at_run_time(
+    kcat_predictions: list[str], stack: Stack, tmp_path: Path
+) -> None:
+    spec = tmp_path / "rentals.yaml"
+    spec.write_text(yaml.safe_dump(rentals().model_dump(mode="json")), encoding="utf-8")
+    registered = mlbus_cli(stack, "spec", "register", str(spec))
+    assert registered.strip() == "rentals: spec v1 (major 1), new version"
+    eventually_sync(
+        lambda: httpx.get(stack.config.url("ingest") + "/metrics", timeout=5).text,
+        what="ingest to learn the rentals data set from the registry",
+        until=lambda text: 'dataset="rentals"' in text,
+    )
+    bootstrap, topics = (
+        stack.config.bootstrap_servers,
+        Topics.with_prefix(stack.config.topic_prefix),
+    )
+    flats = [
+        {
+            "record_id": f"kcat-flat-{i}",
+            "area": 40 + i,
+            "rooms": 2,
+            "district": "south",
+            "rent": 700,
+        }
+        for i in range(5)
+    ]
+    kcat("-P", "-b", bootstrap, "-t", topics.raw, "-H", f"{DATASET_HEADER}=rentals",
+         stdin=json_lines(flats))  # fmt: skip
+    kcat("-P", "-b", bootstrap, "-t", topics.raw, "-H", f"{DATASET_HEADER}=flats",
+         stdin=json_lines([{**flats[0], "record_id": "kcat-nowhere"}]))  # fmt: skip
+    ingested = eventually_sync(
+        lambda: [e for e in read_all(bootstrap, topics.records) if e["dataset"] == "rentals"],
+        what="the rentals records on the training topic",
+        until=lambda events: len(events) >= len(flats),
+        timeout=60,
+    )
+    assert sorted(e["record_id"] for e in ingested) == [f["record_id"] for f in flats]
+    dead = eventually_sync(
+        lambda: [
+            e for e in read_all(bootstrap, topics.rejected) if "kcat-nowhere" in e["original"]
+        ],
+        what="the record of an unknown data set, dead-lettered",
+        timeout=60,
+    )
+    assert [[(r["field"], r["rule"]) for r in e["reasons"]] for e in dead] == [[(None, "dataset")]]
+
+
+def mlbus_cli(stack: Stack, *args: str) -> str:
+    """The CLI as a user runs it against the stack's registry; its standard output."""
+    env = {**os.environ, "MLBUS_REGISTRY_URL": stack.config.url("registry")}
+    env["MLBUS_REGISTRY_TOKEN"] = stack.config.registry_token
+    done = subprocess.run(
+        [sys.executable, "-m", "mlbus", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every message of `topic` so far, read with kcat (which exits at the end)."""
+    out = kcat("-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%s\n")
+    return [json.loads(line) for line in out.splitlines() if line]

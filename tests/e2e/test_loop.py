@@ -76,7 +76,7 @@ async def test_monitor_exports_drift_and_closes_the_loop(
     metrics = httpx.get(stack.config.url("monitor") + "/metrics").text
     assert "mlbus_monitor_prediction_psi{" in metrics
     ingest = httpx.get(stack.config.url("ingest") + "/metrics").text
-    assert 'mlbus_ingest_records_total{outcome="rejected"}' in ingest
+    assert 'mlbus_ingest_records_total{dataset="house-prices",outcome="rejected"}' in ingest
 
 
 async def test_cli_lists_the_champion(loop_result: DemoResult, stack: Stack) -> None:

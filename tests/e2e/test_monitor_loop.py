@@ -82,7 +82,9 @@ async def test_a_shift_retrains_promotes_and_serves_a_new_version(stack: Stack) 
     await publish_all(bootstrap, topics.raw, shifted, key=_key)
 
     async def buffered() -> bool:
-        value = await _metric(config.url("trainer"), r"^mlbus_trainer_records_buffered")
+        value = await _metric(
+            config.url("trainer"), r'^mlbus_trainer_records_buffered\{model="house-prices"\}'
+        )
         return value is not None and value >= 1000
 
     await _until(buffered, "the trainer to buffer the shifted labels", stack)

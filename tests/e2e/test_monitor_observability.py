@@ -128,7 +128,8 @@ async def _feed_classifier(bootstrap: str, topics: Topics, monitor_url: str) -> 
 
 async def _wait_for_metric(monitor_url: str, fragment: str, timeout: float = 30) -> None:
     async def exported() -> str:
-        async with httpx.AsyncClient() as client:
+        # A generous read timeout: on a loaded machine /metrics once took over httpx's 5 s.
+        async with httpx.AsyncClient(timeout=30) as client:
             return (await client.get(f"{monitor_url}/metrics")).text
 
     await eventually(

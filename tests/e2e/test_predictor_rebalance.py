@@ -7,15 +7,12 @@ import asyncio
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from contracts import PredictionRequested, Topics
 from mlbus.brokers import BrokerKind
@@ -24,6 +21,7 @@ from mlbus.runner import Stack, free_port
 from tests.e2e.predictor_support import upload_model
 from tests.support.accounting import read_all, tally
 from tests.support.kafka_groups import first_timestamps, wait_stable
+from tests.support.paced_stream import Message, PacedStream
 from tests.support.polling import eventually_sync
 from tests.unit.predictor.predictor_fixtures import (
     tiny_model_bytes,
@@ -50,44 +48,12 @@ def stack_env() -> dict[str, str]:
     return {"MLBUS_PREDICTOR_POLL_SECONDS": "0.2", "MLBUS_REGISTRY_SPEC_CHECK": "false"}
 
 
-@dataclass
-class PacedStream:
-    """Sends requests at `RATE` in a thread of its own; record id -> wall time sent (ms)."""
-
-    bootstrap: str
-    topic: str
-    sent_at: dict[str, float] = field(default_factory=dict)
-    stopping: threading.Event = field(default_factory=threading.Event)
-
-    async def _run(self) -> None:
-        records = RecordGenerator(seed=7, id_prefix=PREFIX).records(RATE * 120, labelled=False)
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=0)
-        await producer.start()
-        try:
-            start = time.perf_counter()
-            for index, record in enumerate(records):
-                if self.stopping.is_set():
-                    break
-                await asyncio.sleep(max(0.0, start + index / RATE - time.perf_counter()))
-                record_id = record.pop("record_id")
-                request = PredictionRequested(
-                    record_id=record_id, dataset="house-prices", features=record
-                )
-                self.sent_at[record_id] = time.time() * 1000
-                await producer.send(self.topic, request.model_dump_json().encode())
-            await producer.flush()
-        finally:
-            await producer.stop()
-
-    @contextmanager
-    def running(self) -> Iterator[PacedStream]:
-        thread = threading.Thread(target=asyncio.run, args=(self._run(),), daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self.stopping.set()
-            thread.join(30)
+def prediction_requests() -> Iterator[Message]:
+    """Requests for unlabelled records, enough for two minutes at `RATE`."""
+    for record in RecordGenerator(seed=7, id_prefix=PREFIX).records(RATE * 120, labelled=False):
+        record_id = record.pop("record_id")
+        request = PredictionRequested(record_id=record_id, dataset="house-prices", features=record)
+        yield record_id, request.model_dump_json().encode()
 
 
 @contextmanager
@@ -125,7 +91,7 @@ def test_a_predictor_joining_and_leaving_pauses_predictions_briefly(
     topics = Topics.with_prefix(stack.config.topic_prefix)
     bootstrap = stack.config.bootstrap_servers
     group = stack.config.topic_prefix + "mlbus-predictor"  # Settings.group_id
-    stream = PacedStream(bootstrap, topics.predict_requests)
+    stream = PacedStream(bootstrap, topics.predict_requests, prediction_requests(), RATE)
     events: dict[str, tuple[float, float]] = {}  # name -> (began, Stable again), wall ms
     with stream.running(), second_predictor(stack) as second:
         time.sleep(1.0)  # the stream flows before the second process joins

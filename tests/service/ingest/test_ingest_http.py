@@ -111,8 +111,8 @@ async def test_malformed_json_is_answered_and_dead_lettered(service: Service) ->
 async def test_metrics_count_http_records(service: Service) -> None:
     await service.client.post("/records", json=[*records(2), *records(1, labelled=False), {}])
     text = (await service.client.get("/metrics")).text
-    assert 'mlbus_ingest_records_total{outcome="accepted"} 3.0' in text
-    assert 'mlbus_ingest_records_total{outcome="rejected"} 1.0' in text
+    assert 'mlbus_ingest_records_total{dataset="house-prices",outcome="accepted"} 3.0' in text
+    assert 'mlbus_ingest_records_total{dataset="house-prices",outcome="rejected"} 1.0' in text
     assert 'mlbus_ingest_routed_total{destination="training"} 2.0' in text
     assert 'mlbus_ingest_routed_total{destination="prediction"} 1.0' in text
 
@@ -134,8 +134,8 @@ async def test_a_record_sent_again_is_answered_as_a_duplicate_not_routed(service
     assert [d["record_id"] for d in again["duplicates"]] == [record["record_id"]] * 2
     assert {r["rule"] for d in again["duplicates"] for r in d["reasons"]} == {"duplicate"}
     text = (await service.client.get("/metrics")).text
-    assert 'mlbus_ingest_records_total{outcome="duplicate"} 2.0' in text
-    assert 'mlbus_ingest_records_total{outcome="accepted"} 1.0' in text
+    assert 'mlbus_ingest_records_total{dataset="house-prices",outcome="duplicate"} 2.0' in text
+    assert 'mlbus_ingest_records_total{dataset="house-prices",outcome="accepted"} 1.0' in text
 
 
 @pytest.mark.parametrize(

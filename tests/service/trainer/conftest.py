@@ -101,7 +101,7 @@ class Trainer:
         await self.coordinator.runs.wait_idle()
 
     async def metric(self, sample: str) -> float:
-        """One sample of /metrics, e.g. 'mlbus_trainer_runs_total{outcome="uploaded"}'."""
+        """One sample of /metrics, e.g. 'mlbus_trainer_runs_total{model="m",outcome="uploaded"}'."""
         for line in (await self.http.get("/metrics")).text.splitlines():
             if line.startswith(sample + " "):
                 return float(line.rsplit(" ", 1)[1])

@@ -33,10 +33,15 @@ async def test_records_and_a_train_command_lead_to_an_upload(trainer: Trainer) -
     assert [i.name for i in card.inputs] == list(records[0].features)
     session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape == [None, 1]
-    assert await trainer.metric('mlbus_trainer_runs_total{outcome="uploaded"}') == 1
-    assert await trainer.metric("mlbus_trainer_records_buffered") == 300
-    assert await trainer.metric("mlbus_trainer_last_rmse") == pytest.approx(card.metrics.rmse)
-    assert await trainer.metric("mlbus_trainer_training_seconds_count") == 1
+    assert (
+        await trainer.metric('mlbus_trainer_runs_total{model="house-prices",outcome="uploaded"}')
+        == 1
+    )
+    assert await trainer.metric('mlbus_trainer_records_buffered{model="house-prices"}') == 300
+    assert await trainer.metric('mlbus_trainer_last_rmse{model="house-prices"}') == pytest.approx(
+        card.metrics.rmse
+    )
+    assert await trainer.metric('mlbus_trainer_training_seconds_count{model="house-prices"}') == 1
     status = (await trainer.http.get("/status")).json()
     assert status["last_result"]["outcome"] == "uploaded"
     assert status["last_result"]["reason"] == "command: service test"
@@ -73,7 +78,12 @@ async def test_a_command_with_too_few_records_is_skipped(trainer: Trainer) -> No
     await trainer.publish([TrainModel(reason="too early")], trainer.topics.trainer_commands)
     await trainer.idle()
     assert trainer.registry.versions == []
-    assert await trainer.metric('mlbus_trainer_skipped_total{reason="too_few_records"}') == 1
+    assert (
+        await trainer.metric(
+            'mlbus_trainer_skipped_total{model="house-prices",reason="too_few_records"}'
+        )
+        == 1
+    )
     status = (await trainer.http.get("/status")).json()
     assert status["last_result"]["outcome"] == "skipped"
 
@@ -112,14 +122,14 @@ async def test_a_wrong_token_counts_a_failed_run_and_the_trainer_goes_on(
         await broker.publish(TrainModel(), topics.trainer_commands)
         await app.state.coordinator.runs.wait_idle()
         metrics = (await http.get("/metrics")).text
-        assert 'mlbus_trainer_runs_total{outcome="failed"} 1.0' in metrics
+        assert 'mlbus_trainer_runs_total{model="house-prices",outcome="failed"} 1.0' in metrics
         status = (await http.get("/status")).json()
         assert "registry answered 401" in status["last_result"]["detail"]
         # Still consuming: the next command is handled (and fails the same way).
         await broker.publish(TrainModel(), topics.trainer_commands)
         await app.state.coordinator.runs.wait_idle()
         metrics = (await http.get("/metrics")).text
-        assert 'mlbus_trainer_runs_total{outcome="failed"} 2.0' in metrics
+        assert 'mlbus_trainer_runs_total{model="house-prices",outcome="failed"} 2.0' in metrics
     assert registry.versions == []
 
 
@@ -176,5 +186,11 @@ async def test_a_repeated_run_on_the_same_records_uploads_no_new_version(trainer
     first, second = (version.card for _, version in trainer.registry.versions)
     assert first.snapshot_fingerprint == second.snapshot_fingerprint  # same records ...
     assert second.metrics.model_dump()["seed"] == 5  # ... but another seed: trained
-    assert await trainer.metric('mlbus_trainer_skipped_total{reason="unchanged"}') == 1
-    assert await trainer.metric('mlbus_trainer_runs_total{outcome="uploaded"}') == 2
+    assert (
+        await trainer.metric('mlbus_trainer_skipped_total{model="house-prices",reason="unchanged"}')
+        == 1
+    )
+    assert (
+        await trainer.metric('mlbus_trainer_runs_total{model="house-prices",outcome="uploaded"}')
+        == 2
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -143,3 +144,31 @@ async def test_a_consumer_that_never_commits_but_moves_on_is_not_stalled(
         consumer, positions, high=10_000, seconds=range(0, 100, 10)
     )
     assert progress.problems() == []
+
+
+class AnswersAsItIsCancelled(FakeConsumer):
+    """The broker answers `committed` in the same loop step that shutdown cancels the watcher."""
+
+    watcher: asyncio.Task[None] | None = None
+
+    async def committed(self, partition: TopicPartition) -> int | None:
+        if self.watcher is not None:
+            self.watcher.cancel()
+            self.watcher = None
+        return 5
+
+
+async def test_a_cancel_that_meets_the_brokers_answer_still_stops_the_watcher() -> None:
+    # Python 3.11's asyncio.wait_for returns the answer and drops such a cancel: the watcher
+    # ran on, and the service's shutdown waited on it with its consumer still in the group.
+    consumer = AnswersAsItIsCancelled()
+    progress = ConsumerProgress(lambda: [Subscriber(consumer)], CollectorRegistry(), 30)
+    watcher = asyncio.create_task(progress.run(interval_seconds=0.01))
+    consumer.watcher = watcher
+    try:
+        done, _ = await asyncio.wait([watcher], timeout=2.0)
+        assert done == {watcher}
+        assert watcher.cancelled()
+    finally:
+        watcher.cancel()
+        await consumer.stop()

@@ -143,6 +143,10 @@ _ACCEPTED = {
     # regressor's card still carries all three; only a classifier's card, which no consumer
     # written before it could serve, lacks them.
     ("model.registered.v1", "field 'metrics' changed type"),
+    # 2026-12, many data sets: a TrainModel may name its data set. The trainer is its only
+    # consumer and is upgraded with the CLI that sends it; a trainer older than the field
+    # refuses (logs and skips) a command that carries it, and trains no wrong data set.
+    ("train_model.v1", "field 'dataset' added"),
 }
 
 

@@ -20,9 +20,9 @@ PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
 
 # The metric contract every service exports (names and labels exactly as agreed for Grafana).
 COUNTERS: dict[str, set[str]] = {
-    "mlbus_ingest_records_total": {"outcome"},
+    "mlbus_ingest_records_total": {"outcome", "dataset"},
     "mlbus_ingest_routed_total": {"destination"},
-    "mlbus_trainer_runs_total": {"outcome"},
+    "mlbus_trainer_runs_total": {"model", "outcome"},
     "mlbus_registry_versions_total": set(),
     "mlbus_registry_promotions_total": set(),
     "mlbus_predictor_predictions_total": {"model", "version"},
@@ -44,8 +44,8 @@ COUNTERS: dict[str, set[str]] = {
     "mlbus_bus_published_messages_total": {"app_name", "broker", "destination", "status"},
 }
 GAUGES: dict[str, set[str]] = {
-    "mlbus_trainer_records_buffered": set(),
-    "mlbus_trainer_last_rmse": set(),
+    "mlbus_trainer_records_buffered": {"model"},
+    "mlbus_trainer_last_rmse": {"model"},
     "mlbus_predictor_model_version": {"model"},
     "mlbus_monitor_feature_psi": {"model", "version", "feature"},
     "mlbus_monitor_prediction_psi": {"model", "version"},
@@ -66,7 +66,7 @@ GAUGES: dict[str, set[str]] = {
     "mlbus_label_distribution": {"model", "model_version", "class", "source"},
 }
 HISTOGRAMS: dict[str, set[str]] = {
-    "mlbus_trainer_training_seconds": set(),
+    "mlbus_trainer_training_seconds": {"model"},
     "mlbus_predictor_batch_size": set(),
     "mlbus_predictor_inference_seconds": set(),
     "mlbus_bus_received_processed_messages_duration_seconds": {"app_name", "broker", "handler"},

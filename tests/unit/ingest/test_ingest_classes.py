@@ -20,6 +20,7 @@ from contracts import (
     Topics,
     records_v2_topic,
 )
+from services.common.spec_catalogue import SpecCatalogue
 from services.ingest.dedup import SeenIds
 from services.ingest.metrics import IngestMetrics
 from services.ingest.routing import Ingestor, Origin
@@ -48,7 +49,7 @@ def _ingestor(spec: DatasetSpec, sent: Recorder, *, horizon: float = 0.0) -> Ing
     metrics = IngestMetrics(CollectorRegistry())
     seen = SeenIds(horizon_seconds=horizon, max_ids=100)
     v2 = records_v2_topic(TOPICS)
-    return Ingestor(spec, TOPICS, sent, metrics, seen, records_v2_topic=v2)
+    return Ingestor(SpecCatalogue(spec), TOPICS, sent, metrics, seen, records_v2_topic=v2)
 
 
 def _churn(record_id: str, label: object = None, **more: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts import HOUSE_PRICES, Envelope, NumericFeature, RecordRejected, Topics
 from mlbus.datagen import RecordGenerator
+from services.common.spec_catalogue import SpecCatalogue
 from services.ingest.dedup import SeenIds
 from services.ingest.metrics import OUTCOMES, IngestMetrics
 from services.ingest.routing import Ingestor, Message, Origin
@@ -56,7 +57,10 @@ def records(count: int) -> list[dict[str, Any]]:
 
 def outcomes(registry: CollectorRegistry) -> dict[str, float]:
     return {
-        outcome: registry.get_sample_value("mlbus_ingest_records_total", {"outcome": outcome}) or 0
+        outcome: registry.get_sample_value(
+            "mlbus_ingest_records_total", {"outcome": outcome, "dataset": HOUSE_PRICES.name}
+        )
+        or 0
         for outcome in OUTCOMES
     }
 
@@ -79,7 +83,7 @@ def sender() -> Sender:
 @pytest.fixture
 def ingestor(clock: Clock, registry: CollectorRegistry, sender: Sender) -> Ingestor:
     seen = SeenIds(horizon_seconds=60, max_ids=100, clock=clock)
-    return Ingestor(HOUSE_PRICES, TOPICS, sender, IngestMetrics(registry), seen)
+    return Ingestor(SpecCatalogue(HOUSE_PRICES), TOPICS, sender, IngestMetrics(registry), seen)
 
 
 def kafka(raw: Any, offset: int) -> Message:
@@ -145,9 +149,8 @@ async def test_a_rejected_record_is_not_remembered(ingestor: Ingestor, sender: S
 
 async def test_a_zero_horizon_turns_idempotency_off(registry: CollectorRegistry) -> None:
     sender = Sender()
-    ingestor = Ingestor(
-        HOUSE_PRICES, TOPICS, sender, IngestMetrics(registry), SeenIds(0, max_ids=10)
-    )
+    catalogue = SpecCatalogue(HOUSE_PRICES)
+    ingestor = Ingestor(catalogue, TOPICS, sender, IngestMetrics(registry), SeenIds(0, max_ids=10))
     [record] = records(1)
     await ingestor.ingest_batch([kafka(record, 0), kafka(record, 1)])
     assert sender.topics() == [TOPICS.records, TOPICS.records]
@@ -155,15 +158,12 @@ async def test_a_zero_horizon_turns_idempotency_off(registry: CollectorRegistry)
 
 def test_the_window_forgets_the_oldest_ids_beyond_its_size(clock: Clock) -> None:
     seen = SeenIds(horizon_seconds=60, max_ids=2, clock=clock)
-    seen.remember({("a", False): uuid4(), ("b", False): uuid4()})
+    seen.remember({("d", "a", False): uuid4(), ("d", "b", False): uuid4()})
     clock.now += 1
-    seen.remember({("c", True): uuid4()})
-    assert [seen.contains(key) for key in [("a", False), ("b", False), ("c", True)]] == [
-        False,
-        True,
-        True,
-    ]
-    assert not seen.contains(("c", False))
+    seen.remember({("d", "c", True): uuid4()})
+    keys = [("d", "a", False), ("d", "b", False), ("d", "c", True)]
+    assert [seen.contains(key) for key in keys] == [False, True, True]
+    assert not seen.contains(("d", "c", False))
     assert len(seen) == 2
 
 

@@ -19,6 +19,7 @@ from contracts import (
     Topics,
 )
 from mlbus.datagen import RecordGenerator
+from services.common.spec_catalogue import SpecCatalogue
 from services.ingest.metrics import IngestMetrics
 from services.ingest.routing import Ingestor, Message, Origin
 from services.ingest.validation import validate_record
@@ -26,6 +27,7 @@ from tests.support.sent_events import Recorder
 
 TOPICS = Topics.with_prefix("unit.")
 KAFKA = Origin(source=TOPICS.raw, partition=2, offset=41)
+RECORDS_TOTAL = "mlbus_ingest_records_total"
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def sent() -> Recorder:
 
 @pytest.fixture
 def ingestor(sent: Recorder, registry: CollectorRegistry) -> Ingestor:
-    return Ingestor(HOUSE_PRICES, TOPICS, sent, IngestMetrics(registry))
+    return Ingestor(SpecCatalogue(HOUSE_PRICES), TOPICS, sent, IngestMetrics(registry))
 
 
 def encode(value: Any) -> bytes:
@@ -119,8 +121,8 @@ async def test_each_element_of_an_array_is_routed_on_its_own(
     assert len(sent.on(TOPICS.predict_requests)) == 1
     rejected = sent.on(TOPICS.rejected)
     assert [json.loads(e.original) for e in rejected] == [bad, "x"]
-    assert count(registry, "mlbus_ingest_records_total", outcome="accepted") == 2
-    assert count(registry, "mlbus_ingest_records_total", outcome="rejected") == 2
+    assert count(registry, RECORDS_TOTAL, outcome="accepted", dataset="house-prices") == 2
+    assert count(registry, RECORDS_TOTAL, outcome="rejected", dataset="house-prices") == 2
     assert count(registry, "mlbus_ingest_routed_total", destination="training") == 1
     assert count(registry, "mlbus_ingest_routed_total", destination="prediction") == 1
 
@@ -178,10 +180,10 @@ async def test_publish_failures_propagate_so_the_input_is_not_committed(
     async def broken(event: Envelope, body: bytes, topic: str, key: bytes | None) -> None:
         raise ConnectionError("broker down")
 
-    ingestor = Ingestor(HOUSE_PRICES, TOPICS, broken, IngestMetrics(registry))
+    ingestor = Ingestor(SpecCatalogue(HOUSE_PRICES), TOPICS, broken, IngestMetrics(registry))
     with pytest.raises(ConnectionError):
         await ingestor.ingest(encode(labelled()), KAFKA)
-    assert count(registry, "mlbus_ingest_records_total", outcome="accepted") == 0
+    assert count(registry, RECORDS_TOTAL, outcome="accepted", dataset="house-prices") == 0
 
 
 async def test_huge_rejections_are_bounded(ingestor: Ingestor, sent: Recorder) -> None:
@@ -244,7 +246,9 @@ async def test_a_record_with_a_million_character_field_name_gets_a_bounded_event
 async def test_a_record_whose_event_is_too_large_is_dead_lettered_alone(
     sent: Recorder, registry: CollectorRegistry
 ) -> None:
-    small = Ingestor(HOUSE_PRICES, TOPICS, sent, IngestMetrics(registry), max_event_bytes=900)
+    small = Ingestor(
+        SpecCatalogue(HOUSE_PRICES), TOPICS, sent, IngestMetrics(registry), max_event_bytes=900
+    )
     record = labelled()
     outcome = await small.ingest(encode([record, {**record, "record_id": "x" * 250}]), KAFKA)
     assert outcome.accepted == 1
@@ -283,7 +287,7 @@ async def test_dead_letter_sends_one_message_alone_with_the_error(
         ("unhandled", "RuntimeError: still failing")
     ]
     assert (event.partition, event.offset) == (KAFKA.partition, KAFKA.offset)
-    assert count(registry, "mlbus_ingest_records_total", outcome="rejected") == 1
+    assert count(registry, RECORDS_TOTAL, outcome="rejected", dataset="house-prices") == 1
 
 
 def _message(raw: bytes) -> Message:

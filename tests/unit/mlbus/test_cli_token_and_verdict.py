@@ -131,3 +131,23 @@ def test_verdicts_that_trained_nothing(outcome: str, detail: str, rendered: str)
     assert not verdict.trained
     assert verdict.model_name is None
     assert verdict.render().startswith(rendered)
+
+
+def test_a_verdict_is_found_under_the_data_set_it_trained() -> None:
+    mine = "requested from the CLI (ghi)"
+    start_up = {"recent_results": [{"reason": "drift", "outcome": "uploaded", "detail": "m v4"}]}
+    rentals = {
+        "recent_results": [
+            {
+                "reason": f"command: {mine}",
+                "outcome": "uploaded",
+                "detail": "rentals v2",
+                "version": 2,
+            },
+        ]
+    }
+    status = start_up | {"datasets": {"house-prices": start_up, "rentals": rentals}}
+    verdict = verdict_of(status, mine)
+    assert verdict is not None
+    assert verdict.model_name == "rentals"
+    assert verdict_of(status, "requested from the CLI (other)") is None

@@ -48,3 +48,13 @@ def test_a_binary_target_decides_by_its_threshold_and_scores_roc_auc() -> None:
     assert score("roc_auc", truth, probabilities) == 1.0
     one_row = ClassProbabilities(np.array([[0.75, 0.25]]), ("no", "yes"), BINARY)
     assert score("roc_auc", truth[:1], one_row) is None  # needs both classes
+
+
+def test_classes_the_spec_lists_out_of_alphabetical_order_are_scored() -> None:
+    target = ClassificationTarget(name="outcome", classes=("stay", "leave"))
+    probabilities = ClassProbabilities(
+        np.array([[0.8, 0.2], [0.3, 0.7]]), ("stay", "leave"), target
+    )
+    truth = np.array(["stay", "leave"], dtype=object)
+    expected = log_loss(["stay", "leave"], [[0.2, 0.8], [0.7, 0.3]], labels=["leave", "stay"])
+    assert classification_scores(truth, probabilities)["log_loss"] == pytest.approx(expected)

@@ -57,10 +57,11 @@ async def test_a_classifier_run_is_uploaded_and_reported_by_the_specs_metric() -
         card.metrics.accuracy,
         None,
     )
-    assert registry.get_sample_value("mlbus_trainer_last_score", {"metric": "accuracy"}) == (
-        card.metrics.accuracy
-    )
-    assert registry.get_sample_value("mlbus_trainer_last_rmse") == 0  # never set
+    model = {"model": card.model_name}
+    assert registry.get_sample_value(
+        "mlbus_trainer_last_score", model | {"metric": "accuracy"}
+    ) == (card.metrics.accuracy)
+    assert registry.get_sample_value("mlbus_trainer_last_rmse", model) is None  # never set
 
 
 @pytest.fixture(scope="module")

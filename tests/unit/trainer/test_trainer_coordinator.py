@@ -107,7 +107,8 @@ class Harness:
         self.refusals.append(event)
 
     def metric(self, name: str, **labels: str) -> float | None:
-        return self.registry.get_sample_value(name, labels)
+        """A sample of the model's metrics (the settings' model unless `model` is given)."""
+        return self.registry.get_sample_value(name, {"model": self.settings.model_name} | labels)
 
     async def idle(self) -> None:
         await self.coordinator.runs.wait_idle()

@@ -58,7 +58,7 @@ class Harness:
 
     def skipped(self) -> float | None:
         return self.registry.get_sample_value(
-            "mlbus_trainer_skipped_total", {"reason": "unchanged"}
+            "mlbus_trainer_skipped_total", {"model": "house-prices", "reason": "unchanged"}
         )
 
 
