@@ -46,13 +46,20 @@ class ScoringPart:
     shadowed: asyncio.Future[ShadowScored] | None  # the challenger's, if there is one
 
 
-def by_dataset(batch: RequestBatch, servings: Servings) -> tuple[Served, list[RecordRejected]]:
+async def by_dataset(
+    batch: RequestBatch, servings: Servings, wait_seconds: float
+) -> tuple[Served, list[RecordRejected]]:
     """Each served data set's requests with its Serving, and a rejection for every request of
-    a data set no model serves here."""
+    a data set no model serves here (after `wait_seconds` for one first seen, see
+    Servings.arriving)."""
+    split = _split(batch)
+    found = [servings.for_dataset(dataset) for dataset, _ in split]
+    if None in found:  # rare: not on the path of every batch
+        waits = (servings.arriving(dataset, wait_seconds) for dataset, _ in split)
+        found = list(await asyncio.gather(*waits))
     served: Served = []
     rejected: list[RecordRejected] = []
-    for dataset, requests in _split(batch):
-        serving = servings.for_dataset(dataset)
+    for (dataset, requests), serving in zip(split, found, strict=True):
         if serving is not None:
             served.append((serving, requests))
         else:

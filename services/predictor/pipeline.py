@@ -111,7 +111,8 @@ class BatchScorer:
         started = time.perf_counter()
         records = _records(message.raw_message)
         parsed, rejections = parse_requests(records, self._settings.max_request_bytes)
-        served, unknown = by_dataset(parsed, self._servings)
+        wait = self._settings.unknown_dataset_wait_seconds
+        served, unknown = await by_dataset(parsed, self._servings, wait)
         models = await champions(served, self._settings.model_wait_seconds)
         if models is None:
             return None

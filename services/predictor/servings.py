@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_NOT_ARRIVED = 10_000  # unknown data set names remembered (not waited for again)
+
 
 class Servings:
     """The Serving of each known data set. The start-up data set's model may have a configured
@@ -40,6 +42,8 @@ class Servings:
         self._by_dataset: dict[str, Serving] = {}
         self._by_model: dict[str, Serving] = {}
         self._added = asyncio.Event()  # wakes keep_loaded: a new Serving needs its reload loop
+        self._waiters: dict[str, list[asyncio.Future[Serving]]] = {}  # see `arriving`
+        self._not_arrived: set[str] = set()  # unknown data sets already waited for in vain
         self.default_dataset = catalogue.default.dataset
         self._add(catalogue.default, default_model_name)
         for name in catalogue.names():
@@ -58,6 +62,32 @@ class Servings:
 
     def for_model(self, model_name: str) -> Serving | None:
         return self._by_model.get(model_name)
+
+    async def arriving(self, dataset: str, timeout_seconds: float) -> Serving | None:
+        """The data set's Serving. One not known yet is waited for, up to `timeout_seconds`,
+        the first time it is asked about: the spec feed may learn a new data set a moment
+        after ingest does, and its first records must not be dead-lettered for that."""
+        serving = self._by_dataset.get(dataset)
+        if serving is not None or dataset in self._not_arrived:
+            return serving
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(dataset, []).append(waiter)
+        try:
+            return await asyncio.wait_for(waiter, timeout_seconds)
+        except TimeoutError:
+            if len(self._not_arrived) >= MAX_NOT_ARRIVED:  # bounded, whatever names come in
+                self._not_arrived.clear()
+            self._not_arrived.add(dataset)
+            return None
+        finally:
+            self._forget(dataset, waiter)
+
+    def _forget(self, dataset: str, waiter: asyncio.Future[Serving]) -> None:
+        waiters = self._waiters.get(dataset, [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+        if not waiters:
+            self._waiters.pop(dataset, None)
 
     def __iter__(self) -> Iterator[tuple[str, Serving]]:
         """(data set, its Serving), in the order they were learned."""
@@ -122,6 +152,10 @@ class Servings:
         self._by_dataset[known.dataset] = serving
         self._by_model[name] = serving
         self._added.set()
+        self._not_arrived.discard(known.dataset)
+        for waiter in self._waiters.pop(known.dataset, []):
+            if not waiter.done():
+                waiter.set_result(serving)
         log.info("predictor: data set %r served by model %r", known.dataset, name)
 
 

@@ -23,8 +23,10 @@ HOUSES = HOUSE_PRICES.name
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """A batch waits this long for a missing champion, then is handed back."""
-    return settings.model_copy(update={"model_wait_seconds": 0.05})
+    """A batch waits this long for a missing champion (then is handed back), or for the spec of
+    an unknown data set (then its requests are dead-lettered)."""
+    waits = {"model_wait_seconds": 0.05, "unknown_dataset_wait_seconds": 0.05}
+    return settings.model_copy(update=waits)
 
 
 @pytest.fixture

@@ -71,14 +71,14 @@ async def _serve(
     await serving.champion.reload()
 
 
-def test_a_batch_of_one_data_set_is_one_part_as_it_came(servings: Servings) -> None:
+async def test_a_batch_of_one_data_set_is_one_part_as_it_came(servings: Servings) -> None:
     batch = _batch(("a", HOUSES, 1.0), ("b", HOUSES, 2.0))
-    served, rejected = by_dataset(batch, servings)
+    served, rejected = await by_dataset(batch, servings, 0.0)
     assert rejected == []
     assert [(serving, part) for serving, part in served] == [(servings.default, batch)]
 
 
-def test_a_mixed_batch_splits_by_data_set_keeping_each_ones_order(servings: Servings) -> None:
+async def test_a_mixed_batch_splits_by_data_set_keeping_each_ones_order(servings: Servings) -> None:
     batch = _batch(
         ("r1", "rentals", 1.0),
         ("h1", HOUSES, 2.0),
@@ -86,7 +86,7 @@ def test_a_mixed_batch_splits_by_data_set_keeping_each_ones_order(servings: Serv
         ("h2", HOUSES, 4.0),
         ("r2", "rentals", 5.0),
     )
-    served, rejected = by_dataset(batch, servings)
+    served, rejected = await by_dataset(batch, servings, 0.0)
     assert rejected == []
     assert [serving.model_name for serving, _ in served] == ["rentals", HOUSES]
     rows = [
@@ -96,9 +96,9 @@ def test_a_mixed_batch_splits_by_data_set_keeping_each_ones_order(servings: Serv
     assert rows == [[("r1", 1.0), ("r1", 3.0), ("r2", 5.0)], [("h1", 2.0), ("h2", 4.0)]]
 
 
-def test_requests_of_an_unknown_data_set_are_dead_lettered_alone(servings: Servings) -> None:
+async def test_requests_of_an_unknown_data_set_are_dead_lettered_alone(servings: Servings) -> None:
     batch = _batch(("h1", HOUSES, 1.0), ("x1", "nowhere", 2.0), ("h2", HOUSES, 3.0))
-    served, rejected = by_dataset(batch, servings)
+    served, rejected = await by_dataset(batch, servings, 0.0)
     assert [[e.record_id for e in part.events] for _, part in served] == [["h1", "h2"]]
     [rejection] = rejected
     assert (rejection.record_id, rejection.offset, rejection.source) == ("x1", 1, "requests")
@@ -114,7 +114,7 @@ async def test_each_part_is_scored_by_its_own_champion(
     await _serve(servings, registries, HOUSES, scale=2.0)
     await _serve(servings, registries, "rentals", scale=3.0)
     batch = _batch(("h1", HOUSES, 10.0), ("r1", "rentals", 10.0), ("h2", HOUSES, 20.0))
-    served, _ = by_dataset(batch, servings)
+    served, _ = await by_dataset(batch, servings, 0.0)
     models = await champions(served, timeout_seconds=1)
     assert models is not None
     with ThreadPoolExecutor(max_workers=1) as executor:
@@ -129,7 +129,7 @@ async def test_a_part_without_a_champion_holds_the_batch_until_its_wait_ends(
     servings: Servings, registries: FakeRegistries
 ) -> None:
     await _serve(servings, registries, HOUSES, scale=2.0)
-    served, _ = by_dataset(_batch(("h1", HOUSES, 1.0), ("r1", "rentals", 1.0)), servings)
+    served, _ = await by_dataset(_batch(("h1", HOUSES, 1.0), ("r1", "rentals", 1.0)), servings, 0.0)
     assert await champions(served, timeout_seconds=0.05) is None
 
     waiting = asyncio.create_task(champions(served, timeout_seconds=5))
@@ -138,3 +138,34 @@ async def test_a_part_without_a_champion_holds_the_batch_until_its_wait_ends(
     models = await waiting
     assert models is not None
     assert [model.name for model in models] == [HOUSES, "rentals"]
+
+
+async def test_a_data_set_learned_within_the_wait_is_scored_not_dead_lettered(
+    registries: FakeRegistries, metrics: PredictorMetrics
+) -> None:
+    catalogue = SpecCatalogue(HOUSE_PRICES)  # rentals not known yet
+    servings = Servings(
+        registries, metrics, catalogue, default_model_name=HOUSES, on_refused=_ignore_refusal
+    )
+    batch = _batch(("r1", "rentals", 1.0), ("h1", HOUSES, 1.0))
+    splitting = asyncio.create_task(by_dataset(batch, servings, wait_seconds=5))
+    await asyncio.sleep(0.01)
+    catalogue.learn(registered(rentals()))  # the spec feed catches up with ingest
+    served, rejected = await splitting
+    assert rejected == []
+    assert [serving.model_name for serving, _ in served] == ["rentals", HOUSES]
+
+
+async def test_an_unknown_data_set_is_waited_for_once_then_dead_lettered_at_once(
+    servings: Servings,
+) -> None:
+    batch = _batch(("x1", "nowhere", 1.0), ("h1", HOUSES, 1.0))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    _, rejected = await by_dataset(batch, servings, wait_seconds=0.2)
+    assert loop.time() - started >= 0.2
+    assert [r.record_id for r in rejected] == ["x1"]
+    started = loop.time()
+    _, rejected = await by_dataset(batch, servings, wait_seconds=5)  # not waited for again
+    assert loop.time() - started < 1
+    assert [r.record_id for r in rejected] == ["x1"]
