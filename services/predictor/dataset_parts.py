@@ -2,7 +2,8 @@
 
 Each part keeps its records in their batch order, so the records of one id (one data set) stay
 in order. A record of a data set the predictor serves no model for is dead-lettered with rule
-`dataset`: it must neither be lost nor hold up the others.
+`dataset` (after one short wait for a data set met for the first time): it must neither be
+lost nor hold up the others.
 """
 
 from __future__ import annotations
