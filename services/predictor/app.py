@@ -11,13 +11,15 @@ from services.common.broker import make_broker
 from services.common.http import service_app
 from services.common.poison import PoisonMetrics
 from services.common.sending import BrokerSender, ProducerSender
+from services.common.spec_catalogue import SpecCatalogue
+from services.common.spec_feed import spec_feed
 from services.predictor.config import Settings
 from services.predictor.handlers import build_router
 from services.predictor.http import body_limits, build_http_router
 from services.predictor.metrics import PredictorMetrics
 from services.predictor.pipeline import BatchPipeline, BatchScorer, InlinePipeline, KafkaPipeline
 from services.predictor.registry_client import ModelSource, RegistryClient
-from services.predictor.serving import Serving
+from services.predictor.servings import Servings
 
 
 def create_app(
@@ -38,17 +40,14 @@ def create_app(
             settings.registry_url, timeout_seconds=settings.registry_timeout_seconds
         )
 
-    async def announce_refusal(event: ModelRefused) -> None:
-        await broker.publish(event, settings.kafka.topics.models, key=event.model_name.encode())
-
-    serving = Serving.of(
-        source, settings.model_name, metrics, spec=settings.spec, on_refused=announce_refusal
-    )
-    pipeline = _pipeline(settings, broker, serving, metrics, metrics_registry, in_memory=in_memory)
-    broker.include_router(build_router(settings, pipeline, serving))
+    catalogue = SpecCatalogue(settings.spec)
+    servings = _servings(settings, broker, source, metrics, catalogue)
+    serving = servings.default
+    pipeline = _pipeline(settings, broker, servings, metrics, metrics_registry, in_memory=in_memory)
+    broker.include_router(build_router(settings, pipeline, servings))
 
     async def load_models() -> None:
-        await serving.keep_loaded(
+        await servings.keep_loaded(
             poll_seconds=settings.poll_seconds, recheck_seconds=settings.recheck_seconds
         )
 
@@ -62,23 +61,47 @@ def create_app(
         broker,
         metrics_registry,
         ready=lambda: serving.champion.holder.current is not None,
-        ready_detail=lambda: {"model": serving.champion.waiting()},
-        before_consume=lambda: serving.load_champion(settings.registry_timeout_seconds),
+        ready_detail=lambda: {"model": serving.champion.waiting(), "models": servings.waiting()},
+        before_consume=lambda: servings.load_champions(settings.registry_timeout_seconds),
         on_shutdown=on_shutdown,
         background=[load_models],
         body_limits=body_limits(settings.http_max_body_bytes),
         stall_seconds=settings.kafka.consumer_stall_seconds,
+        specs=spec_feed(settings.kafka, broker, catalogue),
     )
+    app.state.catalogue = catalogue
+    app.state.servings = servings
     app.state.model_holder = serving.champion.holder
     app.state.challenger_holder = serving.challenger.holder
-    app.include_router(build_http_router(serving, settings))
+    app.include_router(build_http_router(servings, catalogue, settings))
     return app
+
+
+def _servings(
+    settings: Settings,
+    broker: KafkaBroker,
+    source: ModelSource,
+    metrics: PredictorMetrics,
+    catalogue: SpecCatalogue,
+) -> Servings:
+    """A Serving per data set of `catalogue`; a refused model version is announced."""
+
+    async def announce_refusal(event: ModelRefused) -> None:
+        await broker.publish(event, settings.kafka.topics.models, key=event.model_name.encode())
+
+    return Servings(
+        source,
+        metrics,
+        catalogue,
+        default_model_name=settings.model_name,
+        on_refused=announce_refusal,
+    )
 
 
 def _pipeline(
     settings: Settings,
     broker: KafkaBroker,
-    serving: Serving,
+    servings: Servings,
     metrics: PredictorMetrics,
     metrics_registry: CollectorRegistry,
     *,
@@ -88,7 +111,7 @@ def _pipeline(
     # Records handed back after a failed send count as redelivered, as in every consumer.
     redelivered = PoisonMetrics(metrics_registry).redelivered.labels(consumer="predictor.requests")
     sender = BrokerSender(broker) if in_memory else ProducerSender(broker)
-    scorer = BatchScorer(settings, serving, metrics, sender)
+    scorer = BatchScorer(settings, servings, metrics, sender)
     if in_memory:
         return InlinePipeline(scorer)
     return KafkaPipeline(

@@ -48,6 +48,10 @@ class Settings(ServiceSettings):
     # How long one batch waits for a first model before it is handed back to Kafka (never
     # dropped): shorter than Kafka's max.poll.interval so the consumer stays in its group.
     model_wait_seconds: float = Field(default=30.0, gt=0)
+    # How long a batch waits, the first time it meets a data set the predictor does not know,
+    # for the spec feed to learn it (ingest may learn it first); then its requests are
+    # dead-lettered, and that name is not waited for again.
+    unknown_dataset_wait_seconds: float = Field(default=3.0, ge=0)
     # Share of requests also scored by the challenger (when one exists), chosen by a hash of
     # the record id: the same records on every instance and on every redelivery.
     shadow_fraction: float = Field(default=1.0, ge=0.0, le=1.0)

@@ -17,7 +17,7 @@ from contracts import MODEL_EVENT
 from services.common.broker import FETCHER_WAKE_MS
 from services.predictor.config import Settings
 from services.predictor.pipeline import BatchPipeline
-from services.predictor.serving import Serving
+from services.predictor.servings import Servings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class DrainOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._pipeline.assigned(assigned)
 
 
-def build_router(settings: Settings, pipeline: BatchPipeline, serving: Serving) -> KafkaRouter:
+def build_router(settings: Settings, pipeline: BatchPipeline, servings: Servings) -> KafkaRouter:
     """The subscribers, and the outputs the pipeline sends to (declared for the AsyncAPI
     document)."""
     topics = settings.kafka.topics
@@ -84,6 +84,6 @@ def build_router(settings: Settings, pipeline: BatchPipeline, serving: Serving) 
         except ValidationError as exc:
             log.warning("predictor: ignoring an unreadable model event: %s", exc)
             return
-        await serving.follow(event)
+        await servings.follow(event)
 
     return router

@@ -1,5 +1,6 @@
 """The predictor's routes. POST /predict: score one or many records synchronously with the
-serving champion; GET /model: which versions serve.
+serving champion of a data set (?dataset=, default the start-up one); GET /model: which
+versions serve.
 
 Records pass through the normaliser ingest uses (contracts.normalise) before they are scored,
 so a record gets the same features, and the same prediction, here as through ingest and Kafka;
@@ -24,10 +25,12 @@ from contracts import DatasetSpec, FeatureValue, RejectionReason
 from contracts.events import Features
 from contracts.normalise import Invalid, normalise_fields, record_id_text
 from services.common.http import BodyLimit, problem_responses, refuse_lone_surrogates
+from services.common.spec_catalogue import SpecCatalogue
 from services.predictor.config import Settings
 from services.predictor.request_batch import RawRequest, RequestBatch, encode_json
 from services.predictor.scoring import OFFLOAD_FROM, Result, ScoredBatch, score_requests
 from services.predictor.serving import ModelHolder, Serving
+from services.predictor.servings import Servings
 
 _HTTP_SOURCE = RawRequest(b"", "http")
 
@@ -133,49 +136,72 @@ async def read_records(request: Request, max_records: int) -> list[PredictRecord
     return body if isinstance(body, list) else [body]
 
 
-def build_http_router(serving: Serving, settings: Settings) -> APIRouter:
-    """POST /predict with the champion, then GET /model."""
+def build_http_router(
+    servings: Servings, catalogue: SpecCatalogue, settings: Settings
+) -> APIRouter:
+    """POST /predict with a data set's champion, then GET /model."""
     router = APIRouter(tags=["predictor"])
-    _add_predict(router, serving.champion.holder, settings.spec, settings.http_max_records)
-    _add_model(router, serving, settings.model_name)
+    _add_predict(router, servings, catalogue, settings.http_max_records)
+    _add_model(router, servings)
     return router
 
 
-def _add_model(router: APIRouter, serving: Serving, model_name: str) -> None:
+def served_dataset(
+    servings: Servings, catalogue: SpecCatalogue, dataset: str | None
+) -> tuple[ModelHolder, DatasetSpec]:
+    """The champion's holder and the current spec of `dataset` (None: the start-up data set);
+    404 for a data set no model serves here."""
+    name = dataset or servings.default_dataset
+    serving, known = servings.for_dataset(name), catalogue.get(name)
+    if serving is None or known is None:
+        raise HTTPException(404, f"no model serves data set {name!r} here")
+    return serving.champion.holder, known.spec
+
+
+def _add_model(router: APIRouter, servings: Servings) -> None:
     @router.get("/model")
     async def serving_model() -> dict[str, object]:
         """Which model versions serve right now (champion, and challenger if shadow-scored);
-        for a classifier also its classes and the threshold decisions take (binary)."""
-        model, shadow = serving.champion.holder.current, serving.challenger.holder.current
-        if model is None:
-            return {"model_name": model_name, "loaded": False}
-        served = {
-            "model_name": model.name,
-            "loaded": True,
-            "version": model.version,
-            "sha256": model.sha256,
-            "challenger_version": shadow.version if shadow else None,
-        }
-        rule = model.rule
-        if rule is None:
-            return served
-        return served | {"classes": list(rule.classes), "threshold": rule.threshold}
+        for a classifier also its classes and the threshold decisions take (binary). The
+        start-up data set's model at the top level; every data set's under `models`."""
+        models = [{"dataset": dataset} | served(s) for dataset, s in servings]
+        return served(servings.default) | {"models": models}
+
+
+def served(serving: Serving) -> dict[str, object]:
+    """The versions one Serving serves (see GET /model)."""
+    model, shadow = serving.champion.holder.current, serving.challenger.holder.current
+    if model is None:
+        return {"model_name": serving.model_name, "loaded": False}
+    versions = {
+        "model_name": model.name,
+        "loaded": True,
+        "version": model.version,
+        "sha256": model.sha256,
+        "challenger_version": shadow.version if shadow else None,
+    }
+    rule = model.rule
+    if rule is None:
+        return versions
+    return versions | {"classes": list(rule.classes), "threshold": rule.threshold}
 
 
 def _add_predict(
-    router: APIRouter, holder: ModelHolder, spec: DatasetSpec, max_records: int
+    router: APIRouter, servings: Servings, catalogue: SpecCatalogue, max_records: int
 ) -> None:
 
     @router.post(
         "/predict",
-        responses=problem_responses(413, 422, 503),
+        responses=problem_responses(404, 413, 422, 503),
         openapi_extra=_body_doc(max_records),
     )
-    async def predict(request: Request) -> PredictResponse:
-        """Score one record or a list with the champion (the same model Kafka requests get).
+    async def predict(request: Request, dataset: str | None = None) -> PredictResponse:
+        """Score one record or a list with the champion of `dataset` (default: the start-up
+        data set), the same model its Kafka requests get.
 
         A request with a record that ingest would reject is refused whole (422), each such
         record named by its index with every reason."""
+        holder, spec = served_dataset(servings, catalogue, dataset)
         records = await read_records(request, max_records)
         # Pure Python, about 70 us a record: a large request is normalised in a thread, so the
         # event loop (and the Kafka requests it serves) gets the GIL back every few ms.

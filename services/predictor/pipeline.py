@@ -15,7 +15,7 @@ import logging
 import operator
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -24,9 +24,14 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from services.common.metrics import observe_many
 from services.predictor.commits import CommitPipeline, PendingBatch
-from services.predictor.request_batch import RequestBatch, encode_json, parse_requests
-from services.predictor.scoring import Result, ScoredBatch, score_requests_beside_loop
-from services.predictor.shadow import shadow_score_beside_loop
+from services.predictor.dataset_parts import (
+    ScoringPart,
+    ShadowScored,
+    by_dataset,
+    champions,
+    start_parts,
+)
+from services.predictor.request_batch import encode_json, parse_requests
 from services.predictor.stage import OrderedStage
 
 if TYPE_CHECKING:
@@ -37,11 +42,11 @@ if TYPE_CHECKING:
     from services.predictor.config import Settings
     from services.predictor.metrics import PredictorMetrics
     from services.predictor.model import LoadedModel
-    from services.predictor.serving import ModelHolder, Serving
+    from services.predictor.scoring import Result, ScoredBatch
+    from services.predictor.servings import Servings
 
 log = logging.getLogger(__name__)
 
-ShadowScored = tuple[list[Result], int]  # the challenger's predictions, and its failures
 Records = Sequence[ConsumerRecord[Any, Any]]
 
 
@@ -65,14 +70,11 @@ REVOKE_DRAIN_SECONDS = 3.0
 
 @dataclass(frozen=True)
 class ScoringJob:
-    """A consumed batch, parsed, with the model that will score it."""
+    """A consumed batch, parsed and split by data set, each part scoring with its champion."""
 
     records: Records
-    model: LoadedModel
-    parsed: RequestBatch
-    rejections: list[RecordRejected]
-    scored: asyncio.Future[ScoredBatch]  # scoring, started once parsed
-    shadowed: asyncio.Future[ShadowScored] | None  # the challenger's, if there is one
+    parts: list[ScoringPart]
+    rejections: list[RecordRejected]  # unreadable requests, and those of unknown data sets
     started: float
 
 
@@ -86,15 +88,15 @@ class Consumed:
 
 
 class BatchScorer:
-    """Parses batches, scores them with the champion (and a sample with the challenger) in an
-    inference thread, and sends their predictions and rejections."""
+    """Parses batches, scores each data set's part with its champion (and a sample with its
+    challenger) in an inference thread, and sends their predictions and rejections."""
 
     def __init__(
-        self, settings: Settings, serving: Serving, metrics: PredictorMetrics, sender: Sender
+        self, settings: Settings, servings: Servings, metrics: PredictorMetrics, sender: Sender
     ) -> None:
         self._settings = settings
         self._topics = settings.kafka.topics
-        self._serving = serving
+        self._servings = servings
         self._metrics = metrics
         self._sender = sender
         # One thread for inference: a batch is scored there while the event loop sends the
@@ -104,35 +106,35 @@ class BatchScorer:
         )
 
     async def start(self, message: KafkaMessage) -> ScoringJob | None:
-        """The batch, parsed, its scoring started; None if no model serves in time (the batch
-        is then handed back, to be consumed again once a model serves)."""
+        """The batch, parsed, each data set's part scoring; None if a champion it needs does
+        not serve in time (the batch is then handed back, to be consumed again once it does)."""
         started = time.perf_counter()
-        holder = self._serving.champion.holder
-        model = holder.current or await _wait_for_model(holder, self._settings.model_wait_seconds)
-        if model is None:
-            return None
         records = _records(message.raw_message)
         parsed, rejections = parse_requests(records, self._settings.max_request_bytes)
-        # Scoring starts now, beside the batches ahead of it; they are sent in order.
-        scored = asyncio.ensure_future(score_requests_beside_loop(model, parsed, self._inference))
-        challenger = self._serving.challenger.holder.current
+        wait = self._settings.unknown_dataset_wait_seconds
+        served, unknown = await by_dataset(parsed, self._servings, wait)
+        models = await champions(served, self._settings.model_wait_seconds)
+        if models is None:
+            return None
         fraction = self._settings.shadow_fraction
-        shadowed = _start_shadow(challenger, parsed, fraction, self._inference)
-        return ScoringJob(records, model, parsed, rejections, scored, shadowed, started)
+        parts = start_parts(served, models, fraction, self._inference)
+        return ScoringJob(records, parts, rejections + unknown, started)
 
     async def emit(self, job: ScoringJob) -> list[Acknowledgement]:
         """Send the batch's results and rejections once scored, and its shadow results: the
         acknowledgements the batch's commit waits for (shadow sends never hold it up)."""
-        scored = await job.scored
-        rejections = job.rejections + scored.rejections
-        sends = await self._send_predictions(self._topics.predict_results, scored.predictions)
+        scored = [await part.scored for part in job.parts]
+        rejections = job.rejections + [r for batch in scored for r in batch.rejections]
+        sends: list[Acknowledgement] = []
+        for part, batch in zip(job.parts, scored, strict=True):
+            sends += await self._send_predictions(self._topics.predict_results, batch.predictions)
+            _observe_part(self._metrics, part.model, batch)
         sends += [await self._send_rejection(rejection) for rejection in rejections]
-        shadow_made = await _shadow_results(job.shadowed, self._metrics)
-        shadow_sends = await self._send_predictions(self._topics.predict_shadow, shadow_made)
-        _count_shadow(self._metrics, shadow_made, shadow_sends)
-        made, done = len(scored.predictions), time.perf_counter()
-        _observe(self._metrics, job.model, job.records, made, len(rejections), job.started, done)
-        self._metrics.inference_seconds.observe(scored.inference_seconds)
+        for part in job.parts:
+            shadow_made = await _shadow_results(part.shadowed, self._metrics)
+            shadow_sends = await self._send_predictions(self._topics.predict_shadow, shadow_made)
+            _count_shadow(self._metrics, shadow_made, shadow_sends)
+        _observe(self._metrics, job.records, len(rejections), job.started, time.perf_counter())
         return sends
 
     def close(self) -> None:
@@ -263,14 +265,6 @@ def _failed(error: Exception) -> Acknowledgement:
     return failed
 
 
-def _start_shadow(
-    model: LoadedModel | None, parsed: RequestBatch, fraction: float, executor: Executor
-) -> asyncio.Future[ShadowScored] | None:
-    if model is None or fraction <= 0:
-        return None
-    return asyncio.ensure_future(shadow_score_beside_loop(model, parsed, fraction, executor))
-
-
 async def _shadow_results(
     shadowed: asyncio.Future[ShadowScored] | None, metrics: PredictorMetrics
 ) -> list[Result]:
@@ -280,15 +274,6 @@ async def _shadow_results(
     if failed:
         metrics.shadow_failures.inc(failed)
     return made
-
-
-async def _wait_for_model(holder: ModelHolder, timeout_seconds: float) -> LoadedModel | None:
-    """The first model, or None if none comes in time (the batch is then handed back)."""
-    try:
-        return await asyncio.wait_for(holder.wait_ready(), timeout_seconds)
-    except TimeoutError:
-        log.info("predictor: no model loaded yet; requests wait for a promoted model")
-        return None
 
 
 def _records(raw_message: Any) -> Records:
@@ -319,19 +304,19 @@ def _count_shadow(
         send.add_done_callback(settled)
 
 
+def _observe_part(metrics: PredictorMetrics, model: LoadedModel, scored: ScoredBatch) -> None:
+    """Count one data set's predictions under its model; time its onnxruntime call."""
+    made = len(scored.predictions)
+    if made:
+        metrics.predictions.labels(model=model.name, version=str(model.version)).inc(made)
+    metrics.inference_seconds.observe(scored.inference_seconds)
+
+
 def _observe(
-    metrics: PredictorMetrics,
-    model: LoadedModel,
-    records: Records,
-    made: int,
-    rejected: int,
-    started: float,
-    done: float,
+    metrics: PredictorMetrics, records: Records, rejected: int, started: float, done: float
 ) -> None:
     metrics.batch_size.observe(len(records))
     metrics.batch_seconds.observe(done - started)
-    if made:
-        metrics.predictions.labels(model=model.name, version=str(model.version)).inc(made)
     if rejected:
         metrics.rejected.inc(rejected)
     # In numpy: this runs over every record. A missing timestamp (None) becomes NaN, then left out.

@@ -119,12 +119,14 @@ class RequestBatch:
             self.event_ids[np.asarray(rows, dtype=np.intp)],
         )
 
-    def reject(self, row: int, message: str) -> RecordRejected:
-        """A RecordRejected for the request at `row`."""
-        return reject(self.sources[row], message, record_id=self.events[row].record_id)
+    def reject(self, row: int, message: str, rule: str = PREDICT_ERROR) -> RecordRejected:
+        """A RecordRejected for the request at `row`, for breaking `rule`."""
+        return reject(self.sources[row], message, record_id=self.events[row].record_id, rule=rule)
 
 
-def reject(raw: Consumed, message: str, record_id: str | None = None) -> RecordRejected:
+def reject(
+    raw: Consumed, message: str, record_id: str | None = None, rule: str = PREDICT_ERROR
+) -> RecordRejected:
     """A RecordRejected for one request that could not be parsed or scored."""
     log.warning("predictor: rejected %s@%s:%s: %s", raw.topic, raw.partition, raw.offset, message)
     return RecordRejected(
@@ -133,7 +135,7 @@ def reject(raw: Consumed, message: str, record_id: str | None = None) -> RecordR
         partition=raw.partition,
         offset=raw.offset,
         original=bounded_original((raw.value or b"").decode("utf-8", errors="replace")),
-        reasons=(RejectionReason(field=None, rule=PREDICT_ERROR, message=message),),
+        reasons=(RejectionReason(field=None, rule=rule, message=message),),
     )
 
 

@@ -115,6 +115,15 @@ class AliasReloader:
         self._lock = asyncio.Lock()  # one reload at a time; the next one sees the newest alias
         self.waiting_since: datetime | None = datetime.now(UTC)  # None while a model serves
         self.last_problem = "the registry was not asked yet"  # why nothing serves, if so
+        self._stale = False  # the spec changed since the model serving was loaded
+
+    def respec(self, spec: DatasetSpec) -> None:
+        """Check and load models against `spec` from now on; the reload loop reloads the
+        version serving soon, so a new threshold (say) applies to it too."""
+        self.spec = spec
+        self._refused.clear()  # refused under the old spec: may pass under the new one
+        self._stale = True
+        self.retry_wanted.set()
 
     async def reload(self) -> ReloadOutcome:
         async with self._lock:
@@ -160,7 +169,7 @@ class AliasReloader:
             return self._alias_unset()
         current = self.holder.current
         key = (wanted.version, wanted.sha256.lower())
-        if current is not None and (current.version, current.sha256) == key:
+        if not self._stale and current is not None and (current.version, current.sha256) == key:
             return ReloadOutcome.UNCHANGED
         if key in self._refused:
             return ReloadOutcome.REFUSED  # last_problem still says why
@@ -187,6 +196,7 @@ class AliasReloader:
             time.perf_counter() - started
         )
         self.holder.swap(model)
+        self._stale = False
         self.metrics.model_loads.labels(outcome="loaded").inc()
         self.metrics.swaps.labels(alias=self.alias).inc()
         self.metrics.version_gauge(self.alias).labels(model=model.name).set(model.version)
@@ -301,6 +311,15 @@ class Serving:
             )
 
         return cls(champion=reloader(CHAMPION), challenger=reloader(CHALLENGER))
+
+    @property
+    def model_name(self) -> str:
+        return self.champion.model_name
+
+    def respec(self, spec: DatasetSpec) -> None:
+        """A new version of the data set's spec: both aliases are checked against it."""
+        self.champion.respec(spec)
+        self.challenger.respec(spec)
 
     async def load_champion(self, timeout_seconds: float) -> None:
         """Serve the champion from the first batch on, if there is one: one bounded try, since

@@ -32,8 +32,10 @@ def onnx_v2() -> bytes:
 
 @pytest.fixture
 def settings(topic_prefix: str) -> Settings:
-    # topic_prefix (tests/conftest.py) gives each test its own topics and consumer groups.
-    return Settings(kafka=KafkaSettings(topic_prefix=topic_prefix), poll_seconds=0.02)
+    # topic_prefix (tests/conftest.py) gives each test its own topics and consumer groups. The
+    # in-memory broker has no specs topic to read: tests teach app.state.catalogue directly.
+    kafka = KafkaSettings(topic_prefix=topic_prefix, follow_specs=False)
+    return Settings(kafka=kafka, poll_seconds=0.02)
 
 
 @pytest.fixture

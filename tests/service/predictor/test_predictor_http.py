@@ -22,7 +22,8 @@ SPEC = DatasetSpec(
 
 @pytest.fixture
 def settings(topic_prefix: str) -> Settings:
-    return Settings(kafka=KafkaSettings(topic_prefix=topic_prefix), poll_seconds=0.02, spec=SPEC)
+    kafka = KafkaSettings(topic_prefix=topic_prefix, follow_specs=False)  # no specs topic in memory
+    return Settings(kafka=kafka, poll_seconds=0.02, spec=SPEC)
 
 
 @pytest.fixture

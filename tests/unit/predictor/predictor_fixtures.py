@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from onnx import TensorProto, helper
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.compose import ColumnTransformer
@@ -133,3 +134,45 @@ class FakeRegistry:
         if self.gate is not None:
             await self.gate.wait()
         return self.artifacts[version.version]
+
+
+def scaling_model_bytes(feature: str, scale: float) -> bytes:
+    """A one-input regressor predicting `scale` times `feature`: a model of another data set."""
+    graph = helper.make_graph(
+        [helper.make_node("Mul", [feature, "scale"], ["prediction"])],
+        "scaling",
+        [helper.make_tensor_value_info(feature, TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("prediction", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor("scale", TensorProto.FLOAT, [1], [scale])],
+    )
+    opset = [helper.make_opsetid("", 13)]
+    return bytes(helper.make_model(graph, opset_imports=opset).SerializeToString())
+
+
+def named_version(model_name: str, version: int, data: bytes) -> ModelVersion:
+    """`model_version`, as a version of model `model_name` trained on the data set of that name."""
+    metadata = model_version(version, data)
+    card = metadata.card.model_copy(update={"model_name": model_name, "dataset": model_name})
+    return metadata.model_copy(update={"model_name": model_name, "card": card})
+
+
+@dataclass
+class FakeRegistries:
+    """A ModelSource of several models, each answered by its own FakeRegistry."""
+
+    by_model: dict[str, FakeRegistry] = field(default_factory=dict)
+    asked: list[str] = field(default_factory=list)  # model names, in the order asked
+    failing: set[str] = field(default_factory=set)  # models whose questions raise a surprise
+
+    def of(self, model_name: str) -> FakeRegistry:
+        """The registry of `model_name`, made empty on first use."""
+        return self.by_model.setdefault(model_name, FakeRegistry(model_name=model_name))
+
+    async def alias(self, model_name: str, alias: str) -> ModelVersion | None:
+        self.asked.append(model_name)
+        if model_name in self.failing:
+            raise RuntimeError(f"a surprise while asking about {model_name}")
+        return await self.of(model_name).alias(model_name, alias)
+
+    async def download(self, version: ModelVersion) -> bytes:
+        return await self.of(version.model_name).download(version)
