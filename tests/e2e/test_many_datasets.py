@@ -113,24 +113,33 @@ def test_data_sets_registered_at_run_time_get_their_own_models(
     files = {d.name: write_files(d, folder(tmp_path / d.name)) for d in [FIRST, *LATER]}
     env = {"MLBUS_TRAINER_RETRAIN_EVERY": "100", "MLBUS_TRAINER_MIN_RECORDS": "50"}
     first = files[FIRST.name]
-    with start_stack(broker, folder(tmp_path / "stack"), first, extra_env=env) as stack:
-        started = {name: process.pid for name, process in stack.processes.items()}
-        publish(stack, first.labelled_csv, first, FIRST.name)
-        wait_for_champion(stack, FIRST.name)
-        publish(stack, first.unlabelled_csv, first, FIRST.name)  # scored while others join
-        for later in LATER:
-            output = mlbus(stack, "spec", "register", str(files[later.name].spec))
-            assert f"{later.name}: spec v1" in output
-            publish(stack, files[later.name].labelled_csv, files[later.name], later.name)
-        for data in [FIRST, *LATER]:
-            card = wait_for_champion(stack, data.name).card
-            assert card.dataset == data.name
-            assert card.snapshot_size <= len(files[data.name].labelled)
-        for data in LATER:
-            publish(stack, files[data.name].unlabelled_csv, files[data.name], data.name)
-        for data in [FIRST, *LATER]:
-            ids = set(files[data.name].unlabelled["record_id"])
-            found = predictions_for(stack, ids)
-            assert {found[i]["model_name"] for i in ids} == {data.name}
-        stack.check_alive()
-        assert {name: process.pid for name, process in stack.processes.items()} == started
+    stack = start_stack(broker, folder(tmp_path / "stack"), first, extra_env=env)
+    try:
+        stack.wait_ready(timeout=300)  # a loaded machine: imports alone can take a minute
+        check_every_data_set(stack, files)
+    finally:
+        stack.stop()
+
+
+def check_every_data_set(stack: Stack, files: dict[str, Files]) -> None:
+    first = files[FIRST.name]
+    started = {name: process.pid for name, process in stack.processes.items()}
+    publish(stack, first.labelled_csv, first, FIRST.name)
+    wait_for_champion(stack, FIRST.name)
+    publish(stack, first.unlabelled_csv, first, FIRST.name)  # scored while others join
+    for later in LATER:
+        output = mlbus(stack, "spec", "register", str(files[later.name].spec))
+        assert f"{later.name}: spec v1" in output
+        publish(stack, files[later.name].labelled_csv, files[later.name], later.name)
+    for data in [FIRST, *LATER]:
+        card = wait_for_champion(stack, data.name).card
+        assert card.dataset == data.name
+        assert card.snapshot_size <= len(files[data.name].labelled)
+    for data in LATER:
+        publish(stack, files[data.name].unlabelled_csv, files[data.name], data.name)
+    for data in [FIRST, *LATER]:
+        ids = set(files[data.name].unlabelled["record_id"])
+        found = predictions_for(stack, ids)
+        assert {found[i]["model_name"] for i in ids} == {data.name}
+    stack.check_alive()
+    assert {name: process.pid for name, process in stack.processes.items()} == started
