@@ -9,10 +9,8 @@ A data set registered into the running stack takes records that name it in a kca
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ from mlbus.demo import wait_for_champion
 from mlbus.runner import Stack, StackConfig
 from tests.support.polling import eventually_sync
 from tests.support.spec_samples import rentals
+from tests.support.stack_cli import stack_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -168,7 +167,7 @@ def test_kcat_sends_records_of_a_data_set_registered_at_run_time(
 ) -> None:
     spec = tmp_path / "rentals.yaml"
     spec.write_text(yaml.safe_dump(rentals().model_dump(mode="json")), encoding="utf-8")
-    registered = mlbus_cli(stack, "spec", "register", str(spec))
+    registered = stack_cli(stack, "spec", "register", str(spec))
     assert registered.strip() == "rentals: spec v1 (major 1), new version"
     eventually_sync(
         lambda: httpx.get(stack.config.url("ingest") + "/metrics", timeout=5).text,
@@ -208,17 +207,6 @@ def test_kcat_sends_records_of_a_data_set_registered_at_run_time(
         timeout=60,
     )
     assert [[(r["field"], r["rule"]) for r in e["reasons"]] for e in dead] == [[(None, "dataset")]]
-
-
-def mlbus_cli(stack: Stack, *args: str) -> str:
-    """The CLI as a user runs it against the stack's registry; its standard output."""
-    env = {**os.environ, "MLBUS_REGISTRY_URL": stack.config.url("registry")}
-    env["MLBUS_REGISTRY_TOKEN"] = stack.config.registry_token
-    done = subprocess.run(
-        [sys.executable, "-m", "mlbus", *args], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def read_all(bootstrap: str, topic: str) -> list[dict[str, Any]]:

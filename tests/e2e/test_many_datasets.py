@@ -10,73 +10,33 @@ process restarted along the way.
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
-import pandas as pd
 import pytest
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 
 from contracts import ModelVersion
 from mlbus.brokers import Broker
 from mlbus.runner import Stack
 from tests.e2e.own_data_support import (
-    DataSet,
     Files,
     predictions_for,
     start_stack,
     write_files,
 )
+from tests.e2e.public_data import BREAST_CANCER, DIABETES, WINE
 from tests.support.polling import eventually_sync
+from tests.support.stack_cli import stack_cli
 
 pytestmark = pytest.mark.e2e
 
 
-def _diabetes() -> pd.DataFrame:
-    frame = load_diabetes(as_frame=True, scaled=False).frame
-    return frame.rename(columns={"target": "progression"})
-
-
-def _cancer() -> pd.DataFrame:
-    data = load_breast_cancer(as_frame=True)
-    frame: pd.DataFrame = data.frame.drop(columns=["target"])
-    frame.columns = [re.sub(r"\W+", "_", c) for c in frame.columns]
-    frame["diagnosis"] = [str(data.target_names[t]) for t in data.target]
-    return frame
-
-
-def _wine() -> pd.DataFrame:
-    frame: pd.DataFrame = load_wine(as_frame=True).frame
-    frame.columns = [re.sub(r"\W+", "_", c) for c in frame.columns]
-    return frame.rename(columns={"target": "cultivar"})
-
-
-FIRST = DataSet("diabetes", "progression", _diabetes)
-LATER = [DataSet("cancer", "diagnosis", _cancer), DataSet("wine", "cultivar", _wine)]
-
-
-def mlbus(stack: Stack, *args: str) -> str:
-    """The CLI as a user runs it against this stack; its output (fails on a non-zero exit)."""
-    config = stack.config
-    env = {
-        **os.environ,
-        "MLBUS_REGISTRY_URL": config.url("registry"),
-        "MLBUS_REGISTRY_TOKEN": config.registry_token,
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "mlbus", *args], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, f"mlbus {args[0]} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout
+FIRST, LATER = DIABETES, [BREAST_CANCER, WINE]
 
 
 def publish(stack: Stack, path: Path, files: Files, dataset: str) -> None:
     config = stack.config
-    mlbus(
+    stack_cli(
         stack,
         *("publish", str(path), "--dataset", dataset, "--spec", str(files.spec)),
         *("--bootstrap", config.bootstrap_servers, "--topic-prefix", config.topic_prefix),
@@ -128,7 +88,7 @@ def check_every_data_set(stack: Stack, files: dict[str, Files]) -> None:
     wait_for_champion(stack, FIRST.name)
     publish(stack, first.unlabelled_csv, first, FIRST.name)  # scored while others join
     for later in LATER:
-        output = mlbus(stack, "spec", "register", str(files[later.name].spec))
+        output = stack_cli(stack, "spec", "register", str(files[later.name].spec))
         assert f"{later.name}: spec v1" in output
         publish(stack, files[later.name].labelled_csv, files[later.name], later.name)
     for data in [FIRST, *LATER]:

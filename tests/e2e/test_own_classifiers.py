@@ -12,18 +12,15 @@ same estimator fitted offline, with sklearn directly, on the same training rows.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_breast_cancer, load_wine
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score
 from sklearn.pipeline import Pipeline
@@ -40,6 +37,7 @@ from tests.e2e.own_data_support import (
     start_stack,
     write_files,
 )
+from tests.e2e.public_data import BREAST_CANCER, WINE
 from tests.support.polling import eventually_sync
 
 if TYPE_CHECKING:
@@ -51,25 +49,9 @@ pytestmark = pytest.mark.e2e
 ACCURACY_MARGIN = 0.02
 
 
-def _breast_cancer() -> pd.DataFrame:
-    """569 tumours, 30 measurements; the diagnosis as a word, as a user's CSV has it."""
-    data = load_breast_cancer(as_frame=True)
-    frame: pd.DataFrame = data.frame.drop(columns=["target"])
-    frame.columns = [re.sub(r"\W+", "_", c) for c in frame.columns]
-    frame["diagnosis"] = [str(data.target_names[t]) for t in data.target]
-    return frame
-
-
-def _wine() -> pd.DataFrame:
-    """178 wines of three cultivars, coded 0, 1 and 2."""
-    frame: pd.DataFrame = load_wine(as_frame=True).frame
-    frame.columns = [re.sub(r"\W+", "_", c) for c in frame.columns]
-    return frame.rename(columns={"target": "cultivar"})
-
-
 DATASETS = [
-    DataSet("cancer", "diagnosis", _breast_cancer),
-    DataSet("wine", "cultivar", _wine),
+    BREAST_CANCER,
+    WINE,
 ]
 
 

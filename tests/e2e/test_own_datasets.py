@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_diabetes
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.metrics import r2_score
 from sklearn.pipeline import Pipeline
@@ -41,15 +40,11 @@ from tests.e2e.own_data_support import (
     start_stack,
     write_files,
 )
+from tests.e2e.public_data import DIABETES
 
 pytestmark = pytest.mark.e2e
 
 R2_MARGIN = 0.03
-
-
-def _diabetes() -> pd.DataFrame:
-    frame = load_diabetes(as_frame=True, scaled=False).frame
-    return frame.rename(columns={"target": "progression"})
 
 
 def _fair() -> pd.DataFrame:
@@ -65,7 +60,7 @@ def _grunfeld() -> pd.DataFrame:
 
 
 DATASETS = [
-    DataSet("diabetes", "progression", _diabetes),
+    DIABETES,
     DataSet("fair", "affairs", _fair),
     DataSet("grunfeld", "invest", _grunfeld),
 ]

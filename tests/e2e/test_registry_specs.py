@@ -8,9 +8,6 @@ keyed by data set.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +22,7 @@ from mlbus.bus import ensure_topics
 from mlbus.runner import Stack, StackConfig
 from tests.support.kafka_groups import topic_config
 from tests.support.spec_samples import churn, rentals, with_feature
+from tests.support.stack_cli import stack_cli
 
 pytestmark = pytest.mark.e2e
 WIDER = with_feature(rentals(), {"name": "garden", "type": "boolean", "nullable": True})
@@ -48,17 +46,6 @@ def registry_stack(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> 
         yield stack
     finally:
         stack.stop()
-
-
-def mlbus(stack: Stack, *args: str) -> str:
-    """Run the CLI as a user would; its standard output (fails on a non-zero exit)."""
-    env = {**os.environ, "MLBUS_REGISTRY_URL": stack.config.url("registry")}
-    env["MLBUS_REGISTRY_TOKEN"] = stack.config.registry_token
-    done = subprocess.run(
-        [sys.executable, "-m", "mlbus", *args], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def spec_file(directory: Path, spec: DatasetSpec, name: str) -> str:
@@ -89,19 +76,20 @@ async def read_specs(bootstrap: str, topic: str, count: int) -> list[tuple[bytes
 def test_specs_registered_with_the_cli_are_stored_listed_and_announced(
     registry_stack: Stack, tmp_path: Path
 ) -> None:
-    outputs = [
-        mlbus(registry_stack, "spec", "register", spec_file(tmp_path, rentals(), "rentals.yaml")),
-        mlbus(registry_stack, "spec", "register", spec_file(tmp_path, churn(), "churn.yaml")),
-        mlbus(registry_stack, "spec", "register", spec_file(tmp_path, WIDER, "rentals-2.yaml")),
-        mlbus(registry_stack, "spec", "register", spec_file(tmp_path, WIDER, "again.yaml")),
+    files = [
+        spec_file(tmp_path, rentals(), "rentals.yaml"),
+        spec_file(tmp_path, churn(), "churn.yaml"),
+        spec_file(tmp_path, WIDER, "rentals-2.yaml"),
+        spec_file(tmp_path, WIDER, "again.yaml"),
     ]
+    outputs = [stack_cli(registry_stack, "spec", "register", path) for path in files]
     assert [line.strip() for line in outputs] == [
         "rentals: spec v1 (major 1), new version",
         "churn: spec v1 (major 1), new version",
         "rentals: spec v2 (major 1), new version",
         "rentals: spec v2 (major 1), unchanged, already the latest",
     ]
-    listed = [line.split() for line in mlbus(registry_stack, "specs").splitlines()]
+    listed = [line.split() for line in stack_cli(registry_stack, "specs").splitlines()]
     assert listed == [
         ["churn", "v1", "major", "1", "classification", "1", "features"],
         ["rentals", "v2", "major", "1", "regression", "4", "features"],

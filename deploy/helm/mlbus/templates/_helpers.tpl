@@ -47,7 +47,7 @@ app.kubernetes.io/component: {{ .name }}
 
 {{/* The services whose Settings read a data set spec file (MLBUS_<SERVICE>_SPEC). */}}
 {{- define "mlbus.specReaders" -}}
-ingest trainer registry predictor
+ingest trainer registry predictor monitor
 {{- end -}}
 
 {{- define "mlbus.specDir" -}}/etc/mlbus/spec{{- end -}}
