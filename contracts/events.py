@@ -217,7 +217,22 @@ class SpecRegistered(Envelope):
     registered_at: datetime
 
 
-SpecEvent = Annotated[SpecRegistered, Field(discriminator="kind")]
+class SpecRetired(Envelope):
+    """A data set retired by the registry (POST /specs/{name}/retire) on registry.specs.v1.
+
+    Keyed by `dataset` like SpecRegistered, so the latest event of a data set says whether it
+    is retired: its records are dead-lettered from then on. `version` is its latest version; a
+    SpecRegistered with a higher version brings the data set back.
+    """
+
+    kind: Literal["spec.retired.v1"] = "spec.retired.v1"
+    dataset: str
+    version: int = Field(ge=1, description="the data set's latest version when it was retired")
+    reason: str = Field(max_length=500, description="why, as given to the registry")
+    retired_at: datetime
+
+
+SpecEvent = Annotated[SpecRegistered | SpecRetired, Field(discriminator="kind")]
 SPEC_EVENT: TypeAdapter[SpecEvent] = TypeAdapter(SpecEvent)
 
 

@@ -32,6 +32,7 @@ from services.ingest.dedup import SeenIds
 from services.ingest.validation import InvalidRecord, ValidRecord, decode_json, validate_record
 
 if TYPE_CHECKING:
+    from contracts import SpecRetired
     from services.common.spec_catalogue import SpecCatalogue
     from services.ingest.dedup import RoutingKey
     from services.ingest.metrics import Destination, IngestMetrics
@@ -105,7 +106,8 @@ class Ingestor:
 
     Each message is validated against the current spec of the data set it names, from
     `catalogue` (the default when it names none); every record of a message that names an
-    unknown data set is dead-lettered with the rule 'dataset'.
+    unknown data set is dead-lettered with the rule 'dataset', and of one that names a retired
+    data set with the rule 'retired'.
 
     A batch is validated first, then all its events are sent at once and awaited together.
     Decoding, validating, serialising and sizing happen per record while planning, so a record
@@ -201,9 +203,12 @@ class Ingestor:
     ) -> tuple[Outcome, list[_Output]]:
         """The outcome of one message and the events it turns into; no I/O, never raises."""
         known = self._catalogue.get(message.dataset)  # read once: the spec it is validated by
+        retirement = self._catalogue.retirement(message.dataset)
         try:
-            if known is None:
-                planned = self._unknown_dataset(message)
+            if retirement is not None:
+                planned = self._dead_letter_all(message, retired_reason(retirement))
+            elif known is None:
+                planned = self._dead_letter_all(message, self._unknown_reason(message))
             else:
                 planned = self._plan_message(message, known.spec, routed)
         except Exception as exc:  # a bug must not fail the batch: dead-letter the message alone
@@ -212,9 +217,13 @@ class Ingestor:
         planned[0].dataset = None if known is None else known.dataset
         return planned
 
-    def _unknown_dataset(self, message: Message) -> tuple[Outcome, list[_Output]]:
-        """Every record of a message that names an unknown data set, dead-lettered for it."""
-        reason = unknown_dataset_reason(message.dataset or "", self._catalogue.names())
+    def _unknown_reason(self, message: Message) -> RejectionReason:
+        return unknown_dataset_reason(message.dataset or "", self._catalogue.names())
+
+    def _dead_letter_all(
+        self, message: Message, reason: RejectionReason
+    ) -> tuple[Outcome, list[_Output]]:
+        """Every record of a message, dead-lettered for `reason` (unknown or retired data set)."""
         decoded = decode_json(message.raw)
         if not isinstance(decoded, list):  # one record, or not JSON: the message as a whole
             return self._refused(message, reason)
@@ -462,6 +471,13 @@ def unknown_dataset_reason(name: str, known: Sequence[str]) -> RejectionReason:
         listed += f" and {len(known) - MAX_NAMES_LISTED} more"
     message = f"unknown data set {name!r:.80}; known: {listed}"
     return RejectionReason(field=None, rule="dataset", message=message)
+
+
+def retired_reason(retirement: SpecRetired) -> RejectionReason:
+    """The reason for a record of a retired data set: since when and why."""
+    since = retirement.retired_at.isoformat(timespec="seconds")
+    message = f"data set {retirement.dataset!r} retired since {since}: {retirement.reason}"
+    return RejectionReason(field=None, rule="retired", message=message)
 
 
 def _not_unicode(path: str) -> RejectionReason:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from contracts import DatasetSpec, SpecRegistered, spec_sha256
+from contracts import DatasetSpec, SpecRegistered, SpecRetired, spec_sha256
 
 
 def rentals(**changes: Any) -> DatasetSpec:
@@ -47,4 +47,11 @@ def registered(spec: DatasetSpec, version: int = 1, major: int = 1) -> SpecRegis
         spec=spec,
         sha256=spec_sha256(spec),
         registered_at=datetime.now(UTC),
+    )
+
+
+def retired(name: str, version: int = 1, reason: str = "replaced by rentals-v2") -> SpecRetired:
+    """The registry's announcement that data set `name` is retired at this version."""
+    return SpecRetired(
+        dataset=name, version=version, reason=reason, retired_at=datetime(2026, 12, 7, tzinfo=UTC)
     )

@@ -26,10 +26,11 @@ from services.ingest.routing import (
     Ingestor,
     Message,
     Origin,
+    retired_reason,
     unknown_dataset_reason,
 )
 from tests.support.sent_events import Recorder
-from tests.support.spec_samples import churn, registered, rentals
+from tests.support.spec_samples import churn, registered, rentals, retired
 
 TOPICS = Topics.with_prefix("unit-ds.")
 RECORDS_TOTAL = "mlbus_ingest_records_total"
@@ -221,3 +222,33 @@ async def test_a_dead_lettered_poison_message_counts_for_its_data_set(
     await ingestor.dead_letter(kafka(rental("r-1"), 1, "elsewhere"), RuntimeError("stuck"))
     assert counted(registry, "rejected", "rentals") == 1
     assert counted(registry, "rejected", "unknown") == 1
+
+
+async def test_every_record_of_a_retired_data_set_is_dead_lettered_with_why(
+    catalogue: SpecCatalogue, ingestor: Ingestor, sent: Recorder, registry: CollectorRegistry
+) -> None:
+    catalogue.learn(retired("rentals", reason="replaced by flats"))
+    records = [rental("r-1"), rental("r-2")]
+    [outcome] = await ingestor.ingest_batch([kafka(records, 5, "rentals")])
+    assert (outcome.accepted, outcome.dataset) == (0, "rentals")
+    dead = sent.on(TOPICS.rejected)
+    assert [json.loads(event.original) for event in dead] == records
+    reasons = {reason for event in dead for reason in event.reasons}
+    assert reasons == {retired_reason(retired("rentals", reason="replaced by flats"))}
+    [reason] = reasons
+    assert (reason.field, reason.rule) == (None, "retired")
+    assert reason.message == (
+        "data set 'rentals' retired since 2026-12-07T00:00:00+00:00: replaced by flats"
+    )
+    assert counted(registry, "rejected", "rentals") == 2
+    assert sent.on(TOPICS.records) == []
+
+
+async def test_a_retired_data_set_registered_again_is_served(
+    catalogue: SpecCatalogue, ingestor: Ingestor, sent: Recorder
+) -> None:
+    catalogue.learn(retired("rentals", version=1))
+    catalogue.learn(registered(rentals(), version=2))
+    [outcome] = await ingestor.ingest_batch([kafka(rental("r-1"), 0, "rentals")])
+    assert outcome.accepted == 1
+    assert sent.on(TOPICS.rejected) == []
