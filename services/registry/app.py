@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from contracts import ModelEvent, SpecRegistered
+from contracts import ModelEvent, SpecEvent, SpecRegistered, SpecRetired
 from services.common.broker import make_broker
 from services.common.http import service_app
 from services.registry.artifact_stores import open_artifact_store
@@ -20,7 +20,7 @@ from services.registry.sql import open_database
 from services.registry.store import RegistryStore
 
 _MODELS_DOC = "Model versions registered, promoted, rolled back or refused; keyed by model name."
-_SPECS_DOC = "Each new version of a data set's spec; compacted, keyed by data set name."
+_SPECS_DOC = "Each new version of a data set's spec, or its retirement; compacted, keyed by name."
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -34,11 +34,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Declared for the AsyncAPI document only; `send` publishes through the broker.
     broker.publisher(topics.models, schema=ModelEvent, description=_MODELS_DOC)
-    broker.publisher(topics.specs, schema=SpecRegistered, description=_SPECS_DOC)
+    broker.publisher(topics.specs, schema=SpecEvent, description=_SPECS_DOC)
 
     async def send(event: OutboxEvent) -> None:
         # A spec event is keyed by its data set (the compacted topic keeps the latest of each).
-        if isinstance(event, SpecRegistered):
+        if isinstance(event, SpecRegistered | SpecRetired):
             await broker.publish(event, topics.specs, key=event.dataset.encode())
         else:
             await broker.publish(event, topics.models, key=event.model_name.encode())

@@ -14,6 +14,7 @@ from contracts import (
     ModelRegistered,
     ModelRolledBack,
     SpecRegistered,
+    SpecRetired,
 )
 from services.registry.aliases import now
 from services.registry.policy import CHAMPION, Decision
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 # What the outbox holds: model events (registry.models.v1) and spec events (registry.specs.v1),
 # published in the order they were committed.
 OutboxEvent = Annotated[
-    ModelRegistered | ModelPromoted | ModelRolledBack | ModelRefused | SpecRegistered,
+    ModelRegistered | ModelPromoted | ModelRolledBack | ModelRefused | SpecRegistered | SpecRetired,
     Field(discriminator="kind"),
 ]
 OUTBOX_EVENT: TypeAdapter[OutboxEvent] = TypeAdapter(OutboxEvent)

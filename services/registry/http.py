@@ -241,7 +241,12 @@ def _add_upload(
     policy = partial(decide_promotion, margin=settings.promotion_margin)
 
     def specs_for(dataset: str) -> list[DatasetSpec]:
-        """Its data set's current major in the spec store; else the start-up spec, if it is it."""
+        """Its data set's current major in the spec store; else the start-up spec, if it is it.
+
+        InvalidUpload for a retired data set."""
+        retired = specs.retirement(dataset)
+        if retired is not None:
+            raise InvalidUpload(f"data set {dataset!r} is retired: {retired.reason}")
         stored = [version.spec for version in specs.current_major(dataset)]
         return stored or [spec for spec in (settings.spec,) if spec.name == dataset]
 

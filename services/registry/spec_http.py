@@ -3,7 +3,8 @@
 PUT /specs/{name} stores the body as the next version when it differs from the latest (201),
 or answers the latest (200) when it is the same spec: repeating a PUT changes nothing. A new
 version must be compatible with the latest (services.registry.spec_compat), else 409 with
-every reason, unless `?major=true` declares it a new major version.
+every reason, unless `?major=true` declares it a new major version. POST /specs/{name}/retire
+retires a data set (SpecRetired on registry.specs.v1); retiring it again changes nothing.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts import DatasetSpec
 from services.common.http import problem_responses
 from services.registry.http import bearer_check, json_body
 from services.registry.spec_store import (
     Incompatible,
+    Retirement,
     SpecStore,
     SpecSummary,
     SpecVersion,
@@ -54,6 +57,28 @@ _SPEC_BODY: dict[str, Any] = {
 SpecBody = Annotated[DatasetSpec, Depends(json_body(DatasetSpec))]
 
 
+class RetireRequest(BaseModel):
+    """The optional body of POST /specs/{name}/retire."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: str = Field(default="no reason given", min_length=1, max_length=500)
+
+
+async def retire_body(request: Request) -> RetireRequest:
+    """The body as a RetireRequest; an empty body gives the default reason."""
+    if not (await request.body()).strip():
+        return RetireRequest()
+    return await json_body(RetireRequest)(request)
+
+
+class RetirePost(Retirement):
+    """The answer of a retirement: the data set's, and whether this request retired it."""
+
+    dataset: str
+    created: bool
+
+
 class SpecPut(SpecVersion):
     """The answer of a PUT: the version holding the spec, and whether this PUT stored it."""
 
@@ -63,6 +88,7 @@ class SpecPut(SpecVersion):
 def build_spec_router(settings: Settings, specs: SpecStore, outbox: Outbox) -> APIRouter:
     router = APIRouter(prefix="/specs", tags=["specs"])
     _add_put(router, settings, specs, outbox)
+    _add_retire(router, settings, specs, outbox)
     _add_reads(router, specs)
     return router
 
@@ -96,6 +122,26 @@ def _add_put(router: APIRouter, settings: Settings, specs: SpecStore, outbox: Ou
         log.info("registry: spec %s v%d stored", name, written.stored.version)
         await outbox.flush_within(settings.publish_timeout_seconds)  # after the commit
         return SpecPut(**written.stored.model_dump(), created=True)
+
+
+def _add_retire(router: APIRouter, settings: Settings, specs: SpecStore, outbox: Outbox) -> None:
+    @router.post(
+        "/{name}/retire",
+        dependencies=[Depends(bearer_check(settings))],
+        responses=problem_responses(401, 404, 422),
+    )
+    async def retire_spec(
+        name: DatasetName, body: Annotated[RetireRequest, Depends(retire_body)]
+    ) -> RetirePost:
+        """Retire the data set (SpecRetired on registry.specs.v1): its records are dead-lettered,
+        its models stay; registering a new version brings it back."""
+        written = await asyncio.to_thread(specs.retire, name, body.reason)
+        if written is None:
+            raise HTTPException(404, f"spec of {name} not found")
+        if written.created:
+            log.info("registry: data set %s retired: %s", name, body.reason)
+            await outbox.flush_within(settings.publish_timeout_seconds)  # after the commit
+        return RetirePost(**written.retirement.model_dump(), dataset=name, created=written.created)
 
 
 def _add_reads(router: APIRouter, specs: SpecStore) -> None:

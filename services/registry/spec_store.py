@@ -4,6 +4,9 @@ A spec is stored as version 1, 2, ... of its data set. A body equal to the lates
 (same canonical JSON) stores nothing and answers that version: a PUT is idempotent. A new
 version must be compatible with the latest (services.registry.spec_compat) unless it is
 declared a new major version; `major` starts at 1 and counts those declarations.
+
+A data set may be retired (SpecRetired through the outbox): it stays retired, one row in
+spec_retirements, until a new version is registered. Retiring it again stores nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts import DatasetSpec, SpecRegistered, canonical_spec_json, spec_sha256
+from contracts import (
+    DatasetSpec,
+    SpecRegistered,
+    SpecRetired,
+    canonical_spec_json,
+    spec_sha256,
+)
 from services.registry.aliases import now
 from services.registry.events import queue_events
 from services.registry.spec_compat import incompatibilities
@@ -36,6 +45,16 @@ class Incompatible(ValueError):
         )
 
 
+class Retirement(BaseModel):
+    """A data set's retirement: at which version, why and when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = Field(description="the data set's latest version when it was retired")
+    reason: str
+    retired_at: str = Field(description="ISO 8601 UTC time it was retired")
+
+
 class SpecVersion(BaseModel):
     """One stored version of a data set's spec (GET /specs/{name})."""
 
@@ -47,6 +66,9 @@ class SpecVersion(BaseModel):
     sha256: str = Field(description="sha256 of the spec's canonical JSON")
     registered_at: str = Field(description="ISO 8601 UTC time it was stored")
     spec: DatasetSpec
+    retired: Retirement | None = Field(
+        default=None, description="set on the latest version of a retired data set"
+    )
 
 
 class SpecSummary(BaseModel):
@@ -59,6 +81,7 @@ class SpecSummary(BaseModel):
     major: int
     task: Literal["regression", "classification"]
     features: int = Field(description="how many features the latest version has")
+    retired: Retirement | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +89,14 @@ class SpecWrite:
     """What a PUT did: the version that now holds the body, and whether it is new."""
 
     stored: SpecVersion
+    created: bool
+
+
+@dataclass(frozen=True)
+class RetireWrite:
+    """What a retirement did: the data set's retirement, and whether this call stored it."""
+
+    retirement: Retirement
     created: bool
 
 
@@ -87,10 +118,35 @@ class SpecStore:
                 return SpecWrite(latest, created=False)
             stored = _new_version(spec, sha256, latest, major)
             _insert(db, stored)
+            db.run("DELETE FROM spec_retirements WHERE name = ?", (spec.name,))  # back in use
             queue_events(db, spec.name, [_announcement(stored)])
         return SpecWrite(stored, created=True)
 
+    def retire(self, name: str, reason: str) -> RetireWrite | None:
+        """Retire the data set (None: it has no spec); a retired one stays as it is."""
+        with self.database.transaction() as db:
+            latest = _latest(db, name)
+            if latest is None:
+                return None
+            if latest.retired is not None:
+                return RetireWrite(latest.retired, created=False)
+            retirement = Retirement(version=latest.version, reason=reason, retired_at=now())
+            db.run(
+                "INSERT INTO spec_retirements (name, version, reason, retired_at)"
+                " VALUES (?, ?, ?, ?)",
+                (name, retirement.version, retirement.reason, retirement.retired_at),
+            )
+            queue_events(db, name, [_retired_event(name, retirement)])
+        return RetireWrite(retirement, created=True)
+
+    def retirement(self, name: str) -> Retirement | None:
+        """The data set's retirement; None when it is not retired."""
+        with self.database.connection() as db:
+            row = db.row(_SELECT_RETIREMENTS + " WHERE name = ?", (name,))
+        return _retirement(row[1:]) if row else None
+
     def latest(self, name: str) -> SpecVersion | None:
+        """The data set's latest version, with its retirement if it is retired."""
         with self.database.connection() as db:
             return _latest(db, name)
 
@@ -117,7 +173,8 @@ class SpecStore:
         """Every data set with its latest version, by name."""
         with self.database.connection() as db:
             rows = db.rows(_SELECT_LATEST_OF_EACH)
-        return [_summary(_spec_version(row)) for row in rows]
+            retired = {row[0]: _retirement(row[1:]) for row in db.rows(_SELECT_RETIREMENTS)}
+        return [_summary(_spec_version(row), retired.get(row[0])) for row in rows]
 
 
 _SELECT = "SELECT name, version, major, sha256, registered_at, spec FROM specs"
@@ -127,9 +184,31 @@ _SELECT_LATEST_OF_EACH = (
 )
 
 
+_SELECT_RETIREMENTS = "SELECT name, version, reason, retired_at FROM spec_retirements"
+
+
 def _latest(db: Connection, name: str) -> SpecVersion | None:
     row = db.row(_SELECT + " WHERE name = ? ORDER BY version DESC LIMIT 1", (name,))
-    return _spec_version(row) if row else None
+    if row is None:
+        return None
+    retired = db.row(_SELECT_RETIREMENTS + " WHERE name = ?", (name,))
+    if retired is None:
+        return _spec_version(row)
+    return _spec_version(row).model_copy(update={"retired": _retirement(retired[1:])})
+
+
+def _retirement(row: Row) -> Retirement:
+    version, reason, retired_at = row
+    return Retirement(version=version, reason=reason, retired_at=retired_at)
+
+
+def _retired_event(name: str, retirement: Retirement) -> SpecRetired:
+    return SpecRetired(
+        dataset=name,
+        version=retirement.version,
+        reason=retirement.reason,
+        retired_at=datetime.fromisoformat(retirement.retired_at),
+    )
 
 
 def _new_version(
@@ -191,11 +270,12 @@ def _spec_version(row: Row) -> SpecVersion:
     )
 
 
-def _summary(stored: SpecVersion) -> SpecSummary:
+def _summary(stored: SpecVersion, retired: Retirement | None) -> SpecSummary:
     return SpecSummary(
         dataset=stored.dataset,
         latest_version=stored.version,
         major=stored.major,
         task=stored.spec.target.task,
         features=len(stored.spec.features),
+        retired=retired,
     )

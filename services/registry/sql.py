@@ -1,6 +1,7 @@
 """The registry's SQL databases: SQLite (a file, the default) or PostgreSQL (by URL).
 
-Tables: versions, aliases, alias_history and outbox (models), specs (data sets' specs).
+Tables: versions, aliases, alias_history and outbox (models), specs (data sets' specs) and
+spec_retirements (the data sets retired, one row each until registered again).
 The store writes portable SQL with `?` placeholders; each backend owns its schema, its
 connections and the write lock that makes version numbering race-free.
 """
@@ -109,6 +110,12 @@ CREATE TABLE IF NOT EXISTS specs (
     registered_at TEXT NOT NULL,
     PRIMARY KEY (name, version)
 );
+CREATE TABLE IF NOT EXISTS spec_retirements (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    retired_at TEXT NOT NULL
+);
 """
 
 _POSTGRES_SCHEMA = [
@@ -171,6 +178,12 @@ _POSTGRES_SCHEMA = [
         spec TEXT NOT NULL,
         registered_at TEXT NOT NULL,
         PRIMARY KEY (name, version)
+    )""",
+    """CREATE TABLE IF NOT EXISTS spec_retirements (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        retired_at TEXT NOT NULL
     )""",
 ]
 
