@@ -1,7 +1,9 @@
-"""`mlbus spec register FILE [--major]` and `mlbus specs`: data set specs in the registry.
+"""`mlbus spec register FILE [--major]`, `mlbus spec retire NAME [--reason TEXT]` and
+`mlbus specs`: data set specs in the registry.
 
-Registering needs the registry token, found as for `mlbus promote` (see mlbus.cli_models);
-listing needs nothing. `mlbus up --spec a.yaml --spec b.yaml` registers its specs the same way.
+Registering and retiring need the registry token, found as for `mlbus promote` (see
+mlbus.cli_models); listing needs nothing. `mlbus up --spec a.yaml --spec b.yaml` registers
+its specs the same way.
 """
 
 from __future__ import annotations
@@ -52,10 +54,22 @@ def register(
     registry_option(add, None)
     token_options(add)
     add.set_defaults(handler=cmd_spec_register)
+    _add_retire(spec_actions)
 
     specs = sub.add_parser("specs", help="list the registry's data sets and their spec versions")
     registry_option(specs, None)
     specs.set_defaults(handler=cmd_specs)
+
+
+def _add_retire(spec_actions: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    retire = spec_actions.add_parser(
+        "retire", help="retire a data set: its records are dead-lettered, its models stay"
+    )
+    retire.add_argument("name", help="the data set's name")
+    retire.add_argument("--reason", help="why (shown in each dead-lettered record's reason)")
+    registry_option(retire, None)
+    token_options(retire)
+    retire.set_defaults(handler=cmd_spec_retire)
 
 
 def register_spec(
@@ -80,6 +94,20 @@ def cmd_spec_register(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_spec_retire(args: argparse.Namespace) -> int:
+    response = httpx.post(
+        f"{args.registry}/specs/{args.name}/retire",
+        json=None if args.reason is None else {"reason": args.reason},
+        headers={"Authorization": f"Bearer {write_token(args)}"},
+        timeout=30,
+    )
+    check(response)
+    body = response.json()
+    state = "retired" if body["created"] else "already retired"
+    print(f"{args.name}: {state} at v{body['version']} since {_since(body)}")
+    return 0
+
+
 def cmd_specs(args: argparse.Namespace) -> int:
     response = httpx.get(f"{args.registry}/specs", timeout=10)
     check(response)
@@ -89,6 +117,15 @@ def cmd_specs(args: argparse.Namespace) -> int:
     for entry in listed:
         print(
             f"{entry['dataset']:<24} v{entry['latest_version']:<4} major {entry['major']:<3}"
-            f" {entry['task']:<15} {entry['features']} features"
+            f" {entry['task']:<15} {entry['features']} features{_retired_note(entry)}"
         )
     return 0
+
+
+def _retired_note(entry: dict[str, Any]) -> str:
+    retired = entry.get("retired")
+    return "" if retired is None else f"  retired since {_since(retired)}"
+
+
+def _since(retirement: dict[str, Any]) -> str:
+    return f"{retirement['retired_at']}: {retirement['reason']}"

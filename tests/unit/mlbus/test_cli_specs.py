@@ -134,3 +134,23 @@ def test_demo_keeps_a_single_spec() -> None:
     args = _parser().parse_args(["demo", "--spec", "a.yaml"])
     assert _spec_paths(args) == [Path("a.yaml").resolve()]
     assert _spec_paths(_parser().parse_args(["up"])) == []
+
+
+def test_retire_prints_the_retirement_and_specs_shows_it(
+    registry: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write = ["--registry", registry, "--token", TOKEN]
+    path = spec_file(tmp_path, "r.yaml", rentals().model_dump(mode="json"))
+    assert main(["spec", "retire", "rentals", *write]) == 1  # not registered: 404
+    assert "registry answered 404" in capsys.readouterr().err
+    main(["spec", "register", path, *write])
+    assert main(["spec", "retire", "rentals", "--reason", "replaced by flats", *write]) == 0
+    assert main(["spec", "retire", "rentals", *write]) == 0
+    first, again = capsys.readouterr().out.splitlines()[-2:]
+    assert first.startswith("rentals: retired at v1 since ")
+    assert first.endswith(": replaced by flats")
+    assert again.startswith("rentals: already retired at v1 since ")
+    assert main(["specs", "--registry", registry]) == 0
+    listed = capsys.readouterr().out
+    assert "retired since " in listed
+    assert listed.rstrip().endswith(": replaced by flats")
