@@ -44,6 +44,7 @@ TOO_FEW_RECORDS = "too_few_records"
 RECENT_RESULTS = 20
 INVALID_COMMAND = "invalid_command"
 UNCHANGED = "unchanged"
+RETIRED = "retired"  # its data set is retired: no automatic runs (a command still runs)
 Trainer = Callable[[Snapshot, DatasetSpec, str, TrainingOptions, Champion | None], TrainedModel]
 PublishRefusal = Callable[[ModelRefused], Awaitable[None]]
 
@@ -109,6 +110,7 @@ class TrainingCoordinator:
         self._versions = uploader if isinstance(uploader, VersionSource) else None
         self._publish_refusal = publish_refusal
         self._new_since_run = 0
+        self.retired = False  # its data set's: new records and drift then start no run
         metrics.watch(settings.model_name)
 
     @property
@@ -116,10 +118,11 @@ class TrainingCoordinator:
         """The model this coordinator trains unless a command names another."""
         return self.settings.model_name
 
-    def adopt(self, spec: DatasetSpec, *, compatible: bool) -> None:
+    def adopt(self, spec: DatasetSpec, *, compatible: bool, retired: bool = False) -> None:
         """Train on `spec` from now on; an incompatible spec (a new major) starts an empty
         buffer, as no state carries over between majors. A run in progress keeps its spec."""
         self.settings = self.settings.model_copy(update={"spec": spec})
+        self.retired = retired
         if not compatible:
             self.buffer = RecordBuffer(spec.name, self.settings.max_records)
             self._new_since_run = 0
@@ -136,6 +139,9 @@ class TrainingCoordinator:
         self._metrics.records_buffered.labels(model=self.model_name).set(len(self.buffer))
         enough = len(self.buffer) >= self.settings.min_records
         if new and enough and self._new_since_run >= self.settings.retrain_every:
+            if self.retired:
+                self._skip("new records", "its data set is retired", len(self.buffer), RETIRED)
+                return new
             request = TrainRequest(
                 "new records",
                 self.settings.model_name,
@@ -194,6 +200,9 @@ class TrainingCoordinator:
             )
             return False
         reason = f"drift of {event.model_name} v{event.model_version}"
+        if self.retired:
+            self._skip(reason, "its data set is retired", len(self.buffer), RETIRED)
+            return False
         if not self._has_min_records(reason):
             return False
         recent = SnapshotSelection("recent", records=self.settings.drift_records)

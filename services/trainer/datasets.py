@@ -89,7 +89,7 @@ class TrainerDatasets:
         coordinator = self._by_dataset.get(now.dataset)
         if coordinator is not None:
             keep = before is None or compatible(now, before)
-            coordinator.adopt(now.spec, compatible=keep)
+            coordinator.adopt(now.spec, compatible=keep, retired=now.retired)
             if not keep:
                 log.info("trainer: %s major %d: an empty buffer", now.dataset, now.major)
             return
@@ -99,6 +99,7 @@ class TrainerDatasets:
             log.error("trainer: cannot train data set %s: %s", now.dataset, exc)
             return
         coordinator = self._make(settings)
+        coordinator.retired = now.retired
         self._by_dataset[now.dataset] = coordinator
         held = self.pending.release(now.dataset)
         log.info("trainer: training %s (%d held records)", coordinator.model_name, len(held))

@@ -15,7 +15,7 @@ from services.trainer.config import Settings
 from services.trainer.coordinator import TrainingCoordinator
 from services.trainer.datasets import TrainerDatasets, dataset_settings
 from services.trainer.metrics import TrainerMetrics
-from tests.support.spec_samples import churn, registered, rentals, with_feature
+from tests.support.spec_samples import churn, registered, rentals, retired, with_feature
 from tests.unit.trainer.test_trainer_coordinator import FakeUploader
 from tests.unit.trainer.trainer_samples import labelled_records, trainer_settings
 
@@ -252,3 +252,20 @@ async def test_data_sets_take_turns_to_train(parallel_runs: int, most_at_once: i
     assert isinstance(harness.uploader, OverlapUploader)
     assert harness.uploader.most_at_once == most_at_once
     assert sorted(harness.uploaded()) == [("house-prices", 60), ("rentals", 60)]
+
+
+async def test_a_retired_data_set_starts_no_automatic_run_until_registered_again() -> None:
+    harness = Harness(retrain_every=60, min_records=50, drift_records=55)
+    harness.catalogue.learn(registered(rentals()))
+    harness.catalogue.learn(retired("rentals"))
+    harness.datasets.add_records(labelled_records(70, spec=rentals()))
+    assert harness.datasets.on_drift(drift("rentals")) is False
+    await harness.idle()
+    assert harness.uploaded() == []
+    skipped = harness.metric("mlbus_trainer_skipped_total", model="rentals", reason="retired")
+    assert skipped == 2  # the new records' run and the drift's
+
+    harness.catalogue.learn(registered(rentals(), version=2))
+    assert harness.datasets.on_drift(drift("rentals")) is True
+    await harness.idle()
+    assert harness.uploaded() == [("rentals", 55)]
