@@ -56,7 +56,8 @@ def build_http_router(ingestor: Ingestor, max_records: int) -> APIRouter:
 
         At most `max_records` records per body (413). A record with text that is not valid
         Unicode (a lone surrogate escape) is rejected alone, as on Kafka: the rest are routed.
-        Records of a data set that is not known are each rejected with the rule 'dataset'.
+        Records of a data set that is not known are each rejected with the rule 'dataset', and
+        those of a retired one with the rule 'retired'.
         """
         # The raw body, not a parsed model: malformed records are answered and dead-lettered.
         body = await request.body()
