@@ -25,6 +25,7 @@ from services.monitor.metrics import MonitorMetrics
 from services.monitor.processor import PredictionProcessor, PublishDrift
 from services.monitor.record_keys import RecordKeys
 from services.monitor.reference_client import ReferenceSource, RegistryReferenceClient
+from services.monitor.retired_models import on_retirement
 from services.monitor.stats import warm_up
 from services.monitor.windows import DriftWindows
 
@@ -47,6 +48,7 @@ def create_app(
             timeout_seconds=settings.registry_timeout_seconds,
         )
     catalogue = SpecCatalogue(settings.spec)
+    catalogue.on_change(on_retirement(metrics))
     processor = _processor(settings, references, metrics, broker, RecordKeys(catalogue))
     checkpoints = Checkpointer(
         processor,
