@@ -2,7 +2,7 @@
 
 Two specs and a compatible new version of one go in with `mlbus spec register`; `mlbus specs`
 lists them; registry.specs.v1 (created compacted) carries one SpecRegistered per new version,
-keyed by data set.
+keyed by data set. `mlbus spec retire` retires one: SpecRetired follows on the same key.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer
 
-from contracts import DatasetSpec, SpecRegistered, Topics
+from contracts import SPEC_EVENT, DatasetSpec, SpecEvent, SpecRegistered, SpecRetired, Topics
 from mlbus.brokers import Broker
 from mlbus.bus import ensure_topics
 from mlbus.runner import Stack, StackConfig
@@ -103,3 +103,40 @@ def test_specs_registered_with_the_cli_are_stored_listed_and_announced(
     assert [e.spec for k, e in events if k == b"rentals"] == [rentals(), WIDER]
     assert all(event.dataset == key.decode() for key, event in events)
     assert asyncio.run(topic_config(config.bootstrap_servers, topic))["cleanup.policy"] == "compact"
+
+
+async def read_spec_events(bootstrap: str, topic: str, key: bytes) -> list[SpecEvent]:
+    """The spec events of `topic` keyed `key`, up to its first SpecRetired (within 30 s)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    found: list[SpecEvent] = []
+    try:
+        async with asyncio.timeout(30):
+            while not any(isinstance(event, SpecRetired) for event in found):
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    found.extend(SPEC_EVENT.validate_json(m.value) for m in batch if m.key == key)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def test_a_data_set_retired_with_the_cli_is_listed_and_announced(
+    registry_stack: Stack, tmp_path: Path
+) -> None:
+    flats = rentals(name="flats")
+    stack_cli(registry_stack, "spec", "register", spec_file(tmp_path, flats, "flats.yaml"))
+    retired = stack_cli(registry_stack, "spec", "retire", "flats", "--reason", "sold")
+    again = stack_cli(registry_stack, "spec", "retire", "flats")
+    assert retired.startswith("flats: retired at v1 since ")
+    assert again.startswith("flats: already retired at v1 since ")
+    [listed] = [line for line in stack_cli(registry_stack, "specs").splitlines() if "flats" in line]
+    assert listed.rstrip().endswith(": sold")
+
+    config = registry_stack.config
+    topic = Topics.with_prefix(config.topic_prefix).specs
+    events = asyncio.run(read_spec_events(config.bootstrap_servers, topic, b"flats"))
+    assert [event.kind for event in events] == ["spec.registered.v1", "spec.retired.v1"]
+    assert isinstance(events[1], SpecRetired)
+    assert (events[1].dataset, events[1].version, events[1].reason) == ("flats", 1, "sold")
