@@ -26,7 +26,10 @@ COUNTERS: dict[str, set[str]] = {
     "mlbus_registry_versions_total": set(),
     "mlbus_registry_promotions_total": set(),
     "mlbus_predictor_predictions_total": {"model", "version"},
-    "mlbus_predictor_model_loads_total": {"outcome"},
+    "mlbus_predictor_model_loads_total": {"model", "outcome"},
+    "mlbus_predictor_swaps_total": {"model", "alias"},
+    "mlbus_predictor_rejected_total": {"model"},  # model="": a request of no known data set
+    "mlbus_predictor_shadow_failures_total": {"model"},
     "mlbus_monitor_predictions_total": {"model", "version"},
     "mlbus_monitor_drift_events_total": {"model"},
     "mlbus_monitor_windows_total": {"model", "model_version", "outcome"},
@@ -68,7 +71,8 @@ GAUGES: dict[str, set[str]] = {
 HISTOGRAMS: dict[str, set[str]] = {
     "mlbus_trainer_training_seconds": {"model"},
     "mlbus_predictor_batch_size": set(),
-    "mlbus_predictor_inference_seconds": set(),
+    "mlbus_predictor_inference_seconds": {"model"},
+    "mlbus_predictor_model_load_seconds": {"model", "alias"},
     "mlbus_bus_received_processed_messages_duration_seconds": {"app_name", "broker", "handler"},
 }
 # What the dashboard must show (the first dashboard's brief), by the series it needs.
