@@ -50,6 +50,8 @@ def test_promtool_accepts_the_alert_rules() -> None:
         "MlbusLiveAccuracyBelowHoldout",
         "MlbusCalibrationError",
         "MlbusLabelDrift",
+        "MlbusModelRefused",
+        "MlbusShadowScoringFails",
     } <= set(alerts)
 
 
