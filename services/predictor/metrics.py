@@ -17,10 +17,13 @@ class PredictorMetrics:
         self._declare_scoring_metrics(registry)
         self._declare_model_metrics(registry)
 
-    def export_zero_loads(self, model: str) -> None:
-        """Export `model`'s load counters at zero before its first load (rates need a start)."""
+    def export_zeros(self, model: str) -> None:
+        """Export `model`'s load, failure and rejection counters at zero before they first
+        count: increase() and rate() need a start, or a counter's first step goes unseen."""
         for outcome in ("loaded", "refused", "interrupted"):
             self.model_loads.labels(model=model, outcome=outcome)
+        self.shadow_failures.labels(model=model)
+        self.rejected.labels(model=model)
 
     def _declare_scoring_metrics(self, registry: CollectorRegistry) -> None:
         self.predictions = Counter(

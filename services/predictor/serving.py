@@ -310,7 +310,7 @@ class Serving:
                 on_refused=on_refused,
             )
 
-        metrics.export_zero_loads(model_name)
+        metrics.export_zeros(model_name)
         return cls(champion=reloader(CHAMPION), challenger=reloader(CHALLENGER))
 
     @property
