@@ -116,14 +116,32 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("no models registered yet")
     for model in models:
-        aliases = ", ".join(f"{a}=v{v}" for a, v in sorted(model["aliases"].items())) or "-"
-        line = f"{model['model_name']:<24} latest v{model['latest_version']:<4} {aliases}"
-        champion = model.get("champion")  # registries before 2026-12 do not list it
-        if champion:
-            scores = {**champion["scores"], "task": champion["task"], "metric": champion["metric"]}
-            line += f"  champion {scores_text(scores)}"
-        print(line)
+        print(model_line(model))
     return 0
+
+
+def model_line(model: dict[str, Any]) -> str:
+    """One GET /models entry: name, data set, task, metric, champion, challenger, scores."""
+    aliases: dict[str, int] = model["aliases"]
+    champion = model.get("champion") or {}  # registries before 2026-12 do not list it
+    served = " ".join(
+        f"{alias} {f'v{aliases[alias]}' if alias in aliases else '-':<4}"
+        for alias in ("champion", "challenger")
+    )
+    others = ", ".join(
+        f"{a}=v{v}" for a, v in sorted(aliases.items()) if a not in ("champion", "challenger")
+    )
+    line = (
+        f"{model['model_name']:<24} {champion.get('dataset', '-'):<24}"
+        f" {champion.get('task', '-'):<15} {champion.get('metric', '-'):<9}"
+        f" {served} latest v{model['latest_version']}"
+    )
+    if others:
+        line += f" ({others})"
+    if champion:
+        scores = {**champion["scores"], "task": champion["task"], "metric": champion["metric"]}
+        line += f"  {scores_text(scores)}"
+    return line
 
 
 def cmd_show(args: argparse.Namespace) -> int:

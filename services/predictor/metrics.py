@@ -16,8 +16,14 @@ class PredictorMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self._declare_scoring_metrics(registry)
         self._declare_model_metrics(registry)
+
+    def export_zeros(self, model: str) -> None:
+        """Export `model`'s load, failure and rejection counters at zero before they first
+        count: increase() and rate() need a start, or a counter's first step goes unseen."""
         for outcome in ("loaded", "refused", "interrupted"):
-            self.model_loads.labels(outcome=outcome)  # export zeros before the first load
+            self.model_loads.labels(model=model, outcome=outcome)
+        self.shadow_failures.labels(model=model)
+        self.rejected.labels(model=model)
 
     def _declare_scoring_metrics(self, registry: CollectorRegistry) -> None:
         self.predictions = Counter(
@@ -34,13 +40,16 @@ class PredictorMetrics:
         )
         self.inference_seconds = Histogram(
             "mlbus_predictor_inference_seconds",
-            "Time of one batch's onnxruntime call",
+            "Time of one batch's onnxruntime call, by model",
+            ["model"],
             buckets=_INFERENCE_BUCKETS,
             registry=registry,
         )
         self.rejected = Counter(
             "mlbus_predictor_rejected_total",
-            "Requests that could not be parsed or scored, sent to the rejected topic",
+            "Requests that could not be parsed or scored, sent to the rejected topic, by model"
+            ' (model="" for requests of no known data set)',
+            ["model"],
             registry=registry,
         )
         self.latency_seconds = Histogram(
@@ -71,21 +80,21 @@ class PredictorMetrics:
         )
         self.model_loads = Counter(
             "mlbus_predictor_model_loads_total",
-            "Model loads, by outcome",
-            ["outcome"],
+            "Model loads, by model and outcome",
+            ["model", "outcome"],
             registry=registry,
         )
         self.model_load_seconds = Histogram(
             "mlbus_predictor_model_load_seconds",
-            "Download, verification, loading and warm-up of a model version, by alias",
-            ["alias"],
+            "Download, verification, loading and warm-up of a model version, by model and alias",
+            ["model", "alias"],
             buckets=_LOAD_BUCKETS,
             registry=registry,
         )
         self.swaps = Counter(
             "mlbus_predictor_swaps_total",
-            "Models swapped in while serving, by alias (champion or challenger)",
-            ["alias"],
+            "Models swapped in while serving, by model and alias (champion or challenger)",
+            ["model", "alias"],
             registry=registry,
         )
         self.challenger_version = Gauge(
@@ -102,7 +111,8 @@ class PredictorMetrics:
         )
         self.shadow_failures = Counter(
             "mlbus_predictor_shadow_failures_total",
-            "Records the challenger could not score, or shadow batches that failed",
+            "Records the challenger could not score, or shadow sends that failed, by model",
+            ["model"],
             registry=registry,
         )
 

@@ -131,10 +131,11 @@ class BatchScorer:
             _observe_part(self._metrics, part.model, batch)
         sends += [await self._send_rejection(rejection) for rejection in rejections]
         for part in job.parts:
-            shadow_made = await _shadow_results(part.shadowed, self._metrics)
+            name = part.model.name
+            shadow_made = await _shadow_results(part.shadowed, self._metrics, name)
             shadow_sends = await self._send_predictions(self._topics.predict_shadow, shadow_made)
-            _count_shadow(self._metrics, shadow_made, shadow_sends)
-        _observe(self._metrics, job.records, len(rejections), job.started, time.perf_counter())
+            _count_shadow(self._metrics, name, shadow_made, shadow_sends)
+        _observe(self._metrics, job, time.perf_counter())
         return sends
 
     def close(self) -> None:
@@ -266,13 +267,13 @@ def _failed(error: Exception) -> Acknowledgement:
 
 
 async def _shadow_results(
-    shadowed: asyncio.Future[ShadowScored] | None, metrics: PredictorMetrics
+    shadowed: asyncio.Future[ShadowScored] | None, metrics: PredictorMetrics, model: str
 ) -> list[Result]:
     if shadowed is None:
         return []
     made, failed = await shadowed
     if failed:
-        metrics.shadow_failures.inc(failed)
+        metrics.shadow_failures.labels(model=model).inc(failed)
     return made
 
 
@@ -284,19 +285,17 @@ def _records(raw_message: Any) -> Records:
 
 
 def _count_shadow(
-    metrics: PredictorMetrics, made: list[Result], sends: list[Acknowledgement]
+    metrics: PredictorMetrics, model: str, made: list[Result], sends: list[Acknowledgement]
 ) -> None:
     """Count each shadow result once its send settles; shadow sends never hold up a batch."""
     if not made:
         return
-    first = made[0]
-    delivered = metrics.shadow_predictions.labels(
-        model=first.model_name, version=str(first.model_version)
-    )
+    delivered = metrics.shadow_predictions.labels(model=model, version=str(made[0].model_version))
+    failed = metrics.shadow_failures.labels(model=model)
 
     def settled(send: Acknowledgement) -> None:
         if send.cancelled() or send.exception() is not None:
-            metrics.shadow_failures.inc()
+            failed.inc()
         else:
             delivered.inc()
 
@@ -305,22 +304,25 @@ def _count_shadow(
 
 
 def _observe_part(metrics: PredictorMetrics, model: LoadedModel, scored: ScoredBatch) -> None:
-    """Count one data set's predictions under its model; time its onnxruntime call."""
+    """Count one data set's predictions and rejections under its model; time its onnxruntime
+    call."""
     made = len(scored.predictions)
     if made:
         metrics.predictions.labels(model=model.name, version=str(model.version)).inc(made)
-    metrics.inference_seconds.observe(scored.inference_seconds)
+    if scored.rejections:
+        metrics.rejected.labels(model=model.name).inc(len(scored.rejections))
+    metrics.inference_seconds.labels(model=model.name).observe(scored.inference_seconds)
 
 
-def _observe(
-    metrics: PredictorMetrics, records: Records, rejected: int, started: float, done: float
-) -> None:
-    metrics.batch_size.observe(len(records))
-    metrics.batch_seconds.observe(done - started)
-    if rejected:
-        metrics.rejected.inc(rejected)
+def _observe(metrics: PredictorMetrics, job: ScoringJob, done: float) -> None:
+    """The batch's size, time and latencies; its requests that reached no model, under
+    model="" (a fixed value: a data set name sent by a client would be unbounded)."""
+    metrics.batch_size.observe(len(job.records))
+    metrics.batch_seconds.observe(done - job.started)
+    if job.rejections:
+        metrics.rejected.labels(model="").inc(len(job.rejections))
     # In numpy: this runs over every record. A missing timestamp (None) becomes NaN, then left out.
-    stamps = np.array(list(map(_timestamp_of, records)), dtype=np.float64)
+    stamps = np.array(list(map(_timestamp_of, job.records)), dtype=np.float64)
     stamps = stamps[stamps > 0]
     observe_many(metrics.latency_seconds, np.maximum(0.0, time.time() * 1000 - stamps) / 1000)
 

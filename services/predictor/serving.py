@@ -192,13 +192,13 @@ class AliasReloader:
         except (ArtifactIntegrityError, ModelLoadError) as exc:
             await self._refuse(wanted, key, str(exc))
             return ReloadOutcome.REFUSED
-        self.metrics.model_load_seconds.labels(alias=self.alias).observe(
+        self.metrics.model_load_seconds.labels(model=self.model_name, alias=self.alias).observe(
             time.perf_counter() - started
         )
         self.holder.swap(model)
         self._stale = False
-        self.metrics.model_loads.labels(outcome="loaded").inc()
-        self.metrics.swaps.labels(alias=self.alias).inc()
+        self.metrics.model_loads.labels(model=self.model_name, outcome="loaded").inc()
+        self.metrics.swaps.labels(model=self.model_name, alias=self.alias).inc()
         self.metrics.version_gauge(self.alias).labels(model=model.name).set(model.version)
         log.info("predictor: %s now %r (was %r)", self.alias, model, current)
         return ReloadOutcome.LOADED
@@ -213,7 +213,7 @@ class AliasReloader:
     async def _refuse(self, version: ModelVersion, key: tuple[int, str], reason: str) -> None:
         self._refused.add(key)
         self.last_problem = f"{self.alias} v{version.version} was refused: {reason}"
-        self.metrics.model_loads.labels(outcome="refused").inc()
+        self.metrics.model_loads.labels(model=self.model_name, outcome="refused").inc()
         log.error(
             "predictor: refused %s, still serving %r: %s", self.alias, self.holder.current, reason
         )
@@ -222,7 +222,7 @@ class AliasReloader:
     async def _interrupted_download(
         self, version: ModelVersion, key: tuple[int, str], reason: str
     ) -> None:
-        self.metrics.model_loads.labels(outcome="interrupted").inc()
+        self.metrics.model_loads.labels(model=self.model_name, outcome="interrupted").inc()
         self.last_problem = f"the download of {self.alias} v{version.version} broke off: {reason}"
         log.warning(
             "predictor: download of %s interrupted, still serving %r, will retry: %s",
@@ -310,6 +310,7 @@ class Serving:
                 on_refused=on_refused,
             )
 
+        metrics.export_zeros(model_name)
         return cls(champion=reloader(CHAMPION), challenger=reloader(CHALLENGER))
 
     @property

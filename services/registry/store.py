@@ -55,6 +55,7 @@ class ChampionScores(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     version: int
+    dataset: str = Field(description="the data set the champion was trained on")
     task: Literal["regression", "classification"]
     metric: ScoreMetric = Field(description="the score promotion compares by")
     scores: dict[str, float] = Field(
@@ -62,11 +63,13 @@ class ChampionScores(BaseModel):
     )
 
     @classmethod
-    def of(cls, version: int, metrics: ModelMetrics) -> ChampionScores:
+    def of(cls, version: int, card: ModelCard) -> ChampionScores:
+        metrics = card.metrics
         names = _CLASSIFIER_SCORES if metrics.task == "classification" else _REGRESSOR_SCORES
         scores = {name: getattr(metrics, name) for name in names}
         return cls(
             version=version,
+            dataset=card.dataset,
             task=metrics.task,
             metric=metrics.metric,
             scores={name: score for name, score in scores.items() if score is not None},
@@ -219,7 +222,7 @@ class RegistryStore:
             for name, alias, version in db.rows("SELECT name, alias, version FROM aliases"):
                 by_name.setdefault(name, {})[alias] = version
             champions = {
-                name: ChampionScores.of(version, ModelCard.model_validate_json(card).metrics)
+                name: ChampionScores.of(version, ModelCard.model_validate_json(card))
                 for name, version, card in db.rows(
                     "SELECT a.name, v.version, v.card FROM aliases a"
                     " JOIN versions v ON v.name = a.name AND v.version = a.version"

@@ -48,7 +48,13 @@ HOLDOUT_RMSE = 1000.0
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "mlbus.json"
 RULES = ROOT / "deploy" / "prometheus" / "rules"
-GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+# Grafana's ranges, and its model variable set to All (its allValue).
+GRAFANA_RANGES = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "1h",
+    "$model": ".*",
+}
 
 
 def _numeric(values: list[float], bins: int = 10) -> NumericReference:

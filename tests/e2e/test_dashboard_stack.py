@@ -35,6 +35,8 @@ LABELLED_PREDICTIONS = 200  # the monitor's error window: one window of joined l
 # their gauges here: every consumer reports, none stalled, nothing skipped).
 NOT_CREATED_BY_THE_DEMO = {
     "MlbusChallengerBeatsChampion",
+    "MlbusShadowScoringFails",
+    "MlbusModelRefused",  # every version the demo trains loads (tests/faults refuse some)
     "MlbusConsumerStalled",
     "MlbusPoisonSkipped",
     # The demo serves a regressor: the classifiers' alerts and dashboard row get their data in

@@ -190,8 +190,13 @@ def test_every_monitor_expression_of_the_dashboard_and_alerts_returns_data(
             whole_stack.append(name)
     assert not empty, "monitor expressions without data:\n" + "\n".join(empty)
     monitor_count = len(expressions) - len(whole_stack)
-    # The consumers' alerts watch every service; test_dashboard_stack runs them on the stack.
-    consumers = {f"alert {name}" for name in alert_expressions("mlbus-consumers.yml")}
+    # The consumers' and the predictor's alerts watch other services; test_dashboard_stack
+    # runs them on the stack.
+    consumers = {
+        f"alert {name}"
+        for rules in ("mlbus-consumers.yml", "mlbus-predictor.yml")
+        for name in alert_expressions(rules)
+    }
     others = [name for name in whole_stack if name not in consumers]
     assert monitor_count >= 20, whole_stack
     assert all(name.startswith("panel") for name in others), others

@@ -180,7 +180,9 @@ def test_a_promotion_under_load_swaps_without_losing_a_record(predictors: Predic
     assert {versions[r.record_id] for r in requests[2000:]} == {2}
     assert set(versions.values()) <= {1, 2}
     for url in predictors.urls:
-        swaps = predictors.metric_total(url, 'mlbus_predictor_swaps_total{alias="champion"}')
+        swaps = predictors.metric_total(
+            url, 'mlbus_predictor_swaps_total{alias="champion",model="house-prices"}'
+        )
         assert swaps == 2
 
 
@@ -216,7 +218,7 @@ def test_a_model_the_spec_cannot_feed_is_refused_and_the_old_one_serves(
     assert {r["model_version"] for r in results} == {2}
     for url in predictors.urls:
         refusals = predictors.metric_total(
-            url, 'mlbus_predictor_model_loads_total{outcome="refused"}'
+            url, 'mlbus_predictor_model_loads_total{model="house-prices",outcome="refused"}'
         )
         assert refusals == 1
 

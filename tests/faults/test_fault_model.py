@@ -26,7 +26,9 @@ from tests.support.accounting import read_all
 pytestmark = pytest.mark.e2e
 
 MODEL = HOUSE_PRICES.name
-_LOADS = re.compile(r'^mlbus_predictor_model_loads_total\{outcome="(\w+)"\} (\S+)$', re.M)
+_LOADS = re.compile(
+    r'^mlbus_predictor_model_loads_total\{model="[^"]+",outcome="(\w+)"\} (\S+)$', re.M
+)
 
 
 @pytest.mark.parametrize("damage", ["corrupted", "deleted"])

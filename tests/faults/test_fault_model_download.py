@@ -32,7 +32,9 @@ from tests.support.polling import eventually_sync
 pytestmark = pytest.mark.e2e
 
 MODEL = HOUSE_PRICES.name
-_LOADS = re.compile(r'^mlbus_predictor_model_loads_total\{outcome="(\w+)"\} (\S+)$', re.M)
+_LOADS = re.compile(
+    r'^mlbus_predictor_model_loads_total\{model="[^"]+",outcome="(\w+)"\} (\S+)$', re.M
+)
 _FORWARDED_HEADERS = ("content-type", "x-content-sha256")
 
 

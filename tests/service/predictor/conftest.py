@@ -67,6 +67,12 @@ class Predictor:
                 return float(line.split()[-1])
         raise AssertionError(f"{sample} not in /metrics")
 
+    async def metric_total(self, name: str) -> float:
+        """The sum of metric `name` over all its labels (0 when none is exported yet)."""
+        text = (await self.http.get("/metrics")).text
+        samples = [line for line in text.splitlines() if line.startswith((name + " ", name + "{"))]
+        return sum(float(line.split()[-1]) for line in samples)
+
     async def wait_for_version(self, version: int, timeout: float = 5.0) -> None:
         async def loaded() -> None:
             while (model := self.holder.current) is None or model.version != version:

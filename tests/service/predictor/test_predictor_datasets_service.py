@@ -81,7 +81,9 @@ async def test_each_record_is_scored_by_its_data_sets_champion(
     counted = 'mlbus_predictor_predictions_total{model="%s",version="1"}'
     assert await predictor.metric(counted % HOUSES) == 2
     assert await predictor.metric(counted % "rentals") == 1
-    assert await predictor.metric("mlbus_predictor_rejected_total") == 1
+    # An unknown data set names no model: its rejection counts under the fixed model="".
+    assert await predictor.metric('mlbus_predictor_rejected_total{model=""}') == 1
+    assert await predictor.metric_total("mlbus_predictor_rejected_total") == 1
 
 
 async def test_a_promotion_swaps_only_its_own_models_champion(

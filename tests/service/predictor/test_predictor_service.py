@@ -86,7 +86,9 @@ async def test_bad_requests_go_to_rejected_and_the_rest_of_the_batch_is_scored(
     assert [r.record_id for r in predictor.results] == [good[0].record_id, good[1].record_id]
     assert sorted((r.record_id or "") for r in predictor.rejected) == ["", "no-area"]
     assert {r.reasons[0].rule for r in predictor.rejected} == {"predict_error"}
-    assert await predictor.metric("mlbus_predictor_rejected_total") == 2
+    # The garbage names no data set (model=""); the request without its area is the model's.
+    assert await predictor.metric('mlbus_predictor_rejected_total{model=""}') == 1
+    assert await predictor.metric('mlbus_predictor_rejected_total{model="house-prices"}') == 1
 
 
 async def test_requests_wait_for_the_first_model_instead_of_being_dropped(
@@ -124,7 +126,12 @@ async def test_a_promotion_event_swaps_in_the_new_champion(
     first, second = predictor.results
     assert (first.model_version, second.model_version) == (1, 2)
     assert second.prediction == pytest.approx(2 * first.prediction, rel=1e-4)
-    assert await predictor.metric('mlbus_predictor_model_loads_total{outcome="loaded"}') == 2
+    assert (
+        await predictor.metric(
+            'mlbus_predictor_model_loads_total{model="house-prices",outcome="loaded"}'
+        )
+        == 2
+    )
 
 
 async def test_a_rollback_event_reloads_and_a_bad_promotion_is_refused(
@@ -152,7 +159,12 @@ async def test_a_rollback_event_reloads_and_a_bad_promotion_is_refused(
         _promoted(3, model_version(3, corrupt).sha256), predictor.topics.models
     )
     assert predictor.holder.current.version == 1  # still serving
-    assert await predictor.metric('mlbus_predictor_model_loads_total{outcome="refused"}') == 1
+    assert (
+        await predictor.metric(
+            'mlbus_predictor_model_loads_total{model="house-prices",outcome="refused"}'
+        )
+        == 1
+    )
 
 
 async def test_other_models_and_other_event_kinds_do_not_trigger_a_reload(

@@ -65,7 +65,10 @@ async def test_a_challenger_shadow_scores_on_its_own_topic(
     await _send(predictor, _requests(3, seed=9))
     assert [r.model_version for r in predictor.results[10:]] == [2, 2, 2]
     assert len(shadow) == 10
-    assert await predictor.metric('mlbus_predictor_swaps_total{alias="champion"}') == 2
+    assert (
+        await predictor.metric('mlbus_predictor_swaps_total{alias="champion",model="house-prices"}')
+        == 2
+    )
 
 
 async def test_a_refused_champion_is_announced_on_the_models_topic(

@@ -22,5 +22,5 @@ async def test_a_batch_without_a_model_is_handed_back_not_rejected(predictor: Pr
     # The handler nacks the batch (Kafka rewinds to it); nothing is published anywhere.
     assert predictor.results == []
     assert predictor.rejected == []
-    assert await predictor.metric("mlbus_predictor_rejected_total") == 0
+    assert await predictor.metric_total("mlbus_predictor_rejected_total") == 0
     assert predictor.holder.current is None

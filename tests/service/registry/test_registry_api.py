@@ -41,6 +41,7 @@ async def test_versions_can_be_listed_read_and_downloaded(registry: Registry) ->
             "aliases": {"champion": 1, "challenger": 2},
             "champion": {
                 "version": 1,
+                "dataset": "house-prices",
                 "task": "regression",
                 "metric": "rmse",
                 "scores": {"rmse": 10.0, "mae": 5.0, "r2": 0.8},

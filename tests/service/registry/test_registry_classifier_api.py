@@ -35,6 +35,7 @@ async def test_a_better_accuracy_takes_champion_and_models_show_the_scores(
     assert models[0]["aliases"] == {"champion": 2}
     assert models[0]["champion"] == {
         "version": 2,
+        "dataset": SPEC.name,
         "task": "classification",
         "metric": "accuracy",
         "scores": {"log_loss": 0.4, "accuracy": 0.86, "macro_f1": 0.78},

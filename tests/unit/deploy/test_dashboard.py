@@ -26,7 +26,10 @@ COUNTERS: dict[str, set[str]] = {
     "mlbus_registry_versions_total": set(),
     "mlbus_registry_promotions_total": set(),
     "mlbus_predictor_predictions_total": {"model", "version"},
-    "mlbus_predictor_model_loads_total": {"outcome"},
+    "mlbus_predictor_model_loads_total": {"model", "outcome"},
+    "mlbus_predictor_swaps_total": {"model", "alias"},
+    "mlbus_predictor_rejected_total": {"model"},  # model="": a request of no known data set
+    "mlbus_predictor_shadow_failures_total": {"model"},
     "mlbus_monitor_predictions_total": {"model", "version"},
     "mlbus_monitor_drift_events_total": {"model"},
     "mlbus_monitor_windows_total": {"model", "model_version", "outcome"},
@@ -68,7 +71,8 @@ GAUGES: dict[str, set[str]] = {
 HISTOGRAMS: dict[str, set[str]] = {
     "mlbus_trainer_training_seconds": {"model"},
     "mlbus_predictor_batch_size": set(),
-    "mlbus_predictor_inference_seconds": set(),
+    "mlbus_predictor_inference_seconds": {"model"},
+    "mlbus_predictor_model_load_seconds": {"model", "alias"},
     "mlbus_bus_received_processed_messages_duration_seconds": {"app_name", "broker", "handler"},
 }
 # What the dashboard must show (the first dashboard's brief), by the series it needs.
@@ -100,7 +104,12 @@ REQUIRED_SERIES = {
     "mlbus_label_drift",
     "mlbus_label_distribution",
 }
-GRAFANA_RANGES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+GRAFANA_RANGES = {
+    "$__rate_interval": "1m",
+    "$__interval": "15s",
+    "$__range": "1h",
+    "$model": ".*",  # the model variable's All
+}
 
 
 def exposed_series() -> dict[str, set[str]]:
@@ -192,6 +201,23 @@ def test_the_classifiers_row_shows_the_scores_people_watch(dashboard: dict[str, 
     for shown in ('metric="accuracy"', "log_loss", "macro_f1", 'metric="recall"', 'metric="ece"'):
         assert shown in exprs, shown
     assert "mlbus_prediction_distribution" in exprs
+
+
+def test_a_model_variable_selects_the_models_every_per_model_panel_shows(
+    dashboard: dict[str, Any],
+) -> None:
+    [variable] = [v for v in dashboard["templating"]["list"] if v["name"] == "model"]
+    assert variable["multi"]
+    assert variable["includeAll"]
+    assert variable["allValue"] == ".*"
+    assert "label_values(" in variable["query"]["query"]
+    assert variable["query"]["query"].endswith(", model)")
+    known = exposed_series()
+    for target in targets(dashboard):
+        selectors = re.findall(r"\b(mlbus_\w+)(\{[^}]*\})?", target["expr"])
+        for name, matchers in selectors:
+            if "model" in known[name]:
+                assert 'model=~"$model"' in matchers, f"{target['expr']}: {name} not filtered"
 
 
 def test_every_query_is_valid_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:

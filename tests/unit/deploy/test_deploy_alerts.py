@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import yaml
 
 from tests.unit.deploy.test_compose import required_tool
+from tests.unit.deploy.test_dashboard import exposed_series
 
 ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -48,6 +50,8 @@ def test_promtool_accepts_the_alert_rules() -> None:
         "MlbusLiveAccuracyBelowHoldout",
         "MlbusCalibrationError",
         "MlbusLabelDrift",
+        "MlbusModelRefused",
+        "MlbusShadowScoringFails",
     } <= set(alerts)
 
 
@@ -60,3 +64,19 @@ def test_the_alert_rules_fire_as_their_promtool_unit_tests_expect() -> None:
     result = promtool("test", "rules", *map(str, TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(TESTS)
+
+
+def test_every_alert_about_a_model_keeps_the_model_label() -> None:
+    """A stack serves many models: an alert on a per-model metric names its model, so each
+    aggregation of such an alert keeps `model` (metrics and labels: the dashboard's contract)."""
+    known = exposed_series()
+    for path in RULES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                metrics = set(re.findall(r"\bmlbus_\w+", rule["expr"]))
+                if not any("model" in known.get(name, set()) for name in metrics):
+                    continue
+                assert "without (" not in rule["expr"], rule["alert"]
+                for grouped in re.findall(r"\bby \(([^)]*)\)", rule["expr"]):
+                    labels = {label.strip() for label in grouped.split(",")}
+                    assert "model" in labels, f"{rule['alert']}: by ({grouped}) drops model"

@@ -29,7 +29,7 @@ ROW = {NUMERIC: 6000.0, CATEGORICAL: "furnished"}
 
 
 def _loads(metrics: PredictorMetrics, outcome: str) -> float:
-    loads: float = metrics.model_loads.labels(outcome=outcome)._value.get()
+    loads: float = metrics.model_loads.labels(model=MODEL_NAME, outcome=outcome)._value.get()
     return loads
 
 
@@ -240,7 +240,7 @@ async def test_the_challenger_is_loaded_swapped_and_dropped_when_its_alias_goes(
     assert shadow.current is not None
     assert shadow.current.version == 2
     assert metrics.challenger_version.labels(model=MODEL_NAME)._value.get() == 2
-    assert metrics.swaps.labels(alias="challenger")._value.get() == 1
+    assert metrics.swaps.labels(model=MODEL_NAME, alias="challenger")._value.get() == 1
     registry.set_challenger(None)
     await reloader.reload()
     assert shadow.current is None

@@ -167,12 +167,17 @@ def test_models_list_the_champion_scores_of_its_task(tmp_path: Path, database_ur
     summaries = {s.model_name: s.champion for s in store.list_models()}
     assert summaries[SPEC.name] == ChampionScores(
         version=1,
+        dataset=SPEC.name,
         task="classification",
         metric="log_loss",
         scores={"log_loss": 0.4, "accuracy": 0.8, "macro_f1": 0.78},
     )
     assert summaries["house-prices"] == ChampionScores(
-        version=1, task="regression", metric="rmse", scores={"rmse": 3.0, "mae": 1.5, "r2": 0.8}
+        version=1,
+        dataset="house-prices",
+        task="regression",
+        metric="rmse",
+        scores={"rmse": 3.0, "mae": 1.5, "r2": 0.8},
     )
 
 
