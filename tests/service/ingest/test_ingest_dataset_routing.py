@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker, TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from contracts import DATASET_HEADER, RecordIngested, RecordRejected, Topics
 from mlbus.datagen import RecordGenerator
@@ -19,18 +18,11 @@ from services.common.spec_catalogue import SpecCatalogue
 from services.ingest.app import create_app
 from services.ingest.config import Settings
 from services.ingest.handlers import dataset_of
+from tests.service.ingest.outputs import Published, collect_outputs
 from tests.support.spec_samples import registered, rentals
 
 SETTINGS = Settings(kafka=KafkaSettings(topic_prefix="svc-ds."))
 TOPICS: Topics = SETTINGS.kafka.topics
-
-
-@dataclass
-class Published:
-    by_topic: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return self.by_topic.get(topic, [])
 
 
 @dataclass
@@ -48,13 +40,7 @@ async def ingest() -> AsyncIterator[Ingest]:
     # What the spec feed does when the registry announces a data set.
     catalogue.learn(registered(rentals()))
     broker: KafkaBroker = app.state.broker
-    published = Published()
-
-    @broker.subscriber(TOPICS.records, TOPICS.predict_requests, TOPICS.rejected)
-    async def collect(body: dict[str, Any], message: KafkaMessage) -> None:
-        record = message.raw_message
-        assert not isinstance(record, tuple)
-        published.by_topic.setdefault(record.topic, []).append(body)
+    published = collect_outputs(broker, TOPICS)
 
     transport = httpx.ASGITransport(app=app)  # no lifespan: TestKafkaBroker drives the broker
     async with (

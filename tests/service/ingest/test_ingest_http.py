@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker, TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from contracts import RecordRejected
 from mlbus.datagen import RecordGenerator
 from services.common.settings import KafkaSettings
 from services.ingest.app import create_app
 from services.ingest.config import Settings
+from tests.service.ingest.outputs import Published, collect_outputs
 
 SETTINGS = Settings(kafka=KafkaSettings(topic_prefix="svc-http."))
 TOPICS = SETTINGS.kafka.topics
-
-
-@dataclass
-class Published:
-    by_topic: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def on(self, topic: str) -> list[dict[str, Any]]:
-        return self.by_topic.get(topic, [])
 
 
 @dataclass
@@ -45,13 +37,7 @@ def http_client(app: FastAPI) -> httpx.AsyncClient:
 async def service() -> AsyncIterator[Service]:
     app = create_app(SETTINGS, in_memory=True)
     broker: KafkaBroker = app.state.broker
-    published = Published()
-
-    @broker.subscriber(TOPICS.records, TOPICS.predict_requests, TOPICS.rejected)
-    async def collect(body: dict[str, Any], message: KafkaMessage) -> None:
-        record = message.raw_message
-        assert not isinstance(record, tuple)
-        published.by_topic.setdefault(record.topic, []).append(body)
+    published = collect_outputs(broker, TOPICS)
 
     async with TestKafkaBroker(broker), http_client(app) as client:
         yield Service(client, published)

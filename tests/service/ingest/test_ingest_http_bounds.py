@@ -17,7 +17,8 @@ from services.common.settings import KafkaSettings
 from services.ingest.app import create_app
 from services.ingest.config import Settings
 from tests.service.common.asgi_stream import chunks_of, stream_request
-from tests.service.ingest.test_ingest_http import Published, Service, http_client
+from tests.service.ingest.outputs import Published
+from tests.service.ingest.test_ingest_http import Service, http_client
 
 MAX_RECORDS = 50
 MAX_BODY = 64 * 1024
